@@ -1,0 +1,66 @@
+# Enclave — the two commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SSLYZE_VENV := .venv-sslyze
+PIP_COMPILE := $(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+ADVISORY_DB ?= ../shared/advisory-db
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test install install-dev browser-deps tls-deps lint scan lock bench clean-venv
+
+# The runtime virtualenv: locked dependencies installed by hash only, then Enclave itself.
+$(BIN)/.installed: requirements/base.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/base.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed requirements/dev.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.txt
+	touch $@
+
+# sslyze pins an older cryptography, so it gets a virtualenv of its own.
+$(SSLYZE_VENV)/.installed: requirements/sslyze.txt
+	test -x $(SSLYZE_VENV)/bin/python || $(PYTHON) -m venv $(SSLYZE_VENV)
+	$(SSLYZE_VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/sslyze.txt
+	touch $@
+
+install: $(BIN)/.installed
+install-dev: $(BIN)/.installed-dev $(SSLYZE_VENV)/.installed browser-deps tls-deps
+
+# Debian packages the test suite drives: chromium (browser tests), testssl.sh (TLS scan).
+browser-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+tls-deps:
+	@command -v testssl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq testssl.sh >/dev/null; }
+
+## make run — install, prepare var/, migrate, and serve https://localhost:8443
+run: $(BIN)/.installed
+	$(BIN)/enclave serve
+
+## make test — install dev dependencies and run the whole suite (SQLite, then PostgreSQL)
+test: install-dev
+	$(BIN)/python -m enclave.testing.run
+
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/bandit -q -c pyproject.toml -r src --severity-level high
+
+## make scan — the CI scanners: ruff, bandit, check --deploy, dependency audit
+scan: lint
+	$(BIN)/enclave deps audit --advisory-db $(ADVISORY_DB) --requirements requirements/base.txt
+
+## make lock — re-resolve requirements/*.in into hash-pinned lock files
+lock:
+	cd requirements && ../$(PIP_COMPILE) -o base.txt base.in && ../$(PIP_COMPILE) -o dev.txt dev.in \
+		&& ../$(PIP_COMPILE) -o sslyze.txt sslyze.in
+
+bench: $(BIN)/.installed-dev
+	$(BIN)/python -m benchmarks
+
+clean-venv:
+	rm -rf $(VENV) $(SSLYZE_VENV)

@@ -1,0 +1,219 @@
+"""Typed configuration read from ``ENCLAVE_*`` environment variables — the one place.
+
+Every setting is parsed here, once, into a frozen :class:`Config`. A bad value raises
+:class:`ConfigError` naming the variable, which the CLI prints as one line before exiting
+non-zero; nothing else in Enclave reads ``os.environ`` for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ENVIRONMENTS = ("production", "staging", "test", "dev")
+# Environments whose data is real. Test keys, test databases and debug never run here.
+LIVE_ENVIRONMENTS = frozenset({"production", "staging"})
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or wrong. ``str()`` is one line naming the setting."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        self.setting = setting
+        super().__init__(f"{setting}: {message}")
+
+
+def _get(env: dict[str, str], name: str, default: str | None = None) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def _bool(env: dict[str, str], name: str, default: bool = False) -> bool:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(name, f"expected true/false, got {raw!r}")
+
+
+def _int(env: dict[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _path(env: dict[str, str], name: str, default: Path) -> Path:
+    raw = _get(env, name)
+    return Path(raw).expanduser().resolve() if raw else default.resolve()
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole deployment configuration. Built by :func:`load`; never mutated."""
+
+    env: str
+    debug: bool
+    var_dir: Path
+    data_dir: Path
+    secrets_dir: Path
+    tls_dir: Path
+    database_url: str
+    allow_sqlite: bool
+    allowed_hosts: tuple[str, ...]
+    public_url: str
+    https_port: int
+    http_port: int
+    tls_cert: Path
+    tls_key: Path
+    tls_ca: Path
+    behind_proxy: bool
+    redis_url: str | None
+    hsts_preload: bool
+    max_body_bytes: int
+    security_contact: str
+    plans_file: Path | None
+    secret_key_file: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_live(self) -> bool:
+        """True for environments that hold real data (production, staging)."""
+        return self.env in LIVE_ENVIRONMENTS
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def public_host(self) -> str:
+        return urlsplit(self.public_url).hostname or "localhost"
+
+
+def load(env: dict[str, str] | None = None) -> Config:
+    """Parse the environment into a :class:`Config`.
+
+    Raises :class:`ConfigError` for the first invalid or missing setting, and for any
+    combination that is unsafe in a live environment.
+    """
+    env = dict(os.environ if env is None else env)
+    name = _get(env, "ENCLAVE_ENV", "dev")
+    if name not in ENVIRONMENTS:
+        raise ConfigError("ENCLAVE_ENV", f"must be one of {', '.join(ENVIRONMENTS)}, got {name!r}")
+    var_dir = _path(env, "ENCLAVE_VAR_DIR", PROJECT_ROOT / "var")
+    data_dir = _path(env, "ENCLAVE_DATA_DIR", var_dir / "data")
+    secrets_dir = _path(env, "ENCLAVE_SECRETS_DIR", var_dir / "secrets")
+    tls_dir = _path(env, "ENCLAVE_TLS_DIR", var_dir / "tls")
+    if secrets_dir == data_dir or secrets_dir.is_relative_to(data_dir):
+        raise ConfigError("ENCLAVE_SECRETS_DIR", "must not be inside the data directory")
+    https_port = _int(env, "ENCLAVE_HTTPS_PORT", 8443, low=1, high=65535)
+    http_port = _int(env, "ENCLAVE_HTTP_PORT", 8080, low=1, high=65535)
+    if https_port == http_port:
+        raise ConfigError("ENCLAVE_HTTP_PORT", "must differ from ENCLAVE_HTTPS_PORT")
+    default_url = "https://localhost" + ("" if https_port == 443 else f":{https_port}")
+    public_url = _get(env, "ENCLAVE_PUBLIC_URL", default_url).rstrip("/")
+    parts = urlsplit(public_url)
+    if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
+        raise ConfigError("ENCLAVE_PUBLIC_URL", f"must be an https:// origin, got {public_url!r}")
+    hosts = _get(env, "ENCLAVE_ALLOWED_HOSTS")
+    allowed_hosts = (
+        tuple(h.strip() for h in hosts.split(",") if h.strip())
+        if hosts
+        else (parts.hostname, "127.0.0.1", "[::1]") if parts.hostname == "localhost"
+        else (parts.hostname,)
+    )
+    if "*" in allowed_hosts:
+        raise ConfigError("ENCLAVE_ALLOWED_HOSTS", "a wildcard '*' would accept any Host header")
+    database_url = _get(env, "ENCLAVE_DATABASE_URL", f"sqlite:///{data_dir / 'enclave.sqlite3'}")
+    if not database_url.startswith(("sqlite://", "postgres://", "postgresql://")):
+        raise ConfigError("ENCLAVE_DATABASE_URL", "must be a sqlite:// or postgres:// URL")
+    tls_cert = _path(env, "ENCLAVE_TLS_CERT", tls_dir / "server.crt")
+    tls_key = _path(env, "ENCLAVE_TLS_KEY", tls_dir / "server.key")
+    contact = _get(env, "ENCLAVE_SECURITY_CONTACT", f"mailto:security@{parts.hostname}")
+    if not contact.startswith(("mailto:", "https://")):
+        raise ConfigError("ENCLAVE_SECURITY_CONTACT", "must be a mailto: or https:// URI")
+    plans = _get(env, "ENCLAVE_PLANS_FILE")
+    cfg = Config(
+        env=name,
+        debug=_bool(env, "ENCLAVE_DEBUG"),
+        var_dir=var_dir,
+        data_dir=data_dir,
+        secrets_dir=secrets_dir,
+        tls_dir=tls_dir,
+        database_url=database_url,
+        allow_sqlite=_bool(env, "ENCLAVE_ALLOW_SQLITE"),
+        allowed_hosts=allowed_hosts,
+        public_url=public_url,
+        https_port=https_port,
+        http_port=http_port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_ca=_path(env, "ENCLAVE_TLS_CA", tls_dir / "ca.crt"),
+        behind_proxy=_bool(env, "ENCLAVE_BEHIND_PROXY"),
+        redis_url=_get(env, "ENCLAVE_REDIS_URL"),
+        hsts_preload=_bool(env, "ENCLAVE_HSTS_PRELOAD"),
+        max_body_bytes=_int(env, "ENCLAVE_MAX_BODY_BYTES", 2_621_440, low=1024, high=104_857_600),
+        security_contact=contact,
+        plans_file=Path(plans).resolve() if plans else None,
+        secret_key_file=_path(env, "ENCLAVE_SECRET_KEY_FILE", secrets_dir / "django-secret-key"),
+    )
+    _refuse_unsafe_live(cfg)
+    return cfg
+
+
+def _refuse_unsafe_live(cfg: Config) -> None:
+    """Production and staging refuse debug, SQLite (unless allowed) and missing TLS."""
+    if not cfg.is_live:
+        return
+    if cfg.debug:
+        raise ConfigError("ENCLAVE_DEBUG", f"debug is refused in {cfg.env}")
+    if cfg.is_sqlite and not cfg.allow_sqlite:
+        raise ConfigError(
+            "ENCLAVE_DATABASE_URL",
+            f"SQLite is refused in {cfg.env}; use PostgreSQL or set ENCLAVE_ALLOW_SQLITE=1 "
+            "for a single-host install",
+        )
+    if not cfg.behind_proxy and not (cfg.tls_cert.is_file() and cfg.tls_key.is_file()):
+        raise ConfigError(
+            "ENCLAVE_TLS_CERT",
+            f"{cfg.env} needs a certificate and key (or ENCLAVE_BEHIND_PROXY=1 behind a TLS edge)",
+        )
+
+
+def read_or_create_secret_key(cfg: Config) -> str:
+    """Return the Django signing key from the secrets directory.
+
+    Outside live environments a missing key is generated (0600 in a 0700 directory).
+    Live environments never generate one: a missing or short key stops the process.
+    """
+    path = cfg.secret_key_file
+    if path.is_file():
+        key = path.read_text(encoding="utf-8").strip()
+        if len(key) < 50 or key.startswith("django-insecure"):
+            raise ConfigError("ENCLAVE_SECRET_KEY_FILE", f"{path} holds a weak or default key")
+        return key
+    if cfg.is_live:
+        raise ConfigError("ENCLAVE_SECRET_KEY_FILE", f"{path} does not exist ({cfg.env} never generates one)")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)
+    key = secrets.token_urlsafe(64)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key + "\n")
+    return key

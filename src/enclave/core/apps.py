@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "enclave.core"
+    label = "core"
+    verbose_name = "Enclave core"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from enclave.core import checks, environment  # noqa: F401 — registers system checks
+
+        post_migrate.connect(environment.stamp_after_migrate, sender=self)

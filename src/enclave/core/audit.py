@@ -1,0 +1,35 @@
+"""Writing audit rows. Called only from actions, inside their transaction."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import HttpRequest
+
+from enclave.core.models import AuditEvent, AuditEventType
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The client address. Behind the edge, gunicorn's forwarded-allow-ips sets REMOTE_ADDR."""
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record(
+    event_type: AuditEventType, *, actor=None, account_id: int | None = None,
+    target_type: str = "", target_id: str | int = "", request: HttpRequest | None = None,
+    extra: dict | None = None,
+) -> AuditEvent:
+    """Append one audit row. Must run inside the action's transaction (asserted)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit.record() must run inside the action's transaction")
+    return AuditEvent.objects.create(
+        event_type=event_type,
+        actor=actor,
+        account_id=account_id,
+        target_type=target_type,
+        target_id=str(target_id),
+        ip=client_ip(request),
+        trace_id=getattr(request, "trace_id", "") or "",
+        extra_data=extra or {},
+    )

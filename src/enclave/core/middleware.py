@@ -1,0 +1,122 @@
+"""Transport and header policy applied to every response.
+
+Order (settings.MIDDLEWARE): trace id → HTTPS-only → security headers → body limit. The
+HTTPS and header policies are data in :mod:`enclave.core.headers`; this module applies them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+
+from enclave.core import headers, problems
+from enclave.core.views import render_error_page
+
+
+class TraceIdMiddleware:
+    """Give each request a trace id (echoed as ``X-Trace-Id`` and in problem documents)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.trace_id = secrets.token_hex(16)
+        response = self.get_response(request)
+        response["X-Trace-Id"] = request.trace_id
+        return response
+
+
+class HttpsOnlyMiddleware:
+    """Plain-HTTP page requests get a 301 to the same https URL; API requests are refused.
+
+    An API request is never redirected: a client that followed the redirect would have
+    sent its credential in clear already, and silently "working" hides that. If the
+    plain request carried a credential, it is recorded as exposed.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.is_secure():
+            return self.get_response(request)
+        from enclave.core.actions import do_record_credential_exposure, credentials_in_request
+
+        found = credentials_in_request(request)
+        if found:
+            do_record_credential_exposure(request, found)
+        if problems.wants_problem_json(request):
+            return problems.problem_response(
+                request, "https-required",
+                "This API only answers over HTTPS; resend the request to "
+                f"{https_url(request)}"
+                + (". The credential it carried was sent in clear and is now recorded as "
+                   "exposed: rotate it." if found else "."),
+            )
+        return HttpResponsePermanentRedirect(https_url(request))
+
+
+def https_url(request: HttpRequest) -> str:
+    """The https:// URL for this request: same host and path, the configured HTTPS port."""
+    host = urlsplit(f"//{request.get_host()}").hostname or settings.CONFIG.public_host
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    port = settings.CONFIG.https_port
+    netloc = host if port == 443 or settings.CONFIG.behind_proxy else f"{host}:{port}"
+    return f"https://{netloc}{request.get_full_path()}"
+
+
+class SecurityHeadersMiddleware:
+    """Adds the header policy (HSTS, CSP with a per-request nonce, ...) to every response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.csp_nonce = secrets.token_urlsafe(18)
+        response = self.get_response(request)
+        for name, value in headers.response_headers(request.csp_nonce).items():
+            response[name] = value
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """Refuse bodies over ``ENCLAVE_MAX_BODY_BYTES`` with 413 before any view reads them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        raw = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw)
+        except ValueError:
+            length = -1
+        if length < 0:
+            return too_large_or_bad(request, "bad-request", "Content-Length is not a number.")
+        if length > settings.CONFIG.max_body_bytes:
+            return too_large(request)
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        if isinstance(exception, RequestDataTooBig):
+            return too_large(request)
+        return None
+
+
+def too_large(request: HttpRequest) -> HttpResponse:
+    limit = settings.CONFIG.max_body_bytes
+    return too_large_or_bad(
+        request, "payload-too-large", f"The request body is larger than {limit} bytes."
+    )
+
+
+def too_large_or_bad(request: HttpRequest, slug: str, detail: str) -> HttpResponse:
+    if problems.wants_problem_json(request):
+        return problems.problem_response(request, slug, detail)
+    status = problems.PROBLEMS[slug].status
+    return render_error_page(request, status, problems.PROBLEMS[slug].title, detail)

@@ -1,0 +1,99 @@
+"""Problem types (RFC 9457): one registry, stable slugs, documented at /problems/<slug>.
+
+Each API error carries ``type`` = ``<public_url>/problems/<slug>``, a fixed ``title``, a
+request-specific ``detail`` and the request's ``trace_id``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+CONTENT_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    slug: str
+    status: int
+    title: str
+    description: str
+
+
+PROBLEMS: dict[str, ProblemType] = {
+    p.slug: p
+    for p in (
+        ProblemType("https-required", 403, "HTTPS required",
+                    "The API only answers over HTTPS. The request was not processed. If it "
+                    "carried a credential, that credential is now recorded as exposed and "
+                    "should be rotated."),
+        ProblemType("bad-request", 400, "Bad request",
+                    "The request could not be understood (for example an unknown Host header)."),
+        ProblemType("invalid-body", 400, "Invalid request body",
+                    "The body is not valid JSON or does not match the expected shape."),
+        ProblemType("validation", 422, "Validation failed",
+                    "One or more fields are invalid; see `errors` for each field."),
+        ProblemType("unauthenticated", 401, "Authentication required",
+                    "Send valid credentials with the request."),
+        ProblemType("forbidden", 403, "Forbidden",
+                    "The credentials are valid but do not allow this action."),
+        ProblemType("not-found", 404, "Not found",
+                    "No resource exists at this URL (or it belongs to another account)."),
+        ProblemType("method-not-allowed", 405, "Method not allowed",
+                    "This URL does not accept that HTTP method."),
+        ProblemType("not-acceptable", 406, "Not acceptable",
+                    "The API answers with application/json or application/problem+json."),
+        ProblemType("conflict", 409, "Conflict",
+                    "The request conflicts with the current state of the resource."),
+        ProblemType("payload-too-large", 413, "Payload too large",
+                    "The request body exceeds the configured limit."),
+        ProblemType("unsupported-media-type", 415, "Unsupported media type",
+                    "Send the body as application/json."),
+        ProblemType("rate-limited", 429, "Too many requests",
+                    "Slow down; retry after the number of seconds in Retry-After."),
+        ProblemType("server-error", 500, "Internal server error",
+                    "Something failed on our side. Quote the trace_id when reporting it."),
+    )
+}
+
+
+def type_uri(slug: str) -> str:
+    return f"{settings.CONFIG.public_url}/problems/{slug}"
+
+
+def problem_body(request: HttpRequest | None, slug: str, detail: str, **extra: object) -> dict:
+    """Return the problem document for ``slug`` (which must be registered)."""
+    problem = PROBLEMS[slug]
+    body: dict = {
+        "type": type_uri(slug),
+        "title": problem.title,
+        "status": problem.status,
+        "detail": detail,
+    }
+    if request is not None:
+        body["instance"] = request.path
+        body["trace_id"] = getattr(request, "trace_id", None)
+    body.update(extra)
+    return body
+
+
+def problem_response(
+    request: HttpRequest | None, slug: str, detail: str, *, status: int | None = None,
+    headers: dict[str, str] | None = None, **extra: object,
+) -> HttpResponse:
+    """An ``application/problem+json`` response for a registered problem type."""
+    body = problem_body(request, slug, detail, **extra)
+    if status is not None:
+        body["status"] = status
+    response = HttpResponse(
+        json.dumps(body), status=body["status"], content_type=CONTENT_TYPE, headers=headers,
+    )
+    return response
+
+
+def wants_problem_json(request: HttpRequest) -> bool:
+    """API paths answer errors as problem+json; everything else as HTML pages."""
+    return request.path.startswith("/api/")

@@ -1,0 +1,35 @@
+"""gunicorn configuration for the embedded HTTPS listener (``enclave serve``).
+
+Read by gunicorn via ``-c python:enclave.server.gunicorn_https``. Values come from
+:mod:`enclave.config`; the SSL context is Enclave's, not gunicorn's default.
+"""
+
+from enclave import config as _config
+from enclave.server import tls as _tls
+from enclave.server.binding import bind_addresses
+
+_cfg = _config.load()
+bind = bind_addresses(_cfg.https_port)
+certfile = str(_cfg.tls_cert)
+keyfile = str(_cfg.tls_key)
+worker_class = "gthread"
+workers = 2
+threads = 4
+timeout = 60
+graceful_timeout = 10
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+proc_name = "enclave-https"
+limit_request_field_size = 8190
+forwarded_allow_ips = ""
+# No runtime control socket: two embedded instances would share its default path.
+control_socket_disable = True
+_context = None
+
+
+def ssl_context(conf, default_ssl_context_factory):
+    """One context per worker process with Enclave's policy (gunicorn calls this per socket)."""
+    global _context  # noqa: PLW0603 — cache: building a context re-reads the key files.
+    if _context is None:
+        _context = _tls.server_context(conf.certfile, conf.keyfile)
+    return _context

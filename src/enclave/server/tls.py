@@ -1,0 +1,158 @@
+"""TLS for the embedded server: a local CA, a leaf certificate, and the server context.
+
+Policy (Mozilla "intermediate", ECDHE + AEAD only): TLS 1.2 and 1.3, no compression,
+no renegotiation, groups X25519/P-256/P-384 (via :data:`OPENSSL_CNF`). The same policy is
+rendered into deploy/nginx/enclave.conf; tests compare the two.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import ssl
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from enclave.config import Config
+
+OPENSSL_CNF = Path(__file__).with_name("openssl.cnf")
+TLS12_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+)
+TLS13_CIPHERSUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+GROUPS = ("X25519", "P-256", "P-384")
+LEAF_LIFETIME = dt.timedelta(days=90)
+LEAF_RENEW_BEFORE = dt.timedelta(days=30)
+CA_LIFETIME = dt.timedelta(days=3650)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    tmp.replace(path)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(0o644)
+    tmp.replace(path)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def ca_key_path(cfg: Config) -> Path:
+    """The local CA's private key is a secret: it lives in the secrets directory."""
+    return cfg.secrets_dir / "tls-ca.key"
+
+
+def ensure_local_ca(cfg: Config) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """Load the local CA, creating it (P-256, 10 years) on first use."""
+    key_path = ca_key_path(cfg)
+    if cfg.tls_ca.is_file() and key_path.is_file():
+        cert = x509.load_pem_x509_certificate(cfg.tls_ca.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        return cert, key  # type: ignore[return-value]
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Enclave local"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "Enclave local CA")])
+    now = _now()
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + CA_LIFETIME)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+            key_encipherment=False, data_encipherment=False, key_agreement=False,
+            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+                       critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(key_path, _key_pem(key))
+    _write_public(cfg.tls_ca, cert.public_bytes(serialization.Encoding.PEM))
+    return cert, key
+
+
+def leaf_needs_renewal(cfg: Config) -> bool:
+    if not (cfg.tls_cert.is_file() and cfg.tls_key.is_file()):
+        return True
+    cert = x509.load_pem_x509_certificate(cfg.tls_cert.read_bytes())
+    return cert.not_valid_after_utc - _now() < LEAF_RENEW_BEFORE
+
+
+def ensure_certificates(cfg: Config) -> bool:
+    """Create the local CA and a localhost leaf certificate if missing or near expiry.
+
+    Returns True when a new leaf was written. Never touches operator-provided files: it is
+    only called when ENCLAVE_TLS_CERT/KEY are the embedded defaults.
+    """
+    if not leaf_needs_renewal(cfg):
+        return False
+    ca_cert, ca_key = ensure_local_ca(cfg)
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    if cfg.public_host != "localhost":
+        names.append(x509.DNSName(cfg.public_host))
+    names += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+              x509.IPAddress(ipaddress.ip_address("::1"))]
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cfg.public_host)]))
+        .issuer_name(ca_cert.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + LEAF_LIFETIME)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=True, key_cert_sign=False, crl_sign=False,
+            content_commitment=False, key_encipherment=False, data_encipherment=False,
+            key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    _write_private(cfg.tls_key, _key_pem(key))
+    # The served chain is leaf + CA so clients that are given the CA can build the path.
+    _write_public(cfg.tls_cert, cert.public_bytes(serialization.Encoding.PEM)
+                  + ca_cert.public_bytes(serialization.Encoding.PEM))
+    return True
+
+
+def server_context(certfile: str | Path, keyfile: str | Path) -> ssl.SSLContext:
+    """The server-side SSLContext with Enclave's TLS policy."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    ctx.set_ciphers(TLS12_CIPHERS)
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+    # Mozilla intermediate: let the client choose among equally strong suites.
+    ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+    ctx.load_cert_chain(certfile=str(certfile), keyfile=str(keyfile))
+    return ctx
