@@ -14,6 +14,11 @@ from enclave.config import ConfigError
 
 
 def _setup_django() -> None:
+    from enclave import config
+    from enclave.server.supervisor import prepare_directories
+
+    # var/ directories (0700 data and secrets) exist before anything opens the database.
+    prepare_directories(config.load())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enclave.settings")
     import django
 

@@ -209,9 +209,9 @@ def read_or_create_secret_key(cfg: Config) -> str:
             raise ConfigError("ENCLAVE_SECRET_KEY_FILE", f"{path} holds a weak or default key")
         return key
     if cfg.is_live:
-        raise ConfigError("ENCLAVE_SECRET_KEY_FILE", f"{path} does not exist ({cfg.env} never generates one)")
+        raise ConfigError("ENCLAVE_SECRET_KEY_FILE",
+                          f"{path} does not exist ({cfg.env} never generates one)")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.chmod(0o700)
     key = secrets.token_urlsafe(64)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -34,7 +34,8 @@ def credentials_in_request(request: HttpRequest) -> list[tuple[str, str]]:
         (kind, request.META[meta]) for meta, kind in CREDENTIAL_HEADERS.items()
         if request.META.get(meta)
     ]
-    found += [("cookie", v) for k, v in request.COOKIES.items() if CREDENTIAL_COOKIE.search(k) and v]
+    found += [("cookie", v) for k, v in request.COOKIES.items()
+              if CREDENTIAL_COOKIE.search(k) and v]
     found += [("query", v) for k, v in request.GET.items() if CREDENTIAL_QUERY.match(k) and v]
     return found
 

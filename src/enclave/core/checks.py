@@ -8,7 +8,7 @@ from __future__ import annotations
 import stat
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register  # noqa: A004
+from django.core.checks import Error, Tags, Warning, register
 
 
 @register(Tags.security, deploy=True)

@@ -26,7 +26,7 @@ def now() -> dt.datetime:
 @contextlib.contextmanager
 def travel(delta: dt.timedelta) -> Iterator[None]:
     """Shift :func:`now` by ``delta`` for the duration of the block (nestable)."""
-    global _offset, _frozen  # noqa: PLW0603 — the clock is process state by design.
+    global _offset, _frozen
     with _lock:
         previous = (_offset, _frozen)
         _offset += delta
@@ -44,7 +44,7 @@ def frozen(at: dt.datetime) -> Iterator[None]:
     """Stop the clock at ``at`` (must be timezone-aware) for the duration of the block."""
     if at.tzinfo is None:
         raise ValueError("frozen() needs a timezone-aware datetime")
-    global _frozen  # noqa: PLW0603
+    global _frozen
     with _lock:
         previous = _frozen
         _frozen = at.astimezone(dt.UTC)
@@ -57,7 +57,7 @@ def frozen(at: dt.datetime) -> Iterator[None]:
 
 def advance(delta: dt.timedelta) -> None:
     """Move a frozen clock forward by ``delta`` (inside :func:`frozen`)."""
-    global _frozen  # noqa: PLW0603
+    global _frozen
     with _lock:
         if _frozen is None:
             raise RuntimeError("advance() only works inside clock.frozen()")

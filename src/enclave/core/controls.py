@@ -126,3 +126,27 @@ def run_one(ctrl: Control, probe: Probe) -> Result:
 def run_all(probe: Probe | None = None, only: set[str] | None = None) -> list[Result]:
     probe = probe or Probe.from_settings()
     return [run_one(c, probe) for c in registry().values() if only is None or c.id in only]
+
+
+@control(
+    "ENV-1",
+    claim="Database stamped for this environment; live environments run no debug or test data",
+    public="Production is sandboxed from test environments",
+)
+def check_environment_sandbox(probe: Probe) -> Outcome:
+    from enclave.core.environment import current_stamp
+
+    env = settings.CONFIG.env
+    stamp = current_stamp()
+    if stamp is None:
+        return failed("the database has no environment stamp (not migrated?)")
+    if stamp.environment != env:
+        return failed(f"process environment '{env}' but database stamped '{stamp.environment}'")
+    if settings.CONFIG.is_live:
+        name = str(settings.DATABASES["default"].get("NAME", ""))
+        if settings.DEBUG:
+            return failed(f"DEBUG is on in {env}")
+        if name.rsplit("/", 1)[-1].startswith("test"):
+            return failed(f"{env} is using a test database ({name})")
+    return passed(f"database stamped '{stamp.environment}' matches ENCLAVE_ENV; "
+                  f"debug {'on' if settings.DEBUG else 'off'}")

@@ -44,7 +44,7 @@ class HttpsOnlyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.is_secure():
             return self.get_response(request)
-        from enclave.core.actions import do_record_credential_exposure, credentials_in_request
+        from enclave.core.actions import credentials_in_request, do_record_credential_exposure
 
         found = credentials_in_request(request)
         if found:

@@ -88,10 +88,9 @@ def problem_response(
     body = problem_body(request, slug, detail, **extra)
     if status is not None:
         body["status"] = status
-    response = HttpResponse(
+    return HttpResponse(
         json.dumps(body), status=body["status"], content_type=CONTENT_TYPE, headers=headers,
     )
-    return response
 
 
 def wants_problem_json(request: HttpRequest) -> bool:

@@ -29,7 +29,7 @@ _context = None
 
 def ssl_context(conf, default_ssl_context_factory):
     """One context per worker process with Enclave's policy (gunicorn calls this per socket)."""
-    global _context  # noqa: PLW0603 — cache: building a context re-reads the key files.
+    global _context
     if _context is None:
         _context = _tls.server_context(conf.certfile, conf.keyfile)
     return _context

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess  # noqa: S404 — fixed argv, our own executables.
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,10 +22,13 @@ STOP_TIMEOUT = 15.0
 
 
 def prepare_directories(cfg: Config) -> None:
-    """Create var/ directories: data and secrets private (0700), TLS readable by us only."""
+    """Create missing var/ directories: data and secrets private (0700).
+
+    Existing directories are left as they are: wrong permissions are reported by the
+    system checks (enclave.E104) and stop ``serve``, rather than being silently changed.
+    """
     for path in (cfg.data_dir, cfg.secrets_dir):
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.chmod(0o700)
     cfg.tls_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
     for sub in ("queue/messages", "queue/control"):
         (cfg.var_dir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -45,6 +48,7 @@ def prepare(cfg: Config) -> str | None:
     from django.core.management import call_command
 
     django.setup()
+    call_command("check", deploy=cfg.is_live, fail_level="ERROR", verbosity=0)
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     from enclave.core.environment import verify_database_environment

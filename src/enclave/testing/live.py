@@ -10,7 +10,7 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess  # noqa: S404
+import subprocess
 import sys
 import tempfile
 import time
@@ -77,7 +77,7 @@ def run_enclave(var_dir: Path | None = None, timeout: float = 60.0, **extra_env:
     https_port, http_port = free_port(), free_port()
     log_path = var_dir.parent / f"{var_dir.name}-serve.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [sys.executable, "-m", "enclave", "serve"],
             env=server_env(var_dir, https_port, http_port, **extra_env),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -94,7 +94,8 @@ def _wait_ready(live: LiveEnclave, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if live.process.poll() is not None:
-            raise RuntimeError(f"enclave serve exited with {live.process.returncode}:\n{live.log()}")
+            raise RuntimeError(
+                f"enclave serve exited with {live.process.returncode}:\n{live.log()}")
         if "Enclave is running at" in live.log():
             return
         time.sleep(0.2)

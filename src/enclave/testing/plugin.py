@@ -12,6 +12,7 @@ import os
 import secrets
 import socket
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +24,7 @@ REQUIRE_POSTGRES = os.environ.get("ENCLAVE_REQUIRE_POSTGRES") == "1"
 os.environ["ENCLAVE_ENV"] = "test"
 os.environ.setdefault("ENCLAVE_VAR_DIR", tempfile.mkdtemp(prefix="enclave-test-"))
 # WhiteNoise serves STATIC_ROOT (filled by collectstatic at `enclave serve`); it must exist.
-os.makedirs(os.path.join(os.environ["ENCLAVE_VAR_DIR"], "static"), exist_ok=True)
+(Path(os.environ["ENCLAVE_VAR_DIR"]) / "static").mkdir(parents=True, exist_ok=True)
 for _name in list(os.environ):
     # A developer's own configuration must not leak into the suite.
     if _name.startswith("ENCLAVE_") and _name not in {
@@ -56,7 +57,7 @@ def pytest_configure(config) -> None:
             raise pytest.UsageError(
                 f"ENCLAVE_REQUIRE_POSTGRES=1 but PostgreSQL at {where} is unreachable"
             )
-        config._enclave_pg_unreachable = where  # noqa: SLF001
+        config._enclave_pg_unreachable = where
 
 
 def pytest_collection_modifyitems(config, items) -> None:

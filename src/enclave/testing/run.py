@@ -7,7 +7,7 @@ Exit status is non-zero if either pass fails, and — when ``ENCLAVE_REQUIRE_POS
 from __future__ import annotations
 
 import os
-import subprocess  # noqa: S404
+import subprocess
 import sys
 
 
@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
     pg_args = list(argv)
     if os.environ.get("ENCLAVE_REQUIRE_POSTGRES") == "1":
         # On CI a skipped PostgreSQL test is a failure, not a pass.
-        pg_args += ["-W", "error", "--enclave-fail-on-skip"]
+        pg_args += ["--enclave-fail-on-skip"]
     postgres = _pytest("postgres", pg_args)
     print(f"\n=== SQLite pass: {'ok' if sqlite == 0 else f'FAILED ({sqlite})'}; "
           f"PostgreSQL pass: {'ok' if postgres == 0 else f'FAILED ({postgres})'} ===")

@@ -15,6 +15,13 @@ from enclave.core.models import ControlResult
 from enclave.website.plans import load_plans
 
 SECURITY_TXT_LIFETIME = dt.timedelta(days=180)
+# What a visitor reads for each stored status; anything unknown reads as failing.
+STATUS_LABELS = {
+    "pass": "Passing",
+    "fail": "Failing",
+    "n/a": "Not applicable",
+    "pending": "Not checked yet",
+}
 
 
 @require_safe
@@ -34,10 +41,14 @@ def security(request: HttpRequest) -> HttpResponse:
     rows = []
     for ctrl in registry().values():
         result = stored.get(ctrl.id)
+        status = result.status if result else "pending"
+        if status not in STATUS_LABELS:
+            status = "fail"
         rows.append({
             "id": ctrl.id,
             "public": ctrl.public,
-            "status": result.status if result else "pending",
+            "status": status,
+            "label": STATUS_LABELS[status],
             "checked_at": result.checked_at if result else None,
         })
     checked = [r["checked_at"] for r in rows if r["checked_at"]]

@@ -1,0 +1,88 @@
+"""Audit log: every event type is emitted by at least one action, inside its transaction."""
+
+import pytest
+from django.db import transaction
+
+from enclave.core import audit
+from enclave.core.models import AuditEvent, AuditEventType
+
+
+def trigger_environment_stamped():
+    from enclave.core.environment import do_stamp_environment
+    from enclave.core.models import DeploymentStamp
+
+    DeploymentStamp.objects.all().delete()
+    do_stamp_environment()
+
+
+def trigger_credential_exposed(http_client):
+    http_client.get("/api/v1/health", HTTP_HOST="localhost", HTTP_AUTHORIZATION="Bearer x")
+
+
+def trigger_controls_recorded():
+    from enclave.core import controls
+    from enclave.core.actions import do_record_control_results
+
+    probe = controls.Probe("https://127.0.0.1:1", None, "localhost", None)
+    do_record_control_results(controls.run_all(probe, only={"ENV-1"}))
+
+
+def trigger_dependency_audit_recorded(tmp_path):
+    import argparse
+
+    from enclave.scanning.cli import add_audit_arguments, deps_audit
+
+    db = tmp_path / "advisories"
+    db.mkdir()
+    lock = tmp_path / "lock.txt"
+    lock.write_text("django==5.2.19\n")
+    parser = argparse.ArgumentParser()
+    add_audit_arguments(parser)
+    deps_audit(parser.parse_args(["--advisory-db", str(db), "--requirements", str(lock)]))
+
+
+def trigger_owner_setup_issued():
+    from enclave.identity.actions import do_issue_owner_setup_link
+
+    do_issue_owner_setup_link()
+
+
+def trigger_owner_created():
+    from enclave.identity.actions import do_create_first_owner, do_issue_owner_setup_link
+
+    link = do_issue_owner_setup_link()
+    do_create_first_owner(link.rsplit("/", 1)[1], "owner@example.com", "a long passphrase 42")
+
+
+TRIGGERS = {
+    AuditEventType.ENVIRONMENT_STAMPED: lambda f: trigger_environment_stamped(),
+    AuditEventType.CREDENTIAL_EXPOSED: lambda f: trigger_credential_exposed(f["http_client"]),
+    AuditEventType.CONTROLS_RECORDED: lambda f: trigger_controls_recorded(),
+    AuditEventType.DEPENDENCY_AUDIT_RECORDED: lambda f: trigger_dependency_audit_recorded(
+        f["tmp_path"]),
+    AuditEventType.OWNER_SETUP_ISSUED: lambda f: trigger_owner_setup_issued(),
+    AuditEventType.OWNER_CREATED: lambda f: trigger_owner_created(),
+}
+
+
+@pytest.mark.django_db
+class TestEveryEventTypeIsEmitted:
+    @pytest.mark.parametrize("event_type", list(AuditEventType), ids=lambda e: e.name)
+    def test_event_type_is_emitted_by_an_action(self, event_type, http_client, tmp_path):
+        assert event_type in TRIGGERS, f"no action emits {event_type.name}; add a trigger"
+        AuditEvent.objects.all().delete()
+        TRIGGERS[event_type]({"http_client": http_client, "tmp_path": tmp_path})
+        assert AuditEvent.objects.filter(event_type=event_type).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+class TestRecord:
+    def test_record_outside_a_transaction_is_refused(self):
+        with pytest.raises(RuntimeError, match="inside the action's transaction"):
+            audit.record(AuditEventType.CONTROLS_RECORDED)
+
+    def test_record_inside_a_transaction_writes_a_row(self):
+        with transaction.atomic():
+            audit.record(AuditEventType.CONTROLS_RECORDED, extra={"n": 1})
+        event = AuditEvent.objects.get(event_type=AuditEventType.CONTROLS_RECORDED)
+        assert event.extra_data == {"n": 1}
