@@ -23,6 +23,7 @@ def record(
     """Append one audit row. Must run inside the action's transaction (asserted)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record() must run inside the action's transaction")
+    event_type = AuditEventType(event_type)  # ValueError for an unknown type
     return AuditEvent.objects.create(
         event_type=event_type,
         actor=actor,

@@ -21,6 +21,8 @@ import yaml
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from enclave.scanning.errors import AuditInputError
+
 ECOSYSTEM = "PyPI"
 VERSION_RANGE_TYPES = frozenset({"ECOSYSTEM", "SEMVER"})
 ADVISORY_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
@@ -29,7 +31,7 @@ ADVISORY_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 _YAML_LOADER = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 
 
-class AdvisoryError(Exception):
+class AdvisoryError(AuditInputError):
     """The advisory directory cannot be used at all. ``str()`` is one line."""
 
 
@@ -213,7 +215,11 @@ def load_advisory_dir(root: Path) -> AdvisoryDB:
     if not root.is_dir():
         raise AdvisoryError(f"advisory directory {root} does not exist or is not a directory")
     db = AdvisoryDB(root=root)
-    for path in _advisory_files(root):
+    try:
+        paths = _advisory_files(root)
+    except OSError as exc:
+        raise AdvisoryError(f"advisory directory {root} cannot be read: {exc.strerror}") from None
+    for path in paths:
         try:
             db.add(parse_advisory(_decode(path), db.warnings))
         except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:

@@ -1,0 +1,55 @@
+"""`enclave serve` (what `make run` runs): serves, stops cleanly on Ctrl-C, keeps data."""
+
+import socket
+import ssl
+import urllib.request
+
+from enclave.testing.live import run_enclave, stop
+
+
+def https_status(live, path="/"):
+    ctx = ssl.create_default_context(cafile=str(live.ca_file))
+    with urllib.request.urlopen(live.https_url + path, context=ctx, timeout=10) as resp:  # noqa: S310
+        return resp.status
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class TestServe:
+    def test_first_start_prints_one_time_owner_link(self, tmp_path):
+        with run_enclave(tmp_path / "var") as live:
+            assert live.setup_link().startswith(f"https://localhost:{live.https_port}/app/setup/")
+
+    def test_serves_https_verified_by_local_ca(self, tmp_path):
+        with run_enclave(tmp_path / "var") as live:
+            assert https_status(live) == 200
+
+    def test_ctrl_c_stops_every_listener_and_exits_zero(self, tmp_path):
+        with run_enclave(tmp_path / "var") as live:
+            assert stop(live.process) == 0
+            assert not port_open(live.https_port)
+            assert not port_open(live.http_port)
+
+    def test_restart_keeps_data_and_issues_no_new_link_once_owner_exists(self, tmp_path):
+        var = tmp_path / "var"
+        with run_enclave(var) as live:
+            token = live.setup_link().rsplit("/", 1)[1]
+            env = live.env
+        import os
+        import subprocess
+        import sys
+
+        code = ("from enclave.identity.actions import do_create_first_owner as f;"
+                f"f({token!r}, 'owner@example.com', 'correct horse battery staple')")
+        subprocess.run([sys.executable, "-c", "import django; django.setup();" + code],
+                       env={**env, "DJANGO_SETTINGS_MODULE": "enclave.settings",
+                            "PATH": os.environ["PATH"]}, check=True)
+        with run_enclave(var) as live:
+            assert live.setup_link() is None
+            assert https_status(live, "/app/login/") == 200
