@@ -1,6 +1,8 @@
 """The ``enclave`` command. Thin: parse, call into the apps, print, exit.
 
 Every failure is one clear line on stderr and a non-zero exit — never a traceback.
+Exit codes: 0 success; 1 a check/report failed; 2 bad input or configuration;
+3 incomplete audit (``deps audit``); 70 internal error; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -73,6 +75,20 @@ def cmd_setup_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    _setup_django()
+    from enclave.keys.cli import run
+
+    return run(args)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    _setup_django()
+    from enclave.logs.cli import run
+
+    return run(args)
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     _setup_django()
     from django.core.management import execute_from_command_line
@@ -108,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("setup-link", help="print a new one-time owner set-up link")
     p.set_defaults(func=cmd_setup_link)
 
+    from enclave.keys.cli import add_keys_parser
+
+    add_keys_parser(sub).set_defaults(func=cmd_keys)
+
+    from enclave.logs.cli import add_logs_parser
+
+    add_logs_parser(sub).set_defaults(func=cmd_logs)
+
     p = sub.add_parser("manage", help="run a Django management command", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_manage)
@@ -129,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, EnvironmentMismatch):
             print(f"enclave: {exc}", file=sys.stderr)
             return 2
-        print(f"enclave: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        print(f"enclave: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        # 70 (EX_SOFTWARE): distinct from 1, which commands use for "a check failed".
+        return 70
 
 
 if __name__ == "__main__":

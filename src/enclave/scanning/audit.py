@@ -271,12 +271,17 @@ def audit_with_advisories(lock: Lock, advisory_dir: Path, *,
     """Audit ``lock`` against an offline OSV directory.
 
     The data date is the date in ``SOURCE.md``, else the newest ``modified`` among the
-    advisories. Raises :class:`AuditInputError` if the directory is unusable.
+    advisories. A directory without advisories leaves every pin unaudited. Raises
+    :class:`AuditInputError` if the directory is missing or unreadable.
     """
     db = osv.load_advisory_dir(advisory_dir)
     vulnerabilities: list[Vulnerability] = []
     unaudited = list(lock.unaudited)
     for pin in lock.pins:
+        if db.loaded == 0:  # An empty (or wrong) directory proves nothing about any pin.
+            unaudited.append(Unaudited(pin.name, pin.version,
+                                       "could not be audited: no advisory in the directory"))
+            continue
         found, unclear = _check_pin(pin, db)
         vulnerabilities += found
         unaudited += unclear

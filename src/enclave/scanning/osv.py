@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,13 +100,18 @@ def range_affects(version: Version, events: tuple[Event, ...]) -> bool:
     affected = False
     for event in sorted(events, key=Event.sort_key):
         if event.kind == "introduced":
-            if event.bound is None or version >= event.bound:
-                affected = True
-        elif event.kind == "fixed" and version >= event.bound:
-            affected = False
-        elif event.kind == "last_affected" and version > event.bound:
+            affected = affected or event.bound is None or version >= event.bound
+        elif _closes(event, version):
             affected = False
     return affected
+
+
+def _closes(event: Event, version: Version) -> bool:
+    """Whether a ``fixed`` (exclusive) or ``last_affected`` (inclusive) event lies at or
+    below ``version``, ending the interval it belongs to."""
+    if event.kind == "fixed":
+        return version >= event.bound
+    return event.kind == "last_affected" and version > event.bound
 
 
 def is_affected(version: Version, entry: Affected) -> bool:
@@ -194,7 +200,8 @@ def _decode(path: Path) -> object:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".json":
         return json.loads(text)
-    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 — BaseLoader is safe, see above.
+    # BaseLoader constructs no objects (see _YAML_LOADER); scanners cannot tell.
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 # nosec B506
 
 
 def _advisory_files(root: Path) -> list[Path]:
@@ -209,11 +216,15 @@ def load_advisory_dir(root: Path) -> AdvisoryDB:
     """Load every advisory under ``root``.
 
     A file that cannot be decoded is a warning, and the package named by its directory
-    (``vulns/<package>/...``) is remembered as not fully audited. Raises
-    :class:`AdvisoryError` when ``root`` is not a readable directory or holds no advisory.
+    (``vulns/<package>/...``) is remembered as not fully audited. A directory without any
+    advisory loads as empty (``loaded == 0``); the audit must not call that clean.
+    Raises :class:`AdvisoryError` when ``root`` is not a readable directory.
     """
     if not root.is_dir():
         raise AdvisoryError(f"advisory directory {root} does not exist or is not a directory")
+    if not os.access(root, os.R_OK | os.X_OK):
+        # rglob() would silently list nothing; say why instead.
+        raise AdvisoryError(f"advisory directory {root} cannot be read: permission denied")
     db = AdvisoryDB(root=root)
     try:
         paths = _advisory_files(root)
@@ -226,6 +237,4 @@ def load_advisory_dir(root: Path) -> AdvisoryDB:
             db.warnings.append(f"{path.relative_to(root)}: unreadable advisory skipped "
                                f"({type(exc).__name__})")
             db.unreadable_packages.add(canonicalize_name(path.parent.name))
-    if db.loaded + db.withdrawn == 0:
-        raise AdvisoryError(f"advisory directory {root} contains no readable OSV advisory")
     return db
