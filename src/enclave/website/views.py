@@ -52,10 +52,14 @@ def security(request: HttpRequest) -> HttpResponse:
             "checked_at": result.checked_at if result else None,
         })
     checked = [r["checked_at"] for r in rows if r["checked_at"]]
+    failing = sum(r["status"] == "fail" for r in rows)
+    pending = sum(r["status"] == "pending" for r in rows)
     return render(request, "website/security.html", {
         "rows": rows,
         "last_checked": min(checked) if checked else None,
-        "all_pass": bool(rows) and all(r["status"] in ("pass", "n/a") for r in rows),
+        "all_pass": bool(rows) and not failing and not pending,
+        "failing": failing,
+        "pending": pending,
     })
 
 

@@ -1,0 +1,88 @@
+"""Pricing plans: the defaults, a TOML override, and clear errors for a broken file."""
+
+from __future__ import annotations
+
+import pytest
+
+from enclave.config import ConfigError
+from enclave.website.plans import DEFAULT_PLANS, Plan, load_plans
+
+AGENCY = """
+[[plan]]
+name = "Agency"
+price = "$999"
+period = "per year"
+contacts = 250000
+features = ["White label", "Audit export"]
+
+[[plan]]
+name = "Starter"
+price = "$9"
+"""
+
+
+class TestLoadPlans:
+    def test_defaults_are_used_when_no_file_is_configured(self):
+        assert load_plans() == DEFAULT_PLANS
+
+    def test_plans_are_read_from_the_configured_file(self, plans_file):
+        plans_file.write_text(AGENCY, encoding="utf-8")
+        assert load_plans() == (
+            Plan("Agency", "$999", "per year", "250000", ("White label", "Audit export")),
+            Plan("Starter", "$9", "", "", ()),
+        )
+
+    def test_missing_file_error_names_the_setting_and_the_path(self, plans_file):
+        with pytest.raises(ConfigError, match="ENCLAVE_PLANS_FILE") as excinfo:
+            load_plans()
+        assert str(plans_file) in str(excinfo.value)
+        assert "cannot read" in str(excinfo.value)
+
+    def test_invalid_toml_is_reported_as_not_valid_toml(self, plans_file):
+        plans_file.write_text("[[plan]\nname = ", encoding="utf-8")
+        with pytest.raises(ConfigError, match="is not valid TOML"):
+            load_plans()
+
+    def test_binary_file_is_reported_as_not_utf8(self, plans_file):
+        plans_file.write_bytes(b"\xff\xfe[[plan]]")
+        with pytest.raises(ConfigError, match="is not UTF-8 text"):
+            load_plans()
+
+    def test_file_without_plan_tables_is_refused(self, plans_file):
+        plans_file.write_text('title = "prices"\n', encoding="utf-8")
+        with pytest.raises(ConfigError, match=r"has no \[\[plan\]\] tables"):
+            load_plans()
+
+    def test_plan_without_price_names_the_plan_and_the_field(self, plans_file):
+        plans_file.write_text(AGENCY + '\n[[plan]]\nname = "Broken"\n', encoding="utf-8")
+        with pytest.raises(ConfigError, match="plan 3 has no 'price'"):
+            load_plans()
+
+    def test_features_given_as_text_are_refused(self, plans_file):
+        plans_file.write_text('[[plan]]\nname = "A"\nprice = "1"\nfeatures = "fast"\n',
+                              encoding="utf-8")
+        with pytest.raises(ConfigError, match="'features' must be a list of strings"):
+            load_plans()
+
+    def test_boolean_contacts_are_refused(self, plans_file):
+        plans_file.write_text('[[plan]]\nname = "A"\nprice = "1"\ncontacts = true\n',
+                              encoding="utf-8")
+        with pytest.raises(ConfigError, match="'contacts' must be text"):
+            load_plans()
+
+
+class TestPlansSystemCheck:
+    def test_broken_plans_file_fails_system_check_e201(self, settings, tmp_path):
+        import dataclasses
+
+        from enclave.website.checks import check_plans_file
+
+        broken = tmp_path / "plans.toml"
+        broken.write_text("[[plan]]\nname = 'x'\n")
+        settings.CONFIG = dataclasses.replace(settings.CONFIG, plans_file=broken)
+        assert [e.id for e in check_plans_file()] == ["enclave.E201"]
+
+    def test_default_plans_pass_system_check(self):
+        from enclave.website.checks import check_plans_file
+
+        assert check_plans_file() == []
