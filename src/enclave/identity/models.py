@@ -1,4 +1,8 @@
-"""Members: the people who log in (distinct from marketing "people")."""
+"""Members (the people who log in; distinct from marketing "people") and their credentials.
+
+Every token here (sign-up, password reset, owner set-up) is stored only as its SHA-256
+hash; TOTP secrets are sealed by :mod:`enclave.identity.secrets`; recovery codes are hashed.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,12 @@ class Member(AbstractBaseUser):
     def __str__(self) -> str:
         return f"member:{self.pk}"
 
+    @property
+    def mfa_enabled(self) -> bool:
+        """True once a TOTP authenticator is confirmed."""
+        device = TotpDevice.objects.filter(member=self).first() if self.pk else None
+        return bool(device and device.confirmed_at)
+
 
 class OwnerSetupToken(models.Model):
     """A one-time link that lets the installer create the first owner. Stored hashed."""
@@ -39,4 +49,78 @@ class OwnerSetupToken(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=clock.now)
     expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True)
+
+
+class SignupToken(models.Model):
+    """A "check your email" sign-up link for an address that has no member yet. Hashed."""
+
+    email = models.EmailField(max_length=254)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=clock.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True)
+
+
+class PasswordResetToken(models.Model):
+    """A single-use password-reset link (1 hour). Stored hashed."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=clock.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True)
+
+
+class ThrottleCounter(models.Model):
+    """Login failures per throttle key (embedded mode's store; Redis in production).
+
+    ``key`` is a SHA-256 of the scope and value, so neither emails nor IPs are stored.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField()
+    blocked_until = models.DateTimeField(null=True)
+
+
+class MemberSession(models.Model):
+    """One signed-in browser. Django's session row holds the data; this row holds the
+    policy facts (expiry, revocation) and what the Sessions page shows."""
+
+    key_hash = models.CharField(max_length=64, unique=True)
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="sessions")
+    account = models.ForeignKey("accounts.Account", null=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    user_agent = models.CharField(max_length=300, blank=True)
+    ip = models.GenericIPAddressField(null=True)
+    created_at = models.DateTimeField(default=clock.now)
+    last_seen_at = models.DateTimeField(default=clock.now)
+    # Last time the member proved who they are (password, plus MFA when enrolled).
+    authenticated_at = models.DateTimeField(default=clock.now)
+    absolute_expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "revoked_at"])]
+
+
+class TotpDevice(models.Model):
+    """A member's TOTP authenticator (RFC 6238). One per member; confirmed once verified."""
+
+    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="totp")
+    # Sealed by enclave.identity.secrets (never plaintext); names its algorithm and key.
+    secret_sealed = models.TextField()
+    created_at = models.DateTimeField(default=clock.now)
+    confirmed_at = models.DateTimeField(null=True)
+    # Highest 30-second time step accepted: each code works once (replay refused).
+    last_used_step = models.BigIntegerField(default=0)
+
+
+class RecoveryCode(models.Model):
+    """A single-use MFA recovery code, stored as its SHA-256 hash."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=clock.now)
     used_at = models.DateTimeField(null=True)

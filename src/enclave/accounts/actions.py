@@ -1,0 +1,189 @@
+"""Account state changes: creation, invitations, security settings. One transaction and
+one audit row each (STYLE.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from enclave.accounts.models import (
+    IDLE_TIMEOUT_MAX,
+    IDLE_TIMEOUT_MIN,
+    MANAGER_ROLES,
+    ROLES,
+    Account,
+    Invitation,
+    Membership,
+)
+from enclave.core import audit, clock
+from enclave.core.models import AuditEventType
+
+MAX_EMAIL_LENGTH = 254
+MAX_ACCOUNT_NAME_LENGTH = 100
+TOKEN_MAX_LENGTH = 128
+
+
+class InvitationError(Exception):
+    """The invitation cannot be used. ``str()`` is safe to show."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token[:TOKEN_MAX_LENGTH].encode()).hexdigest()
+
+
+def clean_account_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError({"account_name": "Enter a name for the account."})
+    if len(name) > MAX_ACCOUNT_NAME_LENGTH:
+        raise ValidationError({"account_name": "Account names are at most 100 characters."})
+    return name
+
+
+def clean_email(email: str) -> str:
+    email = email.strip()
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise ValidationError({"email": "Email addresses are at most 254 characters."})
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": "Enter a valid email address."}) from None
+    return email
+
+
+def role_of(member, account_id: int | None) -> str | None:
+    if account_id is None:
+        return None
+    row = Membership.objects.filter(member=member, account_id=account_id).first()
+    return row.role if row else None
+
+
+def do_create_account(name: str, *, owner, actor, request=None) -> Account:
+    """Create an account with ``owner`` as its owner. Call inside the caller's transaction
+    or alone; raises ValidationError for a bad name."""
+    name = clean_account_name(name)
+    with transaction.atomic():
+        account = Account.objects.create(name=name)
+        Membership.objects.create(member=owner, account=account, role="owner")
+        audit.record(AuditEventType.ACCOUNT_CREATED, actor=actor, account_id=account.pk,
+                     request=request, target_type="account", target_id=account.pk)
+    return account
+
+
+def do_invite_member(account: Account, email: str, role: str, *, actor, request=None) -> str:
+    """Invite ``email`` to ``account`` with ``role``; returns the one-time token.
+
+    Only owners and admins may invite; only owners may invite owners. The token is
+    stored as SHA-256 and expires after ``INVITATION_LIFETIME_DAYS``; the email is sent
+    after commit by the caller-supplied mail function (see identity.mail).
+    """
+    from enclave.identity import mail
+
+    email = clean_email(email)
+    if role not in ROLES:
+        raise ValidationError({"role": "Choose one of the listed roles."})
+    actor_role = role_of(actor, account.pk)
+    if actor_role not in MANAGER_ROLES or (role == "owner" and actor_role != "owner"):
+        raise PermissionDenied("Only owners and admins can invite (only owners invite owners).")
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        invitation = Invitation.objects.create(
+            account=account, email=email, role=role, token_hash=hash_token(token),
+            invited_by=actor,
+            expires_at=clock.now() + dt.timedelta(days=settings.INVITATION_LIFETIME_DAYS))
+        audit.record(AuditEventType.INVITATION_SENT, actor=actor, account_id=account.pk,
+                     request=request, target_type="invitation", target_id=invitation.pk,
+                     extra={"role": role})
+        url = f"{settings.CONFIG.public_url}/app/invite/{token}"
+        mail.send_after_commit(
+            email, f"You are invited to {account.name} on Enclave",
+            f"You have been invited to join {account.name} on Enclave as {role}.\n\n"
+            f"Accept within {settings.INVITATION_LIFETIME_DAYS} days: {url}\n\n"
+            "If you did not expect this, ignore this email.")
+    return token
+
+
+def usable_invitation(token: str) -> Invitation | None:
+    """The invitation for ``token`` if unused and unexpired; None for anything else."""
+    if not token or len(token) > TOKEN_MAX_LENGTH:
+        return None
+    row = Invitation.objects.select_related("account").filter(token_hash=hash_token(token)).first()
+    if row is None or row.accepted_at is not None or row.expires_at <= clock.now():
+        return None
+    return row
+
+
+def do_accept_invitation(token: str, *, member=None, password: str | None = None,
+                         request=None):
+    """Accept an invitation: link ``member`` (whose email must match) or create a member
+    with ``password``. Returns the member. Raises InvitationError or ValidationError;
+    nothing is written unless everything succeeds."""
+    from django.contrib.auth.password_validation import validate_password
+
+    from enclave.identity.models import Member
+
+    if not token or len(token) > TOKEN_MAX_LENGTH:
+        raise InvitationError("This invitation link is not valid.")
+    with transaction.atomic():
+        row = (Invitation.objects.select_for_update().select_related("account")
+               .filter(token_hash=hash_token(token)).first())
+        if row is None or row.accepted_at is not None or row.expires_at <= clock.now():
+            raise InvitationError("This invitation is invalid, already used or expired. "
+                                  "Ask for a new one.")
+        existing = Member.objects.filter(email__iexact=row.email).first()
+        if member is not None:
+            if member.email.lower() != row.email.lower():
+                raise InvitationError("This invitation is for another email address. "
+                                      "Sign in with the invited address to accept it.")
+        elif existing is not None:
+            raise InvitationError("You already have an Enclave login: sign in to accept.")
+        else:
+            if password is None or len(password) > settings.PASSWORD_MAX_LENGTH:
+                raise ValidationError({"password": "Passwords are at most "
+                                       f"{settings.PASSWORD_MAX_LENGTH} characters."})
+            member = Member(email=row.email)
+            member.identity_account_names = (row.account.name,)
+            try:
+                validate_password(password, member)
+            except ValidationError as exc:
+                raise ValidationError({"password": exc.messages}) from None
+            member.set_password(password)
+            member.save()
+        Membership.objects.get_or_create(member=member, account=row.account,
+                                         defaults={"role": row.role})
+        row.accepted_at = clock.now()
+        row.accepted_by = member
+        row.save(update_fields=["accepted_at", "accepted_by"])
+        audit.record(AuditEventType.INVITATION_ACCEPTED, actor=member, account_id=row.account_id,
+                     request=request, target_type="invitation", target_id=row.pk,
+                     extra={"role": row.role, "new_member": existing is None})
+    return member
+
+
+def do_update_account_security(account: Account, *, idle_timeout_minutes: int,
+                               require_mfa: bool, actor, request=None) -> Account:
+    """Owners set the account's idle timeout (5–720 min) and whether MFA is required."""
+    if role_of(actor, account.pk) != "owner":
+        raise PermissionDenied("Only owners can change the account's security settings.")
+    if not IDLE_TIMEOUT_MIN <= idle_timeout_minutes <= IDLE_TIMEOUT_MAX:
+        raise ValidationError({"idle_timeout_minutes": (
+            f"Choose between {IDLE_TIMEOUT_MIN} and {IDLE_TIMEOUT_MAX} minutes.")})
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        old = {"idle_timeout_minutes": locked.idle_timeout_minutes,
+               "require_mfa": locked.require_mfa}
+        new = {"idle_timeout_minutes": idle_timeout_minutes, "require_mfa": require_mfa}
+        if old == new:
+            return locked
+        Account.objects.filter(pk=account.pk).update(**new)
+        audit.record(AuditEventType.ACCOUNT_SECURITY_CHANGED, actor=actor,
+                     account_id=account.pk, request=request, target_type="account",
+                     target_id=account.pk, extra={"old": old, "new": new})
+    locked.refresh_from_db()
+    return locked

@@ -1,0 +1,77 @@
+"""Accounts (tenants), memberships and invitations — the minimal slice identity needs.
+
+Deliberately small: a membership carries a role name only. The roles → permissions
+table (``people.read``, ``billing.manage``, ...) and role changes arrive with the
+roles-and-permissions issue; until then ``ROLES`` below is the whole vocabulary and
+only "owner" and "admin" have extra powers (inviting, account security settings).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from enclave.core import clock
+
+ROLES = ("owner", "admin", "user", "analyst", "viewer")
+MANAGER_ROLES = frozenset({"owner", "admin"})
+IDLE_TIMEOUT_MIN, IDLE_TIMEOUT_MAX, IDLE_TIMEOUT_DEFAULT = 5, 720, 30
+
+
+class Account(models.Model):
+    """A tenant (a company's workspace)."""
+
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=clock.now)
+    # Sessions in this account end after this many minutes without a request (5 min–12 h).
+    idle_timeout_minutes = models.PositiveIntegerField(
+        default=IDLE_TIMEOUT_DEFAULT,
+        validators=[MinValueValidator(IDLE_TIMEOUT_MIN), MaxValueValidator(IDLE_TIMEOUT_MAX)],
+    )
+    require_mfa = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(idle_timeout_minutes__gte=IDLE_TIMEOUT_MIN,
+                                   idle_timeout_minutes__lte=IDLE_TIMEOUT_MAX),
+                name="account_idle_timeout_in_policy",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"account:{self.pk}"
+
+
+class Membership(models.Model):
+    """A member's role in one account. One per member and account."""
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="memberships")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=[(r, r) for r in ROLES])
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "account"], name="membership_unique"),
+            models.CheckConstraint(condition=models.Q(role__in=ROLES),
+                                   name="membership_role_valid"),
+        ]
+
+
+class Invitation(models.Model):
+    """An invitation to join an account with a role. The token is stored only as SHA-256."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=16, choices=[(r, r) for r in ROLES])
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=clock.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True,
+                                    on_delete=models.SET_NULL, related_name="+")

@@ -1,0 +1,216 @@
+"""MFA: TOTP enrolment, sealed secrets, replay refusal, recovery codes, account
+requirement, re-authentication for sensitive actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+
+from enclave.accounts.models import Account
+from enclave.core import clock
+from enclave.identity.models import MemberSession, RecoveryCode, TotpDevice
+from enclave.identity.secrets import SealError, seal, unseal
+from tests.identity.helpers import (
+    PASSWORD,
+    enable_mfa,
+    https_client,
+    log_in,
+    make_member,
+    totp_now,
+)
+
+
+@pytest.fixture
+def member():
+    return make_member()
+
+
+@pytest.fixture
+def signed_in(member):
+    client = https_client()
+    log_in(client)
+    return client
+
+
+def mfa_login(code, client=None):
+    client = client or https_client()
+    first = log_in(client)
+    return client, first, client.post("/app/login/mfa/", {"code": code})
+
+
+@pytest.mark.django_db
+class TestEnrolment:
+    def test_setup_page_shows_an_inline_svg_qr_code_and_the_key(self, signed_in):
+        page = signed_in.get("/app/mfa/setup/").text
+        assert '<img src="data:image/svg+xml' in page
+        assert '<code id="totp-secret">' in page
+        assert "<script" not in page
+        assert "style=" not in page
+
+    def test_confirming_with_a_current_code_enables_mfa_and_shows_10_codes(self, signed_in,
+                                                                           member):
+        _, codes = enable_mfa(signed_in)
+        assert len(set(codes)) == 10
+        assert member.mfa_enabled
+
+    def test_wrong_confirmation_code_leaves_mfa_off(self, signed_in, member):
+        signed_in.get("/app/mfa/setup/")
+        response = signed_in.post("/app/mfa/setup/", {"code": "123456"})
+        assert response.status_code == 422
+        assert "That code is not correct" in response.text
+        assert not member.mfa_enabled
+
+    def test_secret_is_never_stored_in_plaintext(self, signed_in):
+        secret, _ = enable_mfa(signed_in)
+        stored = TotpDevice.objects.get().secret_sealed
+        assert secret not in stored
+        assert unseal(stored) == secret
+
+    def test_recovery_codes_are_stored_only_as_hashes(self, signed_in):
+        _, codes = enable_mfa(signed_in)
+        stored = set(RecoveryCode.objects.values_list("code_hash", flat=True))
+        assert len(stored) == 10
+        assert not any(c.replace("-", "") in h for c in codes for h in stored)
+
+    def test_enrolment_rotates_the_session_id(self, signed_in):
+        before = signed_in.session.session_key
+        enable_mfa(signed_in)
+        assert signed_in.session.session_key != before
+
+
+class TestSeal:
+    def test_tampered_value_is_refused(self):
+        sealed = seal("JBSWY3DPEHPK3PXP")
+        with pytest.raises(SealError):
+            unseal(sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB"))
+
+    def test_unknown_format_is_refused(self):
+        with pytest.raises(SealError):
+            unseal("JBSWY3DPEHPK3PXP")
+
+
+@pytest.mark.django_db
+class TestTotpLogin:
+    def test_password_alone_does_not_sign_in(self, signed_in):
+        enable_mfa(signed_in)
+        client = https_client()
+        response = log_in(client)
+        assert response["Location"] == "/app/login/mfa/"
+        assert client.get("/app/").status_code == 302
+
+    def test_current_code_signs_in(self, signed_in):
+        secret, _ = enable_mfa(signed_in)
+        with clock.travel(dt.timedelta(seconds=60)):
+            client, _, response = mfa_login(totp_now(secret))
+            assert response.status_code == 302
+            assert client.get("/app/").status_code == 200
+
+    def test_reused_code_is_refused(self, signed_in):
+        secret, _ = enable_mfa(signed_in)
+        with clock.frozen(clock.now() + dt.timedelta(seconds=60)):
+            code = totp_now(secret)
+            mfa_login(code)
+            client, _, replay = mfa_login(code)
+        assert replay.status_code == 422
+        assert "not correct or was already used" in replay.text
+        assert client.get("/app/").status_code == 302
+
+    def test_code_from_the_enrolment_step_cannot_be_replayed_at_login(self, signed_in):
+        with clock.frozen(clock.now()):
+            secret, _ = enable_mfa(signed_in)
+            _, _, response = mfa_login(totp_now(secret))
+        assert response.status_code == 422
+
+    def test_code_from_five_minutes_ago_is_refused(self, signed_in):
+        secret, _ = enable_mfa(signed_in)
+        with clock.travel(dt.timedelta(minutes=5)):
+            _, _, response = mfa_login(totp_now(secret, offset_steps=-10))
+        assert response.status_code == 422
+
+    def test_recovery_code_signs_in_once(self, signed_in):
+        _, codes = enable_mfa(signed_in)
+        _, _, first = mfa_login(codes[0])
+        _, _, again = mfa_login(codes[0])
+        assert first.status_code == 302
+        assert again.status_code == 422
+
+    def test_mfa_guessing_is_throttled(self, signed_in):
+        secret, _ = enable_mfa(signed_in)
+        client = https_client()
+        log_in(client)
+        for _ in range(5):
+            client.post("/app/login/mfa/", {"code": "000000"})
+        with clock.travel(dt.timedelta(seconds=30)):
+            response = client.post("/app/login/mfa/", {"code": totp_now(secret)})
+        assert "Too many attempts" in response.text
+
+    def test_challenge_expires_after_five_minutes(self, signed_in):
+        secret, _ = enable_mfa(signed_in)
+        client = https_client()
+        log_in(client)
+        with clock.travel(dt.timedelta(minutes=6)):
+            response = client.post("/app/login/mfa/", {"code": totp_now(secret)})
+        assert response["Location"] == "/app/login/"
+
+
+@pytest.mark.django_db
+class TestAccountRequiresMfa:
+    def test_member_without_mfa_is_sent_to_setup(self, signed_in):
+        Account.objects.update(require_mfa=True)
+        response = signed_in.get("/app/")
+        assert response["Location"] == "/app/mfa/setup/?required=1"
+
+    def test_member_can_use_the_app_once_enrolled(self, signed_in):
+        Account.objects.update(require_mfa=True)
+        enable_mfa(signed_in)
+        assert signed_in.get("/app/").status_code == 200
+
+    def test_mfa_cannot_be_turned_off_while_the_account_requires_it(self, signed_in, member):
+        enable_mfa(signed_in)
+        Account.objects.update(require_mfa=True)
+        response = signed_in.post("/app/mfa/disable/")
+        assert response.status_code == 409
+        assert member.mfa_enabled
+
+
+@pytest.mark.django_db
+class TestReauthentication:
+    def test_mfa_change_after_ten_minutes_asks_to_reauthenticate(self, signed_in, member):
+        enable_mfa(signed_in)
+        with clock.travel(dt.timedelta(minutes=11)):
+            response = signed_in.post("/app/mfa/disable/")
+        assert response["Location"] == "/app/reauth/?next=%2Fapp%2Fmfa%2Fdisable%2F"
+        assert member.mfa_enabled
+
+    def test_password_and_code_reauthenticate_for_ten_minutes(self, signed_in, member):
+        secret, _ = enable_mfa(signed_in)
+        with clock.travel(dt.timedelta(minutes=11)):
+            signed_in.post("/app/reauth/", {"password": PASSWORD,
+                                            "code": totp_now(secret, offset_steps=1)})
+            response = signed_in.post("/app/mfa/disable/")
+        assert response["Location"] == "/app/mfa/"
+        assert not member.mfa_enabled
+
+    def test_password_without_code_does_not_reauthenticate_an_mfa_member(self, signed_in):
+        enable_mfa(signed_in)
+        with clock.travel(dt.timedelta(minutes=11)):
+            response = signed_in.post("/app/reauth/", {"password": PASSWORD})
+        assert response.status_code == 422
+        row = MemberSession.objects.filter(revoked_at__isnull=True).get()
+        assert clock.now() - row.authenticated_at < dt.timedelta(minutes=1)
+
+    def test_wrong_password_does_not_reauthenticate(self, signed_in):
+        with clock.travel(dt.timedelta(minutes=11)):
+            response = signed_in.post("/app/reauth/", {"password": "wrong wrong wrong"})
+            assert response.status_code == 422
+            assert signed_in.post("/app/mfa/recovery-codes/").status_code == 302
+
+    def test_regenerated_recovery_codes_replace_the_old_ones(self, signed_in):
+        _, old = enable_mfa(signed_in)
+        signed_in.post("/app/mfa/recovery-codes/")
+        hashes = set(RecoveryCode.objects.values_list("code_hash", flat=True))
+        old_hash = hashlib.sha256(f"recovery:{old[0].replace('-', '')}".encode()).hexdigest()
+        assert len(hashes) == 10
+        assert old_hash not in hashes
