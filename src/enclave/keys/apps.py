@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class KeysConfig(AppConfig):
+    name = "enclave.keys"
+    label = "keys"
+    verbose_name = "Enclave keyring"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from enclave.keys import checks  # noqa: F401 — registers system checks
+        from enclave.keys.keyring import ensure_data_keys_after_migrate
+
+        post_migrate.connect(ensure_data_keys_after_migrate, sender=self)
