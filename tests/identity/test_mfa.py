@@ -1,17 +1,17 @@
-"""MFA: TOTP enrolment, sealed secrets, replay refusal, recovery codes, account
+"""MFA: TOTP enrolment, encrypted secrets, replay refusal, recovery codes, account
 requirement, re-authentication for sensitive actions."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 
 import pytest
 
 from enclave.accounts.models import Account
 from enclave.core import clock
 from enclave.identity.models import MemberSession, RecoveryCode, TotpDevice
-from enclave.identity.secrets import SealError, seal, unseal
 from tests.identity.helpers import (
     PASSWORD,
     enable_mfa,
@@ -64,9 +64,22 @@ class TestEnrolment:
 
     def test_secret_is_never_stored_in_plaintext(self, signed_in):
         secret, _ = enable_mfa(signed_in)
-        stored = TotpDevice.objects.get().secret_sealed
+        stored = str(TotpDevice.objects.values_list("secret", flat=True).get())
+        assert stored.startswith("ek1:fields:")
         assert secret not in stored
-        assert unseal(stored) == secret
+        assert TotpDevice.objects.get().secret == secret
+
+    def test_secret_moved_to_another_device_row_does_not_decrypt(self, signed_in):
+        from enclave.keys.errors import KeyringError
+
+        enable_mfa(signed_in)
+        device = TotpDevice.objects.get()
+        stored = str(TotpDevice.objects.values_list("secret", flat=True).get())
+        TotpDevice.objects.filter(pk=device.pk).update(row_id=uuid.uuid4())
+        moved = TotpDevice.objects.get()
+        assert str(TotpDevice.objects.values_list("secret", flat=True).get()) == stored
+        with pytest.raises(KeyringError):
+            _ = moved.secret
 
     def test_recovery_codes_are_stored_only_as_hashes(self, signed_in):
         _, codes = enable_mfa(signed_in)
@@ -78,17 +91,6 @@ class TestEnrolment:
         before = signed_in.session.session_key
         enable_mfa(signed_in)
         assert signed_in.session.session_key != before
-
-
-class TestSeal:
-    def test_tampered_value_is_refused(self):
-        sealed = seal("JBSWY3DPEHPK3PXP")
-        with pytest.raises(SealError):
-            unseal(sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB"))
-
-    def test_unknown_format_is_refused(self):
-        with pytest.raises(SealError):
-            unseal("JBSWY3DPEHPK3PXP")
 
 
 @pytest.mark.django_db

@@ -423,7 +423,6 @@ def do_begin_totp_enrolment(member: Member) -> str:
     """
     from enclave.identity import mfa
     from enclave.identity.models import TotpDevice
-    from enclave.identity.secrets import seal
 
     secret = mfa.new_secret()
     with transaction.atomic():
@@ -431,17 +430,16 @@ def do_begin_totp_enrolment(member: Member) -> str:
         if device and device.confirmed_at:
             raise ValidationError("MFA is already enabled.")
         TotpDevice.objects.update_or_create(member=member, defaults={
-            "secret_sealed": seal(secret), "confirmed_at": None, "last_used_step": 0,
+            "secret": secret, "confirmed_at": None, "last_used_step": 0,
             "created_at": clock.now()})
     return secret
 
 
 def pending_totp_secret(member: Member) -> str | None:
     from enclave.identity.models import TotpDevice
-    from enclave.identity.secrets import unseal
 
     device = TotpDevice.objects.filter(member=member, confirmed_at__isnull=True).first()
-    return unseal(device.secret_sealed) if device else None
+    return device.secret if device else None
 
 
 def _new_recovery_codes(member: Member) -> list[str]:
@@ -464,7 +462,6 @@ def do_confirm_totp(request, code: str) -> list[str]:
     """
     from enclave.identity import mfa, sessions
     from enclave.identity.models import TotpDevice
-    from enclave.identity.secrets import unseal
 
     member = request.user
     with transaction.atomic():
@@ -472,7 +469,7 @@ def do_confirm_totp(request, code: str) -> list[str]:
                   .filter(member=member, confirmed_at__isnull=True).first())
         if device is None:
             raise ValidationError({"code": "Start the set-up again."})
-        step = mfa.matching_step(unseal(device.secret_sealed), code, device.last_used_step)
+        step = mfa.matching_step(device.secret, code, device.last_used_step)
         if step is None:
             raise ValidationError({"code": "That code is not correct. Enter the current "
                                            "6-digit code from your app."})
@@ -493,7 +490,6 @@ def verify_second_factor(member: Member, code: str, *, request=None) -> bool:
     """
     from enclave.identity import mfa
     from enclave.identity.models import RecoveryCode, TotpDevice
-    from enclave.identity.secrets import unseal
 
     code = (code or "")[:64]
     with transaction.atomic():
@@ -502,7 +498,7 @@ def verify_second_factor(member: Member, code: str, *, request=None) -> bool:
         if device is None:
             return False
         if mfa.looks_like_totp(code):
-            step = mfa.matching_step(unseal(device.secret_sealed), code, device.last_used_step)
+            step = mfa.matching_step(device.secret, code, device.last_used_step)
             if step is not None:
                 device.last_used_step = step
                 device.save(update_fields=["last_used_step"])

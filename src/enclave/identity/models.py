@@ -1,16 +1,19 @@
 """Members (the people who log in; distinct from marketing "people") and their credentials.
 
 Every token here (sign-up, password reset, owner set-up) is stored only as its SHA-256
-hash; TOTP secrets are sealed by :mod:`enclave.identity.secrets`; recovery codes are hashed.
+hash; TOTP secrets are encrypted by the keyring (EncryptedTextField); recovery codes are hashed.
 """
 
 from __future__ import annotations
+
+import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
 
 from enclave.core import clock
+from enclave.keys.fields import EncryptedTextField
 
 
 class MemberManager(BaseUserManager):
@@ -109,8 +112,9 @@ class TotpDevice(models.Model):
     """A member's TOTP authenticator (RFC 6238). One per member; confirmed once verified."""
 
     member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="totp")
-    # Sealed by enclave.identity.secrets (never plaintext); names its algorithm and key.
-    secret_sealed = models.TextField()
+    # The TOTP secret, encrypted by the keyring (purpose "fields"); AAD binds it to this row.
+    row_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    secret = EncryptedTextField()
     created_at = models.DateTimeField(default=clock.now)
     confirmed_at = models.DateTimeField(null=True)
     # Highest 30-second time step accepted: each code works once (replay refused).
