@@ -1,0 +1,1 @@
+"""Logs: redaction policy, structured JSON logging, the encrypted log store, retention."""

@@ -1,0 +1,456 @@
+"""The one redaction policy, as data, and the engine that applies it.
+
+Two kinds of rule (``RULES`` below, plus ``STRICT_RULES`` at ``ENCLAVE_LOG_REDACTION=strict``
+and an operator's ``ENCLAVE_LOG_POLICY_FILE``):
+
+* ``{"type": "key", ...}`` — a value whose *key* is sensitive (anywhere in nested dicts
+  and lists, in ``key=value`` text and in URL query strings) is redacted whole.
+  Key names are normalised: camelCase and separators split into words, digits dropped
+  (``X-Api-Key`` → ``x api key``, ``HTTP_AUTHORIZATION`` → ``http authorization``,
+  ``new_password1`` → ``new password``). A term of 5+ letters matches anywhere in the
+  joined key (``apikey`` in ``xapikey``); a shorter term (``otp``, ``ssn``, ``cvv``)
+  must be a whole word, so ``footprint`` is not an OTP.
+* ``{"type": "detector", ...}`` — a named value detector (regex, sometimes with a
+  validator: Luhn for cards, mod-97 for IBANs) applied to every string, including
+  messages and exception text.
+
+Actions, from loosest to strictest: ``mask`` (keep the last 4 characters), ``hash``
+(keyed pseudonym ``<name>:<10 hex>``), ``replace`` (``[REDACTED:<name>]``), ``remove``.
+Loading is fail-closed: an unknown rule type, detector, action or field raises
+:class:`PolicyError`, and the process refuses to start. Later levels can only tighten:
+a rule that names an existing rule must use an action at least as strict.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import string
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from enclave.config import ConfigError
+
+ACTIONS = ("mask", "hash", "replace", "remove")  # loosest → strictest
+STRICTNESS = {name: rank for rank, name in enumerate(ACTIONS)}
+
+# ---------------------------------------------------------------------------------------
+# The policy data.
+# ---------------------------------------------------------------------------------------
+RULES: list[dict] = [
+    {"type": "key", "name": "password", "action": "replace",
+     "terms": ["password", "passwd", "passphrase", "pwd"]},
+    {"type": "key", "name": "secret", "action": "replace",
+     "terms": ["secret", "client_secret", "private_key", "signing_key", "secret_key"]},
+    {"type": "key", "name": "token", "action": "replace",
+     "terms": ["token", "api_key", "apikey", "access_key", "auth", "authorization",
+               "credential", "signature", "sig", "jwt", "bearer"]},
+    {"type": "key", "name": "session", "action": "replace",
+     "terms": ["cookie", "session", "sessionid", "csrf", "xsrf"]},
+    {"type": "key", "name": "mfa", "action": "replace",
+     "terms": ["otp", "totp", "hotp", "mfa_code", "recovery_code", "backup_code",
+               "security_answer"]},
+    {"type": "key", "name": "payment", "action": "replace",
+     "terms": ["card", "card_number", "cardnumber", "pan", "cvv", "cvc", "cvv2", "iban",
+               "account_number", "routing_number"]},
+    {"type": "key", "name": "national_id", "action": "replace",
+     "terms": ["ssn", "social_security", "national_id", "passport"]},
+    # Value detectors, applied in this order to every string.
+    {"type": "detector", "name": "pem", "action": "replace"},
+    {"type": "detector", "name": "jwt", "action": "replace"},
+    {"type": "detector", "name": "bearer", "action": "replace"},
+    {"type": "detector", "name": "url_credentials", "action": "replace"},
+    {"type": "detector", "name": "enclave_api_key", "action": "replace"},
+    {"type": "detector", "name": "cloud_access_key", "action": "replace"},
+    {"type": "detector", "name": "card", "action": "replace"},
+    {"type": "detector", "name": "iban", "action": "replace"},
+    {"type": "detector", "name": "key_value", "action": "replace"},
+]
+
+# ENCLAVE_LOG_REDACTION=strict adds these (keyed pseudonyms for email addresses).
+STRICT_RULES: list[dict] = [
+    {"type": "detector", "name": "email", "action": "hash"},
+]
+
+_RULE_FIELDS = {
+    "key": {"type", "name", "action", "terms"},
+    "detector": {"type", "name", "action"},
+}
+
+
+class PolicyError(ConfigError):
+    """The redaction policy is invalid. The process must not start (fail closed)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("ENCLAVE_LOG_POLICY", message)
+
+
+# ---------------------------------------------------------------------------------------
+# Value detectors. Each is a regex; ``v`` (when the regex has that group) is the part that
+# is redacted, the rest of the match is kept (e.g. the "Bearer " scheme, the URL host).
+# ---------------------------------------------------------------------------------------
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def luhn_valid(number: str) -> bool:
+    """True when the digits of ``number`` (13–19 of them) pass the Luhn check."""
+    digits = _digits(number)
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_valid(text: str) -> bool:
+    """True when ``text`` (spaces allowed) is a 15–34 character IBAN passing mod-97."""
+    compact = text.replace(" ", "").upper()
+    if not 15 <= len(compact) <= 34:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    numeric = "".join(str(int(ch, 36)) for ch in rearranged)
+    return int(numeric) % 97 == 1
+
+
+@dataclass(frozen=True)
+class Detector:
+    name: str
+    pattern: re.Pattern
+    description: str
+    validate: Callable[[re.Match], bool] | None = None
+    # A cheap necessary condition (substring tests): when it is false the regex cannot
+    # match, so it is not run. Keeps the common, clean message fast.
+    needs: Callable[[str], bool] = lambda text: True
+
+
+def _any(*parts: str) -> Callable[[str], bool]:
+    return lambda text: any(p in text for p in parts)
+
+
+def _any_folded(*parts: str) -> Callable[[str], bool]:
+    return lambda text: any(p in text.lower() for p in parts)
+
+
+_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){12}")
+_IBAN_START = re.compile(r"[A-Z]{2}\d{2}")
+_CLOUD_START = re.compile(r"A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)")
+
+
+DETECTORS: dict[str, Detector] = {d.name: d for d in (
+    Detector("pem", re.compile(
+        r"-----BEGIN [A-Z0-9 ]{0,40}-----[\s\S]*?(?:-----END [A-Z0-9 ]{0,40}-----|\Z)"),
+        "PEM blocks (private keys, certificates), including a truncated block",
+        needs=_any("-----BEGIN ")),
+    Detector("jwt", re.compile(
+        r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
+        "JSON Web Tokens (two base64url JSON parts and a signature)", needs=_any("eyJ")),
+    Detector("bearer", re.compile(
+        r"(?i)\b(?:bearer|basic|digest|token)\s+(?P<v>[A-Za-z0-9._~+/=-]{8,})"),
+        "HTTP Authorization credentials: Bearer / Basic / Digest / Token <credential>",
+        needs=_any_folded("bearer", "basic", "digest", "token")),
+    Detector("url_credentials", re.compile(
+        r"(?i)\b[a-z][a-z0-9+.-]{1,20}://(?P<v>[^/\s:@'\"]*:[^/\s@'\"]*)@"),
+        "user:password in a URL (https://user:pass@host)",
+        needs=lambda text: "://" in text and "@" in text),
+    Detector("enclave_api_key", re.compile(r"enc_(?:live|test|dev|stg)_[A-Za-z0-9_]{20,}"),
+             "Enclave API keys: enc_<live|test|dev|stg>_ then 20+ of [A-Za-z0-9_]",
+             needs=_any("enc_")),
+    Detector("cloud_access_key", re.compile(
+        r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
+        "cloud (AWS) access key ids; their 40-char secrets are caught by key rules",
+        needs=lambda text: _CLOUD_START.search(text) is not None),
+    Detector("key_value", re.compile(
+        r"""(?P<k>[A-Za-z_][A-Za-z0-9_.\-]{0,63})["']?\s*[=:]\s*(?!\[REDACTED)"""
+        r"""(?:(?P<q>["'])(?P<qv>.*?)(?P=q)|(?P<v>[^\s&#"',;}\])]+))"""),
+        "key=value, key: value and 'key': 'value' text (and URL query parameters) whose "
+        "key is sensitive under the key rules", needs=_any("=", ":")),
+    Detector("card", re.compile(r"(?<![\d])(?:\d[ -]?){12,18}\d(?![\d])"),
+             "payment card numbers: 13–19 digits (spaces/dashes allowed) passing Luhn",
+             lambda m: luhn_valid(m.group(0)),
+             needs=lambda text: _DIGIT_RUN.search(text) is not None),
+    Detector("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"),
+             "IBANs passing the mod-97 check", lambda m: iban_valid(m.group(0)),
+             needs=lambda text: _IBAN_START.search(text) is not None),
+    Detector("email", re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"),
+             "email addresses (strict level: keyed pseudonym email:<hash10>)",
+             needs=_any("@")),
+)}
+
+
+# A cheap pre-check: text that matches none of these cannot match any detector, so most
+# plain messages skip the detectors entirely. Every detector needs one of these.
+_QUICK = re.compile(
+    r"[=:@]|-----BEGIN|eyJ|enc_|(?i:bearer|basic|digest|token)\s|\b[A-Z]{4}[A-Z0-9]{16}\b"
+    r"|\d(?:[ -]?\d){12}|\b[A-Z]{2}\d{2}"
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Key matching.
+# ---------------------------------------------------------------------------------------
+_CAMEL = re.compile(r"([a-z])([A-Z])")
+_NON_LETTERS = re.compile(r"[^a-z]+")
+
+
+def key_words(key: str) -> list[str]:
+    """``'X-Api-Key'`` → ``['x', 'api', 'key']``; ``'newPassword1'`` → ``['new', 'password']``."""
+    return [w for w in _NON_LETTERS.split(_CAMEL.sub(r"\1_\2", key).lower()) if w]
+
+
+@dataclass(frozen=True)
+class KeyMatcher:
+    long_terms: tuple[tuple[str, str], ...]  # (compact term, rule name)
+    short_terms: dict[str, str]  # whole word → rule name
+
+    def rule_for(self, key: str) -> str | None:
+        words = key_words(key)
+        compact = "".join(words)
+        for term, rule in self.long_terms:
+            if term in compact:
+                return rule
+        for word in words:
+            rule = self.short_terms.get(word)
+            if rule:
+                return rule
+        return None
+
+
+# ---------------------------------------------------------------------------------------
+# The compiled policy.
+# ---------------------------------------------------------------------------------------
+Hasher = Callable[[str], str]
+
+
+_PROCESS_SALT = secrets.token_bytes(32)
+
+
+def _local_hasher(value: str) -> str:
+    # Only used before a keyed hasher is installed (tests of the policy alone): an unkeyed
+    # digest would let anyone confirm a guess, so it is salted per process.
+    return hmac.new(_PROCESS_SALT, value.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Policy:
+    """A validated policy. ``redact`` applies it to any value (dict, list, str, ...)."""
+
+    rules: dict[str, dict]
+    matcher: KeyMatcher
+    detectors: tuple[tuple[Detector, str], ...]  # (detector, action) in order
+    hasher: Hasher = _local_hasher
+    # Any compact key term (over the text's letters): key=value text without one cannot
+    # hold a sensitive key, so the key_value regex is skipped.
+    key_terms: re.Pattern = re.compile(r"(?!)")
+    _key_cache: dict[str, str | None] = field(default_factory=dict, repr=False)
+
+    def key_action(self, key: str) -> tuple[str, str] | None:
+        """(rule name, action) when ``key`` names a sensitive value, else None."""
+        try:
+            rule = self._key_cache[key]
+        except KeyError:
+            rule = self.matcher.rule_for(key)
+            if len(self._key_cache) < 8192:
+                self._key_cache[key] = rule
+        return (rule, self.rules[rule]["action"]) if rule else None
+
+    def apply_action(self, name: str, action: str, value: str) -> str | None:
+        if action == "remove":
+            return None
+        if action == "mask":
+            return "*" * max(0, min(len(value) - 4, 12)) + value[-4:] if len(value) > 8 \
+                else f"[REDACTED:{name}]"
+        if action == "hash":
+            return f"{name}:{self.hasher(value)[:10]}"
+        return f"[REDACTED:{name}]"
+
+    def redact_text(self, text: str) -> str:
+        """Run every value detector over ``text``; returns the redacted text."""
+        if not _QUICK.search(text):
+            return text
+        for detector, action in self.detectors:
+            if detector.name == "key_value":
+                if not self.key_terms.search(text.lower().translate(_LETTERS_ONLY)):
+                    continue
+            elif not detector.needs(text):
+                continue
+            text = detector.pattern.sub(
+                functools.partial(self._substitute, detector, action), text)
+        return text
+
+    def _substitute(self, detector: Detector, action: str, match: re.Match) -> str:
+        if detector.validate is not None and not detector.validate(match):
+            return match.group(0)
+        group = _secret_group(match)
+        secret = match.group(group) if group else match.group(0)
+        if detector.name == "key_value":
+            found = self.key_action(match.group("k"))
+            if found is None:
+                return match.group(0)
+            name, key_rule_action = found
+            action = max(action, key_rule_action, key=STRICTNESS.__getitem__)
+        else:
+            name = detector.name
+        replacement = self.apply_action(name, action, secret)
+        replacement = "" if replacement is None else replacement
+        if not group:
+            return replacement
+        start, end = match.span(group)
+        base = match.start(0)
+        whole = match.group(0)
+        return whole[: start - base] + replacement + whole[end - base:]
+
+    def redact(self, value: object, _depth: int = 0) -> object:
+        """Redact a value of any shape. Dict keys decide first; strings then go through
+        the detectors. Containers deeper than 20 levels are replaced whole."""
+        if isinstance(value, str):
+            return self.redact_text(value)
+        if isinstance(value, dict):
+            if _depth > 20:
+                return "[REDACTED:depth]"
+            return self._redact_mapping(value, _depth)
+        if isinstance(value, list | tuple | set | frozenset):
+            if _depth > 20:
+                return "[REDACTED:depth]"
+            return [self.redact(v, _depth + 1) for v in value]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, bytes):
+            return self.redact_text(value.decode("utf-8", "replace"))
+        return self.redact_text(str(value))
+
+    def _redact_mapping(self, mapping: dict, depth: int) -> dict:
+        out = {}
+        for key, val in mapping.items():
+            found = self.key_action(str(key)) if val is not None and val != "" else None
+            if found is None:
+                out[key] = self.redact(val, depth + 1)
+                continue
+            rule, action = found
+            if action == "remove":
+                continue
+            text = val if isinstance(val, str) else json.dumps(val, default=str)
+            out[key] = self.apply_action(rule, action, text)
+        return out
+
+
+_SECRET_GROUPS = ("v", "qv")
+
+
+def _secret_group(match: re.Match) -> str | None:
+    groups = match.re.groupindex
+    for name in _SECRET_GROUPS:
+        if name in groups and match.group(name) is not None:
+            return name
+    return None
+
+
+def _validate_rule(rule: object, index: int) -> dict:
+    if not isinstance(rule, dict):
+        raise PolicyError(f"rule {index} is not a table/dict")
+    kind = rule.get("type")
+    if kind not in _RULE_FIELDS:
+        raise PolicyError(f"rule {index}: unknown rule type {kind!r} (known: key, detector)")
+    unknown = set(rule) - _RULE_FIELDS[kind]
+    if unknown:
+        raise PolicyError(f"rule {index}: unknown field(s) {', '.join(sorted(unknown))}")
+    name = rule.get("name")
+    if not isinstance(name, str) or not name:
+        raise PolicyError(f"rule {index}: 'name' must be a non-empty string")
+    if rule.get("action") not in ACTIONS:
+        raise PolicyError(f"rule {name!r}: unknown action {rule.get('action')!r} "
+                          f"(known: {', '.join(ACTIONS)})")
+    if kind == "detector" and name not in DETECTORS:
+        raise PolicyError(f"rule {name!r}: unknown detector (known: {', '.join(DETECTORS)})")
+    if kind == "key":
+        terms = rule.get("terms")
+        if not isinstance(terms, list) or not terms or not all(
+                isinstance(t, str) and key_words(t) for t in terms):
+            raise PolicyError(f"rule {name!r}: 'terms' must be a non-empty list of words")
+    return dict(rule)
+
+
+def merge(levels: Iterable[list[dict]]) -> dict[str, dict]:
+    """Merge rule lists in order; a later rule may add terms or tighten, never loosen."""
+    merged: dict[str, dict] = {}
+    index = 0
+    for rules in levels:
+        if not isinstance(rules, list):
+            raise PolicyError("a policy level must be a list of rules")
+        for raw in rules:
+            rule = _validate_rule(raw, index)
+            index += 1
+            key = rule["name"]
+            old = merged.get(key)
+            if old is None:
+                merged[key] = rule
+                continue
+            if old["type"] != rule["type"]:
+                raise PolicyError(f"rule {key!r}: cannot change its type")
+            if STRICTNESS[rule["action"]] < STRICTNESS[old["action"]]:
+                raise PolicyError(f"rule {key!r}: cannot loosen {old['action']} to "
+                                  f"{rule['action']} (levels only tighten)")
+            if rule["type"] == "key":
+                rule["terms"] = list(dict.fromkeys(old["terms"] + rule["terms"]))
+            merged[key] = rule
+    return merged
+
+
+def build(levels: Iterable[list[dict]], hasher: Hasher | None = None) -> Policy:
+    """Compile rule lists into a :class:`Policy`. Raises :class:`PolicyError` (fail closed)."""
+    rules = merge(levels)
+    long_terms: list[tuple[str, str]] = []
+    short_terms: dict[str, str] = {}
+    for rule in rules.values():
+        if rule["type"] != "key":
+            continue
+        for term in rule["terms"]:
+            compact = "".join(key_words(term))
+            if len(compact) >= 5:
+                long_terms.append((compact, rule["name"]))
+            else:
+                short_terms.setdefault(compact, rule["name"])
+    detectors = tuple((DETECTORS[r["name"]], r["action"]) for r in rules.values()
+                      if r["type"] == "detector")
+    if not any(r["type"] == "detector" and r["name"] == "key_value" for r in rules.values()):
+        raise PolicyError("the key_value detector may not be left out")
+    matcher = KeyMatcher(tuple(long_terms), short_terms)
+    return Policy(rules, matcher, detectors, hasher or _local_hasher, _terms_pattern(rules))
+
+
+_LETTERS_ONLY = {ord(c): None for c in string.digits + string.punctuation + string.whitespace}
+
+
+def _terms_pattern(rules: dict[str, dict]) -> re.Pattern:
+    """A pre-check over the text's letters only (lowercased): does any compact key term
+    occur? A sensitive key is a run of the text, so its letters — and the term they
+    contain — survive; a false hit only costs running the key_value regex."""
+    terms = {"".join(key_words(term)) for rule in rules.values()
+             for term in rule.get("terms", ())}
+    return re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)))
+
+
+def load(level: str = "standard", policy_file: Path | None = None,
+         hasher: Hasher | None = None) -> Policy:
+    """The policy for a deployment: base rules, strict rules, then the operator's file."""
+    if level not in ("standard", "strict"):
+        raise PolicyError(f"unknown redaction level {level!r} (standard or strict)")
+    levels = [RULES]
+    if level == "strict":
+        levels.append(STRICT_RULES)
+    if policy_file is not None:
+        try:
+            extra = json.loads(policy_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PolicyError(f"cannot read {policy_file}: {exc}") from None
+        levels.append(extra)
+    return build(levels, hasher)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import logging
+import shutil
+
+import pytest
+from django.conf import settings
+
+from enclave.logs.pipeline import flush_stores
+from enclave.logs.services import default_store
+
+
+@pytest.fixture
+def store():
+    """The deployment's log store, emptied before the test (records of earlier tests)."""
+    flush_stores()
+    directory = settings.CONFIG.var_dir / "logs"
+    shutil.rmtree(directory, ignore_errors=True)
+    for handler in logging.getLogger().handlers:
+        if hasattr(handler, "store"):
+            handler.store._tail = handler.store._header = None
+    yield default_store()
+    flush_stores()
+
+
+def stored_text(store) -> str:
+    flush_stores()
+    errors: list[str] = []
+    text = "\n".join(str(r) for r in store.records(errors=errors))
+    assert not errors, errors
+    return text
