@@ -5,6 +5,8 @@ Read by gunicorn via ``-c python:enclave.server.gunicorn_https``. Values come fr
 """
 
 from enclave import config as _config
+from enclave.logs.pipeline import configure_app_process as _configure_app_process
+from enclave.logs.pipeline import logging_dict as _logging_dict
 from enclave.server import tls as _tls
 from enclave.server.binding import bind_addresses
 
@@ -24,6 +26,10 @@ limit_request_field_size = 8190
 forwarded_allow_ips = ""
 # No runtime control socket: two embedded instances would share its default path.
 control_socket_disable = True
+# The same redacted JSON logging as Django and Celery (docs/logging.md); printed output of
+# the server processes goes through the redaction policy too.
+logconfig_dict = _logging_dict(_cfg)
+_configure_app_process()
 _context = None
 
 

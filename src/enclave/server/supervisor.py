@@ -30,7 +30,7 @@ def prepare_directories(cfg: Config) -> None:
     for path in (cfg.data_dir, cfg.secrets_dir):
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
     cfg.tls_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
-    for sub in ("queue/messages", "queue/control"):
+    for sub in ("queue", "queue/messages", "queue/control"):
         (cfg.var_dir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
 
 

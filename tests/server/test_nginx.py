@@ -1,0 +1,138 @@
+"""The nginx edge config is rendered from the embedded server's policy and nginx accepts it."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import re
+import ssl
+import subprocess
+
+import pytest
+
+from enclave.core import headers
+from enclave.core.controls import PASS, registry, run_one
+from enclave.server import nginx, tls
+from tests.server.servers import (
+    NGINX,
+    SERVER_CONTROLS,
+    make_pki,
+    nginx_argv,
+    nginx_main_config,
+)
+
+
+@pytest.fixture(scope="module")
+def committed() -> str:
+    return nginx.CONF_PATH.read_text(encoding="utf-8")
+
+
+def directives(text: str, name: str) -> list[str]:
+    """Arguments of every ``name ...;`` directive (comments ignored)."""
+    pattern = re.compile(rf"^\s*{re.escape(name)}\s+(.*);\s*$")
+    return [m.group(1) for line in text.splitlines() if (m := pattern.match(line))]
+
+
+class TestCommittedConfig:
+    def test_committed_file_equals_renderer_output(self, committed):
+        assert committed == nginx.render(), (
+            "deploy/nginx/enclave.conf is stale: run `python -m enclave.server.nginx --write`")
+
+
+class TestRenderedTls:
+    def test_protocols_are_the_policy_protocols(self, committed):
+        assert directives(committed, "ssl_protocols") == ["TLSv1.2 TLSv1.3"]
+
+    def test_tls12_suites_are_the_policy_suites(self, committed):
+        assert directives(committed, "ssl_ciphers") == [tls.TLS12_CIPHERS]
+
+    def test_groups_are_the_policy_groups_in_nginx_spelling(self, committed):
+        assert directives(committed, "ssl_ecdh_curve") == ["X25519:prime256v1:secp384r1"]
+
+    def test_tls13_suites_are_the_policy_suites(self, committed):
+        assert f"Ciphersuites {tls.TLS13_CIPHERSUITES}" in directives(committed,
+                                                                      "ssl_conf_command")
+
+    def test_session_tickets_are_off(self, committed):
+        assert directives(committed, "ssl_session_tickets") == ["off"]
+
+
+class TestRenderedHeaders:
+    def test_every_static_header_is_added_on_every_status(self, committed):
+        added = directives(committed, "add_header")
+        assert added == [f'{k} "{v}" always' for k, v in headers.static_headers(False).items()]
+
+    def test_hsts_is_two_years_with_subdomains(self, committed):
+        assert 'Strict-Transport-Security "max-age=63072000; includeSubDomains" always' in (
+            directives(committed, "add_header"))
+
+    def test_app_copies_of_static_headers_are_hidden(self, committed):
+        assert directives(committed, "proxy_hide_header") == list(headers.static_headers(False))
+
+    def test_csp_is_left_to_the_app(self, committed):
+        for name in ("add_header", "proxy_hide_header", "more_set_headers"):
+            assert not any("Content-Security-Policy" in d for d in directives(committed, name))
+
+    def test_preload_is_rendered_when_asked(self):
+        assert "includeSubDomains; preload" in nginx.render(preload=True)
+
+
+class TestRenderedServers:
+    def test_server_tokens_are_off_in_both_servers(self, committed):
+        assert directives(committed, "server_tokens") == ["off", "off"]
+
+    def test_proxy_tells_the_app_the_request_was_https(self, committed):
+        assert directives(committed, "proxy_pass") == ["http://127.0.0.1:8000"]
+        assert "X-Forwarded-Proto https" in directives(committed, "proxy_set_header")
+
+    def test_body_limit_is_the_app_default(self, committed):
+        assert directives(committed, "client_max_body_size") == ["2621440"]
+
+    def test_plain_http_pages_redirect_permanently_to_https(self, committed):
+        assert directives(committed, "return")[1] == (
+            "301 https://enclave.example.com$request_uri")
+
+    def test_plain_http_api_is_refused_with_problem_json(self, committed):
+        status, _, body = directives(committed, "return")[0].partition(" ")
+        problem = json.loads(body.strip("'"))
+        assert status == "403"
+        assert problem["type"].endswith("/problems/https-required")
+        assert directives(committed, "default_type") == ["application/problem+json"]
+
+
+class TestNginxAcceptsConfig:
+    def test_nginx_t_accepts_the_committed_config(self, committed, tmp_path):
+        if not NGINX.exists():
+            pytest.skip(f"{NGINX} is not installed")
+        pki = make_pki(tmp_path)
+        site = committed.replace(nginx.CERTIFICATE, str(pki.ec_cert)).replace(
+            nginx.CERTIFICATE_KEY, str(pki.ec_key))
+        assert site.count(str(tmp_path)) == 2
+        (tmp_path / "enclave.conf").write_text(site)
+        main = nginx_main_config(tmp_path, tmp_path / "enclave.conf")
+        proc = subprocess.run(nginx_argv(main, "-t"), capture_output=True, text=True,
+                              timeout=30, check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert "test is successful" in proc.stderr
+        assert "[warn]" not in proc.stderr
+
+
+@pytest.mark.tls
+class TestEdge:
+    """The same controls that check ``enclave serve`` pass against the rendered edge."""
+
+    @pytest.mark.parametrize("control_id", SERVER_CONTROLS)
+    def test_control_passes_against_nginx_edge(self, nginx_edge, control_id):
+        result = run_one(registry()[control_id], nginx_edge.probe)
+        assert result.status == PASS, result.evidence
+
+    def test_static_headers_are_sent_once_not_twice(self, nginx_edge):
+        probe = nginx_edge.probe
+        with contextlib.closing(http.client.HTTPSConnection(
+                "127.0.0.1", nginx_edge.https_port, timeout=10,
+                context=ssl.create_default_context(cafile=probe.ca_file))) as conn:
+            conn.request("GET", "/", headers={"Host": "localhost"})
+            names = [name.lower() for name, _ in conn.getresponse().getheaders()]
+        for name in (*headers.static_headers(False), "Content-Security-Policy"):
+            assert names.count(name.lower()) == 1, name
