@@ -30,9 +30,11 @@ $(SSLYZE_VENV)/.installed: requirements/sslyze.txt
 	touch $@
 
 install: $(BIN)/.installed
-install-dev: $(BIN)/.installed-dev $(SSLYZE_VENV)/.installed browser-deps tls-deps
+install-dev: $(BIN)/.installed-dev $(SSLYZE_VENV)/.installed browser-deps tls-deps tiers-deps deploy-deps
 
-# Debian packages the test suite drives: chromium (browser tests), testssl.sh (TLS scan).
+# Debian packages the test suite drives: chromium (browser tests), testssl.sh (TLS scan);
+# tiers-deps (nginx, nftables, PostgreSQL server, Redis) and deploy-deps (.venv-k8s: checkov,
+# kubernetes-validate) are declared further down.
 browser-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 tls-deps:
@@ -57,10 +59,46 @@ scan: lint
 ## make lock — re-resolve requirements/*.in into hash-pinned lock files
 lock:
 	cd requirements && ../$(PIP_COMPILE) -o base.txt base.in && ../$(PIP_COMPILE) -o dev.txt dev.in \
-		&& ../$(PIP_COMPILE) -o sslyze.txt sslyze.in
+		&& ../$(PIP_COMPILE) -o sslyze.txt sslyze.in \
+		&& ../$(PIP_COMPILE) -o deploy.txt deploy.in
 
 bench: $(BIN)/.installed-dev
 	$(BIN)/python -m benchmarks
 
 clean-venv:
 	rm -rf $(VENV) $(SSLYZE_VENV)
+
+# ---- n-tier deployment (issue 9; docs/deployment.md) ----
+K8S_VENV := .venv-k8s
+.PHONY: tiers tiers-down tiers-deps deploy-deps deploy-check
+
+## make tiers — local n-tier deployment (root): a network namespace per service, nftables
+## from deploy/tiers.toml, nginx/gunicorn/Celery/PostgreSQL/Redis; prints the matrix
+tiers: $(BIN)/.installed tiers-deps
+	$(BIN)/enclave deploy local up
+	$(BIN)/enclave deploy local matrix
+
+## make tiers-down — remove exactly what `make tiers` created (recorded names only)
+tiers-down: $(BIN)/.installed
+	$(BIN)/enclave deploy local down
+
+# Debian packages the local tiers run: iproute2, nftables, nginx, PostgreSQL, Redis, setpriv.
+tiers-deps:
+	@missing=; for t in ip nft nginx redis-server redis-cli setpriv; do command -v $$t >/dev/null || missing=1; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		iproute2 nftables nginx postgresql redis-server util-linux >/dev/null; fi
+
+# kubernetes-validate, checkov and python-hcl2 pin libraries that conflict with ours.
+$(K8S_VENV)/.installed: requirements/deploy.txt
+	test -x $(K8S_VENV)/bin/python || $(PYTHON) -m venv $(K8S_VENV)
+	$(K8S_VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/deploy.txt
+	touch $@
+deploy-deps: $(K8S_VENV)/.installed
+
+## make deploy-check — tier map, offline Kubernetes validation, checkov on k8s and Terraform
+deploy-check: $(BIN)/.installed $(K8S_VENV)/.installed
+	$(BIN)/enclave deploy check
+	cd deploy/k8s && ../../$(K8S_VENV)/bin/kubernetes-validate --strict -k 1.30.0 namespace.yaml deployment-*.yaml networkpolicies.yaml
+	unshare -rn $(K8S_VENV)/bin/checkov --quiet --compact --skip-download -d deploy/k8s --framework kubernetes
+	unshare -rn $(K8S_VENV)/bin/checkov --quiet --compact --skip-download -d deploy/aws --framework terraform
