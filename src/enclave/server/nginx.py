@@ -11,13 +11,12 @@ tests/server/test_nginx.py fails when the committed file differs from :func:`ren
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from enclave import config
-from enclave.core import headers, problems
+from enclave.core import headers
 from enclave.server import tls
 from enclave.server.probes import version_name
 
@@ -47,7 +46,7 @@ def render(*, public_url: str = PUBLIC_URL, certificate: str = CERTIFICATE,
         *_https_server(server_name, https_port, certificate, certificate_key, upstream,
                        preload),
         "",
-        *_http_server(server_name, http_port, public_url),
+        *_http_server(server_name, http_port, public_url, upstream),
         "",
     ])
 
@@ -127,16 +126,7 @@ def _static_headers(preload: bool) -> list[str]:
     return lines
 
 
-def _http_server(server_name: str, port: int, public_url: str) -> list[str]:
-    problem = problems.PROBLEMS["https-required"]
-    body = json.dumps({
-        "type": f"{public_url}/problems/https-required",
-        "title": problem.title,
-        "status": problem.status,
-        "detail": "This API only answers over HTTPS; resend the request with https://.",
-    })
-    if "'" in body or "$" in body:
-        raise ValueError(f"problem body cannot be quoted for nginx: {body!r}")
+def _http_server(server_name: str, port: int, public_url: str, upstream: str) -> list[str]:
     return [
         "server {",
         f"    listen {port};",
@@ -145,11 +135,16 @@ def _http_server(server_name: str, port: int, public_url: str) -> list[str]:
         "    server_tokens off;",
         "",
         "    # The API is refused, never redirected: a client that follows a redirect has",
-        "    # already sent its credential in clear. (The embedded listener also records such",
-        "    # credentials as exposed; the edge cannot, so watch its access log for /api/.)",
+        "    # already sent its credential in clear. The app answers the refusal itself",
+        "    # (problem+json, https-required) so that it can record any credential the request",
+        "    # carried as exposed; it trusts X-Forwarded-Proto from this edge only.",
         "    location /api/ {",
-        "        default_type application/problem+json;",
-        f"        return {problem.status} '{body}';",
+        f"        proxy_pass http://{upstream};",
+        "        proxy_set_header Host $host;",
+        "        proxy_set_header X-Forwarded-Proto http;",
+        "        proxy_set_header X-Forwarded-For $remote_addr;",
+        "        proxy_pass_request_body off;",
+        '        proxy_set_header Content-Length "";',
         "    }",
         "",
         "    location / {",
