@@ -74,7 +74,7 @@ class TestAuth3MfaCoverage:
     def test_passes_when_every_member_of_an_mfa_account_is_enrolled(self):
         member = make_member()
         Account.objects.update(require_mfa=True)
-        TotpDevice.objects.create(member=member, secret_sealed="x",
+        TotpDevice.objects.create(member=member, secret="JBSWY3DPEHPK3PXP",
                                   confirmed_at=member.created_at)
         result = run("AUTH-3")
         assert result.status == "pass"
