@@ -29,6 +29,12 @@ def _with_mfa():
     return client, secret, codes
 
 
+def identity_records_purged(f):
+    from enclave.identity.actions import do_purge_expired_identity_records
+
+    do_purge_expired_identity_records()
+
+
 def signup_requested(f):
     https_client().post("/app/signup/", {"email": "new@example.com"})
 
@@ -130,6 +136,7 @@ def _mfa_disabled(f):
 
 
 TRIGGERS = {
+    AuditEventType.IDENTITY_RECORDS_PURGED: identity_records_purged,
     AuditEventType.SIGNUP_REQUESTED: signup_requested,
     AuditEventType.SIGNUP_COMPLETED: signup_completed,
     AuditEventType.LOGIN_SUCCEEDED: lambda f: _signed_in(),

@@ -564,3 +564,46 @@ def _record_reauth_failure(request, member) -> None:
     with transaction.atomic():
         audit.record(AuditEventType.LOGIN_FAILED, actor=member, request=request,
                      target_type="reauth", extra={"reason": "bad_password"})
+
+
+# How long ended sessions and spent tokens stay before the housekeeping job removes them.
+ENDED_SESSION_RETENTION = dt.timedelta(days=30)
+SPENT_TOKEN_RETENTION = dt.timedelta(days=1)
+IDLE_THROTTLE_RETENTION = dt.timedelta(days=1)
+
+
+def do_purge_expired_identity_records(*, actor=None) -> dict[str, int]:
+    """Delete ended sessions, spent or expired tokens and idle throttle counters.
+
+    System action (scheduled daily); takes "now" from the clock. Returns counts per table.
+    """
+    from django.contrib.sessions.models import Session
+    from django.db.models import Q
+
+    from enclave.identity.models import (
+        MemberSession,
+        PasswordResetToken,
+        SignupToken,
+        ThrottleCounter,
+    )
+
+    now = clock.now()
+    session_cutoff = now - ENDED_SESSION_RETENTION
+    token_cutoff = now - SPENT_TOKEN_RETENTION
+    with transaction.atomic():
+        counts = {
+            "sessions": MemberSession.objects.filter(
+                Q(revoked_at__lt=session_cutoff) | Q(absolute_expires_at__lt=session_cutoff)
+            ).delete()[0],
+            "django_sessions": Session.objects.filter(expire_date__lt=now).delete()[0],
+            "throttle": ThrottleCounter.objects.filter(
+                last_failure_at__lt=now - IDLE_THROTTLE_RETENTION
+            ).filter(Q(blocked_until__isnull=True) | Q(blocked_until__lt=now)).delete()[0],
+        }
+        for name, model in (("setup_tokens", OwnerSetupToken), ("signup_tokens", SignupToken),
+                            ("reset_tokens", PasswordResetToken)):
+            counts[name] = model.objects.filter(
+                Q(expires_at__lt=token_cutoff) | Q(used_at__lt=token_cutoff)
+            ).delete()[0]
+        audit.record(AuditEventType.IDENTITY_RECORDS_PURGED, actor=actor, extra=counts)
+    return counts
