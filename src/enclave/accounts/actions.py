@@ -20,6 +20,14 @@ from enclave.accounts.models import (
     Account,
     Invitation,
     Membership,
+    Role,
+)
+from enclave.accounts.permissions import (
+    BUILT_IN_ROLES,
+    CUSTOM_ROLE_PERMISSIONS,
+    close,
+    has_perm,
+    role_label,
 )
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
@@ -187,3 +195,166 @@ def do_update_account_security(account: Account, *, idle_timeout_minutes: int,
                      target_id=account.pk, extra={"old": old, "new": new})
     locked.refresh_from_db()
     return locked
+
+
+# --- team: roles, removal, ownership (issue 5) ---
+
+class TeamRuleError(Exception):
+    """A team change breaks a rule (e.g. the last owner). ``str()`` is safe to show."""
+
+
+def membership_of(member, account_id: int | None) -> Membership | None:
+    """The member's membership in ``account_id`` (with its custom role), or None."""
+    if account_id is None or member is None or not getattr(member, "is_authenticated", True):
+        return None
+    return (Membership.objects.select_related("custom_role", "account")
+            .filter(member=member, account_id=account_id).first())
+
+
+def _require(actor, account_id: int, codename: str) -> Membership:
+    mine = membership_of(actor, account_id)
+    if not has_perm(mine, codename):
+        raise PermissionDenied(f"You need the {codename} permission.")
+    return mine
+
+
+def _end_account_sessions(member_id: int, account_id: int, *, keep_session_id=None) -> None:
+    """After commit: end the member's sessions in this account (their rights changed)."""
+    from enclave.identity.models import MemberSession
+
+    def end() -> None:
+        rows = MemberSession.objects.filter(member_id=member_id, account_id=account_id,
+                                            revoked_at__isnull=True)
+        if keep_session_id is not None:
+            rows = rows.exclude(pk=keep_session_id)
+        rows.update(revoked_at=clock.now())
+
+    transaction.on_commit(end)
+
+
+def _current_session_id(request, actor, target_member_id: int):
+    row = getattr(request, "member_session", None)
+    return row.pk if row is not None and actor.pk == target_member_id else None
+
+
+def do_change_role(membership: Membership, role: str | Role, *, actor,
+                   request=None) -> Membership:
+    """Give ``membership`` a built-in role name or a custom ``Role`` of the same account.
+
+    Needs ``team.manage``; only owners make or unmake owners; the last owner cannot be
+    demoted (TeamRuleError). The member's other sessions in the account end after
+    commit, so no browser keeps rights it no longer has. Re-authentication is the
+    view's job (``require_recent_auth``).
+    """
+    account_id = membership.account_id
+    mine = _require(actor, account_id, "team.manage")
+    if isinstance(role, Role):
+        if role.account_id != account_id:
+            raise ValidationError({"role": "Choose one of the listed roles."})
+        new_role, new_custom = "viewer", role
+    elif role in BUILT_IN_ROLES:
+        new_role, new_custom = role, None
+    else:
+        raise ValidationError({"role": "Choose one of the listed roles."})
+    with transaction.atomic():
+        owners = list(Membership.objects.select_for_update()
+                      .filter(account_id=account_id, role="owner", custom_role__isnull=True))
+        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        was_owner = locked.role == "owner" and locked.custom_role_id is None
+        becomes_owner = new_role == "owner" and new_custom is None
+        if (was_owner or becomes_owner) and mine.role != "owner":
+            raise PermissionDenied("Only owners can make or change owners.")
+        if (locked.role, locked.custom_role_id) == (new_role, getattr(new_custom, "pk", None)):
+            return locked
+        if was_owner and not becomes_owner and len(owners) <= 1:
+            raise TeamRuleError("The account's last owner cannot be demoted. "
+                                "Make someone else an owner first.")
+        old = role_label(locked)
+        locked.role, locked.custom_role = new_role, new_custom
+        locked.save(update_fields=["role", "custom_role"])
+        audit.record(AuditEventType.ROLE_CHANGED, actor=actor, account_id=account_id,
+                     request=request, target_type="member", target_id=locked.member_id,
+                     extra={"old": old, "new": role_label(locked)})
+        _end_account_sessions(locked.member_id, account_id,
+                              keep_session_id=_current_session_id(request, actor,
+                                                                  locked.member_id))
+    return locked
+
+
+def do_remove_member(membership: Membership, *, actor, request=None) -> None:
+    """Remove a member from the account. Needs ``team.manage``; only owners remove
+    owners; the last owner cannot be removed. Their sessions in the account end."""
+    account_id = membership.account_id
+    mine = _require(actor, account_id, "team.manage")
+    with transaction.atomic():
+        owners = list(Membership.objects.select_for_update()
+                      .filter(account_id=account_id, role="owner", custom_role__isnull=True))
+        locked = Membership.objects.select_for_update().filter(pk=membership.pk).first()
+        if locked is None:
+            return
+        is_owner = locked.role == "owner" and locked.custom_role_id is None
+        if is_owner and mine.role != "owner":
+            raise PermissionDenied("Only owners can remove owners.")
+        if is_owner and len(owners) <= 1:
+            raise TeamRuleError("The account's last owner cannot be removed.")
+        locked.delete()
+        audit.record(AuditEventType.MEMBER_REMOVED, actor=actor, account_id=account_id,
+                     request=request, target_type="member", target_id=locked.member_id,
+                     extra={"role": role_label(locked)})
+        _end_account_sessions(locked.member_id, account_id)
+
+
+def do_transfer_ownership(membership: Membership, *, actor, request=None) -> Membership:
+    """The acting owner makes ``membership`` an owner and becomes an admin."""
+    account_id = membership.account_id
+    mine = membership_of(actor, account_id)
+    if mine is None or mine.role != "owner" or mine.custom_role_id is not None:
+        raise PermissionDenied("Only an owner can transfer ownership.")
+    if mine.pk == membership.pk:
+        raise TeamRuleError("You already own this account.")
+    with transaction.atomic():
+        target = Membership.objects.select_for_update().get(pk=membership.pk)
+        me = Membership.objects.select_for_update().get(pk=mine.pk)
+        target.role, target.custom_role = "owner", None
+        target.save(update_fields=["role", "custom_role"])
+        me.role = "admin"
+        me.save(update_fields=["role"])
+        audit.record(AuditEventType.OWNERSHIP_TRANSFERRED, actor=actor, account_id=account_id,
+                     request=request, target_type="member", target_id=target.member_id,
+                     extra={"from_member": me.member_id})
+        _end_account_sessions(me.member_id, account_id,
+                              keep_session_id=_current_session_id(request, actor, me.member_id))
+    return target
+
+
+def do_save_custom_role(account: Account, name: str, permissions, *, actor,
+                        request=None) -> Role:
+    """Owners define (or redefine) a custom role from ``CUSTOM_ROLE_PERMISSIONS``.
+
+    Implied permissions are added (``people.write`` brings ``people.read``). Raises
+    ValidationError for an empty/too long/built-in name or an unknown permission.
+    """
+    mine = membership_of(actor, account.pk)
+    if mine is None or mine.role != "owner" or mine.custom_role_id is not None:
+        raise PermissionDenied("Only owners can define roles.")
+    name = " ".join((name or "").split())
+    if not name or len(name) > 40 or name.lower() in BUILT_IN_ROLES:
+        raise ValidationError({"name": "Choose a name of 1–40 characters that is not a "
+                                       "built-in role."})
+    unknown = sorted(set(permissions) - CUSTOM_ROLE_PERMISSIONS)
+    if unknown:
+        raise ValidationError({"permissions": "Not allowed in a custom role: "
+                                              f"{', '.join(unknown)}."})
+    perms = sorted(close(permissions))
+    with transaction.atomic():
+        role, _ = Role.objects.select_for_update().get_or_create(account=account, name=name)
+        role.permissions = perms
+        role.save(update_fields=["permissions"])
+        audit.record(AuditEventType.CUSTOM_ROLE_SAVED, actor=actor, account_id=account.pk,
+                     request=request, target_type="role", target_id=role.pk,
+                     extra={"permissions": perms})
+        for row in role.memberships.all():
+            _end_account_sessions(row.member_id, account.pk,
+                                  keep_session_id=_current_session_id(request, actor,
+                                                                      row.member_id))
+    return role

@@ -1,9 +1,7 @@
 """Accounts (tenants), memberships and invitations — the minimal slice identity needs.
 
-Deliberately small: a membership carries a role name only. The roles → permissions
-table (``people.read``, ``billing.manage``, ...) and role changes arrive with the
-roles-and-permissions issue; until then ``ROLES`` below is the whole vocabulary and
-only "owner" and "admin" have extra powers (inviting, account security settings).
+A membership carries a built-in role name (``ROLES``) or a custom ``Role``; what each
+grants is the permission table in ``enclave.accounts.permissions``.
 """
 
 from __future__ import annotations
@@ -51,6 +49,10 @@ class Membership(models.Model):
                                related_name="memberships")
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=[(r, r) for r in ROLES])
+    # A custom role replaces the built-in role's permissions (accounts.permissions); the
+    # ``role`` column then holds "viewer" so older role-name checks grant nothing extra.
+    custom_role = models.ForeignKey("Role", null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="memberships")
     created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
@@ -58,6 +60,21 @@ class Membership(models.Model):
             models.UniqueConstraint(fields=["member", "account"], name="membership_unique"),
             models.CheckConstraint(condition=models.Q(role__in=ROLES),
                                    name="membership_role_valid"),
+        ]
+
+
+class Role(models.Model):
+    """A custom role of one account: a name and permissions from
+    ``permissions.CUSTOM_ROLE_PERMISSIONS`` (checked by the action that writes it)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="roles")
+    name = models.CharField(max_length=40)
+    permissions = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="role_name_unique"),
         ]
 
 

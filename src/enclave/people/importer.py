@@ -1,0 +1,121 @@
+"""CSV import: parse and validate a whole file before anything is written.
+
+``plan_import`` returns an ``ImportPlan`` with every row cleaned or a list of per-row
+errors; ``actions.do_import_people`` writes a plan without errors in ONE transaction
+(all-or-nothing per file).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+
+from enclave.people.actions import EDITABLE, clean_person_data
+from enclave.people.models import FieldDefinition
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_ROWS = 50_000
+MAX_ERRORS = 200
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int  # 1 = the header line
+    column: str
+    message: str
+
+
+@dataclass
+class ImportPlan:
+    columns: list[str] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # file line of each row
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and bool(self.rows)
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be read. ``str()`` is safe to show."""
+
+
+def decode(data: bytes) -> str:
+    if len(data) > MAX_BYTES:
+        raise ImportFileError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ImportFileError(f"The file is not UTF-8 text (first bad byte on line {line}). "
+                              "Save it as CSV UTF-8 and try again.") from None
+
+
+def _check_header(header: list[str], account_id: int) -> list[str]:
+    keys = {f"custom.{k}" for k in FieldDefinition.objects.filter(account_id=account_id)
+            .values_list("key", flat=True)}
+    allowed = set(EDITABLE) | {"tags"} | keys
+    columns = [h.strip() for h in header]
+    unknown = [c for c in columns if c not in allowed]
+    if unknown:
+        raise ImportFileError(f"Unknown column(s): {', '.join(unknown)}. Allowed: "
+                              f"{', '.join(sorted(allowed))}.")
+    if len(set(columns)) != len(columns):
+        raise ImportFileError("A column appears twice in the header.")
+    if "email" not in columns and "external_id" not in columns:
+        raise ImportFileError("The file needs an email or an external_id column.")
+    return columns
+
+
+def plan_import(data: bytes, account_id: int) -> ImportPlan:
+    """Validate the whole file. Raises ImportFileError for file-level problems; row
+    problems are collected in ``plan.errors`` (at most ``MAX_ERRORS``)."""
+    text = decode(data)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        header = next(reader, None)
+        if not header:
+            raise ImportFileError("The file is empty.")
+        plan = ImportPlan(columns=_check_header(header, account_id))
+        seen: dict[tuple[str, str], int] = {}
+        for line, cells in enumerate(reader, start=2):
+            if len(plan.errors) >= MAX_ERRORS:
+                break
+            if not any(c.strip() for c in cells):
+                continue
+            if len(plan.rows) >= MAX_ROWS:
+                raise ImportFileError(f"The file has more than {MAX_ROWS} rows; split it.")
+            _plan_row(plan, line, cells, account_id, seen)
+    except csv.Error as exc:
+        raise ImportFileError(f"The file is not valid CSV: {exc}.") from None
+    if not plan.rows and not plan.errors:
+        raise ImportFileError("The file has a header but no rows.")
+    return plan
+
+
+def _plan_row(plan: ImportPlan, line: int, cells, account_id: int, seen) -> None:
+    if len(cells) != len(plan.columns):
+        plan.errors.append(RowError(line, "", f"Expected {len(plan.columns)} values, "
+                                              f"found {len(cells)}."))
+        return
+    row = dict(zip(plan.columns, cells, strict=True))
+    try:
+        builtin, _, _ = clean_person_data(account_id, row)
+    except ValidationError as exc:
+        for column, messages in exc.message_dict.items():
+            plan.errors.append(RowError(line, column, " ".join(messages)))
+        return
+    for key in ("email", "external_id"):
+        value = builtin.get(key)
+        if value:
+            if (key, value) in seen:
+                plan.errors.append(RowError(line, key, f"Duplicate {key} (first on line "
+                                                       f"{seen[(key, value)]})."))
+                return
+            seen[(key, value)] = line
+    plan.rows.append(row)
+    plan.lines.append(line)

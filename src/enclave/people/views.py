@@ -1,0 +1,439 @@
+"""People pages under /app/people/. Thin: parse, call access/actions, render through the
+visibility formatter (``visibility.display``) — no view decides visibility itself."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from enclave.core.views import render_error_page
+from enclave.identity.reauth import require_recent_auth
+from enclave.people import access, actions, importer, visibility
+from enclave.people.csvsafe import neutralise
+from enclave.people.models import FIELD_TYPES, PD_CLASSES, PersonTag
+
+PAGE_SIZE = 50
+EXPORT_CHUNK = 2000
+DEFAULT_COLUMNS = ("email", "first_name", "last_name", "company", "country")
+LIST_PARAMS = {"q", "sort", "after", "cols", "archived"}
+app_login_required = login_required(login_url="login")
+
+
+class BadQuery(Exception):
+    """A list query that cannot be answered. ``str()`` is safe to show."""
+
+
+def context(request: HttpRequest) -> access.MemberContext:
+    return access.context_for(request.user, request.account)
+
+
+def _params(request: HttpRequest) -> dict[str, str]:
+    """Query parameters; the column chooser's repeated ``col`` becomes ``cols``."""
+    params = request.GET.dict()
+    if "col" in request.GET:
+        params.pop("col")
+        params["cols"] = ",".join(request.GET.getlist("col"))
+    return params
+
+
+def _error_dict(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "message_dict") else {"form": exc.messages}
+
+
+# --- list ---
+
+def _encode_cursor(value, pk: int) -> str:
+    raw = json.dumps([visibility.as_text(value), pk]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(token: str) -> tuple[str, int]:
+    try:
+        value, pk = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(value, str) or not isinstance(pk, int):
+            raise ValueError
+    except (ValueError, TypeError):
+        raise BadQuery("The page cursor is not valid; start from the first page.") from None
+    return value, pk
+
+
+def _columns(ctx, raw: str, definitions) -> list[str]:
+    wanted = [c.strip() for c in raw.split(",") if c.strip()] if raw else list(DEFAULT_COLUMNS)
+    known = set(visibility.FIELD_CLASSES) | {f"custom.{d.key}" for d in definitions}
+    unknown = [c for c in wanted if c not in known]
+    if unknown:
+        raise BadQuery(f"Unknown column(s): {', '.join(unknown)}.")
+    return visibility.visible_fields(wanted, ctx.perms, definitions)
+
+
+def filtered_people(ctx, params, definitions):
+    """The account's people after search and filters — only visible fields may be used.
+
+    Raises BadQuery or visibility.FieldNotQueryable (both → 400).
+    """
+    from django.db.models import Q
+
+    unknown = [k for k in params if k not in LIST_PARAMS and k not in visibility.FIELD_CLASSES]
+    if unknown:
+        raise BadQuery(f"Unknown parameter(s): {', '.join(sorted(unknown))}.")
+    rows = access.people_of(ctx, include_archived=params.get("archived") == "1")
+    for field in visibility.FIELD_CLASSES:
+        if field in params:
+            visibility.require_visible(ctx.perms, field, "filter", definitions)
+            rows = rows.filter(**{f"{field}__iexact": params[field]})
+    q = params.get("q", "").strip()
+    if q:
+        searchable = [f for f in visibility.QUERYABLE
+                      if visibility.field_level(ctx.perms, f) == visibility.VISIBLE]
+        cond = Q(pk__in=[])
+        for field in searchable:
+            cond |= Q(**{f"{field}__icontains": q})
+        rows = rows.filter(cond)
+    return rows
+
+
+def query_people(ctx, params, definitions):
+    """Search, filter and keyset-paginate. Returns (rows, next cursor or "", total)."""
+    from django.db.models import Q
+
+    rows = filtered_people(ctx, params, definitions)
+    sort = params.get("sort", "id") or "id"
+    field = sort.lstrip("-")
+    if field != "id":
+        visibility.require_visible(ctx.perms, field, "sort", definitions)
+    desc = sort.startswith("-")
+    total = rows.count()
+    if params.get("after"):
+        value, pk = _decode_cursor(params["after"])
+        op = "lt" if desc else "gt"
+        if field == "id":
+            rows = rows.filter(**{f"pk__{op}": pk})
+        else:
+            rows = rows.filter(Q(**{f"{field}__{op}": value})
+                               | Q(**{field: value, f"pk__{op}": pk}))
+    order = [f"-{field}", "-pk"] if desc else [field, "pk"]
+    if field == "id":
+        order = order[1:]
+    page = list(rows.order_by(*order)[:PAGE_SIZE + 1])
+    cursor = ""
+    if len(page) > PAGE_SIZE:
+        page = page[:PAGE_SIZE]
+        last = page[-1]
+        cursor = _encode_cursor(last.pk if field == "id" else getattr(last, field), last.pk)
+    return page, cursor, total
+
+
+@app_login_required
+def people_list(request: HttpRequest) -> HttpResponse:
+    """Anyone in the account sees the count; ``people.read`` sees the rows."""
+    ctx = context(request)
+    if not ctx.can("people.read"):
+        total = access.Person.objects.filter(account_id=ctx.account_id,
+                                             archived_at__isnull=True).count()
+        return render(request, "people/aggregate.html", {"total": total, "ctx": ctx})
+    definitions = access.field_definitions(ctx.account_id)
+    params = _params(request)
+    try:
+        columns = _columns(ctx, params.get("cols", ""), definitions)
+        page, cursor, total = query_people(ctx, params, definitions)
+    except (BadQuery, visibility.FieldNotQueryable) as exc:
+        return render_error_page(request, 400, "Cannot run this search", str(exc))
+    rows = [(p, visibility.format_person(p, columns, ctx.perms, definitions)) for p in page]
+    next_query = request.GET.copy()
+    next_query["after"] = cursor
+    sortable = [f for f in visibility.QUERYABLE
+                if visibility.field_level(ctx.perms, f) == visibility.VISIBLE]
+    return render(request, "people/list.html", {
+        "ctx": ctx, "rows": rows, "total": total,
+        "columns": [(c, visibility.FIELD_LABELS.get(c, c)) for c in columns],
+        "next_url": f"?{next_query.urlencode()}" if cursor else "",
+        "q": params.get("q", ""), "sort": params.get("sort", ""), "sortable": sortable,
+        "choosable": [(f, visibility.FIELD_LABELS.get(f, f), f in columns) for f in
+                      visibility.visible_fields(list(visibility.FIELD_CLASSES)
+                                                + [f"custom.{d.key}" for d in definitions],
+                                                ctx.perms, definitions)]})
+
+
+# --- detail, reveal ---
+
+def _detail(request, ctx, person, *, revealed=None, errors=None, status=200) -> HttpResponse:
+    definitions = access.field_definitions(ctx.account_id)
+    fields = list(visibility.FIELD_CLASSES) + [f"custom.{d.key}" for d in definitions]
+    labels = {**visibility.FIELD_LABELS, **{f"custom.{d.key}": d.label for d in definitions}}
+    shown = [(labels[s.field], s) for s in
+             visibility.format_person(person, fields, ctx.perms, definitions) if not s.hidden]
+    tags = list(PersonTag.objects.filter(person=person).values_list("tag__name", flat=True))
+    return render(request, "people/detail.html", {
+        "ctx": ctx, "person": person, "shown": shown, "tags": tags,
+        "can_reveal": ctx.can("people.unmask"), "can_write": ctx.can("people.write"),
+        "can_erase": ctx.can("people.erase"), "revealed": revealed, "errors": errors or {}},
+        status=status)
+
+
+@app_login_required
+def person_detail(request: HttpRequest, person_id: int) -> HttpResponse:
+    ctx = context(request)
+    return _detail(request, ctx, access.access_person(ctx, person_id))
+
+
+@require_POST
+@app_login_required
+def person_reveal(request: HttpRequest, person_id: int) -> HttpResponse:
+    ctx = context(request)
+    person = access.access_person(ctx, person_id)
+    access.require(ctx, "people.unmask")
+    field = request.POST.get("field", "")
+    try:
+        value = actions.do_reveal_value(person, field, request.POST.get("reason", ""),
+                                        actor=request.user, request=request)
+    except ValidationError as exc:
+        return _detail(request, ctx, person, errors=_error_dict(exc), status=422)
+    return _detail(request, ctx, person, revealed={"field": field, "value": value})
+
+
+# --- create, edit ---
+
+def _form_fields(ctx, definitions, person=None):
+    """Inputs the member may fill: editable fields that are visible to them."""
+    out = []
+    for name in actions.EDITABLE:
+        if visibility.field_level(ctx.perms, name) != visibility.VISIBLE:
+            continue
+        value = visibility.display(person, name, ctx.perms).text if person else ""
+        out.append((name, visibility.FIELD_LABELS[name], value))
+    for d in definitions:
+        key = f"custom.{d.key}"
+        if visibility.field_level(ctx.perms, key, definitions) != visibility.VISIBLE:
+            continue
+        value = visibility.display(person, key, ctx.perms, definitions).text if person else ""
+        out.append((key, f"{d.label} ({d.type})", value))
+    return out
+
+
+def _posted(ctx, request, definitions) -> dict:
+    names = [n for n, _, _ in _form_fields(ctx, definitions)] + ["tags"]
+    return {n: request.POST.get(n, "") for n in names if n in request.POST}
+
+
+@require_http_methods(["GET", "POST"])
+@app_login_required
+def person_create(request: HttpRequest) -> HttpResponse:
+    ctx = context(request)
+    access.require(ctx, "people.write")
+    definitions = access.field_definitions(ctx.account_id)
+    errors, values = {}, {}
+    if request.method == "POST":
+        values = _posted(ctx, request, definitions)
+        try:
+            person = actions.do_create_person(ctx.account, values, actor=request.user,
+                                              request=request)
+        except ValidationError as exc:
+            errors = _error_dict(exc)
+        else:
+            return redirect(f"/app/people/{person.pk}/")
+    fields = [(n, label, values.get(n, v)) for n, label, v in _form_fields(ctx, definitions)]
+    return render(request, "people/form.html", {
+        "ctx": ctx, "fields": fields, "errors": errors, "tags": values.get("tags", ""),
+        "title": "Add a person"}, status=422 if errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@app_login_required
+def person_edit(request: HttpRequest, person_id: int) -> HttpResponse:
+    ctx = context(request)
+    person = access.access_person(ctx, person_id, for_write=True)
+    definitions = access.field_definitions(ctx.account_id)
+    errors, values = {}, {}
+    if request.method == "POST":
+        values = _posted(ctx, request, definitions)
+        try:
+            actions.do_update_person(person, values, actor=request.user, request=request)
+        except ValidationError as exc:
+            errors = _error_dict(exc)
+        else:
+            return redirect(f"/app/people/{person.pk}/")
+    tags = ", ".join(PersonTag.objects.filter(person=person)
+                     .values_list("tag__name", flat=True))
+    fields = [(n, label, values.get(n, v))
+              for n, label, v in _form_fields(ctx, definitions, person)]
+    return render(request, "people/form.html", {
+        "ctx": ctx, "fields": fields, "errors": errors, "person": person,
+        "tags": values.get("tags", tags), "title": f"Edit person {person.pk}"},
+        status=422 if errors else 200)
+
+
+# --- archive, erase ---
+
+@require_POST
+@app_login_required
+def person_archive(request: HttpRequest, person_id: int) -> HttpResponse:
+    ctx = context(request)
+    person = access.access_person(ctx, person_id, for_write=True)
+    actions.do_archive_person(person, actor=request.user, request=request)
+    return redirect(f"/app/people/{person.pk}/")
+
+
+@require_http_methods(["GET", "POST"])
+@app_login_required
+@require_recent_auth
+def person_erase(request: HttpRequest, person_id: int) -> HttpResponse:
+    ctx = context(request)
+    access.require(ctx, "people.erase")
+    person = access.access_person(ctx, person_id, for_write=True)
+    if request.method == "POST":
+        if request.POST.get("confirm") != "erase":
+            return render(request, "people/erase.html", {
+                "person": person, "error": "Type erase to confirm."}, status=422)
+        actions.do_erase_person(person, actor=request.user, request=request)
+        return redirect("/app/people/")
+    return render(request, "people/erase.html", {"person": person, "error": ""})
+
+
+# --- export ---
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def export_rows(ctx, rows, columns, definitions):
+    """CSV lines for ``rows`` in id order, fetched in chunks (constant memory), each
+    value through the formatter and neutralised against formula injection."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(["id", *columns])
+    last = 0
+    while True:
+        chunk = list(rows.filter(pk__gt=last).order_by("pk")[:EXPORT_CHUNK])
+        if not chunk:
+            return
+        for person in chunk:
+            shown = visibility.format_person(person, columns, ctx.perms, definitions)
+            yield writer.writerow([person.pk, *(neutralise(s.text) for s in shown)])
+        last = chunk[-1].pk
+
+
+@app_login_required
+@require_recent_auth
+def people_export(request: HttpRequest) -> HttpResponse:
+    """Streamed CSV of the filtered people (``people.export``); masked values stay masked,
+    hidden columns are left out. The export itself is audited."""
+    ctx = context(request)
+    access.require(ctx, "people.export")
+    definitions = access.field_definitions(ctx.account_id)
+    params = {k: v for k, v in _params(request).items() if k not in ("after", "sort")}
+    try:
+        columns = _columns(ctx, params.get("cols", ""), definitions)
+        rows = filtered_people(ctx, params, definitions)
+    except (BadQuery, visibility.FieldNotQueryable) as exc:
+        return render_error_page(request, 400, "Cannot export this selection", str(exc))
+    actions.do_record_export(ctx.account, columns=columns, filters=sorted(params),
+                             actor=request.user, request=request)
+    response = StreamingHttpResponse(export_rows(ctx, rows, columns, definitions),
+                                     content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="people.csv"'
+    return response
+
+
+# --- import ---
+
+IMPORT_SESSION_KEY = "enclave_people_import"
+PREVIEW_ROWS = 10
+
+
+def _import_page(request, ctx, *, plan=None, error="", status=200) -> HttpResponse:
+    preview = []
+    if plan is not None and plan.ok:
+        # The preview goes through the formatter like every other surface.
+        columns = [c for c in plan.columns if c in visibility.FIELD_CLASSES]
+        for row in plan.rows[:PREVIEW_ROWS]:
+            person = access.Person(**{c: row[c] or None if c == "ip" else row[c]
+                                      for c in columns})
+            preview.append(visibility.format_person(person, columns, ctx.perms))
+        columns = visibility.visible_fields(columns, ctx.perms)
+    else:
+        columns = []
+    return render(request, "people/import.html", {
+        "ctx": ctx, "plan": plan, "error": error, "preview": preview,
+        "preview_columns": columns, "max_mb": importer.MAX_BYTES // (1024 * 1024)},
+        status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@app_login_required
+def people_import(request: HttpRequest) -> HttpResponse:
+    """Upload → validate the whole file → preview (nothing written) or per-row errors."""
+    ctx = context(request)
+    access.require(ctx, "people.write")
+    if request.method == "GET":
+        return _import_page(request, ctx)
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _import_page(request, ctx, error="Choose a CSV file.", status=422)
+    if upload.size > importer.MAX_BYTES:
+        return _import_page(request, ctx, error="The file is too large.", status=422)
+    data = upload.read()
+    try:
+        plan = importer.plan_import(data, ctx.account_id)
+    except importer.ImportFileError as exc:
+        return _import_page(request, ctx, error=str(exc), status=422)
+    if not plan.ok:
+        return _import_page(request, ctx, plan=plan, status=422)
+    request.session[IMPORT_SESSION_KEY] = {"account": ctx.account_id,
+                                           "csv": data.decode("utf-8-sig")}
+    return _import_page(request, ctx, plan=plan)
+
+
+@require_POST
+@app_login_required
+def people_import_confirm(request: HttpRequest) -> HttpResponse:
+    """Write the previewed file (validated again) in one transaction, or nothing."""
+    ctx = context(request)
+    access.require(ctx, "people.write")
+    pending = request.session.pop(IMPORT_SESSION_KEY, None)
+    if not pending or pending.get("account") != ctx.account_id:
+        return _import_page(request, ctx, error="Nothing to import: upload the file again.",
+                            status=409)
+    try:
+        plan = importer.plan_import(pending["csv"].encode(), ctx.account_id)
+        counts = actions.do_import_people(ctx.account, plan, actor=request.user,
+                                          request=request)
+    except importer.ImportFileError as exc:
+        return _import_page(request, ctx, error=str(exc), status=422)
+    except ValidationError as exc:
+        return _import_page(request, ctx, error=" ".join(exc.messages), status=422)
+    return render(request, "people/import_done.html", {"ctx": ctx, "counts": counts})
+
+
+# --- custom fields ---
+
+@require_http_methods(["GET", "POST"])
+@app_login_required
+def people_fields(request: HttpRequest) -> HttpResponse:
+    """The account's custom fields; members with ``people.write`` define new ones."""
+    ctx = context(request)
+    access.require(ctx, "people.read")
+    errors = {}
+    if request.method == "POST":
+        access.require(ctx, "people.write")
+        options = request.POST.get("options", "").split(",")
+        try:
+            actions.do_define_field(ctx.account, request.POST.get("key", ""),
+                                    request.POST.get("label", ""),
+                                    request.POST.get("type", ""), options=options,
+                                    pd_class=request.POST.get("pd_class", ""),
+                                    actor=request.user, request=request)
+        except ValidationError as exc:
+            errors = _error_dict(exc)
+        else:
+            return redirect("/app/people/fields/")
+    return render(request, "people/fields.html", {
+        "ctx": ctx, "definitions": access.field_definitions(ctx.account_id),
+        "errors": errors, "types": FIELD_TYPES, "classes": PD_CLASSES,
+        "can_define": ctx.can("people.write")}, status=422 if errors else 200)

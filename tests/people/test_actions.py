@@ -1,0 +1,208 @@
+"""People actions: create, update, upsert, archive, erase, reveal, custom fields."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from enclave.core.models import AuditEvent, AuditEventType
+from enclave.people import actions
+from enclave.people.models import ErasureTombstone, FieldDefinition, Person, PersonTag, Tag
+from tests.people.world import PERSON
+
+
+def create(world, data, role="user"):
+    return actions.do_create_person(world.account, data, actor=world.members[role])
+
+
+@pytest.mark.django_db
+class TestCreatePerson:
+    def test_creates_with_normalised_values_and_tags(self, world):
+        person = create(world, {"email": "New@Example.COM", "country": "fr",
+                                "tags": "vip, newsletter"})
+        assert (person.email, person.country) == ("new@example.com", "FR")
+        assert sorted(PersonTag.objects.filter(person=person)
+                      .values_list("tag__name", flat=True)) == ["newsletter", "vip"]
+
+    def test_audit_names_fields_never_values(self, world):
+        person = create(world, {"email": "new@example.com", "first_name": "Ann"})
+        event = AuditEvent.objects.get(event_type=AuditEventType.PERSON_CREATED)
+        assert event.target_id == str(person.pk)
+        assert event.extra_data == {"fields": ["email", "first_name"]}
+        assert "new@example.com" not in str(event.extra_data)
+
+    def test_every_bad_field_is_reported_and_nothing_written(self, world):
+        with pytest.raises(ValidationError) as info:
+            create(world, {"email": "not-an-email", "ip": "999.1.1.1", "country": "FRA",
+                           "nickname": "x"})
+        assert set(info.value.message_dict) == {"email", "ip", "country", "nickname"}
+        assert Person.objects.filter(account=world.account).count() == 1
+
+    def test_duplicate_email_is_a_clear_error(self, world):
+        with pytest.raises(ValidationError, match="Another person has this email"):
+            create(world, {"email": PERSON["email"]})
+
+    def test_analyst_cannot_create(self, world):
+        with pytest.raises(PermissionDenied):
+            create(world, {"email": "a@example.com"}, role="analyst")
+
+
+@pytest.mark.django_db
+class TestCustomFields:
+    def define(self, world, key, field_type, **kw):
+        return actions.do_define_field(world.account, key, key.title(), field_type,
+                                       actor=world.members["owner"], **kw)
+
+    @pytest.mark.parametrize(("field_type", "given", "stored"), [
+        ("text", " hello ", "hello"),
+        ("number", "42", 42),
+        ("number", "2.5", 2.5),
+        ("date", "2026-01-31", "2026-01-31"),
+        ("boolean", "yes", True),
+        ("select", "gold", "gold"),
+    ])
+    def test_value_is_stored_by_type(self, world, field_type, given, stored):
+        self.define(world, "extra", field_type, options=["gold", "silver"])
+        person = create(world, {"email": "c@example.com", "custom.extra": given})
+        assert person.custom == {"extra": stored}
+
+    @pytest.mark.parametrize(("field_type", "given", "message"), [
+        ("number", "many", "Enter a number"),
+        ("number", "nan", "finite"),
+        ("date", "31/01/2026", "YYYY-MM-DD"),
+        ("boolean", "perhaps", "yes or no"),
+        ("select", "bronze", "Choose one of"),
+    ])
+    def test_invalid_value_is_refused(self, world, field_type, given, message):
+        self.define(world, "extra", field_type, options=["gold"])
+        with pytest.raises(ValidationError, match=message):
+            create(world, {"email": "c@example.com", "custom.extra": given})
+
+    def test_undefined_custom_field_is_unknown(self, world):
+        with pytest.raises(ValidationError, match="Unknown field"):
+            create(world, {"custom.nope": "1"})
+
+    def test_select_needs_options(self, world):
+        with pytest.raises(ValidationError, match="at least one option"):
+            self.define(world, "tier", "select")
+        assert not FieldDefinition.objects.exists()
+
+    def test_definition_is_audited(self, world):
+        self.define(world, "tier", "text", pd_class="none")
+        assert AuditEvent.objects.get(event_type=AuditEventType.FIELD_DEFINED).extra_data == {
+            "key": "tier", "type": "text", "pd_class": "none"}
+
+
+@pytest.mark.django_db
+class TestUpdateAndUpsert:
+    def test_update_changes_only_given_fields(self, world):
+        actions.do_update_person(world.person, {"company": "Initech"},
+                                 actor=world.members["user"])
+        world.person.refresh_from_db()
+        assert (world.person.company, world.person.email) == ("Initech", PERSON["email"])
+        assert AuditEvent.objects.get(
+            event_type=AuditEventType.PERSON_UPDATED).extra_data == {"fields": ["company"]}
+
+    def test_no_change_writes_no_audit_row(self, world):
+        actions.do_update_person(world.person, {"company": PERSON["company"]},
+                                 actor=world.members["user"])
+        assert not AuditEvent.objects.filter(event_type=AuditEventType.PERSON_UPDATED).exists()
+
+    def test_upsert_by_external_id_updates(self, world):
+        person, created = actions.do_upsert_person(
+            world.account, {"external_id": PERSON["external_id"], "company": "Initech"},
+            actor=world.members["user"])
+        assert (created, person.pk, person.company) == (False, world.person.pk, "Initech")
+
+    def test_upsert_by_email_updates(self, world):
+        person, created = actions.do_upsert_person(
+            world.account, {"email": PERSON["email"].upper(), "first_name": "Xavi"},
+            actor=world.members["user"])
+        assert (created, person.pk) == (False, world.person.pk)
+
+    def test_upsert_new_email_creates(self, world):
+        _, created = actions.do_upsert_person(world.account, {"email": "n@example.com"},
+                                              actor=world.members["user"])
+        assert created
+
+    def test_upsert_never_touches_another_account(self, world):
+        _, created = actions.do_upsert_person(world.account,
+                                              {"email": "someone@other.example"},
+                                              actor=world.members["user"])
+        assert created
+        world.other_person.refresh_from_db()
+        assert world.other_person.account == world.other
+
+
+@pytest.mark.django_db
+class TestArchive:
+    def test_archive_sets_archived_at_once(self, world):
+        actions.do_archive_person(world.person, actor=world.members["user"])
+        actions.do_archive_person(world.person, actor=world.members["user"])
+        world.person.refresh_from_db()
+        assert world.person.archived_at is not None
+        assert AuditEvent.objects.filter(event_type=AuditEventType.PERSON_ARCHIVED).count() == 1
+
+
+@pytest.mark.django_db
+class TestErase:
+    def test_person_gone_audit_scrubbed_tombstone_kept(self, world):
+        actions.do_update_person(world.person, {"company": "Initech"},
+                                 actor=world.members["user"])
+        actions.do_reveal_value(world.person, "email", "Customer called about Xaviera",
+                                actor=world.members["analyst"])
+        person_id = world.person.pk
+        actions.do_erase_person(world.person, actor=world.members["admin"])
+        assert not Person.objects.filter(pk=person_id).exists()
+        old = AuditEvent.objects.filter(target_type="person", target_id=str(person_id)).exclude(
+            event_type=AuditEventType.PERSON_ERASED)
+        assert old.count() == 2
+        assert all(e.scrubbed and e.extra_data == {} for e in old)
+        assert ErasureTombstone.objects.filter(account_id=world.account.pk,
+                                               person_id=person_id).exists()
+
+    def test_erasure_removes_tags_but_not_the_accounts_tag_list(self, world):
+        tag = Tag.objects.create(account=world.account, name="vip")
+        PersonTag.objects.create(person=world.person, tag=tag)
+        actions.do_erase_person(world.person, actor=world.members["owner"])
+        assert not PersonTag.objects.exists()
+        assert Tag.objects.filter(pk=tag.pk).exists()
+
+    def test_other_peoples_audit_rows_are_untouched(self, world):
+        actions.do_update_person(world.other_person, {"company": "Theirs"},
+                                 actor=world.other_owner)
+        actions.do_erase_person(world.person, actor=world.members["owner"])
+        assert not AuditEvent.objects.get(event_type=AuditEventType.PERSON_UPDATED).scrubbed
+
+    def test_user_cannot_erase(self, world):
+        with pytest.raises(PermissionDenied):
+            actions.do_erase_person(world.person, actor=world.members["user"])
+
+    def test_restore_reapplies_erasures(self, world):
+        person_id = world.person.pk
+        actions.do_erase_person(world.person, actor=world.members["owner"])
+        Person.objects.create(pk=person_id, account=world.account, email="back@example.com")
+        assert actions.reapply_erasures(world.account.pk) == 1
+        assert not Person.objects.filter(pk=person_id).exists()
+
+
+@pytest.mark.django_db
+class TestReveal:
+    def test_reveal_returns_the_value_and_audits_the_reason(self, world):
+        value = actions.do_reveal_value(world.person, "phone", "call-back request",
+                                        actor=world.members["analyst"])
+        assert value == PERSON["phone"]
+        event = AuditEvent.objects.get(event_type=AuditEventType.PERSON_VALUE_REVEALED)
+        assert event.extra_data == {"field": "phone", "reason": "call-back request"}
+
+    def test_reason_is_required(self, world):
+        with pytest.raises(ValidationError, match="why"):
+            actions.do_reveal_value(world.person, "phone", "  ", actor=world.members["analyst"])
+
+    def test_viewer_cannot_reveal(self, world):
+        with pytest.raises(PermissionDenied):
+            actions.do_reveal_value(world.person, "phone", "x", actor=world.members["viewer"])
+
+    def test_member_of_another_account_cannot_reveal(self, world):
+        with pytest.raises(PermissionDenied):
+            actions.do_reveal_value(world.person, "phone", "x", actor=world.other_owner)
