@@ -89,6 +89,19 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    _setup_django()
+    from enclave.backups.cli import run
+
+    return run(args)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from enclave.deploy.cli import run
+
+    return run(args)
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     _setup_django()
     from django.core.management import execute_from_command_line
@@ -131,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     from enclave.logs.cli import add_logs_parser
 
     add_logs_parser(sub).set_defaults(func=cmd_logs)
+
+    from enclave.deploy.cli import add_deploy_parser
+
+    add_deploy_parser(sub).set_defaults(func=cmd_deploy)
+
+    from enclave.backups.cli import add_backup_parser
+
+    add_backup_parser(sub).set_defaults(func=cmd_backup)
 
     p = sub.add_parser("manage", help="run a Django management command", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

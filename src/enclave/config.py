@@ -91,6 +91,32 @@ class Config:
     plans_file: Path | None
     secret_key_file: Path
     extra: dict[str, str] = field(default_factory=dict)
+    # Identity (issue 4): password policy and outgoing email.
+    password_min_length: int = 12
+    email_backend: str = "file"
+    email_host: str | None = None
+    email_port: int = 587
+    email_user: str | None = None
+    email_password_file: Path | None = None
+    email_use_tls: bool = True
+    email_from: str = "Enclave <no-reply@localhost>"
+    # Keyring (enclave.keys): KEK provider and key-age policy.
+    kek_provider: str = "file"
+    kms_key_id: str | None = None
+    aws_region: str | None = None
+    aws_endpoint_url: str | None = None
+    key_max_age_days: int = 90
+    # Logs (enclave.logs): retention, redaction level, extra policy, syslog aggregator.
+    log_retention_days: int = 90
+    log_redaction: str = "standard"
+    log_policy_file: Path | None = None
+    log_syslog: str | None = None
+    # Backups (enclave.backups): target, local directory, S3 bucket/prefix, thinning.
+    backup_target: str = "local"
+    backup_dir: Path | None = None
+    backup_s3_bucket: str | None = None
+    backup_s3_prefix: str = "enclave-backups/"
+    backup_thinning: str = "none"
 
     @property
     def is_live(self) -> bool:
@@ -172,9 +198,114 @@ def load(env: dict[str, str] | None = None) -> Config:
         security_contact=contact,
         plans_file=Path(plans).resolve() if plans else None,
         secret_key_file=_path(env, "ENCLAVE_SECRET_KEY_FILE", secrets_dir / "django-secret-key"),
+        **_identity_settings(env, parts.hostname or "localhost"),
+        **_keyring_settings(env),
+        **_log_settings(env),
+        **_backup_settings(env, var_dir),
     )
     _refuse_unsafe_live(cfg)
     return cfg
+
+
+EMAIL_BACKENDS = ("file", "console", "smtp")
+
+
+def _identity_settings(env: dict[str, str], host: str) -> dict:
+    """Password policy and email delivery. NIST SP 800-63B: never below 8 characters."""
+    backend = _get(env, "ENCLAVE_EMAIL_BACKEND", "file")
+    if backend not in EMAIL_BACKENDS:
+        raise ConfigError("ENCLAVE_EMAIL_BACKEND",
+                          f"must be one of {', '.join(EMAIL_BACKENDS)}, got {backend!r}")
+    email_host = _get(env, "ENCLAVE_EMAIL_HOST")
+    if backend == "smtp" and not email_host:
+        raise ConfigError("ENCLAVE_EMAIL_HOST", "the smtp email backend needs a host")
+    password_file = _get(env, "ENCLAVE_EMAIL_PASSWORD_FILE")
+    return {
+        "password_min_length": _int(env, "ENCLAVE_PASSWORD_MIN_LENGTH", 12, low=8, high=128),
+        "email_backend": backend,
+        "email_host": email_host,
+        "email_port": _int(env, "ENCLAVE_EMAIL_PORT", 587, low=1, high=65535),
+        "email_user": _get(env, "ENCLAVE_EMAIL_USER"),
+        "email_password_file": Path(password_file).resolve() if password_file else None,
+        "email_use_tls": _bool(env, "ENCLAVE_EMAIL_USE_TLS", True),
+        "email_from": _get(env, "ENCLAVE_EMAIL_FROM", f"Enclave <no-reply@{host}>"),
+    }
+
+
+BACKUP_TARGETS = ("local", "s3")
+BACKUP_THINNING = ("none", "weekly")
+
+
+def _backup_settings(env: dict[str, str], var_dir: Path) -> dict:
+    """Backup target (local directory or S3-compatible bucket) and thinning policy."""
+    target = _get(env, "ENCLAVE_BACKUP_TARGET")
+    bucket = _get(env, "ENCLAVE_BACKUP_S3_BUCKET")
+    target = target or ("s3" if bucket else "local")
+    if target not in BACKUP_TARGETS:
+        raise ConfigError("ENCLAVE_BACKUP_TARGET",
+                          f"must be one of {', '.join(BACKUP_TARGETS)}, got {target!r}")
+    if target == "s3" and not bucket:
+        raise ConfigError("ENCLAVE_BACKUP_S3_BUCKET", "the s3 backup target needs a bucket")
+    thinning = _get(env, "ENCLAVE_BACKUP_THINNING", "none")
+    if thinning not in BACKUP_THINNING:
+        raise ConfigError("ENCLAVE_BACKUP_THINNING",
+                          f"must be one of {', '.join(BACKUP_THINNING)}, got {thinning!r}")
+    prefix = _get(env, "ENCLAVE_BACKUP_S3_PREFIX", "enclave-backups/")
+    return {
+        "backup_target": target,
+        "backup_dir": _path(env, "ENCLAVE_BACKUP_DIR", var_dir / "backups"),
+        "backup_s3_bucket": bucket,
+        "backup_s3_prefix": prefix.rstrip("/") + "/",
+        "backup_thinning": thinning,
+    }
+
+
+LOG_REDACTION_LEVELS = ("standard", "strict")
+
+
+def _log_settings(env: dict[str, str]) -> dict:
+    """Log retention (at most 90 days), redaction level and the syslog aggregator."""
+    level = _get(env, "ENCLAVE_LOG_REDACTION", "standard")
+    if level not in LOG_REDACTION_LEVELS:
+        raise ConfigError("ENCLAVE_LOG_REDACTION",
+                          f"must be one of {', '.join(LOG_REDACTION_LEVELS)}, got {level!r}")
+    syslog = _get(env, "ENCLAVE_LOG_SYSLOG")
+    if syslog is not None:
+        host, _, port = syslog.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ConfigError("ENCLAVE_LOG_SYSLOG", f"expected host:port, got {syslog!r}")
+    policy = _get(env, "ENCLAVE_LOG_POLICY_FILE")
+    return {
+        "log_retention_days": _int(env, "ENCLAVE_LOG_RETENTION_DAYS", 90, low=1, high=90),
+        "log_redaction": level,
+        "log_policy_file": Path(policy).resolve() if policy else None,
+        "log_syslog": syslog,
+    }
+
+
+KEK_PROVIDERS = ("file", "aws-kms")
+
+
+def _keyring_settings(env: dict[str, str]) -> dict:
+    """KEK provider (file in ENCLAVE_SECRETS_DIR, or AWS KMS) and the key-age policy."""
+    provider = _get(env, "ENCLAVE_KEK_PROVIDER", "file")
+    if provider not in KEK_PROVIDERS:
+        raise ConfigError("ENCLAVE_KEK_PROVIDER",
+                          f"must be one of {', '.join(KEK_PROVIDERS)}, got {provider!r}")
+    kms_key_id = _get(env, "ENCLAVE_KMS_KEY_ID")
+    if provider == "aws-kms" and not kms_key_id:
+        raise ConfigError("ENCLAVE_KMS_KEY_ID", "ENCLAVE_KEK_PROVIDER=aws-kms needs a KMS key "
+                          "id or ARN")
+    endpoint = _get(env, "ENCLAVE_AWS_ENDPOINT_URL")
+    if endpoint and urlsplit(endpoint).scheme not in ("https", "http"):
+        raise ConfigError("ENCLAVE_AWS_ENDPOINT_URL", f"must be an http(s) URL, got {endpoint!r}")
+    return {
+        "kek_provider": provider,
+        "kms_key_id": kms_key_id,
+        "aws_region": _get(env, "ENCLAVE_AWS_REGION"),
+        "aws_endpoint_url": endpoint,
+        "key_max_age_days": _int(env, "ENCLAVE_KEY_MAX_AGE_DAYS", 90, low=1, high=3650),
+    }
 
 
 def _refuse_unsafe_live(cfg: Config) -> None:

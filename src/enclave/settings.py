@@ -8,6 +8,7 @@ from __future__ import annotations
 import dj_database_url
 
 from enclave import config as _config
+from enclave.logs.pipeline import logging_dict as _logging_dict
 
 CONFIG = _config.load()
 ENCLAVE_ENV = CONFIG.env
@@ -25,14 +26,20 @@ INSTALLED_APPS = [
     "enclave.core",
     "enclave.identity",
     "enclave.accounts",
+    "enclave.people",
     "enclave.website",
     "enclave.api",
     "enclave.scanning",
     "enclave.server",
+    "enclave.keys",
+    "enclave.logs",
+    "enclave.deploy",
+    "enclave.backups",
 ]
 
 MIDDLEWARE = [
     "enclave.core.middleware.TraceIdMiddleware",
+    "enclave.logs.middleware.AccessLogMiddleware",
     "enclave.core.middleware.HttpsOnlyMiddleware",
     "enclave.core.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -43,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "enclave.identity.middleware.MemberSessionMiddleware",
 ]
 
 ROOT_URLCONF = "enclave.urls"
@@ -74,13 +82,53 @@ if CONFIG.is_sqlite:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+# Identity (docs/identity.md). The first hasher is the one new hashes use; the others only
+# verify legacy hashes, which are upgraded at the member's next successful login.
+PASSWORD_HASHERS = [
+    "enclave.identity.passwords.EnclaveArgon2Hasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+# argon2id, tuned on the reference 2-core host (~0.1-0.15 s per hash; docs/identity.md).
+ARGON2_PARAMETERS = {"time_cost": 3, "memory_cost": 65536, "parallelism": 1}
+# The floor: OWASP Password Storage Cheat Sheet (argon2id m=19 MiB, t=2, p=1). AUTH-1.
+ARGON2_POLICY_MINIMUM = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
+PASSWORD_MAX_LENGTH = 1024
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+     "OPTIONS": {"min_length": CONFIG.password_min_length}},
+    {"NAME": "enclave.identity.passwords.MaximumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "enclave.identity.passwords.NotFromIdentityValidator"},
 ]
+LOGIN_URL = "login"
+# Named login limits: "<failures>/<window>" (s, m, h). Beyond the limit, exponential
+# back-off (1 min, 2, 4, ... capped at the window) that always expires — never a lock.
+LOGIN_LIMITS = {"per_member": "5/15m", "per_ip": "50/15m"}
+# Where the counters live: Redis when configured (shared by every app server), else the DB.
+THROTTLE_STORE = ("enclave.identity.services.RedisThrottleStore" if CONFIG.redis_url
+                  else "enclave.identity.services.DatabaseThrottleStore")
+SESSION_IDLE_TIMEOUT_MINUTES = 30  # accounts may set 5..720 (Account.idle_timeout_minutes)
+SESSION_ABSOLUTE_TIMEOUT_HOURS = 12
+SESSION_LAST_SEEN_INTERVAL_SECONDS = 60
+REAUTH_WINDOW_MINUTES = 10
+INVITATION_LIFETIME_DAYS = 7
+PASSWORD_RESET_LIFETIME_MINUTES = 60
+SIGNUP_LIFETIME_HOURS = 24
+EMAIL_BACKEND = {
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+}[CONFIG.email_backend]
+EMAIL_FILE_PATH = str(CONFIG.var_dir / "mail")
+EMAIL_HOST = CONFIG.email_host or "localhost"
+EMAIL_PORT = CONFIG.email_port
+EMAIL_HOST_USER = CONFIG.email_user or ""
+EMAIL_HOST_PASSWORD = (CONFIG.email_password_file.read_text(encoding="utf-8").strip()
+                       if CONFIG.email_password_file else "")
+EMAIL_USE_TLS = CONFIG.email_use_tls
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = CONFIG.email_from
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
@@ -158,11 +206,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(CONFIG.data_dir / "celerybeat-schedule")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.security.DisallowedHost": {"level": "WARNING"}},
-}
+# Structured JSON logs, redacted by one policy on every handler, stored encrypted in
+# var/logs (see docs/logging.md). A bad redaction policy stops the process here.
+LOGGING = _logging_dict(CONFIG)
+DEFAULT_EXCEPTION_REPORTER_FILTER = "enclave.logs.reporter.RedactingExceptionReporterFilter"

@@ -1,15 +1,13 @@
 from django.urls import include, path
 
 from enclave.core import views as core_views
-from enclave.identity import views as identity_views
 
 urlpatterns = [
     path("", include("enclave.website.urls")),
     path("problems/<slug:slug>", core_views.problem_type, name="problem-type"),
-    path("app/", identity_views.home, name="app-home"),
-    path("app/setup/<str:token>", identity_views.setup_owner, name="setup-owner"),
-    path("app/login/", identity_views.MemberLoginView.as_view(), name="login"),
-    path("app/logout/", identity_views.MemberLogoutView.as_view(), name="logout"),
+    path("app/", include("enclave.identity.urls")),
+    path("app/", include("enclave.accounts.urls")),
+    path("app/people/", include("enclave.people.urls")),
     path("api/", include("enclave.api.urls")),
 ]
 

@@ -1,6 +1,7 @@
 """`enclave manage check --deploy --fail-level WARNING` passes for a correct production
 configuration and fails for each insecure one, with a clear message."""
 
+import base64
 import os
 import secrets
 import subprocess
@@ -16,6 +17,10 @@ def production_env(tmp_path, **overrides):
     if not key.exists():
         key.write_text(secrets.token_urlsafe(64))
         key.chmod(0o600)
+    kek = secrets_dir / "kek-1.key"  # the file KEK production needs (enclave.E601)
+    if not kek.exists():
+        kek.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+        kek.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
     env.update(
         ENCLAVE_ENV="production",

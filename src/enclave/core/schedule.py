@@ -18,6 +18,20 @@ class Job:
 
 
 SCHEDULE: tuple[Job, ...] = (
+    # Jobs marked run_at_start are queued in this order when `enclave serve` starts; the
+    # security check comes last so its first results already see the start-up backup
+    # and drill.
+    Job("key-rotation", "enclave.keys.rotate_expired_keys", every_seconds=6 * 3600,
+        run_at_start=True),
+    Job("log-retention", "enclave.logs.expunge_old_logs", every_seconds=3600,
+        run_at_start=True),
+    Job("identity-housekeeping", "enclave.identity.purge_expired_records",
+        every_seconds=24 * 3600),
+    Job("backup-create", "enclave.backups.create_backup", every_seconds=24 * 3600,
+        run_at_start=True),
+    Job("backup-retention", "enclave.backups.prune_backups", every_seconds=6 * 3600),
+    Job("backup-restore-drill", "enclave.backups.restore_drill", every_seconds=7 * 24 * 3600,
+        run_at_start=True),
     Job("security-controls", "enclave.core.check_controls", every_seconds=15 * 60,
         run_at_start=True),
 )
