@@ -102,3 +102,4 @@ deploy-check: $(BIN)/.installed $(K8S_VENV)/.installed
 	cd deploy/k8s && ../../$(K8S_VENV)/bin/kubernetes-validate --strict -k 1.30.0 namespace.yaml deployment-*.yaml networkpolicies.yaml
 	unshare -rn $(K8S_VENV)/bin/checkov --quiet --compact --skip-download -d deploy/k8s --framework kubernetes
 	unshare -rn $(K8S_VENV)/bin/checkov --quiet --compact --skip-download -d deploy/aws --framework terraform
+	$(K8S_VENV)/bin/terraform fmt -check -recursive deploy/aws

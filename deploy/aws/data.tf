@@ -47,34 +47,34 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
 }
 
 resource "aws_db_instance" "postgres" {
-  identifier                            = "${var.name}-postgres"
-  engine                                = "postgres"
-  engine_version                        = "16"
-  instance_class                        = var.db_instance_class
-  allocated_storage                     = 50
-  db_name                               = "enclave"
-  username                              = "enclave"
-  manage_master_user_password           = true
-  master_user_secret_kms_key_id         = aws_kms_key.this["rds"].arn
-  storage_encrypted                     = true
-  kms_key_id                            = aws_kms_key.this["rds"].arn
-  publicly_accessible                   = false
-  db_subnet_group_name                  = aws_db_subnet_group.data.name
-  vpc_security_group_ids                = [aws_security_group.postgres.id]
-  parameter_group_name                  = aws_db_parameter_group.postgres.name
-  multi_az                              = true
-  deletion_protection                   = true
-  backup_retention_period               = 14
-  copy_tags_to_snapshot                 = true
-  auto_minor_version_upgrade            = true
-  iam_database_authentication_enabled   = true
-  performance_insights_enabled          = true
-  performance_insights_kms_key_id       = aws_kms_key.this["rds"].arn
-  monitoring_interval                   = 60
-  monitoring_role_arn                   = aws_iam_role.rds_monitoring.arn
-  enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
-  skip_final_snapshot                   = false
-  final_snapshot_identifier             = "${var.name}-postgres-final"
+  identifier                          = "${var.name}-postgres"
+  engine                              = "postgres"
+  engine_version                      = "16"
+  instance_class                      = var.db_instance_class
+  allocated_storage                   = 50
+  db_name                             = "enclave"
+  username                            = "enclave"
+  manage_master_user_password         = true
+  master_user_secret_kms_key_id       = aws_kms_key.this["rds"].arn
+  storage_encrypted                   = true
+  kms_key_id                          = aws_kms_key.this["rds"].arn
+  publicly_accessible                 = false
+  db_subnet_group_name                = aws_db_subnet_group.data.name
+  vpc_security_group_ids              = [aws_security_group.postgres.id]
+  parameter_group_name                = aws_db_parameter_group.postgres.name
+  multi_az                            = true
+  deletion_protection                 = true
+  backup_retention_period             = 14
+  copy_tags_to_snapshot               = true
+  auto_minor_version_upgrade          = true
+  iam_database_authentication_enabled = true
+  performance_insights_enabled        = true
+  performance_insights_kms_key_id     = aws_kms_key.this["rds"].arn
+  monitoring_interval                 = 60
+  monitoring_role_arn                 = aws_iam_role.rds_monitoring.arn
+  enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
+  skip_final_snapshot                 = false
+  final_snapshot_identifier           = "${var.name}-postgres-final"
 }
 
 resource "aws_elasticache_subnet_group" "data" {

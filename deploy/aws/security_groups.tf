@@ -55,22 +55,22 @@ resource "aws_security_group" "redis" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "internet_to_nginx_443" {
-  security_group_id            = aws_security_group.nginx.id
-  cidr_ipv4                    = "0.0.0.0/0"
-  ip_protocol                  = "tcp"
-  from_port                    = 443
-  to_port                      = 443
-  description                  = "internet -> nginx:443"
+  security_group_id = aws_security_group.nginx.id
+  cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  description       = "internet -> nginx:443"
 }
 
 resource "aws_vpc_security_group_ingress_rule" "internet_to_nginx_80" {
   # checkov:skip=CKV_AWS_260:port 80 on the ALB only answers with a redirect to HTTPS
-  security_group_id            = aws_security_group.nginx.id
-  cidr_ipv4                    = "0.0.0.0/0"
-  ip_protocol                  = "tcp"
-  from_port                    = 80
-  to_port                      = 80
-  description                  = "internet -> nginx:80"
+  security_group_id = aws_security_group.nginx.id
+  cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "tcp"
+  from_port         = 80
+  to_port           = 80
+  description       = "internet -> nginx:80"
 }
 
 resource "aws_vpc_security_group_ingress_rule" "nginx_to_gunicorn_8000" {

@@ -50,19 +50,21 @@ def _rule(direction: str, flow: Flow, port: int) -> str:
     owner, peer = (flow.target, flow.source) if direction == "ingress" else (
         flow.source, flow.target)
     name = f"{ident(flow.source)}_to_{ident(flow.target)}_{port}"
+    attributes = [("security_group_id", f"aws_security_group.{ident(owner)}.id")]
     if peer == INTERNET:
-        peer_line = 'cidr_ipv4                    = "0.0.0.0/0"'
+        attributes.append(("cidr_ipv4", '"0.0.0.0/0"'))
     else:
-        peer_line = f"referenced_security_group_id = aws_security_group.{ident(peer)}.id"
+        attributes.append(("referenced_security_group_id",
+                           f"aws_security_group.{ident(peer)}.id"))
+    attributes += [("ip_protocol", '"tcp"'), ("from_port", str(port)), ("to_port", str(port)),
+                   ("description", f'"{flow.source} -> {flow.target}:{port}"')]
+    # Aligned as `terraform fmt` aligns consecutive attributes (checked by a test).
+    width = max(len(key) for key, _ in attributes)
+    body = "\n".join(f"  {key.ljust(width)} = {value}" for key, value in attributes)
     skip = SKIPS.get((flow.source, port))
     skip_line = f"  # checkov:skip={skip}\n" if skip and direction == "ingress" else ""
     return f'''resource "aws_vpc_security_group_{direction}_rule" "{name}" {{
-{skip_line}  security_group_id            = aws_security_group.{ident(owner)}.id
-  {peer_line}
-  ip_protocol                  = "tcp"
-  from_port                    = {port}
-  to_port                      = {port}
-  description                  = "{flow.source} -> {flow.target}:{port}"
+{skip_line}{body}
 }}
 '''
 
