@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import struct
@@ -45,6 +46,24 @@ class TestChunks:
     def test_round_trip_returns_identical_bytes(self):
         data = os.urandom(1000)
         assert opened(seal(data)) == data
+
+    def test_writes_from_a_reused_buffer_round_trip(self):
+        data = os.urandom(1000)
+        out, buffer = io.BytesIO(), bytearray(256)
+        writer = container.ChunkWriter(out.write, KEY, "b1")
+        pos = 0
+        for size in (192, 10, 200, 1, 64, 256, 256, 21):  # whole chunks and odd pieces
+            buffer[:size] = data[pos:pos + size]
+            writer.write(memoryview(buffer)[:size])
+            buffer[:] = bytes(256)  # the writer must not have kept the caller's buffer
+            pos += size
+        writer.close()
+        assert opened(out.getvalue()) == data
+
+    def test_verify_stream_reports_size_digest_and_chunks(self):
+        data = os.urandom(1000)
+        size, digest, chunks = container.verify_stream(io.BytesIO(seal(data)), KEY, "b1")
+        assert (size, digest, chunks) == (1000, hashlib.sha256(data).hexdigest(), 16)
 
     def test_round_trip_empty_stream(self):
         assert opened(seal(b"")) == b""

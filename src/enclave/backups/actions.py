@@ -24,6 +24,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from enclave.backups import container, databases, privacy, retention, services
 from enclave.backups.errors import BackupCorrupt, BackupError, BackupRefused
 from enclave.backups.models import Backup, BackupKey, ErasureTombstone, RestoreDrill
+from enclave.backups.progress import Progress, reading
 from enclave.config import LIVE_ENVIRONMENTS
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
@@ -83,10 +84,22 @@ def _new_id(now: dt.datetime) -> str:
     return f"{now.astimezone(dt.UTC).strftime(retention.ID_FORMAT)}-{secrets.token_hex(3)}"
 
 
-def do_create_backup(*, actor=None, target=None) -> Backup:
+def _counting_sink(write, progress: Progress):
+    stored = 0
+
+    def sink(data: bytes) -> None:
+        nonlocal stored
+        write(data)
+        stored += len(data)
+        progress("backup", stored, None)
+    return sink
+
+
+def do_create_backup(*, actor=None, target=None, progress: Progress | None = None) -> Backup:
     """Dump, encrypt, upload, read back and verify, then commit the manifest.
 
-    Returns the catalog row. Raises BackupError (target unreachable, dump failed); an
+    ``progress(phase, done, total)`` is told the bytes stored and read back. Returns the
+    catalog row. Raises BackupError (target unreachable, dump failed); an
     interrupted backup leaves no manifest, so it never looks complete.
     """
     cfg = settings.CONFIG
@@ -99,7 +112,8 @@ def do_create_backup(*, actor=None, target=None) -> Backup:
     upload = None
     try:
         upload = target.open_upload(backup_id)
-        writer = container.ChunkWriter(upload.write, key, backup_id)
+        sink = upload.write if progress is None else _counting_sink(upload.write, progress)
+        writer = container.ChunkWriter(sink, key, backup_id)
         if databases.engine() == "sqlite":
             counts = databases.dump_sqlite(writer.write, cfg.var_dir / "backup-tmp")
         else:
@@ -113,7 +127,8 @@ def do_create_backup(*, actor=None, target=None) -> Backup:
         BackupKey.objects.filter(backup_id=backup_id).delete()
         raise
     # Read back what the target holds before declaring the backup complete.
-    with contextlib.closing(target.open_data(backup_id, staged=True)) as stream:
+    with contextlib.closing(reading(target.open_data(backup_id, staged=True), progress,
+                                    "read-back", writer.stored_bytes)) as stream:
         size, digest, chunks = container.verify_stream(stream, key, backup_id)
     if (size, digest) != (writer.plaintext_bytes, writer.sha256):
         raise BackupCorrupt(f"backup {backup_id}: read-back does not match what was written")
@@ -136,7 +151,7 @@ def do_create_backup(*, actor=None, target=None) -> Backup:
     return row
 
 
-def verify_backup(backup_id: str, *, target=None) -> dict:
+def verify_backup(backup_id: str, *, target=None, progress: Progress | None = None) -> dict:
     """Authenticate the manifest and every chunk; return the manifest. No writes.
 
     Raises BackupNotFound, BackupRefused (key destroyed), BackupCorrupt (naming the chunk).
@@ -146,7 +161,8 @@ def verify_backup(backup_id: str, *, target=None) -> dict:
     container.read_header(raw, backup_id)
     key = _data_key(backup_id)
     manifest = container.open_manifest(raw, key, backup_id)
-    with contextlib.closing(target.open_data(backup_id)) as stream:
+    with contextlib.closing(reading(target.open_data(backup_id), progress, "verify",
+                                    manifest.get("stored_bytes"))) as stream:
         size, digest, chunks = container.verify_stream(stream, key, backup_id)
     if (size, digest, chunks) != (manifest["plaintext_bytes"], manifest["plaintext_sha256"],
                                   manifest["chunks"]):
@@ -154,8 +170,9 @@ def verify_backup(backup_id: str, *, target=None) -> dict:
     return manifest
 
 
-def do_verify_backup(backup_id: str, *, actor=None, target=None) -> dict:
-    manifest = verify_backup(backup_id, target=target)
+def do_verify_backup(backup_id: str, *, actor=None, target=None,
+                     progress: Progress | None = None) -> dict:
+    manifest = verify_backup(backup_id, target=target, progress=progress)
     with transaction.atomic():
         audit.record(AuditEventType.BACKUP_VERIFIED, actor=actor, target_type="backup",
                      target_id=backup_id)
@@ -174,8 +191,10 @@ def _check_environment(manifest: dict, *, anonymize: bool) -> None:
     raise BackupRefused(f"backup {manifest['id']} is from {there}, this deployment is {here}")
 
 
-def _plaintext(backup_id: str, key: bytes, target):
-    with contextlib.closing(target.open_data(backup_id)) as stream:
+def _plaintext(backup_id: str, key: bytes, target, progress: Progress | None = None,
+               total: int | None = None):
+    with contextlib.closing(reading(target.open_data(backup_id), progress, "restore",
+                                    total)) as stream:
         yield from container.iter_plaintext(stream, key, backup_id)
 
 
@@ -220,15 +239,16 @@ def _replace_live_sqlite(staging: Path) -> None:
 
 
 def restore_into(backup_id: str, destination: str, *, key: bytes, target,
-                 anonymize: bool = False, replace: bool = False, keep=None) -> dict:
+                 anonymize: bool = False, replace: bool = False, keep=None,
+                 progress: Progress | None = None, total: int | None = None) -> dict:
     """Write a verified backup into ``destination`` (a new SQLite file or PostgreSQL
     database), re-apply erasures, optionally anonymise; ``keep(conn)`` may inspect the
     result before it is put in place. With ``replace`` the live SQLite database is
     replaced instead (``destination`` is then a staging file path)."""
     result: dict = {}
+    chunks = _plaintext(backup_id, key, target, progress, total)
     if databases.engine() == "sqlite":
-        with databases.staged_sqlite(Path(destination),
-                                     _plaintext(backup_id, key, target)) as staging:
+        with databases.staged_sqlite(Path(destination), chunks) as staging:
             with databases.open_database(staging) as conn:
                 result = _prepare(conn, anonymize=anonymize)
                 if replace:
@@ -242,7 +262,7 @@ def restore_into(backup_id: str, destination: str, *, key: bytes, target,
         return result
     if replace:
         destination = f"{connection.settings_dict['NAME'][:40]}_restore_{secrets.token_hex(4)}"
-    databases.restore_postgres(destination, _plaintext(backup_id, key, target))
+    databases.restore_postgres(destination, chunks)
     try:
         with databases.open_database(destination) as conn:
             result = _prepare(conn, anonymize=anonymize)
@@ -259,7 +279,8 @@ def restore_into(backup_id: str, destination: str, *, key: bytes, target,
 
 
 def do_restore_backup(backup_id: str, *, to: str | None = None, replace: bool = False,
-                      anonymize: bool = False, actor=None, target=None) -> dict:
+                      anonymize: bool = False, actor=None, target=None,
+                      progress: Progress | None = None) -> dict:
     """Verify every chunk first, then restore into ``to`` (new SQLite path or PostgreSQL
     database name), or replace the live database when ``replace`` (confirmed by the CLI).
 
@@ -269,7 +290,7 @@ def do_restore_backup(backup_id: str, *, to: str | None = None, replace: bool = 
     if bool(to) == bool(replace):
         raise BackupRefused("give exactly one of --to DESTINATION or --replace")
     target = target or services.get_target()
-    manifest = verify_backup(backup_id, target=target)
+    manifest = verify_backup(backup_id, target=target, progress=progress)
     _check_environment(manifest, anonymize=anonymize)
     if manifest["engine"] != databases.engine():
         raise BackupRefused(f"backup {backup_id} is a {manifest['engine']} backup; the live "
@@ -278,7 +299,8 @@ def do_restore_backup(backup_id: str, *, to: str | None = None, replace: bool = 
     with _scratch_dir() as scratch:
         destination = str(scratch / "replace.sqlite3") if replace else to
         result = restore_into(backup_id, destination, key=key, target=target,
-                              anonymize=anonymize, replace=replace)
+                              anonymize=anonymize, replace=replace, progress=progress,
+                              total=manifest.get("stored_bytes"))
     with transaction.atomic():
         audit.record(AuditEventType.BACKUP_RESTORED, actor=actor, target_type="backup",
                      target_id=backup_id, extra={"replace": replace, "anonymize": anonymize,
@@ -360,15 +382,17 @@ def _drill_checks(conn, manifest: dict) -> dict:
     return {"pending_migrations": len(pending), "tables": len(counts), "problems": problems}
 
 
-def _drill(backup_id: str, target, scratch_dir: Path, pg_name: str) -> tuple[bool, str]:
+def _drill(backup_id: str, target, scratch_dir: Path, pg_name: str,
+           progress: Progress | None = None) -> tuple[bool, str]:
     try:
         if not backup_id:
             raise BackupRefused("no complete backup on the target")
-        manifest = verify_backup(backup_id, target=target)
+        manifest = verify_backup(backup_id, target=target, progress=progress)
         destination = (str(scratch_dir / "drill.sqlite3") if databases.engine() == "sqlite"
                        else pg_name)
         checks: dict = {}
         restore_into(backup_id, destination, key=_data_key(backup_id), target=target,
+                     progress=progress, total=manifest.get("stored_bytes"),
                      keep=lambda conn: checks.update(_drill_checks(conn, manifest)) or {})
     except BackupError as exc:
         return False, str(exc)
@@ -382,7 +406,8 @@ def _drill(backup_id: str, target, scratch_dir: Path, pg_name: str) -> tuple[boo
                   f"{checks['pending_migrations']} migrations pending")
 
 
-def do_run_restore_drill(*, actor=None, target=None) -> RestoreDrill:
+def do_run_restore_drill(*, actor=None, target=None,
+                         progress: Progress | None = None) -> RestoreDrill:
     """Restore the latest backup into a scratch database, check it, record the result and
     the time it took (RTO), and remove the scratch database."""
     target = target or services.get_target()
@@ -391,7 +416,7 @@ def do_run_restore_drill(*, actor=None, target=None) -> RestoreDrill:
     backup_id = max(ids) if ids else ""
     pg_name = f"enclave_drill_{secrets.token_hex(4)}"
     with _scratch_dir() as scratch_dir:
-        ok, detail = _drill(backup_id, target, scratch_dir, pg_name)
+        ok, detail = _drill(backup_id, target, scratch_dir, pg_name, progress)
     with transaction.atomic():
         drill = RestoreDrill.objects.create(backup_id=backup_id, started_at=started,
                                             rto_seconds=time.monotonic() - t0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -14,11 +15,13 @@ def add_backup_parser(sub) -> argparse.ArgumentParser:
     cmds = parser.add_subparsers(dest="backup_command", required=True)
     p = cmds.add_parser("create", help="make an encrypted backup now")
     p.add_argument("--json", action="store_true")
+    _progress_flag(p)
     p = cmds.add_parser("list", help="complete backups on the target")
     p.add_argument("--json", action="store_true")
     p = cmds.add_parser("verify", help="authenticate a backup's manifest and every chunk")
     p.add_argument("backup_id")
     p.add_argument("--json", action="store_true")
+    _progress_flag(p)
     p = cmds.add_parser("restore", help="restore into a new database (or --replace the live one)")
     p.add_argument("backup_id")
     p.add_argument("--to", help="new SQLite file path or new PostgreSQL database name")
@@ -27,12 +30,34 @@ def add_backup_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--anonymize", action="store_true",
                    help="mask personal data (needed for a production backup outside production)")
     p.add_argument("--json", action="store_true")
+    _progress_flag(p)
     p = cmds.add_parser("prune", help="apply the 30/90-day retention policy")
     p.add_argument("--dry-run", action="store_true", help="only show what would be expunged")
     p.add_argument("--json", action="store_true")
     p = cmds.add_parser("drill", help="restore the latest backup into a scratch database")
     p.add_argument("--json", action="store_true")
+    _progress_flag(p)
     return parser
+
+
+def _progress_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", action="store_true",
+                        help="progress lines on stderr even when it is not a terminal")
+
+
+@contextlib.contextmanager
+def _progress(args):
+    """A progress line on stderr when it is a terminal or with --progress, else None."""
+    if not (getattr(args, "progress", False) or sys.stderr.isatty()):
+        yield None
+        return
+    from enclave.backups.progress import ProgressLine
+
+    line = ProgressLine(sys.stderr)
+    try:
+        yield line
+    finally:
+        line.close()
 
 
 def _confirm(args) -> bool:
@@ -73,7 +98,8 @@ def _run(args) -> int:
 
     cmd = args.backup_command
     if cmd == "create":
-        b = actions.do_create_backup()
+        with _progress(args) as progress:
+            b = actions.do_create_backup(progress=progress)
         _emit(args, {"id": b.backup_id, "target": b.target, "stored_bytes": b.stored_bytes,
                      "seconds": round(b.duration_seconds, 3)},
               f"backup {b.backup_id}: {b.stored_bytes} bytes to {b.target} "
@@ -82,7 +108,8 @@ def _run(args) -> int:
     if cmd == "list":
         return _list(args)
     if cmd == "verify":
-        m = actions.do_verify_backup(args.backup_id)
+        with _progress(args) as progress:
+            m = actions.do_verify_backup(args.backup_id, progress=progress)
         _emit(args, {"id": args.backup_id, "ok": True, "chunks": m["chunks"],
                      "created_at": m["created_at"], "environment": m["environment"]},
               f"backup {args.backup_id}: manifest and {m['chunks']} chunks authentic")
@@ -92,8 +119,9 @@ def _run(args) -> int:
             print("enclave: backup: --replace not confirmed (use --yes non-interactively); "
                   "nothing changed", file=sys.stderr)
             return 2
-        r = actions.do_restore_backup(args.backup_id, to=args.to, replace=args.replace,
-                                      anonymize=args.anonymize)
+        with _progress(args) as progress:
+            r = actions.do_restore_backup(args.backup_id, to=args.to, replace=args.replace,
+                                          anonymize=args.anonymize, progress=progress)
         _emit(args, r, f"backup {args.backup_id} restored into {r['destination']} "
                        f"({r['erasures_reapplied']} erasures re-applied, "
                        f"{r['rows_anonymized']} rows anonymized)")
@@ -104,7 +132,8 @@ def _run(args) -> int:
         _emit(args, r, f"{verb} {len(r['expunge'])}: {' '.join(r['expunge']) or '-'}; "
                        f"keeping {len(r['keep'])}")
         return 0
-    drill = actions.do_run_restore_drill()
+    with _progress(args) as progress:
+        drill = actions.do_run_restore_drill(progress=progress)
     _emit(args, {"backup": drill.backup_id, "succeeded": drill.succeeded,
                  "rto_seconds": round(drill.rto_seconds, 3), "detail": drill.detail},
           f"drill {'passed' if drill.succeeded else 'FAILED'}: {drill.backup_id or '-'} "

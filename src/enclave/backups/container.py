@@ -56,19 +56,32 @@ class ChunkWriter:
         self._sink(data)
         self.stored_bytes += len(data)
 
-    def _seal(self, plaintext: bytes, final: bool) -> None:
+    def _seal(self, plaintext, final: bool) -> None:
         nonce = os.urandom(NONCE)
         sealed = self._aead.encrypt(nonce, plaintext, _chunk_aad(self._id, self.index, final))
-        self._emit(struct.pack(">I", NONCE + len(sealed)) + nonce + sealed)
+        # Two writes rather than one concatenation: no copy of the (1 MiB) sealed chunk.
+        self._emit(struct.pack(">I", NONCE + len(sealed)) + nonce)
+        self._emit(sealed)
         self.index += 1
 
-    def write(self, data: bytes) -> None:
+    def write(self, data) -> None:
+        """Take any bytes-like ``data``; it is not kept after the call returns."""
         self._digest.update(data)
         self.plaintext_bytes += len(data)
-        self._buffer += data
-        while len(self._buffer) >= CHUNK_SIZE:
-            self._seal(bytes(self._buffer[:CHUNK_SIZE]), final=False)
-            del self._buffer[:CHUNK_SIZE]
+        view = memoryview(data)
+        if self._buffer:
+            need = CHUNK_SIZE - len(self._buffer)
+            self._buffer += view[:need]
+            view = view[need:]
+            if len(self._buffer) < CHUNK_SIZE:
+                return
+            self._seal(self._buffer, final=False)
+            self._buffer.clear()
+        # Whole chunks are sealed straight from the caller's buffer (no copy).
+        while len(view) >= CHUNK_SIZE:
+            self._seal(view[:CHUNK_SIZE], final=False)
+            view = view[CHUNK_SIZE:]
+        self._buffer += view
 
     def close(self) -> None:
         self._seal(bytes(self._buffer), final=True)
@@ -90,15 +103,19 @@ def _read_exact(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def iter_plaintext(stream: BinaryIO, key: bytes, backup_id: str) -> Iterator[bytes]:
+def iter_plaintext(stream: BinaryIO, key: bytes, backup_id: str,
+                   out: bytearray | None = None) -> Iterator[bytes | memoryview]:
     """Yield the plaintext chunk by chunk, each authenticated before it is yielded.
 
-    Raises BackupCorrupt naming the chunk: altered, reordered, from another backup,
-    truncated, missing its final chunk, or followed by extra bytes.
+    With ``out`` (a buffer of at least CHUNK_SIZE bytes) every chunk is decrypted into it
+    and yielded as a view of it, valid only until the next chunk: a streaming pass that
+    reuses one buffer. Raises BackupCorrupt naming the chunk: altered, reordered, from
+    another backup, truncated, missing its final chunk, or followed by extra bytes.
     """
     if _read_exact(stream, len(MAGIC)) != MAGIC:
         raise BackupCorrupt(f"backup {backup_id}: data is not an Enclave backup (bad header)")
     aead = AESGCM(key)
+    target = None if out is None else memoryview(out)
     index = 0
     while True:
         head = _read_exact(stream, 4)
@@ -111,10 +128,16 @@ def iter_plaintext(stream: BinaryIO, key: bytes, backup_id: str) -> Iterator[byt
         record = _read_exact(stream, length)
         if len(record) < length:
             raise BackupCorrupt(f"backup {backup_id}: chunk {index} is truncated")
-        nonce, sealed = record[:NONCE], record[NONCE:]
+        view = memoryview(record)
+        nonce, sealed = view[:NONCE], view[NONCE:]
         for final in (False, True):
+            aad = _chunk_aad(backup_id, index, final)
             try:
-                plaintext = aead.decrypt(nonce, sealed, _chunk_aad(backup_id, index, final))
+                if target is None:
+                    plaintext = aead.decrypt(nonce, sealed, aad)
+                else:
+                    plaintext = target[:len(sealed) - TAG]
+                    aead.decrypt_into(nonce, sealed, aad, plaintext)
                 break
             except InvalidTag:
                 continue
@@ -133,7 +156,7 @@ def iter_plaintext(stream: BinaryIO, key: bytes, backup_id: str) -> Iterator[byt
 def verify_stream(stream: BinaryIO, key: bytes, backup_id: str) -> tuple[int, str, int]:
     """Authenticate every chunk; return (plaintext bytes, sha256 hex, chunk count)."""
     digest, size, count = hashlib.sha256(), 0, 0
-    for plaintext in iter_plaintext(stream, key, backup_id):
+    for plaintext in iter_plaintext(stream, key, backup_id, out=bytearray(CHUNK_SIZE)):
         digest.update(plaintext)
         size += len(plaintext)
         count += 1

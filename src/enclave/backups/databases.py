@@ -10,6 +10,7 @@ into the encryptor, under an exported snapshot so the row counts match the dump 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import secrets
@@ -135,6 +136,35 @@ def _tail(stream) -> str:
     return lines[-1] if lines else "no output"
 
 
+# pg_dump's stdout pipe is widened so it keeps dumping while a chunk is being encrypted
+# and stored (the default 64 KiB pipe stalls it); above /proc/sys/fs/pipe-max-size
+# (1 MiB by default) needs CAP_SYS_RESOURCE, so smaller sizes are tried next.
+PIPE_SIZES = (8 * CHUNK_SIZE, CHUNK_SIZE)
+
+
+def _widen_pipe(fd: int) -> None:
+    for size in PIPE_SIZES:
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
+            return
+        except OSError:
+            continue
+
+
+def _pump(source, write: Callable[[memoryview], None]) -> None:
+    """Copy ``source`` (a raw pipe) into ``write`` in whole CHUNK_SIZE pieces, through one
+    reused buffer (``write`` must not keep what it is given)."""
+    view = memoryview(bytearray(CHUNK_SIZE))
+    filled = 0
+    while n := source.readinto(view[filled:]):
+        filled += n
+        if filled == CHUNK_SIZE:
+            write(view)
+            filled = 0
+    if filled:
+        write(view[:filled])
+
+
 def dump_postgres(write: Callable[[bytes], None]) -> dict[str, int]:
     """Stream ``pg_dump --format=custom`` of the live database (nothing staged on disk)."""
     import psycopg
@@ -155,10 +185,10 @@ def dump_postgres(write: Callable[[bytes], None]) -> dict[str, int]:
             proc = subprocess.Popen(  # noqa: S603 — resolved PostgreSQL client, no shell
                 [_program("pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
                  f"--snapshot={snapshot}", *excluded, *args, "--dbname", info["dbname"]],
-                stdout=subprocess.PIPE, stderr=errors, env=env)
+                stdout=subprocess.PIPE, stderr=errors, env=env, bufsize=0)
             try:
-                while chunk := proc.stdout.read(CHUNK_SIZE):
-                    write(chunk)
+                _widen_pipe(proc.stdout.fileno())
+                _pump(proc.stdout, write)
             finally:
                 proc.stdout.close()
                 code = proc.wait()

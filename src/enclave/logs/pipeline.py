@@ -44,6 +44,8 @@ _REDACTED = object()  # structlog's mark: "this event dict went through the poli
 _OWN_KEYS = frozenset({"ts", "level", "logger", "kind", "pid", "trace_id", "duration_ms",
                        "status", "task_id"})
 _FILTERED_KEYS = _OWN_KEYS | {"event", "exception"}
+_FILTERED_AND_PRIVATE = _FILTERED_KEYS | {"_record", "_from_structlog", "_redacted"}
+_SCALARS = (int, float)  # and bool, a subclass of int: never redacted
 
 _policy: policy_module.Policy | None = None
 _policy_lock = threading.Lock()
@@ -104,7 +106,7 @@ def add_meta(logger, method_name: str, event_dict: dict) -> dict:
 def add_redacted_exception(logger, method_name: str, event_dict: dict) -> dict:
     """Foreign records: the filter left the redacted exception/stack text on the record."""
     record = event_dict.get("_record")
-    text = getattr(record, "enclave_exception", None)
+    text = record.__dict__.get("enclave_exception") if record is not None else None
     if text:
         event_dict["exception"] = text
     event_dict.pop("exc_info", None)
@@ -121,21 +123,31 @@ def redact_processor(logger, method_name: str, event_dict: dict) -> dict:
     if event_dict.get("_redacted") is _REDACTED:
         return event_dict
     record = event_dict.get("_record")
-    done = _FILTERED_KEYS if getattr(record, "enclave_redacted", False) else _OWN_KEYS
+    if getattr(record, "enclave_redacted", False):
+        if event_dict.keys() <= _FILTERED_AND_PRIVATE:  # nothing left to redact
+            event_dict["_redacted"] = _REDACTED
+            return event_dict
+        done = _FILTERED_KEYS
+    else:
+        done = _OWN_KEYS
     pol = get_policy()
-    out = {}
+    removed = []
+    # In place (structlog hands every processor its own copy of the event dict): values
+    # are replaced while iterating, removed keys are deleted afterwards.
     for key, value in event_dict.items():
-        if key in done or key.startswith("_") or value is None \
-                or isinstance(value, bool | int | float):
-            out[key] = value
+        if key in done or key[:1] == "_" or value is None or isinstance(value, _SCALARS):
             continue
         found = pol.key_action(key) if key not in ("event", "exception") else None
         if found is None:
-            out[key] = pol.redact(value)
+            event_dict[key] = pol.redact(value)
         elif found[1] != "remove":
-            out[key] = pol.apply_action(found[0], found[1], str(value))
-    out["_redacted"] = _REDACTED
-    return out
+            event_dict[key] = pol.apply_action(found[0], found[1], str(value))
+        else:
+            removed.append(key)
+    for key in removed:
+        del event_dict[key]
+    event_dict["_redacted"] = _REDACTED
+    return event_dict
 
 
 def drop_private(logger, method_name: str, event_dict: dict) -> dict:
@@ -182,7 +194,8 @@ class RedactingFilter(logging.Filter):
     _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "enclave_redacted", False):
+        attrs = record.__dict__
+        if attrs.get("enclave_redacted", False):
             return True
         msg = record.msg
         if isinstance(msg, dict) and msg.get("_redacted") is _REDACTED:
@@ -205,9 +218,8 @@ class RedactingFilter(logging.Filter):
         record.exc_info, record.exc_text, record.stack_info = None, None, None
         if parts:
             record.enclave_exception = pol.redact_text("\n".join(parts))
-        for attr in ("request",):  # Django attaches the request; its repr holds headers.
-            if hasattr(record, attr):
-                setattr(record, attr, None)
+        if "request" in attrs:  # Django attaches the request; its repr holds headers.
+            record.request = None
         record.enclave_redacted = True
         return True
 
@@ -271,14 +283,15 @@ class StoreHandler(logging.Handler):
         except Exception:  # noqa: BLE001 — logging never raises into the application.
             self.handleError(record)
             return
+        now = time.monotonic()
         if not self.pending:
-            self._oldest = time.monotonic()
+            self._oldest = now
         self.pending.append(line)
         if len(self.pending) > self.MAX_PENDING:
             del self.pending[0]
             self.dropped += 1
         if (len(self.pending) >= self.batch_records or record.levelno >= logging.ERROR
-                or time.monotonic() - self._oldest >= self.batch_seconds):
+                or now - self._oldest >= self.batch_seconds):
             self._write()
 
     def flush(self) -> None:
@@ -304,6 +317,7 @@ class StoreHandler(logging.Handler):
         self.pending = []
         self.store._tail = None
         self.store._header = None
+        self.store._head_seen = None
 
 
 def flush_stores() -> None:

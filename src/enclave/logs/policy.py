@@ -95,7 +95,12 @@ class PolicyError(ConfigError):
 # is redacted, the rest of the match is kept (e.g. the "Bearer " scheme, the URL host).
 # ---------------------------------------------------------------------------------------
 def _digits(text: str) -> str:
-    return "".join(ch for ch in text if ch.isdigit())
+    compact = text.replace(" ", "").replace("-", "")  # a card match's separators
+    return compact if compact.isdigit() else "".join(filter(str.isdigit, compact))
+
+
+# ASCII digit → the digit sum of twice its value, as an ASCII digit.
+_LUHN_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 
 
 def luhn_valid(number: str) -> bool:
@@ -103,12 +108,13 @@ def luhn_valid(number: str) -> bool:
     digits = _digits(number)
     if not 13 <= len(digits) <= 19:
         return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
+    if digits.isascii():
+        raw = digits.encode("ascii")
+        total = sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_LUHN_DOUBLED)) - 48 * len(raw)
+    else:  # other scripts' decimal digits (what ``\d`` matches)
+        values = [int(d) for d in digits]
+        total = sum(values[-1::-2]) + sum(d * 2 - 9 if d > 4 else d * 2
+                                          for d in values[-2::-2])
     return total % 10 == 0
 
 
@@ -129,16 +135,27 @@ class Detector:
     description: str
     validate: Callable[[re.Match], bool] | None = None
     # A cheap necessary condition (substring tests): when it is false the regex cannot
-    # match, so it is not run. Keeps the common, clean message fast.
+    # match, so it is not run. Keeps the common, clean message fast. (``str.islower()``
+    # is true only for text without any upper-case letter: no ``[A-Z]`` can match.)
     needs: Callable[[str], bool] = lambda text: True
 
 
 def _any(*parts: str) -> Callable[[str], bool]:
+    if len(parts) == 1:
+        (part,) = parts
+        return lambda text: part in text
     return lambda text: any(p in text for p in parts)
 
 
-def _any_folded(*parts: str) -> Callable[[str], bool]:
-    return lambda text: any(p in text.lower() for p in parts)
+def _auth_scheme(text: str) -> bool:
+    # The bearer regex is case-insensitive, and re's IGNORECASE also folds a few non-ASCII
+    # letters (ſ, ı, K) onto ASCII ones that str.lower() keeps apart: non-ASCII text is
+    # always searched, ASCII text only when one of the scheme words occurs.
+    if not text.isascii():
+        return True
+    lowered = text.lower()
+    return ("bearer" in lowered or "basic" in lowered or "digest" in lowered
+            or "token" in lowered)
 
 
 _DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){12}")
@@ -157,7 +174,7 @@ DETECTORS: dict[str, Detector] = {d.name: d for d in (
     Detector("bearer", re.compile(
         r"(?i)\b(?:bearer|basic|digest|token)\s+(?P<v>[A-Za-z0-9._~+/=-]{8,})"),
         "HTTP Authorization credentials: Bearer / Basic / Digest / Token <credential>",
-        needs=_any_folded("bearer", "basic", "digest", "token")),
+        needs=_auth_scheme),
     Detector("url_credentials", re.compile(
         r"(?i)\b[a-z][a-z0-9+.-]{1,20}://(?P<v>[^/\s:@'\"]*:[^/\s@'\"]*)@"),
         "user:password in a URL (https://user:pass@host)",
@@ -168,31 +185,30 @@ DETECTORS: dict[str, Detector] = {d.name: d for d in (
     Detector("cloud_access_key", re.compile(
         r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
         "cloud (AWS) access key ids; their 40-char secrets are caught by key rules",
-        needs=lambda text: _CLOUD_START.search(text) is not None),
+        needs=lambda text: not text.islower() and bool(_CLOUD_START.search(text))),
     Detector("key_value", re.compile(
         r"""(?P<k>[A-Za-z_][A-Za-z0-9_.\-]{0,63})["']?\s*[=:]\s*(?!\[REDACTED)"""
         r"""(?:(?P<q>["'])(?P<qv>.*?)(?P=q)|(?P<v>[^\s&#"',;}\])]+))"""),
         "key=value, key: value and 'key': 'value' text (and URL query parameters) whose "
-        "key is sensitive under the key rules", needs=_any("=", ":")),
+        "key is sensitive under the key rules",
+        needs=lambda text: "=" in text or ":" in text),
     Detector("card", re.compile(r"(?<![\d])(?:\d[ -]?){12,18}\d(?![\d])"),
              "payment card numbers: 13–19 digits (spaces/dashes allowed) passing Luhn",
-             lambda m: luhn_valid(m.group(0)),
-             needs=lambda text: _DIGIT_RUN.search(text) is not None),
+             lambda m: luhn_valid(m.group(0)), needs=lambda text: bool(_DIGIT_RUN.search(text))),
     Detector("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"),
              "IBANs passing the mod-97 check", lambda m: iban_valid(m.group(0)),
-             needs=lambda text: _IBAN_START.search(text) is not None),
+             needs=lambda text: not text.islower() and bool(_IBAN_START.search(text))),
     Detector("email", re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"),
              "email addresses (strict level: keyed pseudonym email:<hash10>)",
              needs=_any("@")),
 )}
 
 
-# A cheap pre-check: text that matches none of these cannot match any detector, so most
-# plain messages skip the detectors entirely. Every detector needs one of these.
-_QUICK = re.compile(
-    r"[=:@]|-----BEGIN|eyJ|enc_|(?i:bearer|basic|digest|token)\s|\b[A-Z]{4}[A-Z0-9]{16}\b"
-    r"|\d(?:[ -]?\d){12}|\b[A-Z]{2}\d{2}"
-)
+# The key_value pre-check: every maximal run of key characters followed (after an optional
+# quote and whitespace) by "=" or ":". A key the key_value regex finds is a suffix of one of
+# these runs, so when no run's letters hold a key term the regex cannot redact anything.
+# It is searched in the reversed text, where it starts with "=" or ":" (a fast scan).
+_KEY_RUNS_REVERSED = re.compile(r"""[=:]\s*["']?([A-Za-z0-9_.\-]+)""")
 
 
 # ---------------------------------------------------------------------------------------
@@ -252,6 +268,9 @@ class Policy:
     # hold a sensitive key, so the key_value regex is skipped.
     key_terms: re.Pattern = re.compile(r"(?!)")
     _key_cache: dict[str, str | None] = field(default_factory=dict, repr=False)
+    # reversed key-like run (≤ 32 characters: key names, not base64 tokens) → do its
+    # letters hold a key term (the key_value pre-check)
+    _run_cache: dict[str, bool] = field(default_factory=dict, repr=False)
 
     def key_action(self, key: str) -> tuple[str, str] | None:
         """(rule name, action) when ``key`` names a sensitive value, else None."""
@@ -273,18 +292,41 @@ class Policy:
             return f"{name}:{self.hasher(value)[:10]}"
         return f"[REDACTED:{name}]"
 
+    def __post_init__(self) -> None:
+        # (detector, action, cheap necessary condition) in order; the key_value detector's
+        # condition also needs a key term in a key-like run of the text.
+        self._gated = tuple(
+            (detector, action,
+             self._key_value_needed if detector.name == "key_value" else detector.needs)
+            for detector, action in self.detectors)
+
+    def _key_value_needed(self, text: str) -> bool:
+        if "=" not in text and ":" not in text:
+            return False
+        cache = self._run_cache
+        for run in _KEY_RUNS_REVERSED.findall(text[::-1]):
+            try:
+                found = cache[run]
+            except KeyError:
+                found = self.key_terms.search(run[::-1].lower().translate(_LETTERS_ONLY))
+                found = found is not None
+                if len(run) <= 32 and len(cache) < 8192:  # key names, not long tokens
+                    cache[run] = found
+            if found:
+                return True
+        return False
+
     def redact_text(self, text: str) -> str:
-        """Run every value detector over ``text``; returns the redacted text."""
-        if not _QUICK.search(text):
-            return text
-        for detector, action in self.detectors:
-            if detector.name == "key_value":
-                if not self.key_terms.search(text.lower().translate(_LETTERS_ONLY)):
-                    continue
-            elif not detector.needs(text):
-                continue
-            text = detector.pattern.sub(
-                functools.partial(self._substitute, detector, action), text)
+        """Run every value detector over ``text``; returns the redacted text.
+
+        A detector's regex only runs when its cheap necessary condition holds (a literal
+        it cannot match without, or a key term for key_value), so a clean message costs a
+        few substring tests.
+        """
+        for detector, action, needed in self._gated:
+            if needed(text):
+                text = detector.pattern.sub(
+                    functools.partial(self._substitute, detector, action), text)
         return text
 
     def _substitute(self, detector: Detector, action: str, match: re.Match) -> str:

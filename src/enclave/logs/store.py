@@ -194,6 +194,10 @@ class LogStore:
         self._tail: _Tail | None = None
         self._header: Header | None = None
         self._header_inode = 0
+        # The writer's copy of the MAC-checked head, with the stat of the file it was read
+        # from: a replaced or rewritten head changes inode, size, mtime or ctime.
+        self._head_seen: tuple[tuple[int, int, int, int], dict] | None = None
+        self._directory_ready = False
 
     # -- files ---------------------------------------------------------------------------
     def ensure_directory(self) -> None:
@@ -216,8 +220,17 @@ class LogStore:
 
     @contextlib.contextmanager
     def _locked(self, mode: int = fcntl.LOCK_EX) -> Iterator[None]:
-        self.ensure_directory()
-        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        # The directory is created (0700) on first use, again whenever a segment is
+        # created, and when it has vanished; not re-checked for every frame.
+        if not self._directory_ready:
+            self.ensure_directory()
+            self._directory_ready = True
+        lock = self.directory / ".lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            self.ensure_directory()
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, mode)
             yield
@@ -252,6 +265,23 @@ class LogStore:
         """{"seq": newest segment written} (MAC-checked), or None before the first write."""
         return self._read_signed("head")
 
+    def _head_for_write(self) -> dict | None:
+        """:meth:`head`, re-read and re-checked only when the file changed since the last
+        valid read (one ``stat`` per frame instead of a read, a parse and a MAC)."""
+        try:
+            st = (self.directory / "head").stat()
+        except FileNotFoundError:
+            self._head_seen = None
+            return None
+        except OSError:
+            return self.head()
+        seen = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if self._head_seen is not None and self._head_seen[0] == seen:
+            return self._head_seen[1]
+        head = self.head()
+        self._head_seen = (seen, head) if head and not head.get("invalid") else None
+        return head
+
     def anchor(self) -> dict | None:
         """{"next_seq", "prev", ...}: where the chain starts after an expunge."""
         return self._read_signed("anchor")
@@ -280,13 +310,17 @@ class LogStore:
 
     def _writable_segment(self) -> tuple[Header, _Tail]:
         now = clock.now()
-        head = self.head()
+        head = self._head_for_write()
         seq = head.get("seq") if head and not head.get("invalid") else None
         current = self.path(seq) if isinstance(seq, int) else None
-        if current is not None and current.exists():
+        try:
+            st = current.stat() if current is not None else None
+        except OSError:
+            st = None
+        if current is not None and st is not None:
             try:
-                header = self._cached_header(seq, current)
-                tail = self._tail_state(header, current)
+                header = self._cached_header(seq, current, st)
+                tail = self._tail_state(header, current, st)
             except (SegmentError, InvalidTag, OSError, ValueError):
                 return self._create(prev=ZERO, prev_broken=True)
             if header.ends_by > now and tail.size < self.max_bytes and header.created_at <= now:
@@ -294,8 +328,8 @@ class LogStore:
             return self._create(prev=tail.chain.hex())
         return self._create_after_missing()
 
-    def _cached_header(self, seq: int, path: Path) -> Header:
-        inode = path.stat().st_ino
+    def _cached_header(self, seq: int, path: Path, st: os.stat_result) -> Header:
+        inode = st.st_ino
         if self._header is not None and self._header.seq == seq and self._header_inode == inode:
             return self._header
         with path.open("rb") as fh:
@@ -305,8 +339,7 @@ class LogStore:
         self._header, self._header_inode = header, inode
         return header
 
-    def _tail_state(self, header: Header, path: Path) -> _Tail:
-        st = path.stat()
+    def _tail_state(self, header: Header, path: Path, st: os.stat_result) -> _Tail:
         tail = self._tail
         if tail and tail.seq == header.seq and tail.size == st.st_size and tail.inode == st.st_ino:
             return tail
@@ -341,6 +374,7 @@ class LogStore:
             existing = self.segments()
             head = self.head() or {}
             seq = max([s for s, _ in existing] + [head.get("seq", 0)]) + 1
+        self.ensure_directory()
         segment_id = uuid.uuid4().hex
         segment_key = os.urandom(32)
         wrapped = self.keys.wrap(segment_key, aad=key_aad(segment_id, seq))
