@@ -9,7 +9,6 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 
 from enclave.accounts.models import (
@@ -31,8 +30,8 @@ from enclave.accounts.permissions import (
 )
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
+from enclave.core.validation import clean_email
 
-MAX_EMAIL_LENGTH = 254
 MAX_ACCOUNT_NAME_LENGTH = 100
 TOKEN_MAX_LENGTH = 128
 
@@ -52,17 +51,6 @@ def clean_account_name(name: str) -> str:
     if len(name) > MAX_ACCOUNT_NAME_LENGTH:
         raise ValidationError({"account_name": "Account names are at most 100 characters."})
     return name
-
-
-def clean_email(email: str) -> str:
-    email = email.strip()
-    if len(email) > MAX_EMAIL_LENGTH:
-        raise ValidationError({"email": "Email addresses are at most 254 characters."})
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise ValidationError({"email": "Enter a valid email address."}) from None
-    return email
 
 
 def role_of(member, account_id: int | None) -> str | None:

@@ -9,16 +9,15 @@ import secrets
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 
 from enclave.accounts.actions import do_create_account
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
+from enclave.core.validation import MAX_EMAIL_LENGTH, clean_email
 from enclave.identity.models import Member, OwnerSetupToken
 
 SETUP_TOKEN_LIFETIME = dt.timedelta(hours=24)
-MAX_EMAIL_LENGTH = 254
 MAX_PASSWORD_LENGTH = 1024
 
 
@@ -49,24 +48,14 @@ def do_issue_owner_setup_link(*, actor=None) -> str | None:
 
 
 def setup_token_valid(token: str) -> bool:
-    if len(token) > 128:
-        return False
-    row = OwnerSetupToken.objects.filter(token_hash=_hash_token(token)).first()
-    return bool(row and row.used_at is None and row.expires_at > clock.now()
-                and not Member.objects.exists())
+    return _usable_token(OwnerSetupToken, token) is not None and not Member.objects.exists()
 
 
 def do_create_first_owner(token: str, email: str, password: str, *, request=None) -> Member:
     """Create the first owner from a set-up link. Raises SetupError or ValidationError."""
-    if len(email) > MAX_EMAIL_LENGTH:
-        raise ValidationError({"email": "Email addresses are at most 254 characters."})
+    email = clean_email(email)
     if len(password) > MAX_PASSWORD_LENGTH:
         raise ValidationError({"password": "Passwords are at most 1024 characters."})
-    email = email.strip()
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise ValidationError({"email": "Enter a valid email address."}) from None
     with transaction.atomic():
         row = (OwnerSetupToken.objects.select_for_update()
                .filter(token_hash=_hash_token(token[:128])).first())
@@ -102,17 +91,6 @@ def _new_token() -> tuple[str, str]:
     return token, _hash_token(token)
 
 
-def clean_email(email: str) -> str:
-    email = email.strip()
-    if len(email) > MAX_EMAIL_LENGTH:
-        raise ValidationError({"email": "Email addresses are at most 254 characters."})
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise ValidationError({"email": "Enter a valid email address."}) from None
-    return email
-
-
 def do_request_signup(email: str, *, request=None) -> None:
     """Email a sign-up link, or — if the address already has a login — a note saying so.
 
@@ -145,15 +123,20 @@ def do_request_signup(email: str, *, request=None) -> None:
             "If you did not ask for this, ignore this email.")
 
 
-def usable_signup(token: str):
-    from enclave.identity.models import SignupToken
-
+def _usable_token(model, token: str):
+    """The unused, unexpired row of ``model`` for ``token`` (looked up by hash), or None."""
     if not token or len(token) > 128:
         return None
-    row = SignupToken.objects.filter(token_hash=_hash_token(token)).first()
+    row = model.objects.filter(token_hash=_hash_token(token)).first()
     if row is None or row.used_at is not None or row.expires_at <= clock.now():
         return None
     return row
+
+
+def usable_signup(token: str):
+    from enclave.identity.models import SignupToken
+
+    return _usable_token(SignupToken, token)
 
 
 def do_complete_signup(token: str, account_name: str, password: str, *, request=None) -> Member:
@@ -384,12 +367,7 @@ def do_request_password_reset(email: str, *, request=None) -> None:
 def usable_reset(token: str):
     from enclave.identity.models import PasswordResetToken
 
-    if not token or len(token) > 128:
-        return None
-    row = PasswordResetToken.objects.filter(token_hash=_hash_token(token)).first()
-    if row is None or row.used_at is not None or row.expires_at <= clock.now():
-        return None
-    return row
+    return _usable_token(PasswordResetToken, token)
 
 
 def do_reset_password(token: str, new: str, *, request=None) -> Member:
