@@ -8,8 +8,15 @@ import socket
 import pytest
 from django.db import connection
 
-from enclave.backups import databases, services
+from enclave.backups import databases, keystore, services
 from enclave.identity.models import Member
+
+
+@pytest.fixture(autouse=True)
+def key_dir(tmp_path):
+    """Backup keys of each test in its own directory (they are files, not rows)."""
+    with keystore.use_directory(tmp_path / "secrets" / "backup-keys") as path:
+        yield path
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ from django.db import connection
 
 from enclave.backups import actions, databases
 from enclave.backups.errors import BackupCorrupt, BackupNotFound, BackupRefused
-from enclave.backups.models import Backup, BackupKey
+from enclave.backups.models import Backup
 from enclave.core.models import AuditEvent, AuditEventType
 from enclave.identity.models import Member
 
@@ -48,16 +50,19 @@ class TestCreate:
         backup = actions.do_create_backup()
         manifest = actions.verify_backup(backup.backup_id)
         assert manifest["row_counts"]["identity_member"] == 3
-        assert manifest["schema_version"]["backups"] == "0001_initial"
+        assert manifest["schema_version"]["backups"] == "0002_move_backup_keys_to_secrets_dir"
         assert manifest["environment"] == "test"
 
-    def test_backup_keys_are_not_inside_the_backup(self, target, members, destination):
-        actions.do_create_backup()
+    def test_backup_key_is_a_private_file_outside_the_database(self, target, members,
+                                                               key_dir):
         backup = actions.do_create_backup()
-        actions.do_restore_backup(backup.backup_id, to=destination)
-        with databases.open_database(destination) as conn:
-            assert databases.count_rows(conn, ["backups_backupkey"]) == {
-                "backups_backupkey": 0}
+        path = key_dir / f"{backup.backup_id}.key"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(key_dir.stat().st_mode) == 0o700
+        assert json.loads(path.read_text())["context"] == {
+            "purpose": "backup", "version": backup.backup_id,
+            "backup_id": backup.backup_id, "environment": "test"}
+        assert "backups_backupkey" not in connection.introspection.table_names()
 
 
 class TestRestore:
@@ -125,6 +130,28 @@ class TestRestore:
         assert not destination_exists(destination)
 
 
+class TestDatabaseLoss:
+    def test_restore_works_on_a_fresh_database(self, target, members, destination):
+        from django.core.management import call_command
+
+        from enclave.keys import keyring
+        from enclave.keys.models import DataKey
+
+        before = member_rows()
+        backup = actions.do_create_backup()
+        old_keys = {bytes(w) for w in DataKey.objects.values_list("wrapped", flat=True)}
+        # The live database is lost: every row goes, the keyring's data keys with it (the
+        # post-migrate hook makes new ones). Left: the secrets directory and the target.
+        call_command("flush", interactive=False, verbosity=0)
+        keyring.clear_cache()
+        assert not old_keys & {bytes(w) for w in DataKey.objects.values_list("wrapped",
+                                                                              flat=True)}
+        assert not Backup.objects.exists()
+        assert member_rows() == []
+        actions.do_restore_backup(backup.backup_id, to=destination)
+        assert restored_members(destination) == before
+
+
 class TestBadInput:
     def test_unknown_id_is_not_found(self, target):
         with pytest.raises(BackupNotFound, match="no complete backup"):
@@ -161,18 +188,33 @@ class TestBadInput:
             actions.do_restore_backup(backup.backup_id, to=destination)
         assert not destination_exists(destination)
 
-    def test_wrong_data_key_is_refused(self, target, members):
+    def test_wrong_data_key_is_refused(self, target, members, key_dir):
         first, second = actions.do_create_backup(), actions.do_create_backup()
-        other = BackupKey.objects.get(backup_id=second.backup_id).wrapped_key
-        BackupKey.objects.filter(backup_id=first.backup_id).update(wrapped_key=other)
+        first_file = key_dir / f"{first.backup_id}.key"
+        document = json.loads(first_file.read_text())
+        document["wrapped_key"] = json.loads(
+            (key_dir / f"{second.backup_id}.key").read_text())["wrapped_key"]
+        first_file.write_text(json.dumps(document))
         with pytest.raises(BackupCorrupt, match="data key cannot be unwrapped"):
             actions.verify_backup(first.backup_id)
 
-    def test_destroyed_key_makes_backup_unreadable(self, target, members):
+    def test_destroyed_key_makes_backup_unreadable(self, target, members, key_dir):
         backup = actions.do_create_backup()
-        BackupKey.objects.filter(backup_id=backup.backup_id).delete()
+        (key_dir / f"{backup.backup_id}.key").unlink()
         with pytest.raises(BackupRefused, match="no data key"):
             actions.verify_backup(backup.backup_id)
+
+    def test_key_file_open_to_group_is_refused(self, target, members, key_dir):
+        backup = actions.do_create_backup()
+        (key_dir / f"{backup.backup_id}.key").chmod(0o640)
+        with pytest.raises(BackupRefused, match="open to group or others; run chmod 600"):
+            actions.verify_backup(backup.backup_id)
+
+    def test_key_file_of_another_backup_is_refused(self, target, members, key_dir):
+        first, second = actions.do_create_backup(), actions.do_create_backup()
+        (key_dir / f"{second.backup_id}.key").replace(key_dir / f"{first.backup_id}.key")
+        with pytest.raises(BackupCorrupt, match="belongs to backup"):
+            actions.verify_backup(first.backup_id)
 
     def test_backup_inside_transaction_never_hangs(self, target, members):
         from django.db import transaction

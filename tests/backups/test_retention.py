@@ -9,7 +9,6 @@ import pytest
 
 from enclave.backups import actions, retention
 from enclave.backups.errors import BackupRefused
-from enclave.backups.models import BackupKey
 from enclave.core import clock
 from enclave.core.models import AuditEvent, AuditEventType
 
@@ -45,7 +44,7 @@ class TestPlan:
 
 @pytest.mark.django_db(transaction=True)
 class TestSimulation:
-    def test_120_daily_backups_leave_the_last_91_days(self, target):
+    def test_120_daily_backups_leave_the_last_91_days(self, target, key_dir):
         with clock.frozen(START):
             for _ in range(120):
                 actions.do_create_backup()
@@ -55,10 +54,10 @@ class TestSimulation:
         ages = ages_in_days(target.list_ids(), now)
         # Day 0..90 old: 91 backups; every one older than 90 days is gone, key and data.
         assert ages == list(range(91))
-        assert BackupKey.objects.count() == 91
+        assert len(list(key_dir.glob("*.key"))) == 91
         assert AuditEvent.objects.filter(event_type=AuditEventType.BACKUP_EXPUNGED).count() == 29
 
-    def test_copy_of_expunged_backup_is_unreadable(self, target, tmp_path):
+    def test_copy_of_expunged_backup_is_unreadable(self, target, tmp_path, key_dir):
         with clock.frozen(START):
             first = actions.do_create_backup()
             copy = tmp_path / "copy"
@@ -66,18 +65,19 @@ class TestSimulation:
             clock.advance(dt.timedelta(days=91))
             actions.do_prune_backups()
         assert target.list_ids() == []
+        assert not (key_dir / f"{first.backup_id}.key").exists()
         shutil.copytree(copy, target.root / first.backup_id)  # the copy comes back
         with pytest.raises(BackupRefused, match="no data key"):
             actions.verify_backup(first.backup_id)
 
-    def test_dry_run_changes_nothing(self, target):
+    def test_dry_run_changes_nothing(self, target, key_dir):
         with clock.frozen(START):
             first = actions.do_create_backup()
             clock.advance(dt.timedelta(days=91))
             plan = actions.do_prune_backups(dry_run=True)
         assert plan["expunge"] == [first.backup_id]
         assert target.list_ids() == [first.backup_id]
-        assert BackupKey.objects.filter(backup_id=first.backup_id).exists()
+        assert (key_dir / f"{first.backup_id}.key").exists()
 
     def test_weekly_thinning_over_120_days(self, target, settings):
         import dataclasses

@@ -6,7 +6,6 @@ import pytest
 
 from enclave.backups import actions, services
 from enclave.backups.errors import BackupNotFound, BackupTargetError
-from enclave.backups.models import BackupKey
 
 from .conftest import member_rows
 
@@ -39,7 +38,7 @@ class TestS3Target:
         with pytest.raises(BackupNotFound):
             s3_target.open_data("20260101T000000000000Z-aaaaaa")
 
-    def test_prune_deletes_objects_and_key(self, s3_target, members):
+    def test_prune_deletes_objects_and_key(self, s3_target, members, key_dir):
         import datetime as dt
 
         from enclave.core import clock
@@ -49,17 +48,17 @@ class TestS3Target:
             clock.advance(dt.timedelta(days=91))
             actions.do_prune_backups()
         assert s3_target.list_ids() == []
-        assert not BackupKey.objects.filter(backup_id=backup.backup_id).exists()
+        assert not (key_dir / f"{backup.backup_id}.key").exists()
 
 
 class TestUnreachableTarget:
-    def test_unreachable_s3_is_one_clear_error(self, members, monkeypatch):
+    def test_unreachable_s3_is_one_clear_error(self, members, monkeypatch, key_dir):
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         dead = services.S3Target("nowhere", endpoint_url="http://127.0.0.1:9")
         with services.use_target(dead), pytest.raises(BackupTargetError, match="unreachable"):
             actions.do_create_backup()
-        assert not BackupKey.objects.exists()
+        assert list(key_dir.glob("*.key")) == []
 
     def test_unwritable_local_directory_is_one_clear_error(self, members, tmp_path):
         blocker = tmp_path / "file"

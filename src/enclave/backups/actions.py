@@ -21,39 +21,22 @@ from django.db import connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
-from enclave.backups import container, databases, privacy, retention, services
+from enclave.backups import container, databases, keystore, privacy, retention, services
 from enclave.backups.errors import BackupCorrupt, BackupError, BackupRefused
-from enclave.backups.models import Backup, BackupKey, ErasureTombstone, RestoreDrill
+from enclave.backups.models import Backup, ErasureTombstone, RestoreDrill
 from enclave.backups.progress import Progress, reading
 from enclave.config import LIVE_ENVIRONMENTS
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
-from enclave.keys import api
-from enclave.keys.errors import KeyringError
 
 # Keys and partial uploads of backups that never completed are cleaned after this long.
 ORPHAN_GRACE = dt.timedelta(days=1)
 
 
-def _aad(backup_id: str) -> bytes:
-    return f"backup:{backup_id}".encode()
-
-
 def _data_key(backup_id: str) -> bytes:
-    """The backup's data key, unwrapped by the keyring. Raises BackupRefused when it was
+    """The backup's data key, unwrapped by the KEK. Raises BackupRefused when it was
     destroyed (expunged) and BackupCorrupt when it cannot be unwrapped (wrong key)."""
-    row = BackupKey.objects.filter(backup_id=backup_id).first()
-    if row is None:
-        raise BackupRefused(f"backup {backup_id}: no data key in this deployment "
-                            "(expunged, or made elsewhere); it cannot be read")
-    try:
-        key = api.decrypt("backups", bytes(row.wrapped_key), aad=_aad(backup_id))
-    except KeyringError as exc:
-        raise BackupCorrupt(f"backup {backup_id}: its data key cannot be unwrapped "
-                            f"({type(exc).__name__})") from None
-    if len(key) != 32:
-        raise BackupCorrupt(f"backup {backup_id}: its data key is malformed")
-    return key
+    return keystore.load(backup_id)
 
 
 def _schema_version() -> dict[str, str]:
@@ -107,8 +90,7 @@ def do_create_backup(*, actor=None, target=None, progress: Progress | None = Non
     started, t0 = clock.now(), time.monotonic()
     backup_id = _new_id(started)
     key = AESGCM.generate_key(bit_length=256)
-    wrapped = api.encrypt("backups", key, aad=_aad(backup_id))
-    BackupKey.objects.create(backup_id=backup_id, wrapped_key=wrapped, created_at=started)
+    kek_id = keystore.store(backup_id, key, environment=_environment())
     upload = None
     try:
         upload = target.open_upload(backup_id)
@@ -124,7 +106,7 @@ def do_create_backup(*, actor=None, target=None, progress: Progress | None = Non
         if upload is not None:
             with contextlib.suppress(Exception):
                 upload.abort()
-        BackupKey.objects.filter(backup_id=backup_id).delete()
+        keystore.destroy(backup_id)
         raise
     # Read back what the target holds before declaring the backup complete.
     with contextlib.closing(reading(target.open_data(backup_id, staged=True), progress,
@@ -132,9 +114,8 @@ def do_create_backup(*, actor=None, target=None, progress: Progress | None = Non
         size, digest, chunks = container.verify_stream(stream, key, backup_id)
     if (size, digest) != (writer.plaintext_bytes, writer.sha256):
         raise BackupCorrupt(f"backup {backup_id}: read-back does not match what was written")
-    version = api.key_version_of(wrapped)[1]
     header = {"id": backup_id, "created_at": started.isoformat(), "environment": _environment(),
-              "engine": databases.engine(), "key_id": f"backups:v{version}:{backup_id}"}
+              "engine": databases.engine(), "key_id": f"{kek_id}:{backup_id}"}
     body = {"schema_version": _schema_version(), "plaintext_bytes": size,
             "plaintext_sha256": digest, "stored_bytes": writer.stored_bytes,
             "chunks": chunks, "chunk_size": container.CHUNK_SIZE, "row_counts": counts}
@@ -336,7 +317,7 @@ def do_prune_backups(*, dry_run: bool = False, actor=None, target=None) -> dict:
     stale = [i for i in target.list_incomplete()
              if (created := retention.created_from_id(i)) and now - created > ORPHAN_GRACE]
     limit = now - dt.timedelta(days=retention.EXPUNGE_AFTER_DAYS)
-    orphan_keys = [k for k in BackupKey.objects.values_list("backup_id", "created_at")
+    orphan_keys = [k for k in keystore.stored().items()
                    if k[0] not in ids and (k[1] < limit or now - k[1] > ORPHAN_GRACE)]
     result = {"keep": keep, "expunge": expunge, "incomplete": stale,
               "orphan_keys": [k[0] for k in orphan_keys], "dry_run": dry_run}
@@ -345,14 +326,15 @@ def do_prune_backups(*, dry_run: bool = False, actor=None, target=None) -> dict:
     for backup_id in expunge:
         with transaction.atomic():
             # Key first: even if the delete below fails, every copy is already unreadable.
-            BackupKey.objects.filter(backup_id=backup_id).delete()
+            keystore.destroy(backup_id)
             Backup.objects.filter(backup_id=backup_id).update(expunged_at=now)
             audit.record(AuditEventType.BACKUP_EXPUNGED, actor=actor, target_type="backup",
                          target_id=backup_id)
         target.delete(backup_id)
     for backup_id in stale:
         target.delete(backup_id)
-    BackupKey.objects.filter(backup_id__in=result["orphan_keys"]).delete()
+    for backup_id in result["orphan_keys"]:
+        keystore.destroy(backup_id)
     return result
 
 

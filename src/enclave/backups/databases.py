@@ -26,12 +26,11 @@ from django.db import connection, connections
 from enclave.backups.container import CHUNK_SIZE
 from enclave.backups.errors import BackupError, BackupRefused
 
-# Rows never copied into a backup: backup keys (a backup must not carry the keys of older
-# backups, or crypto-shredding would be undone), erasure tombstones (kept outside backups
-# so they outlive them), and the backup catalog and drill history (they describe the
-# target, not the data). Their tables (schema) are still in the backup.
-EXCLUDED_TABLES = ("backups_backupkey", "backups_erasuretombstone", "backups_backup",
-                   "backups_restoredrill")
+# Rows never copied into a backup: erasure tombstones (kept outside backups so they
+# outlive them), and the backup catalog and drill history (they describe the target, not
+# the data). Their tables (schema) are still in the backup. Backup keys are not in the
+# database at all (``keystore``).
+EXCLUDED_TABLES = ("backups_erasuretombstone", "backups_backup", "backups_restoredrill")
 PG_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 

@@ -1,8 +1,9 @@
-"""Backup catalog, per-backup data keys, restore drills and erasure tombstones.
+"""Backup catalog, restore drills and erasure tombstones.
 
-Rows of ``BackupKey`` and ``ErasureTombstone`` are never copied into a backup (see
-``sources.EXCLUDED_TABLES``): a backup must not carry the keys of older backups (that would
-undo crypto-shredding) and tombstones must outlive every backup they correct.
+Per-backup data keys are not in the database at all: they live in the secrets directory
+(``backups.keystore``), so a backup restores when the database is lost. Rows of
+``ErasureTombstone`` are never copied into a backup (see ``databases.EXCLUDED_TABLES``):
+tombstones must outlive every backup they correct.
 """
 
 from __future__ import annotations
@@ -28,15 +29,6 @@ class Backup(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-
-
-class BackupKey(models.Model):
-    """The 256-bit data key of one backup, encrypted by the keyring (purpose ``backups``,
-    associated data ``backup:<id>``). Deleting the row crypto-shreds every copy."""
-
-    backup_id = models.CharField(max_length=64, unique=True)
-    wrapped_key = models.BinaryField()
-    created_at = models.DateTimeField(default=clock.now)
 
 
 class RestoreDrill(models.Model):
