@@ -90,7 +90,7 @@ class TestCustomFields:
     def test_definition_is_audited(self, world):
         self.define(world, "tier", "text", pd_class="none")
         assert AuditEvent.objects.get(event_type=AuditEventType.FIELD_DEFINED).extra_data == {
-            "key": "tier", "type": "text", "pd_class": "none"}
+            "key": "tier", "type": "text", "pd_class": "none", "encrypt_at_rest": False}
 
 
 @pytest.mark.django_db

@@ -31,7 +31,8 @@ PERSONAL_DATA: dict[str, PersonalTable] = {
     "people.person": PersonalTable(
         table="people_person",
         mask="email = 'person-' || id || '@masked.invalid', first_name = '', last_name = '', "
-             "phone = '', address = '', ip = NULL, external_id = ''",
+             "phone = '', address = '', ip = NULL, external_id = '', custom = '{}', "
+             "sealed_custom = NULL",
         children=(("people_persontag", "person_id"),),
     ),
 }

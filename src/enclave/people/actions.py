@@ -4,6 +4,7 @@ person by id and the changed fields by name — never a personal value."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,6 +27,7 @@ from enclave.people.models import (
     Person,
     PersonTag,
     Tag,
+    sealed_values,
 )
 
 TEXT_LIMITS = {"email": 254, "first_name": 100, "last_name": 100, "phone": 32,
@@ -178,15 +180,20 @@ def _apply(person: Person, builtin: dict, custom: dict) -> list[str]:
     changed = [k for k, v in builtin.items() if getattr(person, k) != v]
     for key in changed:
         setattr(person, key, builtin[key])
-    merged = dict(person.custom or {})
+    sealed_keys = set(FieldDefinition.objects.filter(
+        account_id=person.account_id, encrypt_at_rest=True).values_list("key", flat=True))
+    merged, sealed = dict(person.custom or {}), sealed_values(person)
     for key, value in custom.items():
-        if merged.get(key) != value:
+        target = sealed if key in sealed_keys else merged
+        if target.get(key) != value:
             changed.append(f"custom.{key}")
             if value is None:
-                merged.pop(key, None)
+                target.pop(key, None)
             else:
-                merged[key] = value
+                target[key] = value
     person.custom = merged
+    if any(c.removeprefix("custom.") in sealed_keys for c in changed):
+        person.sealed_custom = json.dumps(sealed, sort_keys=True) if sealed else None
     return changed
 
 
@@ -388,7 +395,8 @@ def _upsert_quietly(account, data: dict) -> tuple[Person, bool]:
 
 
 def do_define_field(account, key: str, label: str, field_type: str, *, actor, options=(),
-                    pd_class: str = "personal", request=None) -> FieldDefinition:
+                    pd_class: str = "personal", encrypt_at_rest: bool = False,
+                    request=None) -> FieldDefinition:
     """Define a custom field (needs ``people.write``)."""
     _authorize(actor, account.pk, "people.write")
     errors = {}
@@ -407,10 +415,11 @@ def do_define_field(account, key: str, label: str, field_type: str, *, actor, op
         with transaction.atomic():
             definition = FieldDefinition.objects.create(
                 account=account, key=key, label=(label or key)[:80], type=field_type,
-                options=options, pd_class=pd_class)
+                options=options, pd_class=pd_class, encrypt_at_rest=bool(encrypt_at_rest))
             audit.record(AuditEventType.FIELD_DEFINED, actor=actor, account_id=account.pk,
                          request=request, target_type="field", target_id=definition.pk,
-                         extra={"key": key, "type": field_type, "pd_class": pd_class})
+                         extra={"key": key, "type": field_type, "pd_class": pd_class,
+                                "encrypt_at_rest": bool(encrypt_at_rest)})
     except IntegrityError:
         raise ValidationError({"key": "A field with this key exists."}) from None
     return definition

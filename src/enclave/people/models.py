@@ -6,9 +6,13 @@ table); custom fields carry theirs on ``FieldDefinition.pd_class``.
 
 from __future__ import annotations
 
+import json
+import uuid
+
 from django.db import models
 
 from enclave.core import clock
+from enclave.keys.fields import EncryptedTextField
 
 CONSENT_CHOICES = ("unknown", "granted", "withdrawn")
 FIELD_TYPES = ("text", "number", "date", "boolean", "select")
@@ -30,6 +34,10 @@ class Person(models.Model):
     consent = models.CharField(max_length=16, default="unknown",
                                choices=[(c, c) for c in CONSENT_CHOICES])
     custom = models.JSONField(default=dict, blank=True)
+    # Values of custom fields the account marked "encrypt at rest", as one JSON object
+    # encrypted by the keyring (purpose "fields"; AAD binds it to this row via row_id).
+    row_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    sealed_custom = EncryptedTextField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now)
     updated_at = models.DateTimeField(default=clock.now)
     archived_at = models.DateTimeField(null=True, blank=True)
@@ -84,6 +92,9 @@ class FieldDefinition(models.Model):
     options = models.JSONField(default=list, blank=True)
     pd_class = models.CharField(max_length=9, default="personal",
                                 choices=[(c, c) for c in PD_CLASSES])
+    # Chosen when the field is defined (not changeable later): values are kept in
+    # Person.sealed_custom, encrypted at rest, never in the searchable JSON column.
+    encrypt_at_rest = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -108,3 +119,8 @@ class ErasureTombstone(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account_id", "person_id"],
                                                name="tombstone_unique")]
+
+
+def sealed_values(person: Person) -> dict:
+    """The decrypted "encrypt at rest" custom values of ``person`` (empty when none)."""
+    return json.loads(person.sealed_custom) if person.sealed_custom else {}

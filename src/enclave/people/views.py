@@ -428,6 +428,7 @@ def people_fields(request: HttpRequest) -> HttpResponse:
                                     request.POST.get("label", ""),
                                     request.POST.get("type", ""), options=options,
                                     pd_class=request.POST.get("pd_class", ""),
+                                    encrypt_at_rest=request.POST.get("encrypt_at_rest") == "on",
                                     actor=request.user, request=request)
         except ValidationError as exc:
             errors = _error_dict(exc)

@@ -137,7 +137,14 @@ class Shown:
 
 def raw_value(person, field: str):
     if field.startswith("custom."):
-        return (person.custom or {}).get(field.removeprefix("custom."))
+        key = field.removeprefix("custom.")
+        if key in (person.custom or {}):
+            return person.custom[key]
+        if person.sealed_custom:
+            from enclave.people.models import sealed_values
+
+            return sealed_values(person).get(key)
+        return None
     return getattr(person, field)
 
 
