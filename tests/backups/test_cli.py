@@ -7,29 +7,19 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-ENCLAVE = [sys.executable, "-m", "enclave"]
+from tests.backups.deployment import ENCLAVE, migrated_deployment
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory) -> dict:
     """A migrated SQLite deployment in its own var dir, with one member."""
-    var = tmp_path_factory.mktemp("cli") / "var"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
-    env.update({"ENCLAVE_ENV": "test", "ENCLAVE_VAR_DIR": str(var),
-                "ENCLAVE_BACKUP_DIR": str(var / "backups")})
-    subprocess.run([*ENCLAVE, "manage", "migrate", "-v0"], env=env, check=True, timeout=300)
-    db = sqlite3.connect(var / "data" / "enclave.sqlite3")
-    db.execute("INSERT INTO identity_member (email, name, is_active, created_at, password) "
-               "VALUES ('cli@example.com', 'Cli', 1, '2026-01-01', '!')")
-    db.commit()
-    db.close()
-    return env
+    return migrated_deployment(tmp_path_factory.mktemp("cli") / "var", "cli@example.com",
+                               "Cli")
 
 
 def enclave(env: dict, *args: str) -> subprocess.CompletedProcess:

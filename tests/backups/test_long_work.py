@@ -6,28 +6,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ENCLAVE = [sys.executable, "-m", "enclave"]
+from tests.backups.deployment import ENCLAVE, migrated_deployment
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory) -> dict:
     """A migrated SQLite deployment holding ~3 MiB of data, with one backup."""
     var = tmp_path_factory.mktemp("long") / "var"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
-    env.update({"ENCLAVE_ENV": "test", "ENCLAVE_VAR_DIR": str(var),
-                "ENCLAVE_BACKUP_DIR": str(var / "backups")})
-    subprocess.run([*ENCLAVE, "manage", "migrate", "-v0"], env=env, check=True, timeout=300)
+    env = migrated_deployment(var, "long@example.com", "Long")
     db = sqlite3.connect(var / "data" / "enclave.sqlite3")
-    db.execute("INSERT INTO identity_member (email, name, is_active, created_at, password) "
-               "VALUES ('long@example.com', 'Long', 1, '2026-01-01', '!')")
     db.execute("CREATE TABLE bulk (b BLOB)")
     db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
                "WHERE i < 3) INSERT INTO bulk SELECT randomblob(1048576) FROM n")
