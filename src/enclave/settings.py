@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "enclave.core",
     "enclave.identity",
     "enclave.accounts",
@@ -35,6 +36,8 @@ INSTALLED_APPS = [
     "enclave.logs",
     "enclave.deploy",
     "enclave.backups",
+    "enclave.apikeys",
+    "enclave.events",
 ]
 
 MIDDLEWARE = [
