@@ -14,7 +14,6 @@ from django.db import transaction
 from enclave.accounts.models import (
     IDLE_TIMEOUT_MAX,
     IDLE_TIMEOUT_MIN,
-    MANAGER_ROLES,
     ROLES,
     Account,
     Invitation,
@@ -75,7 +74,7 @@ def do_create_account(name: str, *, owner, actor, request=None) -> Account:
 def do_invite_member(account: Account, email: str, role: str, *, actor, request=None) -> str:
     """Invite ``email`` to ``account`` with ``role``; returns the one-time token.
 
-    Only owners and admins may invite; only owners may invite owners. The token is
+    Needs ``team.manage``; only owners may invite owners. The token is
     stored as SHA-256 and expires after ``INVITATION_LIFETIME_DAYS``; the email is sent
     after commit by the caller-supplied mail function (see identity.mail).
     """
@@ -84,9 +83,9 @@ def do_invite_member(account: Account, email: str, role: str, *, actor, request=
     email = clean_email(email)
     if role not in ROLES:
         raise ValidationError({"role": "Choose one of the listed roles."})
-    actor_role = role_of(actor, account.pk)
-    if actor_role not in MANAGER_ROLES or (role == "owner" and actor_role != "owner"):
-        raise PermissionDenied("Only owners and admins can invite (only owners invite owners).")
+    mine = _require(actor, account.pk, "team.manage")
+    if role == "owner" and not (mine.role == "owner" and mine.custom_role_id is None):
+        raise PermissionDenied("Only owners can invite owners.")
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
         invitation = Invitation.objects.create(
@@ -164,9 +163,9 @@ def do_accept_invitation(token: str, *, member=None, password: str | None = None
 
 def do_update_account_security(account: Account, *, idle_timeout_minutes: int,
                                require_mfa: bool, actor, request=None) -> Account:
-    """Owners set the account's idle timeout (5–720 min) and whether MFA is required."""
-    if role_of(actor, account.pk) != "owner":
-        raise PermissionDenied("Only owners can change the account's security settings.")
+    """Members with ``account.manage`` (owners) set the account's idle timeout (5–720 min)
+    and whether MFA is required."""
+    _require(actor, account.pk, "account.manage")
     if not IDLE_TIMEOUT_MIN <= idle_timeout_minutes <= IDLE_TIMEOUT_MAX:
         raise ValidationError({"idle_timeout_minutes": (
             f"Choose between {IDLE_TIMEOUT_MIN} and {IDLE_TIMEOUT_MAX} minutes.")})

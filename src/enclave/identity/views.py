@@ -19,7 +19,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from enclave.accounts import actions as account_actions
-from enclave.accounts.models import MANAGER_ROLES, Membership
+from enclave.accounts.models import Membership
+from enclave.accounts.permissions import has_perm, permissions_of
 from enclave.core import clock
 from enclave.identity import actions, forms, mfa, sessions
 from enclave.identity.models import Member
@@ -189,11 +190,25 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def home(request: HttpRequest) -> HttpResponse:
     memberships = (Membership.objects.filter(member=request.user).select_related("account")
                    .order_by("account__name", "account_id"))
-    role = account_actions.role_of(request.user, getattr(request.account, "pk", None))
+    account_id = getattr(request.account, "pk", None)
+    role = account_actions.role_of(request.user, account_id)
+    perms = permissions_of(account_actions.membership_of(request.user, account_id))
     return render(request, "identity/home.html", {
         "memberships": memberships, "account": request.account, "role": role,
-        "can_invite": role in MANAGER_ROLES, "is_owner": role == "owner",
+        "can_invite": "team.manage" in perms, "can_secure": "account.manage" in perms,
+        "can_people": "people.read" in perms, "can_team": "team.read" in perms,
+        "can_audit": "audit.read" in perms, "can_keys": "api_keys.manage" in perms,
         "mfa_enabled": request.user.mfa_enabled})
+
+
+def _require_account_perm(request: HttpRequest, codename: str, message: str):
+    """The current account when the member's role (built-in or custom) has ``codename``;
+    PermissionDenied otherwise."""
+    account = request.account
+    if account is None or not has_perm(account_actions.membership_of(request.user, account.pk),
+                                       codename):
+        raise PermissionDenied(message)
+    return account
 
 
 @require_POST
@@ -365,9 +380,8 @@ def reauth(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @app_login_required
 def invite(request: HttpRequest) -> HttpResponse:
-    account = request.account
-    if account is None or account_actions.role_of(request.user, account.pk) not in MANAGER_ROLES:
-        raise PermissionDenied("Only owners and admins can invite members.")
+    account = _require_account_perm(request, "team.manage",
+                                    "Your role does not include team.manage.")
     form = forms.InviteForm(request.POST or None)
     sent = False
     if request.method == "POST" and form.is_valid():
@@ -422,9 +436,8 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
 @app_login_required
 @require_recent_auth
 def account_security(request: HttpRequest) -> HttpResponse:
-    account = request.account
-    if account is None or account_actions.role_of(request.user, account.pk) != "owner":
-        raise PermissionDenied("Only owners can change the account's security settings.")
+    account = _require_account_perm(request, "account.manage",
+                                    "Your role does not include account.manage.")
     initial = {"idle_timeout_minutes": account.idle_timeout_minutes,
                "require_mfa": account.require_mfa}
     form = forms.AccountSecurityForm(request.POST or None, initial=initial)

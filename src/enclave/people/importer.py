@@ -11,9 +11,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
-
-from enclave.people.actions import EDITABLE, clean_person_data
+from enclave.people.actions import EDITABLE, clean_row
 from enclave.people.models import FieldDefinition
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -34,6 +32,10 @@ class ImportPlan:
     rows: list[dict] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)  # file line of each row
     errors: list[RowError] = field(default_factory=list)
+    # Each row cleaned: (built-in fields, custom values, tags or None), and the keys of
+    # the account's "encrypt at rest" fields, as validated (do_import_people writes these).
+    cleaned: list[tuple[dict, dict, list[str] | None]] = field(default_factory=list)
+    sealed_keys: frozenset[str] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -55,9 +57,8 @@ def decode(data: bytes) -> str:
                               "Save it as CSV UTF-8 and try again.") from None
 
 
-def _check_header(header: list[str], account_id: int) -> list[str]:
-    keys = {f"custom.{k}" for k in FieldDefinition.objects.filter(account_id=account_id)
-            .values_list("key", flat=True)}
+def _check_header(header: list[str], definitions: dict) -> list[str]:
+    keys = {f"custom.{k}" for k in definitions}
     allowed = set(EDITABLE) | {"tags"} | keys
     columns = [h.strip() for h in header]
     unknown = [c for c in columns if c not in allowed]
@@ -80,7 +81,10 @@ def plan_import(data: bytes, account_id: int) -> ImportPlan:
         header = next(reader, None)
         if not header:
             raise ImportFileError("The file is empty.")
-        plan = ImportPlan(columns=_check_header(header, account_id))
+        definitions = {d.key: d for d in FieldDefinition.objects.filter(account_id=account_id)}
+        plan = ImportPlan(columns=_check_header(header, definitions),
+                          sealed_keys=frozenset(k for k, d in definitions.items()
+                                                if d.encrypt_at_rest))
         seen: dict[tuple[str, str], int] = {}
         for line, cells in enumerate(reader, start=2):
             if len(plan.errors) >= MAX_ERRORS:
@@ -89,7 +93,7 @@ def plan_import(data: bytes, account_id: int) -> ImportPlan:
                 continue
             if len(plan.rows) >= MAX_ROWS:
                 raise ImportFileError(f"The file has more than {MAX_ROWS} rows; split it.")
-            _plan_row(plan, line, cells, account_id, seen)
+            _plan_row(plan, line, cells, definitions, seen)
     except csv.Error as exc:
         raise ImportFileError(f"The file is not valid CSV: {exc}.") from None
     if not plan.rows and not plan.errors:
@@ -97,16 +101,15 @@ def plan_import(data: bytes, account_id: int) -> ImportPlan:
     return plan
 
 
-def _plan_row(plan: ImportPlan, line: int, cells, account_id: int, seen) -> None:
+def _plan_row(plan: ImportPlan, line: int, cells, definitions: dict, seen) -> None:
     if len(cells) != len(plan.columns):
         plan.errors.append(RowError(line, "", f"Expected {len(plan.columns)} values, "
                                               f"found {len(cells)}."))
         return
     row = dict(zip(plan.columns, cells, strict=True))
-    try:
-        builtin, _, _ = clean_person_data(account_id, row)
-    except ValidationError as exc:
-        for column, messages in exc.message_dict.items():
+    builtin, custom, tags, errors = clean_row(definitions, row)
+    if errors:
+        for column, messages in errors.items():
             plan.errors.append(RowError(line, column, " ".join(messages)))
         return
     for key in ("email", "external_id"):
@@ -119,3 +122,4 @@ def _plan_row(plan: ImportPlan, line: int, cells, account_id: int, seen) -> None
             seen[(key, value)] = line
     plan.rows.append(row)
     plan.lines.append(line)
+    plan.cleaned.append((builtin, custom, tags))

@@ -3,9 +3,7 @@ visibility formatter (``visibility.display``) — no view decides visibility its
 
 from __future__ import annotations
 
-import base64
 import csv
-import json
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -18,16 +16,23 @@ from enclave.identity.reauth import require_recent_auth
 from enclave.people import access, actions, importer, visibility
 from enclave.people.csvsafe import neutralise
 from enclave.people.models import FIELD_TYPES, PD_CLASSES, PersonTag
+from enclave.people.queries import (  # re-exported: the REST API builds on these
+    COUNT_CAP,
+    LIST_PARAMS,
+    PAGE_SIZE,
+    BadQuery,
+    filtered_people,
+    query_people,
+)
+from enclave.people.queries import decode_cursor as _decode_cursor
+from enclave.people.queries import encode_cursor as _encode_cursor
 
-PAGE_SIZE = 50
+__all__ = ["COUNT_CAP", "LIST_PARAMS", "PAGE_SIZE", "BadQuery", "_decode_cursor",
+           "_encode_cursor", "filtered_people", "query_people"]
+
 EXPORT_CHUNK = 2000
 DEFAULT_COLUMNS = ("email", "first_name", "last_name", "company", "country")
-LIST_PARAMS = {"q", "sort", "after", "cols", "archived"}
 app_login_required = login_required(login_url="login")
-
-
-class BadQuery(Exception):
-    """A list query that cannot be answered. ``str()`` is safe to show."""
 
 
 def context(request: HttpRequest) -> access.MemberContext:
@@ -49,21 +54,6 @@ def _error_dict(exc: ValidationError) -> dict[str, list[str]]:
 
 # --- list ---
 
-def _encode_cursor(value, pk: int) -> str:
-    raw = json.dumps([visibility.as_text(value), pk]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(token: str) -> tuple[str, int]:
-    try:
-        value, pk = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if not isinstance(value, str) or not isinstance(pk, int):
-            raise ValueError
-    except (ValueError, TypeError):
-        raise BadQuery("The page cursor is not valid; start from the first page.") from None
-    return value, pk
-
-
 def _columns(ctx, raw: str, definitions) -> list[str]:
     wanted = [c.strip() for c in raw.split(",") if c.strip()] if raw else list(DEFAULT_COLUMNS)
     known = set(visibility.FIELD_CLASSES) | {f"custom.{d.key}" for d in definitions}
@@ -71,63 +61,6 @@ def _columns(ctx, raw: str, definitions) -> list[str]:
     if unknown:
         raise BadQuery(f"Unknown column(s): {', '.join(unknown)}.")
     return visibility.visible_fields(wanted, ctx.perms, definitions)
-
-
-def filtered_people(ctx, params, definitions):
-    """The account's people after search and filters — only visible fields may be used.
-
-    Raises BadQuery or visibility.FieldNotQueryable (both → 400).
-    """
-    from django.db.models import Q
-
-    unknown = [k for k in params if k not in LIST_PARAMS and k not in visibility.FIELD_CLASSES]
-    if unknown:
-        raise BadQuery(f"Unknown parameter(s): {', '.join(sorted(unknown))}.")
-    rows = access.people_of(ctx, include_archived=params.get("archived") == "1")
-    for field in visibility.FIELD_CLASSES:
-        if field in params:
-            visibility.require_visible(ctx.perms, field, "filter", definitions)
-            rows = rows.filter(**{f"{field}__iexact": params[field]})
-    q = params.get("q", "").strip()
-    if q:
-        searchable = [f for f in visibility.QUERYABLE
-                      if visibility.field_level(ctx.perms, f) == visibility.VISIBLE]
-        cond = Q(pk__in=[])
-        for field in searchable:
-            cond |= Q(**{f"{field}__icontains": q})
-        rows = rows.filter(cond)
-    return rows
-
-
-def query_people(ctx, params, definitions):
-    """Search, filter and keyset-paginate. Returns (rows, next cursor or "", total)."""
-    from django.db.models import Q
-
-    rows = filtered_people(ctx, params, definitions)
-    sort = params.get("sort", "id") or "id"
-    field = sort.lstrip("-")
-    if field != "id":
-        visibility.require_visible(ctx.perms, field, "sort", definitions)
-    desc = sort.startswith("-")
-    total = rows.count()
-    if params.get("after"):
-        value, pk = _decode_cursor(params["after"])
-        op = "lt" if desc else "gt"
-        if field == "id":
-            rows = rows.filter(**{f"pk__{op}": pk})
-        else:
-            rows = rows.filter(Q(**{f"{field}__{op}": value})
-                               | Q(**{field: value, f"pk__{op}": pk}))
-    order = [f"-{field}", "-pk"] if desc else [field, "pk"]
-    if field == "id":
-        order = order[1:]
-    page = list(rows.order_by(*order)[:PAGE_SIZE + 1])
-    cursor = ""
-    if len(page) > PAGE_SIZE:
-        page = page[:PAGE_SIZE]
-        last = page[-1]
-        cursor = _encode_cursor(last.pk if field == "id" else getattr(last, field), last.pk)
-    return page, cursor, total
 
 
 @app_login_required
@@ -148,10 +81,11 @@ def people_list(request: HttpRequest) -> HttpResponse:
     rows = [(p, visibility.format_person(p, columns, ctx.perms, definitions)) for p in page]
     next_query = request.GET.copy()
     next_query["after"] = cursor
-    sortable = [f for f in visibility.QUERYABLE
-                if visibility.field_level(ctx.perms, f) == visibility.VISIBLE]
+    sortable = [f for f in (*visibility.QUERYABLE, *(f"custom.{d.key}" for d in definitions))
+                if visibility.queryable(ctx.perms, f, definitions)]
     return render(request, "people/list.html", {
-        "ctx": ctx, "rows": rows, "total": total,
+        "ctx": ctx, "rows": rows, "total": min(total, COUNT_CAP),
+        "more": total > COUNT_CAP,
         "columns": [(c, visibility.FIELD_LABELS.get(c, c)) for c in columns],
         "next_url": f"?{next_query.urlencode()}" if cursor else "",
         "q": params.get("q", ""), "sort": params.get("sort", ""), "sortable": sortable,

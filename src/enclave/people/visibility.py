@@ -183,13 +183,34 @@ class FieldNotQueryable(Exception):
     """Search/filter/sort on a field the member cannot see. ``str()`` is safe to show."""
 
 
+def _custom_definition(field: str, definitions):
+    key = field.removeprefix("custom.")
+    return next((d for d in definitions or () if d.key == key), None)
+
+
+def queryable(perms, field: str, definitions=None) -> bool:
+    """Whether the member may search, filter and sort by ``field`` (no exception)."""
+    try:
+        require_visible(perms, field, "query", definitions)
+    except FieldNotQueryable:
+        return False
+    return True
+
+
 def require_visible(perms, field: str, purpose: str, definitions=None) -> None:
-    """Raise FieldNotQueryable unless ``field`` is known, queryable and visible."""
+    """Raise FieldNotQueryable unless ``field`` is known, queryable and visible.
+
+    Queryable: the built-in ``QUERYABLE`` fields and custom fields, except those
+    encrypted at rest (the database holds only ciphertext)."""
     try:
         lvl = field_level(perms, field, definitions)
     except KeyError:
         raise FieldNotQueryable(f"Unknown field {field!r}.") from None
-    if field not in QUERYABLE:
+    if field.startswith("custom."):
+        if _custom_definition(field, definitions).encrypt_at_rest:
+            raise FieldNotQueryable(f"You cannot {purpose} by {field!r}: it is encrypted "
+                                    "at rest.")
+    elif field not in QUERYABLE:
         raise FieldNotQueryable(f"You cannot {purpose} by {field!r}.")
     if lvl != VISIBLE:
         raise FieldNotQueryable(
