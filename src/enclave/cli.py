@@ -102,6 +102,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_apikeys(args: argparse.Namespace) -> int:
+    _setup_django()
+    from enclave.apikeys.cli import run
+
+    return run(args)
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     _setup_django()
     from django.core.management import execute_from_command_line
@@ -152,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     from enclave.backups.cli import add_backup_parser
 
     add_backup_parser(sub).set_defaults(func=cmd_backup)
+
+    from enclave.apikeys.cli import add_apikeys_parser
+
+    add_apikeys_parser(sub).set_defaults(func=cmd_apikeys)
 
     p = sub.add_parser("manage", help="run a Django management command", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

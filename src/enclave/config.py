@@ -117,6 +117,8 @@ class Config:
     backup_s3_bucket: str | None = None
     backup_s3_prefix: str = "enclave-backups/"
     backup_thinning: str = "none"
+    # API keys (enclave.apikeys): named rate limits overriding settings.ENCLAVE_API_RATES.
+    api_rates: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_live(self) -> bool:
@@ -202,6 +204,7 @@ def load(env: dict[str, str] | None = None) -> Config:
         **_keyring_settings(env),
         **_log_settings(env),
         **_backup_settings(env, var_dir),
+        **_api_key_settings(env),
     )
     _refuse_unsafe_live(cfg)
     return cfg
@@ -281,6 +284,37 @@ def _log_settings(env: dict[str, str]) -> dict:
         "log_policy_file": Path(policy).resolve() if policy else None,
         "log_syslog": syslog,
     }
+
+
+API_RATE_FORMAT = "<count>/<s|sec|min|h|hour|day>"
+
+
+def parse_rate(text: str) -> tuple[int, int]:
+    """``"1000/min"`` -> (1000, 60). Raises ValueError for anything else."""
+    count, _, period = text.strip().partition("/")
+    seconds = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
+               "h": 3600, "hour": 3600, "d": 86400, "day": 86400}.get(period.strip())
+    if not count.strip().isdigit() or int(count) < 1 or seconds is None:
+        raise ValueError(f"expected {API_RATE_FORMAT}, got {text!r}")
+    return int(count), seconds
+
+
+def _api_key_settings(env: dict[str, str]) -> dict:
+    """``ENCLAVE_API_RATES="api.key=1000/min,ingest.key=20000/min"`` overrides named limits."""
+    raw = _get(env, "ENCLAVE_API_RATES")
+    rates = []
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, rate = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError(f"expected name={API_RATE_FORMAT}, got {item.strip()!r}")
+            parse_rate(rate)
+        except ValueError as exc:
+            raise ConfigError("ENCLAVE_API_RATES", str(exc)) from None
+        rates.append((name.strip(), rate.strip()))
+    return {"api_rates": tuple(rates)}
 
 
 KEK_PROVIDERS = ("file", "aws-kms")

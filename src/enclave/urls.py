@@ -8,6 +8,7 @@ urlpatterns = [
     path("app/", include("enclave.identity.urls")),
     path("app/", include("enclave.accounts.urls")),
     path("app/people/", include("enclave.people.urls")),
+    path("app/api-keys/", include("enclave.apikeys.urls")),
     path("api/", include("enclave.api.urls")),
 ]
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.http import HttpRequest
 
 from enclave.core import audit, clock
@@ -20,6 +21,10 @@ CREDENTIAL_HEADERS = {"HTTP_AUTHORIZATION": "authorization", "HTTP_X_API_KEY": "
 CREDENTIAL_COOKIE = re.compile(r"(session|csrf|token|auth)", re.IGNORECASE)
 CREDENTIAL_QUERY = re.compile(r"^(api_?key|access_?token|token|key|password|secret)$",
                               re.IGNORECASE)
+# Sent inside do_record_credential_exposure's transaction with ``request`` and ``found``
+# ((kind, value) pairs), so apps that issue credentials can mark them exposed in the
+# same transaction (enclave.apikeys revokes its keys). Receivers must not store values.
+credential_exposed = Signal()
 
 
 def credential_fingerprint(value: str) -> str:
@@ -45,6 +50,7 @@ def do_record_credential_exposure(request: HttpRequest, found: Iterable[tuple[st
 
     Stores the kind and a keyed fingerprint only. Returns the number of rows written.
     """
+    found = list(found)
     rows = [
         CredentialExposure(
             kind=kind, fingerprint=credential_fingerprint(value), path=request.path[:512],
@@ -54,6 +60,7 @@ def do_record_credential_exposure(request: HttpRequest, found: Iterable[tuple[st
     ]
     with transaction.atomic():
         CredentialExposure.objects.bulk_create(rows)
+        credential_exposed.send(sender=CredentialExposure, request=request, found=found)
         audit.record(
             AuditEventType.CREDENTIAL_EXPOSED, request=request,
             extra={"kinds": sorted({r.kind for r in rows}), "path": request.path[:512]},

@@ -1,0 +1,348 @@
+"""Every API-key state change: create, roll, revoke, expose, age policy — each one
+transaction with its audit row. Audit rows name keys by public id; never the token or
+its hash.
+
+Re-authentication for create/roll/revoke from the web is the view's job
+(``identity.reauth.require_recent_auth``), as for role changes; operators on the server
+use ``enclave apikeys`` (shell access is the stronger proof).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+
+from enclave.accounts.actions import membership_of
+from enclave.accounts.permissions import ROLE_PERMISSIONS, permissions_of
+from enclave.apikeys import tokens
+from enclave.apikeys.models import POLICY_MAX_DAYS, POLICY_MIN_DAYS, ApiKey, ApiKeyPolicy
+from enclave.apikeys.scopes import CEILINGS, SCOPES, ceiling_permissions
+from enclave.core import audit, clock
+from enclave.core.models import AuditEventType
+
+MAC_PURPOSE = "tokens"
+MAX_NAME_LENGTH = 100
+MAX_ALLOWED_NETWORKS = 50
+
+
+class ApiKeyRuleError(Exception):
+    """The key's state does not allow this (rolling a revoked key...). ``str()`` is safe."""
+
+
+def token_message(token: str) -> bytes:
+    """What the keyed hash covers: the whole token, under a domain label."""
+    return b"enclave.api-key:" + token.encode("ascii")
+
+
+def mac_token(token: str) -> tuple[int, bytes]:
+    from enclave.keys import api
+
+    return api.mac(MAC_PURPOSE, token_message(token))
+
+
+def token_matches(key: ApiKey, token: str) -> bool:
+    """Constant-time check of ``token`` against the key's stored keyed hash."""
+    from enclave.keys import api
+    from enclave.keys.errors import KeyringError
+
+    try:
+        return api.verify_mac(MAC_PURPOSE, key.mac_version, token_message(token),
+                              bytes(key.secret_mac))
+    except KeyringError:
+        return False  # the key's hash version was retired: the key can no longer be checked
+
+
+# --- validation ---
+
+def _creator_membership(actor, account_id: int, codename: str = "api_keys.manage"):
+    mine = membership_of(actor, account_id)
+    if codename not in permissions_of(mine):
+        raise PermissionDenied(f"You need the {codename} permission.")
+    return mine
+
+
+def default_ceiling(perms) -> str:
+    """The largest built-in role whose permissions the creator holds (their own role
+    for built-in roles; the best fit under a custom role)."""
+    fitting = [r for r in CEILINGS if ROLE_PERMISSIONS[r] <= perms]
+    return max(fitting, key=lambda r: len(ROLE_PERMISSIONS[r])) if fitting else "viewer"
+
+
+def clean_name(name) -> str:
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise ValidationError({"name": "Give the key a name (what uses it)."})
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValidationError({"name": f"Names are at most {MAX_NAME_LENGTH} characters."})
+    return name
+
+
+def clean_scopes(scopes, ceiling_perms: frozenset[str]) -> list[str]:
+    if isinstance(scopes, str):
+        scopes = [s for s in scopes.replace(" ", ",").split(",") if s]
+    scopes = list(scopes or ())
+    if not scopes:
+        raise ValidationError({"scopes": "Choose at least one scope."})
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise ValidationError({"scopes": f"Unknown scope(s): {', '.join(map(str, unknown))}. "
+                                         f"Known: {', '.join(SCOPES)}."})
+    too_wide = [s for s in scopes if not SCOPES[s] <= ceiling_perms]
+    if too_wide:
+        raise ValidationError({"scopes": f"The role ceiling does not allow: "
+                                         f"{', '.join(too_wide)}."})
+    return sorted(set(scopes))
+
+
+def clean_ceiling(role, creator_perms: frozenset[str]) -> str:
+    if role not in CEILINGS:
+        raise ValidationError({"role_ceiling": f"Choose one of: {', '.join(CEILINGS)}."})
+    if not ceiling_permissions(role) <= creator_perms:
+        raise ValidationError({"role_ceiling": f"The ceiling cannot exceed your own role: "
+                                               f"{role} has permissions you do not."})
+    return role
+
+
+def clean_networks(values) -> list[str]:
+    """CIDRs (or single addresses) as normalised network strings."""
+    if isinstance(values, str):
+        values = values.replace(",", " ").split()
+    out = []
+    for value in values or ():
+        try:
+            out.append(str(ipaddress.ip_network(str(value).strip(), strict=False)))
+        except ValueError:
+            raise ValidationError({"allowed_ips": f"{str(value)[:60]!r} is not an IP address "
+                                                  "or CIDR network."}) from None
+    if len(out) > MAX_ALLOWED_NETWORKS:
+        raise ValidationError({"allowed_ips": f"At most {MAX_ALLOWED_NETWORKS} networks."})
+    return sorted(set(out))
+
+
+def clean_days(value, *, field: str = "expires_days") -> int:
+    if value in (None, ""):
+        return settings.API_KEY_DEFAULT_DAYS
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError({field: "Enter a whole number of days."}) from None
+    if not 1 <= days <= settings.API_KEY_MAX_DAYS:
+        raise ValidationError({field: f"Keys expire after 1 to {settings.API_KEY_MAX_DAYS} "
+                                      "days."})
+    return days
+
+
+def clean_grace_hours(value) -> int:
+    if value in (None, ""):
+        return settings.API_KEY_ROLL_GRACE_HOURS
+    try:
+        hours = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError({"grace_hours": "Enter a whole number of hours."}) from None
+    limit = settings.API_KEY_ROLL_GRACE_MAX_HOURS
+    if not 0 <= hours <= limit:
+        raise ValidationError({"grace_hours": f"The grace period is 0 to {limit} hours."})
+    return hours
+
+
+def _new_public_id() -> str:
+    while True:
+        public_id = tokens.new_public_id()
+        if not ApiKey.objects.filter(public_id=public_id).exists():
+            return public_id
+
+
+def _issue(account_id: int, *, name, scopes, ceiling, networks, days, actor, mine,
+           predecessor=None) -> tuple[str, ApiKey]:
+    """Insert a key row; returns the token (only here, once)."""
+    public_id = _new_public_id()
+    token = tokens.make_token(settings.ENCLAVE_ENV, public_id)
+    version, tag = mac_token(token)
+    now = clock.now()
+    key = ApiKey.objects.create(
+        account_id=account_id, public_id=public_id, name=name, secret_mac=tag,
+        mac_version=version, scopes=scopes, role_ceiling=ceiling, allowed_ips=networks,
+        created_by=actor, creator_membership=mine, created_at=now,
+        expires_at=now + dt.timedelta(days=days), predecessor=predecessor)
+    return token, key
+
+
+def _key_extra(key: ApiKey, **more) -> dict:
+    return {"api_key": key.public_id, "scopes": list(key.scopes),
+            "role_ceiling": key.role_ceiling, "expires_at": key.expires_at.isoformat(),
+            "allowed_networks": len(key.allowed_ips), **more}
+
+
+# --- actions ---
+
+def do_create_api_key(account, *, name, scopes, role_ceiling=None, allowed_ips=(),
+                      expires_days=None, actor, request=None) -> tuple[str, ApiKey]:
+    """Create a key; returns ``(token, key)`` — the token exists only in this return value.
+
+    Needs ``api_keys.manage``. The role ceiling (default: the creator's own role or the
+    best built-in fit) may not exceed the creator's permissions, and each scope must fit
+    under the ceiling. Raises PermissionDenied or ValidationError (field → message).
+    """
+    account_id = getattr(account, "pk", account)
+    mine = _creator_membership(actor, account_id)
+    creator_perms = permissions_of(mine)
+    name = clean_name(name)
+    ceiling = clean_ceiling(role_ceiling or default_ceiling(creator_perms), creator_perms)
+    scopes = clean_scopes(scopes, ceiling_permissions(ceiling) & creator_perms)
+    networks = clean_networks(allowed_ips)
+    days = clean_days(expires_days)
+    with transaction.atomic():
+        token, key = _issue(account_id, name=name, scopes=scopes, ceiling=ceiling,
+                            networks=networks, days=days, actor=actor, mine=mine)
+        audit.record(AuditEventType.API_KEY_CREATED, actor=actor, account_id=account_id,
+                     request=request, target_type="api_key", target_id=key.public_id,
+                     extra=_key_extra(key))
+    return token, key
+
+
+def do_roll_api_key(key: ApiKey, *, actor, grace_hours=None, expires_days=None,
+                    request=None) -> tuple[str, ApiKey]:
+    """Issue a successor (same name, scopes, ceiling, allowlist; new expiry) and keep
+    ``key`` valid for ``grace_hours`` (default ``API_KEY_ROLL_GRACE_HOURS``, at most
+    ``API_KEY_ROLL_GRACE_MAX_HOURS``). The successor belongs to ``actor``, so its ceiling
+    must fit the actor's role. Returns ``(token, successor)``.
+
+    Raises PermissionDenied, ValidationError, or ApiKeyRuleError when the key is not
+    active (revoked, exposed, expired or already rolled).
+    """
+    mine = _creator_membership(actor, key.account_id)
+    creator_perms = permissions_of(mine)
+    hours = clean_grace_hours(grace_hours)
+    days = clean_days(expires_days)
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=key.pk)
+        state = locked.state()
+        if state != "active":
+            raise ApiKeyRuleError(f"Only an active key can be rolled; this key is {state}.")
+        ceiling = clean_ceiling(locked.role_ceiling, creator_perms)
+        scopes = clean_scopes(locked.scopes, ceiling_permissions(ceiling) & creator_perms)
+        now = clock.now()
+        locked.rolled_at = now
+        locked.grace_until = min(now + dt.timedelta(hours=hours), locked.expires_at)
+        locked.save(update_fields=["rolled_at", "grace_until"])
+        token, successor = _issue(locked.account_id, name=locked.name, scopes=scopes,
+                                  ceiling=ceiling, networks=list(locked.allowed_ips),
+                                  days=days, actor=actor, mine=mine, predecessor=locked)
+        audit.record(AuditEventType.API_KEY_ROLLED, actor=actor, account_id=locked.account_id,
+                     request=request, target_type="api_key", target_id=locked.public_id,
+                     extra=_key_extra(successor, api_key=locked.public_id,
+                                      successor=successor.public_id,
+                                      grace_until=locked.grace_until.isoformat()))
+    key.rolled_at, key.grace_until = locked.rolled_at, locked.grace_until
+    return token, successor
+
+
+def do_revoke_api_key(key: ApiKey, *, actor, request=None, via_api_key: str = "") -> ApiKey:
+    """Revoke ``key`` now; the next request with it is refused on every app server (no
+    server caches key validity). Needs ``api_keys.manage``. Revoking twice is a no-op."""
+    _creator_membership(actor, key.account_id)
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=key.pk)
+        if locked.revoked_at is not None:
+            return locked
+        locked.revoked_at = clock.now()
+        locked.save(update_fields=["revoked_at"])
+        extra = {"api_key": locked.public_id}
+        if via_api_key:
+            extra["via_api_key"] = via_api_key
+        audit.record(AuditEventType.API_KEY_REVOKED, actor=actor, account_id=locked.account_id,
+                     request=request, target_type="api_key", target_id=locked.public_id,
+                     extra=extra)
+    key.revoked_at = locked.revoked_at
+    return locked
+
+
+def do_mark_api_keys_exposed(candidates, *, request=None) -> list[str]:
+    """System action: keys whose full token arrived over plain HTTP are marked exposed and
+    revoked. ``candidates`` are texts that may hold tokens (header values, query values).
+
+    Only a token whose secret matches is acted on, so nobody can revoke someone else's
+    key by sending its public id in clear. Returns the public ids marked.
+    """
+    found = {}
+    for text in candidates:
+        for token in tokens.find_tokens(text):
+            found[tokens.public_id_of(token)] = token
+    marked = []
+    if not found:
+        return marked
+    with transaction.atomic():
+        rows = ApiKey.objects.select_for_update().filter(public_id__in=list(found))
+        for key in rows.order_by("pk"):
+            if key.exposed_at is not None or not token_matches(key, found[key.public_id]):
+                continue
+            now = clock.now()
+            key.exposed_at = now
+            key.revoked_at = key.revoked_at or now
+            key.save(update_fields=["exposed_at", "revoked_at"])
+            audit.record(AuditEventType.API_KEY_EXPOSED, account_id=key.account_id,
+                         request=request, target_type="api_key", target_id=key.public_id,
+                         extra={"api_key": key.public_id,
+                                "path": getattr(request, "path", "")[:200]})
+            marked.append(key.public_id)
+    return marked
+
+
+def policy_of(account_id: int) -> ApiKeyPolicy:
+    """The account's key-age policy (unsaved default when never set)."""
+    return (ApiKeyPolicy.objects.filter(account_id=account_id).first()
+            or ApiKeyPolicy(account_id=account_id))
+
+
+def do_set_api_key_policy(account, *, max_age_days, actor, request=None) -> ApiKeyPolicy:
+    """Set the account's key-age policy (``account.manage``): keys older than
+    ``max_age_days`` are flagged on the keys page and by control API-1."""
+    account_id = getattr(account, "pk", account)
+    _creator_membership(actor, account_id, "account.manage")
+    try:
+        days = int(max_age_days)
+    except (TypeError, ValueError):
+        raise ValidationError({"max_age_days": "Enter a whole number of days."}) from None
+    if not POLICY_MIN_DAYS <= days <= POLICY_MAX_DAYS:
+        raise ValidationError({"max_age_days": f"Choose {POLICY_MIN_DAYS} to "
+                                               f"{POLICY_MAX_DAYS} days."})
+    with transaction.atomic():
+        policy, _ = ApiKeyPolicy.objects.select_for_update().get_or_create(
+            account_id=account_id)
+        if policy.max_age_days == days:
+            return policy
+        old = policy.max_age_days
+        policy.max_age_days, policy.updated_at = days, clock.now()
+        policy.save(update_fields=["max_age_days", "updated_at"])
+        audit.record(AuditEventType.API_KEY_POLICY_CHANGED, actor=actor, account_id=account_id,
+                     request=request, target_type="account", target_id=account_id,
+                     extra={"old": old, "new": days})
+    return policy
+
+
+def note_key_use(key: ApiKey, ip: str | None, token: str) -> bool:
+    """Record ``last_used_at``/``last_used_ip`` at most once per
+    ``API_KEY_LAST_USED_INTERVAL_SECONDS`` per key (one conditional UPDATE, safe across
+    servers). Bookkeeping, not a state change anyone decides, so no audit row (like a
+    session's last-seen time). When the keyring's ``tokens`` key was rotated, the stored
+    hash is upgraded to the primary version in the same write. Returns True if written.
+    """
+    now = clock.now()
+    interval = dt.timedelta(seconds=settings.API_KEY_LAST_USED_INTERVAL_SECONDS)
+    if key.last_used_at is not None and now - key.last_used_at < interval:
+        return False
+    fields = {"last_used_at": now, "last_used_ip": ip}
+    version, tag = mac_token(token)
+    if version != key.mac_version:
+        fields.update(mac_version=version, secret_mac=tag)
+    written = (ApiKey.objects.filter(pk=key.pk)
+               .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - interval))
+               .update(**fields))
+    if written:
+        key.last_used_at, key.last_used_ip = now, ip
+    return bool(written)

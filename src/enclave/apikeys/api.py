@@ -1,0 +1,84 @@
+"""API endpoints for API keys: list (``api_keys:read``) and revoke (``api_keys:revoke``).
+
+Both also need the key's creator to hold ``api_keys.manage`` now, with a ceiling that
+includes it (``access.require_key_manager``). Responses never carry a token or its hash.
+Keys are created and rolled only in the web app (re-authentication) or by operators
+with ``enclave apikeys``.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from enclave.api.base import ApiView
+from enclave.apikeys import access, actions
+from enclave.people.access import MemberContext
+
+
+class ApiKeySerializer(serializers.Serializer):
+    public_id = serializers.CharField()
+    name = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    role_ceiling = serializers.CharField()
+    state = serializers.ChoiceField(choices=["active", "grace", "rolled", "expired",
+                                             "revoked", "exposed"])
+    created_by = serializers.IntegerField(allow_null=True, help_text="member id")
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    exposed_at = serializers.DateTimeField(allow_null=True)
+    grace_until = serializers.DateTimeField(allow_null=True)
+    allowed_ips = serializers.ListField(child=serializers.CharField())
+    predecessor = serializers.CharField(allow_null=True)
+
+
+class ApiKeyListSerializer(serializers.Serializer):
+    results = ApiKeySerializer(many=True)
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def key_json(key) -> dict:
+    return {"public_id": key.public_id, "name": key.name, "scopes": list(key.scopes),
+            "role_ceiling": key.role_ceiling, "state": key.state(),
+            "created_by": key.created_by_id, "created_at": _iso(key.created_at),
+            "expires_at": _iso(key.expires_at), "last_used_at": _iso(key.last_used_at),
+            "revoked_at": _iso(key.revoked_at), "exposed_at": _iso(key.exposed_at),
+            "grace_until": _iso(key.grace_until), "allowed_ips": list(key.allowed_ips),
+            "predecessor": key.predecessor.public_id if key.predecessor_id else None}
+
+
+class _KeysView(ApiView):
+    def manager_ctx(self) -> MemberContext:
+        access.require_key_manager(self.request.auth)
+        ctx = self.ctx
+        # The key's own perms never include api_keys.manage (no scope grants it); the
+        # creator's do, which require_key_manager just checked.
+        return MemberContext(ctx.member, ctx.account, ctx.membership,
+                             ctx.perms | {"api_keys.manage"})
+
+
+class ApiKeysView(_KeysView):
+    @extend_schema(operation_id="api_keys_list", responses=ApiKeyListSerializer,
+                   summary="The account's API keys (never their secrets)")
+    def get(self, request):
+        return Response({"results": [key_json(k) for k in access.keys_of(self.manager_ctx())]})
+
+
+class ApiKeyRevokeView(_KeysView):
+    @extend_schema(operation_id="api_keys_revoke", request=None,
+                   responses=ApiKeySerializer,
+                   parameters=[OpenApiParameter("public_id", str, OpenApiParameter.PATH,
+                                                pattern="^[0-9A-Za-z]{12}$")],
+                   summary="Revoke an API key now (takes effect on the next request)")
+    def post(self, request, public_id: str):
+        key = access.access_key(self.manager_ctx(), public_id)
+        actions.do_revoke_api_key(key, actor=request.user, request=request._request,
+                                  via_api_key=request.auth.public_id)
+        key.refresh_from_db()
+        return Response(key_json(key))

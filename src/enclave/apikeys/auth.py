@@ -1,0 +1,227 @@
+"""Authenticating API requests by key: the DRF class and the plain-Django function.
+
+Per request: the token's shape, checksum and environment are checked without the
+database; then ONE indexed query loads the key with its account, creator and the
+creator's membership; the keyed hash is compared in constant time; then state (exposed,
+revoked, rolled past grace, expired, creator removed) and the IP allowlist. Nothing about
+key validity is cached in the process, so a revocation takes effect on the next request
+on every app server.
+
+Effective permissions = creator's CURRENT permissions ∩ the role ceiling's permissions
+∩ the union of the key's scopes' permissions (``scopes.SCOPES``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.http import HttpRequest
+from rest_framework.authentication import BaseAuthentication
+
+from enclave.accounts.permissions import permissions_of
+from enclave.apikeys import errors, throttle, tokens
+from enclave.apikeys.actions import note_key_use, token_matches
+from enclave.apikeys.models import ApiKey
+from enclave.apikeys.scopes import ceiling_permissions, scope_permissions
+from enclave.core import audit, clock
+
+__all__ = ["ApiKeyAuthentication", "ApiPrincipal", "api_context", "authenticate_request",
+           "authenticate_token"]
+
+_STATE_ERRORS = {
+    "exposed": errors.KeyExposed,
+    "revoked": errors.KeyRevoked,
+    "rolled": errors.KeyRolled,
+    "expired": errors.KeyExpired,
+}
+
+
+@dataclass(frozen=True)
+class ApiPrincipal:
+    """Who an API request acts as: the key and its creator, with effective permissions."""
+
+    key_id: int
+    public_id: str
+    account: object
+    member: object
+    scopes: frozenset[str]
+    perms: frozenset[str]
+    membership: object = field(default=None, compare=False, repr=False)
+    creator_perms: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    role_ceiling: str = ""
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def credential_from(request: HttpRequest) -> str:
+    """The key from ``Authorization: Bearer <key>``. Raises KeyMissing / KeyMalformed."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not header.strip():
+        raise errors.KeyMissing()
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise errors.KeyMalformed("Send the API key as `Authorization: Bearer <key>`.")
+    return value.strip()
+
+
+def _allowed(networks, ip: str | None) -> bool:
+    if not networks:
+        return True
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in ipaddress.ip_network(n) for n in networks)
+
+
+# --- the one query -----------------------------------------------------------------------
+# The key, its account, its creator and the creator's membership (with custom role) in
+# one indexed query. Compiling that ORM query costs several times more than running it,
+# so it is compiled once per connection and re-run with the public id; the ORM's own
+# converters turn the row into values and the rows into model instances.
+_SENTINEL = "~public-id~"
+
+
+def _parts():
+    from enclave.accounts.models import Account, Membership, Role
+    from enclave.identity.models import Member
+
+    return (("", ApiKey), ("account__", Account), ("creator_membership__", Membership),
+            ("creator_membership__custom_role__", Role), ("created_by__", Member))
+
+
+def _compiled(conn):
+    cached = getattr(conn, "_enclave_api_key_lookup", None)
+    if cached is None:
+        layout = [(prefix, model, [f.attname for f in model._meta.concrete_fields])
+                  for prefix, model in _parts()]
+        names = [prefix + attname for prefix, _, attnames in layout for attname in attnames]
+        query = (ApiKey.objects.using(conn.alias).filter(public_id=_SENTINEL)
+                 .values_list(*names)[:1]).query
+        compiler = query.get_compiler(using=conn.alias)
+        sql, params = compiler.as_sql()
+        fields = [col for col, _, _ in compiler.select[:compiler.col_count]]
+        cached = (sql, tuple(params), compiler, compiler.get_converters(fields), layout)
+        conn._enclave_api_key_lookup = cached
+    return cached
+
+
+def load_key(public_id: str) -> ApiKey | None:
+    """The key with ``public_id`` and its related rows (one query), or None."""
+    from django.db import connections
+
+    conn = connections[ApiKey.objects.db]
+    sql, params, compiler, converters, layout = _compiled(conn)
+    with conn.cursor() as cursor:
+        cursor.execute(sql, [public_id if p == _SENTINEL else p for p in params])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if converters:
+        row = next(iter(compiler.apply_converters([list(row)], converters)))
+    objects, at = {}, 0
+    for prefix, model, attnames in layout:
+        values = row[at:at + len(attnames)]
+        at += len(attnames)
+        objects[prefix] = (None if values[0] is None
+                           else model.from_db(conn.alias, attnames, values))
+    key = objects[""]
+    key.account = objects["account__"]
+    key.created_by = objects["created_by__"]
+    membership = objects["creator_membership__"]
+    if membership is not None:
+        membership.custom_role = objects["creator_membership__custom_role__"]
+        membership.account = key.account
+        if key.created_by is not None and key.created_by.pk == membership.member_id:
+            membership.member = key.created_by
+    key.creator_membership = membership
+    return key
+
+
+def authenticate_token(token: str, ip: str | None) -> ApiPrincipal:
+    """Check ``token`` sent from ``ip``; the principal, or an ``errors.ApiKeyError``."""
+    try:
+        parsed = tokens.parse(token)
+    except tokens.TokenFormatError as exc:
+        cls = errors.KeyBadChecksum if exc.reason == "checksum" else errors.KeyMalformed
+        raise cls(str(exc)) from None
+    if parsed.environment != settings.ENCLAVE_ENV:
+        raise errors.WrongEnvironment(
+            f"This key was issued by a {parsed.environment} deployment; this is "
+            f"{settings.ENCLAVE_ENV}.")
+    key = load_key(parsed.public_id)
+    if key is None or not token_matches(key, token):
+        raise errors.KeyUnknown()
+    state = key.state(clock.now())
+    if state in _STATE_ERRORS:
+        raise _STATE_ERRORS[state]()
+    membership = key.creator_membership
+    member = key.created_by
+    if membership is None or member is None or not member.is_active:
+        raise errors.KeyCreatorRemoved()
+    if not _allowed(key.allowed_ips, ip):
+        raise errors.IpNotAllowed(f"Requests from {ip or 'this address'} are outside the "
+                                  "key's IP allowlist.")
+    creator_perms = permissions_of(membership)
+    scopes = frozenset(key.scopes)
+    perms = creator_perms & ceiling_permissions(key.role_ceiling) & scope_permissions(scopes)
+    note_key_use(key, ip, token)
+    return ApiPrincipal(key_id=key.pk, public_id=key.public_id, account=key.account,
+                        member=member, scopes=scopes, perms=perms, membership=membership,
+                        creator_perms=creator_perms, role_ceiling=key.role_ceiling)
+
+
+def authenticate_request(request: HttpRequest) -> ApiPrincipal:
+    """For plain Django views: the principal of the request's key, or an
+    ``errors.ApiKeyError`` (render it with ``errors.problem_for(request, exc)``). Also sets
+    ``request.api_principal``. An address over the ``api.auth_failures`` limit of refused
+    keys gets ``throttle.RateLimited`` (429) before any lookup."""
+    ip = audit.client_ip(request)
+    throttle.refuse_if_failing(ip)
+    try:
+        principal = authenticate_token(credential_from(request), ip)
+    except errors.ApiKeyError:
+        throttle.count_failure(ip)
+        raise
+    request.api_principal = principal
+    return principal
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """DRF: ``request.user`` = the key's creator, ``request.auth`` = :class:`ApiPrincipal`.
+
+    Without an Authorization header it answers None, so public endpoints stay public;
+    ``permissions.HasScope`` then refuses with 401 ``key-missing``.
+    """
+
+    def authenticate(self, request):
+        django_request = getattr(request, "_request", request)
+        if not django_request.META.get("HTTP_AUTHORIZATION", "").strip():
+            return None
+        principal = authenticate_request(django_request)
+        return principal.member, principal
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="enclave"'
+
+
+def api_context(request):
+    """The :class:`~enclave.people.access.MemberContext` of an API request, with the
+    key's effective permissions, so people access and the visibility formatter work
+    unchanged. Raises KeyMissing when the request has no key principal."""
+    from enclave.people.access import MemberContext
+
+    principal = getattr(request, "auth", None)
+    if not isinstance(principal, ApiPrincipal):
+        principal = getattr(getattr(request, "_request", request), "api_principal", None)
+    if not isinstance(principal, ApiPrincipal):
+        raise errors.KeyMissing()
+    return MemberContext(principal.member, principal.account, principal.membership,
+                         principal.perms)
+
+

@@ -1,0 +1,136 @@
+"""API-key pages under /app/api-keys/: list, create (token shown once), roll, revoke, and
+the account's key-age policy. Thin: parse, call access/actions, render.
+
+Creating and rolling show a token, so they need recent re-authentication and their
+result pages are ``Cache-Control: no-store`` (never cached, never redirected to — the
+token is in no URL). Revoking is never made harder than one click.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_http_methods, require_POST
+
+from enclave.apikeys import access, actions
+from enclave.apikeys.scopes import CEILINGS, SCOPE_DESCRIPTIONS
+from enclave.core import clock
+from enclave.core.views import render_error_page
+from enclave.identity.reauth import require_recent_auth
+from enclave.people.access import context_for
+
+app_login_required = login_required(login_url="login")
+
+
+def _ctx(request: HttpRequest, codename: str = "api_keys.manage"):
+    ctx = context_for(request.user, request.account)
+    if not ctx.can(codename):
+        raise PermissionDenied(f"Your role does not include {codename}.")
+    return ctx
+
+
+def _errors(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {"form": exc.messages}
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    add_never_cache_headers(response)  # no-cache, no-store, must-revalidate, private
+    return response
+
+
+def _row(key, now, max_age_days: int) -> dict:
+    state = key.state(now)
+    live = state in ("active", "grace")
+    return {"key": key, "state": state, "age_days": key.age_days(now),
+            "too_old": live and key.age_days(now) > max_age_days, "live": live,
+            "expires_soon": live and (key.expires_at - now).days < 14}
+
+
+@app_login_required
+def key_list(request: HttpRequest) -> HttpResponse:
+    ctx = _ctx(request)
+    now = clock.now()
+    policy = actions.policy_of(ctx.account_id)
+    rows = [_row(k, now, policy.max_age_days) for k in access.keys_of(ctx)]
+    return render(request, "apikeys/list.html", {
+        "ctx": ctx, "rows": rows, "policy": policy,
+        "flagged": [r for r in rows if r["too_old"]],
+        "exposed": [r for r in rows if r["state"] == "exposed"],
+        "can_set_policy": ctx.can("account.manage")})
+
+
+def _form_context(ctx, data=None, errors=None) -> dict:
+    data = data or {}
+    return {"ctx": ctx, "scopes": SCOPE_DESCRIPTIONS.items(), "ceilings": CEILINGS,
+            "chosen_scopes": data.get("scopes", []),
+            "ceiling": data.get("role_ceiling") or actions.default_ceiling(ctx.perms),
+            "name": data.get("name", ""), "allowed_ips": data.get("allowed_ips", ""),
+            "expires_days": data.get("expires_days", ""), "errors": errors or {}}
+
+
+@require_http_methods(["GET", "POST"])
+@app_login_required
+@require_recent_auth
+def key_create(request: HttpRequest) -> HttpResponse:
+    ctx = _ctx(request)
+    if request.method == "GET":
+        return render(request, "apikeys/form.html", _form_context(ctx))
+    data = {"name": request.POST.get("name", ""), "scopes": request.POST.getlist("scopes"),
+            "role_ceiling": request.POST.get("role_ceiling", ""),
+            "allowed_ips": request.POST.get("allowed_ips", ""),
+            "expires_days": request.POST.get("expires_days", "")}
+    try:
+        token, key = actions.do_create_api_key(
+            ctx.account, name=data["name"], scopes=data["scopes"],
+            role_ceiling=data["role_ceiling"] or None, allowed_ips=data["allowed_ips"],
+            expires_days=data["expires_days"] or None, actor=request.user, request=request)
+    except ValidationError as exc:
+        return render(request, "apikeys/form.html", _form_context(ctx, data, _errors(exc)),
+                      status=422)
+    return _no_store(render(request, "apikeys/created.html",
+                            {"token": token, "key": key, "rolled": None}, status=201))
+
+
+@require_POST
+@app_login_required
+@require_recent_auth
+def key_roll(request: HttpRequest, public_id: str) -> HttpResponse:
+    ctx = _ctx(request)
+    key = access.access_key(ctx, public_id)
+    try:
+        token, successor = actions.do_roll_api_key(
+            key, actor=request.user, grace_hours=request.POST.get("grace_hours") or None,
+            request=request)
+    except ValidationError as exc:
+        messages = " ".join(m for ms in _errors(exc).values() for m in ms)
+        return render_error_page(request, 422, "Cannot roll this key", messages)
+    except actions.ApiKeyRuleError as exc:
+        return render_error_page(request, 409, "Cannot roll this key", str(exc))
+    return _no_store(render(request, "apikeys/created.html",
+                            {"token": token, "key": successor, "rolled": key}, status=201))
+
+
+@require_POST
+@app_login_required
+def key_revoke(request: HttpRequest, public_id: str) -> HttpResponse:
+    ctx = _ctx(request)
+    key = access.access_key(ctx, public_id)
+    actions.do_revoke_api_key(key, actor=request.user, request=request)
+    return redirect("/app/api-keys/")
+
+
+@require_POST
+@app_login_required
+@require_recent_auth
+def key_policy(request: HttpRequest) -> HttpResponse:
+    ctx = _ctx(request, "account.manage")
+    try:
+        actions.do_set_api_key_policy(ctx.account, max_age_days=request.POST.get(
+            "max_age_days", ""), actor=request.user, request=request)
+    except ValidationError as exc:
+        messages = " ".join(m for ms in _errors(exc).values() for m in ms)
+        return render_error_page(request, 422, "Key-age policy not changed", messages)
+    return redirect("/app/api-keys/")
