@@ -1,10 +1,20 @@
-"""DRF exception handler: every API error becomes RFC 9457 problem+json."""
+"""DRF exception handler: every API error becomes RFC 9457 problem+json.
+
+Besides DRF's own exceptions it maps what the domain layer raises: Django's
+``ValidationError`` from actions (→ 422 ``validation`` with ``errors`` per field, or 409
+``conflict`` when the only problem is a uniqueness clash), ``Http404`` and
+``PermissionDenied``. Exceptions may name their problem type with a ``problem_slug``
+attribute (e.g. the API-key authentication failures); otherwise the status decides it.
+Anything else is left to Django, whose ``handler500`` answers /api/ paths with a
+``server-error`` problem.
+"""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.views import set_rollback
 
 from enclave.core import problems
@@ -15,35 +25,112 @@ _SLUGS = {
     413: "payload-too-large", 415: "unsupported-media-type", 422: "validation",
     429: "rate-limited",
 }
+# Messages the people/field actions use for a uniqueness clash: answered as 409.
+CONFLICT_MESSAGES = frozenset({
+    "Another person has this email address.",
+    "Another person has this external id.",
+    "A field with this key exists.",
+})
+
+
+class InvalidQuery(exceptions.APIException):
+    """A query parameter is unknown or unusable (400 ``invalid-query``)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "A query parameter is not valid."
+    problem_slug = "invalid-query"
+
+
+class FieldNotQueryable(exceptions.APIException):
+    """Search/filter on a field that is masked or hidden for the key (422)."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "This field cannot be queried with this key."
+    problem_slug = "field-not-queryable"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+
+
+def field_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
+    """``{field: [messages]}`` from a Django ValidationError (non-field → ``body``)."""
+    if hasattr(exc, "error_dict"):
+        return {k: [str(m) for m in v] for k, v in exc.message_dict.items()}
+    return {"body": [str(m) for m in exc.messages]}
+
+
+def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail as ``{"field.sub": [messages]}`` (lists of messages
+    under a field, dicts and list indexes joined with dots; non-field → ``body``)."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = "body" if key == "non_field_errors" and not prefix else str(key)
+            out.update(flatten_errors(value, f"{prefix}.{name}" if prefix else name))
+    elif isinstance(detail, list) and all(not isinstance(v, dict | list) for v in detail):
+        out.setdefault(prefix or "body", []).extend(str(v) for v in detail)
+    elif isinstance(detail, list):
+        for index, value in enumerate(detail):
+            out.update(flatten_errors(value, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        out.setdefault(prefix or "body", []).append(str(detail))
+    return out
+
+
+def _from_django_validation(exc: DjangoValidationError) -> exceptions.APIException:
+    errors = field_errors(exc)
+    messages = {m for ms in errors.values() for m in ms}
+    if messages and messages <= CONFLICT_MESSAGES:
+        conflict = Conflict(" ".join(sorted(messages)))
+        conflict.errors = errors
+        return conflict
+    return exceptions.ValidationError(errors)
+
+
+def _normalise(exc: Exception) -> Exception:
+    if isinstance(exc, Http404):
+        return exceptions.NotFound(str(exc) or "Not found.")
+    if isinstance(exc, ObjectDoesNotExist):
+        # The row vanished between the access check and the action's locked re-read
+        # (e.g. erased by a concurrent request): for the client it is simply gone.
+        return exceptions.NotFound("Not found (it was removed while this request ran).")
+    if isinstance(exc, PermissionDenied):
+        return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, DjangoValidationError):
+        return _from_django_validation(exc)
+    return exc
 
 
 def exception_handler(exc: Exception, context: dict):
     """Map DRF/Django exceptions to problem responses; None lets 500 handling take over."""
     request = context.get("request")
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
+    exc = _normalise(exc)
     if not isinstance(exc, exceptions.APIException):
         return None
     set_rollback()
-    status = exc.status_code
+    status_code = exc.status_code
     extra: dict = {}
     if isinstance(exc, exceptions.ValidationError):
-        status = 422
-        extra["errors"] = exc.detail
-        detail = "Some fields are invalid."
-    elif isinstance(exc, exceptions.ParseError):
-        detail = str(exc.detail)
+        status_code = 422
+        extra["errors"] = flatten_errors(exc.detail)
+        detail = "Some fields are invalid; see errors."
     else:
         detail = str(exc.detail)
+        if getattr(exc, "errors", None):
+            extra["errors"] = exc.errors
+        if getattr(exc, "required_scope", None):
+            extra["required_scope"] = exc.required_scope
     headers = {}
     if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+        headers["Retry-After"] = str(max(1, int(exc.wait)))
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         headers["WWW-Authenticate"] = 'Bearer realm="enclave"'
-    slug = _SLUGS.get(status, "bad-request")
+    slug = getattr(exc, "problem_slug", None)
+    if slug not in problems.PROBLEMS:
+        slug = _SLUGS.get(status_code, "bad-request")
     return problems.problem_response(
-        request._request if request is not None else None, slug, detail, status=status,
+        request._request if request is not None else None, slug, detail, status=status_code,
         headers=headers, **extra,
     )

@@ -1,9 +1,57 @@
-from django.urls import path
+"""Routes under /api/. Every route under /api/v1/ has an entry (per method) in
+``enclave.api.endpoints`` — tests/api/test_authorization.py fails otherwise."""
+
+from django.conf import settings
+from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularJSONAPIView
 
-from enclave.api.views import HealthView
+from enclave.api import account, people, views
+from enclave.apikeys import api as apikeys_api
+from enclave.events import api as events_api
+
+
+class IdConverter:
+    """Database ids: 1–18 digits (fits a 64-bit integer; longer is simply not found)."""
+
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(int(value))
+
+
+register_converter(IdConverter, "id")
 
 urlpatterns = [
-    path("v1/health", HealthView.as_view(), name="api-health"),
-    path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="api-openapi"),
+    path("docs", views.docs, name="api-docs"),
+    path("v1/health", views.HealthView.as_view(), name="api-health"),
+    path("v1/openapi.json", SpectacularJSONAPIView.as_view(authentication_classes=[]),
+         name="api-openapi"),
+    path("v1/people", people.PeopleView.as_view(), name="api-people"),
+    path("v1/people/upsert", people.PeopleUpsertView.as_view(), name="api-people-upsert"),
+    path("v1/people/<id:person_id>", people.PersonView.as_view(), name="api-person"),
+    path("v1/people/<id:person_id>/archive", people.PersonArchiveView.as_view(),
+         name="api-person-archive"),
+    path("v1/people/<id:person_id>/tags", people.PersonTagsView.as_view(),
+         name="api-person-tags"),
+    path("v1/people/<id:person_id>/tags/<str:tag>", people.PersonTagView.as_view(),
+         name="api-person-tag"),
+    path("v1/tags", people.TagsView.as_view(), name="api-tags"),
+    path("v1/fields", account.FieldsView.as_view(), name="api-fields"),
+    path("v1/members", account.MembersView.as_view(), name="api-members"),
+    path("v1/members/<id:membership_id>", account.MemberView.as_view(), name="api-member"),
+    path("v1/audit", account.AuditView.as_view(), name="api-audit"),
+    path("v1/account", account.AccountView.as_view(), name="api-account"),
+    # API keys (enclave.apikeys.api)
+    path("v1/api-keys", apikeys_api.ApiKeysView.as_view(), name="api-keys"),
+    path("v1/api-keys/<str:public_id>/revoke", apikeys_api.ApiKeyRevokeView.as_view(),
+         name="api-key-revoke"),
+    # Events ingest (enclave.events.api)
+    path("v1/events", events_api.IngestView.as_view(), name="api-events"),
 ]
+
+if settings.ENCLAVE_API_BENCH_VIEW:  # benchmarks/bench_api.py only; never in live envs
+    urlpatterns.append(path("bench/people/<id:person_id>", views.bench_bare_person,
+                            name="api-bench-person"))

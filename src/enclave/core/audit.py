@@ -24,6 +24,10 @@ def record(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record() must run inside the action's transaction")
     event_type = AuditEventType(event_type)  # ValueError for an unknown type
+    principal = getattr(request, "api_principal", None)
+    if principal is not None:
+        # Done through an API key (enclave.apikeys): name the key by its public id.
+        extra = {**(extra or {}), "api_key": principal.public_id}
     return AuditEvent.objects.create(
         event_type=event_type,
         actor=actor,

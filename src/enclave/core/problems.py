@@ -56,6 +56,13 @@ PROBLEMS: dict[str, ProblemType] = {
                     "Slow down; retry after the number of seconds in Retry-After."),
         ProblemType("server-error", 500, "Internal server error",
                     "Something failed on our side. Quote the trace_id when reporting it."),
+        # REST API (enclave.api): query-string problems and visibility-limited queries.
+        ProblemType("invalid-query", 400, "Invalid query parameters",
+                    "A query parameter is unknown or its value cannot be used (for example "
+                    "a page cursor that was not issued by this API)."),
+        ProblemType("field-not-queryable", 422, "Field cannot be queried",
+                    "Search and filters accept only fields that are visible to the "
+                    "credential; a masked or hidden field cannot be queried."),
     )
 }
 

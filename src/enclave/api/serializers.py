@@ -1,0 +1,212 @@
+"""Request and response shapes of the API.
+
+Request serializers check the *shape* only (types, lengths, unknown fields → 422); the
+domain rules stay in the actions (``people.actions.clean_person_data`` etc.). Response
+serializers exist for the OpenAPI schema: the views build their JSON with the visibility
+formatter (``enclave.api.render``), never with a ModelSerializer, so no field can reach a
+response without passing through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from enclave.people.actions import TAG_MAX, TEXT_LIMITS
+from enclave.people.models import CONSENT_CHOICES, FIELD_TYPES, PD_CLASSES
+
+TAGS_MAX_PER_REQUEST = 100
+BUILTIN_WRITABLE = (*TEXT_LIMITS, "country", "ip", "consent")
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses keys it does not declare (422 ``Unknown field.``), never ignores them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({k: ["Unknown field."] for k in unknown})
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "number"},
+                                {"type": "boolean"}], "nullable": True})
+class ScalarField(serializers.Field):
+    """A custom-field value: string, number, boolean or null (null clears it)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict | list):
+            raise serializers.ValidationError("Send a string, number, boolean or null.")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def _text(name: str) -> serializers.CharField:
+    return serializers.CharField(required=False, allow_blank=True,
+                                 max_length=TEXT_LIMITS[name])
+
+
+class PersonWriteSerializer(StrictSerializer):
+    """Fields of a person to set. Omitted fields are left as they are; ``""`` clears."""
+
+    email = _text("email")
+    first_name = _text("first_name")
+    last_name = _text("last_name")
+    phone = _text("phone")
+    company = _text("company")
+    address = _text("address")
+    external_id = _text("external_id")
+    country = serializers.CharField(required=False, allow_blank=True, max_length=2)
+    ip = serializers.CharField(required=False, allow_blank=True, max_length=45,
+                               help_text="IPv4 or IPv6 address; empty clears it.")
+    consent = serializers.ChoiceField(choices=CONSENT_CHOICES, required=False)
+    custom = serializers.DictField(child=ScalarField(), required=False,
+                                   help_text="Custom field values by key (see /fields).")
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=TAG_MAX), required=False,
+        max_length=TAGS_MAX_PER_REQUEST,
+        help_text="Replaces the person's tags (use /people/{id}/tags to add or remove).")
+
+
+class TagsSerializer(StrictSerializer):
+    tags = serializers.ListField(child=serializers.CharField(max_length=TAG_MAX),
+                                 min_length=1, max_length=TAGS_MAX_PER_REQUEST)
+
+
+class FieldDefinitionWriteSerializer(StrictSerializer):
+    key = serializers.RegexField(r"^[a-z][a-z0-9_]{0,39}\Z", max_length=40,
+                                 help_text="1–40 lower-case letters, digits and underscores.")
+    label = serializers.CharField(max_length=80, required=False, allow_blank=True)
+    type = serializers.ChoiceField(choices=FIELD_TYPES)
+    options = serializers.ListField(child=serializers.CharField(max_length=100),
+                                    required=False, max_length=100)
+    pd_class = serializers.ChoiceField(choices=PD_CLASSES, required=False,
+                                       default="personal")
+    encrypt_at_rest = serializers.BooleanField(required=False, default=False)
+
+
+# --- response shapes (schema only) ---
+
+class PersonSerializer(serializers.Serializer):
+    """A person as the key may see them: masked values are masked text; hidden fields
+    are left out; ``masked`` names the fields whose value is masked."""
+
+    id = serializers.IntegerField()
+    email = serializers.CharField(required=False)
+    first_name = serializers.CharField(required=False)
+    last_name = serializers.CharField(required=False)
+    phone = serializers.CharField(required=False)
+    address = serializers.CharField(required=False)
+    ip = serializers.CharField(required=False)
+    company = serializers.CharField(required=False)
+    country = serializers.CharField(required=False)
+    external_id = serializers.CharField(required=False)
+    consent = serializers.CharField(required=False)
+    created_at = serializers.CharField(required=False)
+    updated_at = serializers.CharField(required=False)
+    archived_at = serializers.DateTimeField(allow_null=True)
+    custom = serializers.DictField(child=ScalarField())
+    tags = serializers.ListField(child=serializers.CharField())
+    masked = serializers.ListField(child=serializers.CharField())
+
+
+class PersonPageSerializer(serializers.Serializer):
+    results = PersonSerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class TagListSerializer(serializers.Serializer):
+    tags = serializers.ListField(child=serializers.CharField())
+
+
+class TagCountSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    people = serializers.IntegerField()
+
+
+class TagPageSerializer(serializers.Serializer):
+    results = TagCountSerializer(many=True)
+
+
+class FieldDefinitionSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    type = serializers.ChoiceField(choices=FIELD_TYPES)
+    options = serializers.ListField(child=serializers.CharField())
+    pd_class = serializers.ChoiceField(choices=PD_CLASSES)
+    encrypt_at_rest = serializers.BooleanField()
+    visibility = serializers.ChoiceField(
+        choices=["visible", "masked", "hidden"],
+        help_text="How this key sees the field's values.")
+
+
+class FieldListSerializer(serializers.Serializer):
+    results = FieldDefinitionSerializer(many=True)
+
+
+class MemberSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The membership id.")
+    email = serializers.EmailField()
+    role = serializers.CharField()
+    joined_at = serializers.DateTimeField()
+
+
+class MemberListSerializer(serializers.Serializer):
+    results = MemberSerializer(many=True)
+
+
+class AuditEventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    event = serializers.CharField(help_text="Event name, e.g. person_created.")
+    description = serializers.CharField()
+    actor = serializers.CharField(allow_null=True, help_text="Member email; null = system.")
+    target_type = serializers.CharField()
+    target_id = serializers.CharField()
+    target_label = serializers.CharField(
+        allow_null=True, help_text="A person's email as the key may see it (masked or null).")
+    ip = serializers.CharField(allow_null=True)
+    trace_id = serializers.CharField()
+    scrubbed = serializers.BooleanField()
+    extra = serializers.DictField()
+
+
+class AuditPageSerializer(serializers.Serializer):
+    results = AuditEventSerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class AccountSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    require_mfa = serializers.BooleanField()
+    idle_timeout_minutes = serializers.IntegerField()
+    permissions = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The permissions this key holds (creator ∩ role ceiling ∩ scopes).")
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details."""
+
+    type = serializers.URLField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    instance = serializers.CharField(required=False)
+    trace_id = serializers.CharField(required=False, allow_null=True)
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False,
+        help_text="Validation errors by field name.")
+    required_scope = serializers.CharField(
+        required=False, help_text="The scope the endpoint needs (insufficient-scope).")

@@ -1,0 +1,48 @@
+"""Seed a live deployment for API tests: ``python -m tests.api.live_seed <scopes>`` (run with
+the deployment's environment) creates an account, its owner, a few people, custom fields
+and tags — all through the actions — and prints a new API key's token (once)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def seed(scopes: str) -> str:
+    from django.db import transaction
+
+    from enclave.accounts.models import Account, Membership
+    from enclave.apikeys.actions import do_create_api_key
+    from enclave.identity.models import Member
+    from enclave.people.actions import do_create_person, do_define_field
+
+    with transaction.atomic():
+        account = Account.objects.create(name="Contract Test")
+        owner = Member(email="owner@contract.example")
+        owner.set_unusable_password()
+        owner.save()
+        Membership.objects.create(member=owner, account=account, role="owner")
+    do_define_field(account, "tier", "Tier", "select", options=["gold", "silver"],
+                    pd_class="none", actor=owner)
+    do_define_field(account, "score", "Score", "number", pd_class="personal", actor=owner)
+    for i in range(5):
+        do_create_person(account, {"email": f"p{i}@contract.example", "first_name": f"P{i}",
+                                   "custom.tier": "gold", "custom.score": i,
+                                   "tags": ["seed", f"t{i}"]}, actor=owner)
+    with transaction.atomic():
+        token, _ = do_create_api_key(account, name="contract", scopes=scopes,
+                                     role_ceiling="owner", actor=owner)
+    return token
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enclave.settings")
+    import django
+
+    django.setup()
+    print(seed(sys.argv[1]))  # noqa: T201 — the caller reads the token from stdout
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""API authorization tests generated from the tables: the endpoint registry
+(enclave.api.endpoints), the permission table (accounts.permissions), the scope table
+(apikeys.scopes) and the visibility table (people.visibility).
+
+Two ways a key's permissions get narrowed, each for every built-in role:
+- ``ceiling``: the owner makes a key whose role ceiling is the role (with every scope
+  that fits under it);
+- ``creator``: a member makes a key as owner (every scope), then is moved to the role —
+  the key follows its creator's CURRENT permissions.
+For each: endpoint → expected status (200/201/204, 403 insufficient-scope, 403 forbidden),
+and endpoint × personal field → visible / masked / hidden in the response. Every
+endpoint with an id answers another tenant's id exactly like a missing one (404).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from enclave.accounts.models import Membership
+from enclave.accounts.permissions import ROLE_PERMISSIONS
+from enclave.api import endpoints
+from enclave.apikeys.scopes import SCOPES, scope_permissions
+from enclave.people import visibility
+from enclave.people.actions import do_update_person
+from tests.api.conftest import ApiClient, scopes_within
+from tests.apikeys.factories import make_key
+from tests.people.world import MASKED, PERSON, ROLES, new_member
+
+TAG = "vip"
+PAYLOADS = {
+    ("api-people", "POST"): {"email": "made@example.com", "company": "Made Co"},
+    ("api-people-upsert", "POST"): {"external_id": PERSON["external_id"],
+                                    "country": "FR"},
+    ("api-person", "PATCH"): {"company": "Edited Co"},
+    ("api-person-tags", "POST"): {"tags": ["gold"]},
+    ("api-fields", "POST"): {"key": "tier", "type": "select", "options": ["a", "b"],
+                             "pd_class": "none"},
+}
+SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
+           ("api-person", "DELETE"): 204}
+# Registry entries owned by other apps, tested with their own payloads there.
+ELSEWHERE = frozenset({"api-events", "api-keys", "api-key-revoke"})
+CASES = [(way, role) for way in ("ceiling", "creator") for role in ROLES]
+
+
+def _routes(patterns, prefix=""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _routes(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield "/" + prefix + str(entry.pattern), entry
+
+
+def _methods_of(pattern: URLPattern) -> set[str] | None:
+    view_class = getattr(pattern.callback, "view_class", None)
+    if view_class is None:
+        return None
+    return {m.upper() for m in view_class.http_method_names
+            if m not in ("options", "head") and hasattr(view_class, m)}
+
+
+class TestRegistry:
+    def test_every_route_and_method_under_api_v1_has_an_entry(self):
+        missing = []
+        for route, pattern in _routes(get_resolver().url_patterns):
+            if not route.startswith(endpoints.PREFIX):
+                continue
+            methods = _methods_of(pattern) or {None}
+            for method in methods:
+                if (method is None and pattern.name not in endpoints.NAMES) or (
+                        method and endpoints.lookup(pattern.name, method) is None):
+                    missing.append(f"{method} {route} ({pattern.name})")
+        assert not missing, f"add these to enclave/api/endpoints.py: {missing}"
+
+    def test_every_entry_names_a_route_that_accepts_its_method(self):
+        routes = {p.name: p for r, p in _routes(get_resolver().url_patterns)
+                  if r.startswith(endpoints.PREFIX)}
+        stale = [f"{e.method} {e.name}" for e in endpoints.ENDPOINTS
+                 if e.name not in routes or (_methods_of(routes[e.name]) is not None
+                                             and e.method not in _methods_of(routes[e.name]))]
+        assert not stale
+
+    def test_every_scope_in_the_registry_is_a_known_scope(self):
+        assert {e.scope for e in endpoints.ENDPOINTS if e.scope} <= set(SCOPES)
+
+    @pytest.mark.parametrize("endpoint", [e for e in endpoints.ENDPOINTS if e.permission],
+                             ids=lambda e: f"{e.method}:{e.name}")
+    def test_the_scope_of_each_entry_grants_its_permission(self, endpoint):
+        assert endpoint.permission in SCOPES[endpoint.scope]
+
+    def test_every_authenticated_view_reads_its_scopes_from_the_registry(self):
+        from enclave.api.base import ApiView
+
+        for route, pattern in _routes(get_resolver().url_patterns):
+            view_class = getattr(pattern.callback, "view_class", None)
+            if route.startswith(endpoints.PREFIX) and view_class and issubclass(
+                    view_class, ApiView):
+                assert "required_scopes" not in view_class.__dict__, route
+
+
+def _id(value) -> str:
+    return f"{value.method}:{value.name}" if isinstance(value, endpoints.Endpoint) \
+        else str(value)
+
+
+def key_for(world, way: str, role: str) -> tuple[ApiClient, frozenset[str], frozenset[str]]:
+    """(client, key scopes, expected effective permissions) for one case."""
+    if way == "ceiling":
+        scopes = scopes_within(role)
+        token, _ = make_key(world.account, world.members["owner"], scopes=scopes,
+                            role_ceiling=role)
+        perms = ROLE_PERMISSIONS["owner"] & ROLE_PERMISSIONS[role]
+    else:
+        holder = new_member(f"keyholder-{role}@acme.example", world.account, "owner")
+        scopes = scopes_within("owner")
+        token, _ = make_key(world.account, holder, scopes=scopes, role_ceiling="owner")
+        Membership.objects.filter(member=holder).update(role=role)  # demoted after
+        perms = ROLE_PERMISSIONS[role]
+    return ApiClient(token), frozenset(scopes), perms & scope_permissions(scopes)
+
+
+def prepare(world) -> None:
+    """Give the person a tag and an audit row (as the owner, through the actions)."""
+    do_update_person(world.person, {"tags": [TAG]}, actor=world.members["owner"])
+
+
+def url_for(endpoint, world, *, other_tenant=False) -> str:
+    kwargs: dict = {}
+    if endpoint.target == "person" or endpoint.name == "api-person-tag":
+        kwargs["person_id"] = (world.other_person if other_tenant else world.person).pk
+    if endpoint.target == "membership":
+        member = world.other_owner if other_tenant else world.members["user"]
+        kwargs["membership_id"] = Membership.objects.get(member=member).pk
+    if endpoint.name == "api-person-tag":
+        kwargs["tag"] = TAG
+    return reverse(endpoint.name, kwargs=kwargs)
+
+
+def call(client, endpoint, url):
+    payload = PAYLOADS.get((endpoint.name, endpoint.method))
+    return client.generic(endpoint.method, url, json.dumps(payload) if payload else "")
+
+
+def expected_status(endpoint, scopes, perms) -> tuple[int, str | None]:
+    if endpoint.scope is not None and endpoint.scope not in scopes:
+        return 403, "insufficient-scope"
+    if endpoint.permission is not None and endpoint.permission not in perms:
+        return 403, "forbidden"
+    return SUCCESS.get((endpoint.name, endpoint.method), 200), None
+
+
+GENERATED = [e for e in endpoints.ENDPOINTS if e.name not in ELSEWHERE]
+
+
+@pytest.mark.django_db
+class TestStatusByRole:
+    @pytest.mark.parametrize("endpoint", GENERATED, ids=_id)
+    @pytest.mark.parametrize(("way", "role"), CASES, ids=[f"{w}-{r}" for w, r in CASES])
+    def test_status_follows_scopes_and_the_permission_table(self, world, way, role, endpoint):
+        prepare(world)
+        client, scopes, perms = key_for(world, way, role)
+        response = call(client, endpoint, url_for(endpoint, world))
+        status, slug = expected_status(endpoint, scopes, perms)
+        assert response.status_code == status, response.content[:500]
+        if slug:
+            assert response.json()["type"].endswith(f"/problems/{slug}")
+
+
+# Responses about the World's person: every personal field × every case.
+PERSON_PAGES = [e for e in GENERATED if e.shows_people and not (
+    e.name == "api-people" and e.method == "POST")]
+VISIBILITY_CASES = [
+    pytest.param(way, role, endpoint, field, id=f"{way}-{role}-{_id(endpoint)}-{field}")
+    for way, role in CASES for endpoint in PERSON_PAGES for field in sorted(PERSON)
+    # The audit log names a person by email only.
+    if endpoint.name != "api-audit" or field == "email"
+]
+
+
+def _json_text(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)[1:-1]
+
+
+def expected_level(endpoint, scopes, perms, field) -> str:
+    if expected_status(endpoint, scopes, perms)[0] == 403:
+        return visibility.HIDDEN
+    return visibility.level(perms, visibility.FIELD_CLASSES[field])
+
+
+@pytest.mark.django_db
+class TestFieldVisibilityByRole:
+    @pytest.mark.parametrize(("way", "role", "endpoint", "field"), VISIBILITY_CASES)
+    def test_field_is_visible_masked_or_hidden_as_the_tables_say(self, world, way, role,
+                                                                endpoint, field):
+        prepare(world)
+        client, scopes, perms = key_for(world, way, role)
+        response = call(client, endpoint, url_for(endpoint, world))
+        text = response.content.decode()
+        payload = PAYLOADS.get((endpoint.name, endpoint.method)) or {}
+        raw, masked = payload.get(field, PERSON[field]), MASKED.get(field)
+        level = expected_level(endpoint, scopes, perms, field)
+        if level == visibility.VISIBLE:
+            assert _json_text(raw) in text
+        else:
+            assert raw not in text
+            if masked:
+                assert (_json_text(masked) in text) == (level == visibility.MASKED)
+        if level == visibility.HIDDEN and response.status_code == 200:
+            assert f'"{field}"' not in text
+
+
+@pytest.mark.django_db
+class TestCrossTenant:
+    @pytest.mark.parametrize("endpoint", [e for e in GENERATED if e.target], ids=_id)
+    def test_another_accounts_id_is_404_like_a_missing_one(self, world, endpoint):
+        prepare(world)
+        client, _, _ = key_for(world, "ceiling", "owner")
+        other = call(client, endpoint, url_for(endpoint, world, other_tenant=True))
+        missing_url = re.sub(r"/\d+(/|$)", r"/999999\1", url_for(endpoint, world), count=1)
+        missing = call(client, endpoint, missing_url)
+        assert other.status_code == missing.status_code == 404
+        strip = ("trace_id", "instance")
+        assert {k: v for k, v in other.json().items() if k not in strip} == \
+            {k: v for k, v in missing.json().items() if k not in strip}
+
+    def test_the_other_tenants_person_is_unchanged(self, world):
+        prepare(world)
+        client, _, _ = key_for(world, "ceiling", "owner")
+        for endpoint in GENERATED:
+            if endpoint.target and endpoint.method != "GET":
+                call(client, endpoint, url_for(endpoint, world, other_tenant=True))
+        world.other_person.refresh_from_db()
+        assert world.other_person.archived_at is None
+        assert world.other_person.email == "someone@other.example"
