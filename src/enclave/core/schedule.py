@@ -34,6 +34,7 @@ SCHEDULE: tuple[Job, ...] = (
         run_at_start=True),
     Job("security-controls", "enclave.core.check_controls", every_seconds=15 * 60,
         run_at_start=True),
+    Job("events-message-ids", "enclave.events.purge_message_ids", every_seconds=3600),
 )
 
 

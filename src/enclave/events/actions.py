@@ -1,0 +1,415 @@
+"""Ingest: store a validated batch of events in ONE transaction, or nothing.
+
+``do_ingest_events`` is the only writer of ``Event``/``MessageId`` rows and of the people
+that ingest creates or updates. Order inside the transaction:
+
+1. claim the batch's client message ids (INSERT … ON CONFLICT on the unique
+   (account, message_id) constraint) — ids already claimed in the last 24 hours are
+   duplicates: acknowledged, not stored again, their identify not re-applied;
+2. resolve person references and upsert the people of identify events in bulk (one
+   locking query for the existing ones, one bulk insert, one bulk update, tags in bulk);
+3. insert the events in one statement (COPY on PostgreSQL, executemany elsewhere);
+4. write one audit row (counts and the key's public id; no personal values).
+
+Any invalid event → :class:`~enclave.events.schema.EventErrors` and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+import msgspec
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+
+from enclave.apikeys.scopes import ceiling_permissions
+from enclave.core import audit, clock
+from enclave.core.models import AuditEventType
+from enclave.events.models import Event, MessageId
+from enclave.events.schema import AnyEvent, EventErrors, Identify, Track
+from enclave.people import actions as people_actions
+from enclave.people.models import FieldDefinition, Person, PersonTag, Tag, sealed_values
+
+INGEST_SCOPE = "events:write"
+DEDUPE_WINDOW = dt.timedelta(hours=24)
+# Fields an identify event carries at the top level, not inside "fields".
+_TOP_LEVEL = ("email", "external_id", "tags")
+_RETRIES = 3
+_EVENT_COLUMNS = ("account_id", "person_id", "type", "name", "properties", "message_id",
+                  "occurred_at", "received_at", "key_public_id")
+
+
+class IngestConflict(Exception):
+    """The batch kept colliding with concurrent writes to the same people (409)."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to a batch. ``duplicates`` are positions in the batch."""
+
+    received: int
+    stored: int
+    duplicates: tuple[int, ...]
+    people_created: int = 0
+    people_updated: int = 0
+
+
+@dataclass
+class _Plan:
+    """Validated identify data, by position: (built-in fields, custom values, tags)."""
+
+    cleaned: dict[int, tuple[dict, dict, list[str]]] = field(default_factory=dict)
+    sealed_keys: frozenset[str] = frozenset()
+
+
+def authorize_ingest(principal, account) -> None:
+    """The key must carry ``events:write`` and belong to ``account``. PermissionDenied."""
+    if INGEST_SCOPE not in principal.scopes:
+        raise PermissionDenied("This key does not have the events:write scope.")
+    if principal.account.pk != account.pk:
+        raise PermissionDenied("This key belongs to another account.")
+
+
+def _authorize_people_writes(principal) -> None:
+    # Ingest creates and updates people: the key's creator must currently hold
+    # people.write, and the key's role ceiling must include it.
+    allowed = principal.creator_perms & ceiling_permissions(principal.role_ceiling)
+    if "people.write" not in allowed:
+        raise PermissionDenied(
+            "This key may send track events without a person only: its creator's role or "
+            "its role ceiling does not include people.write, which identify events and "
+            "person references need.")
+
+
+def do_ingest_events(account, events: tuple[AnyEvent, ...] | list[AnyEvent], *, principal,
+                     request=None, batched: bool = True) -> IngestResult:
+    """Store ``events`` (already decoded by ``schema.parse``) for ``account``.
+
+    Returns an :class:`IngestResult` once the transaction has committed (so the caller
+    may acknowledge durably). Raises EventErrors (422, nothing stored), PermissionDenied
+    (403). Who may call: the ingest view, with the authenticated key's principal.
+    ``batched`` says whether errors are located as ``batch.<i>.<field>`` or ``<field>``.
+    """
+    authorize_ingest(principal, account)
+    events = tuple(events)
+    touches_people = any(isinstance(e, Identify) or e.email or e.external_id for e in events)
+    if touches_people:
+        _authorize_people_writes(principal)
+    where = (lambda i: f"batch.{i}") if batched else (lambda i: "")
+    plan = _clean_identify(account, events, where)
+    for attempt in range(_RETRIES):
+        try:
+            with transaction.atomic():
+                return _ingest(account, events, plan, where, principal=principal,
+                               request=request)
+        except IntegrityError:
+            # Another batch created the same person (email / external id) concurrently;
+            # run again so this batch updates that person instead.
+            if attempt == _RETRIES - 1:
+                raise IngestConflict(
+                    "People in this batch were changed concurrently in a conflicting way "
+                    "(the same email or external id); nothing was stored. Retry the batch."
+                ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ingest(account, events, plan: _Plan, where, *, principal, request) -> IngestResult:
+    now = clock.now()
+    fresh = _claim_message_ids(account.pk, events, now)
+    duplicates = tuple(i for i in range(len(events)) if i not in fresh)
+    people, created, updated = _upsert_people(account, events, fresh, plan, now, where)
+    public_id = principal.public_id
+    rows = [
+        (account.pk, people.get(i), "track" if isinstance(e, Track) else "identify",
+         e.event if isinstance(e, Track) else "",
+         e.properties if isinstance(e, Track) else {}, e.message_id or "",
+         e.timestamp or now, now, public_id)
+        for i, e in enumerate(events) if i in fresh
+    ]
+    _insert_events(rows)
+    counts = {"received": len(events), "stored": len(rows), "duplicates": len(duplicates),
+              "track": sum(isinstance(e, Track) for e in events),
+              "identify": sum(isinstance(e, Identify) for e in events),
+              "people_created": created, "people_updated": updated, "api_key": public_id}
+    audit.record(AuditEventType.EVENTS_INGESTED, actor=principal.member,
+                 account_id=account.pk, request=request, target_type="api_key",
+                 target_id=public_id, extra=counts)
+    return IngestResult(len(events), len(rows), duplicates, created, updated)
+
+
+# --- message ids ------------------------------------------------------------------------
+
+def _claim_message_ids(account_id: int, events, now: dt.datetime) -> set[int]:
+    """Positions to store: no message id, or a message id not seen in the last 24 hours.
+
+    The unique (account, message_id) constraint decides under concurrency: a second
+    transaction claiming the same id waits for the first and then sees the conflict.
+    An id older than the window is re-claimed (its row's time is moved to now).
+    """
+    first: dict[str, int] = {}
+    fresh = set()
+    for i, event in enumerate(events):
+        if event.message_id is None:
+            fresh.add(i)
+        elif event.message_id not in first:
+            first[event.message_id] = i
+    if not first:
+        return fresh
+    table = MessageId._meta.db_table
+    upsert = (f"ON CONFLICT (account_id, message_id) DO UPDATE SET received_at = "
+              f"excluded.received_at WHERE {table}.received_at < %s RETURNING message_id")
+    cutoff = now - DEDUPE_WINDOW
+    if connection.vendor == "postgresql":
+        # One array parameter: the statement stays tiny whatever the batch size.
+        sql = (f"INSERT INTO {table} (account_id, message_id, received_at) "
+               f"SELECT %s, unnest(%s::text[]), %s {upsert}")
+        params = [account_id, list(first), now, cutoff]
+    else:
+        sql = (f"INSERT INTO {table} (account_id, message_id, received_at) VALUES "  # noqa: S608 - table name from the model, values are parameters
+               f"{', '.join(['(%s, %s, %s)'] * len(first))} {upsert}")
+        params = [v for m in first for v in (account_id, m, now)] + [cutoff]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        claimed = {row[0] for row in cursor.fetchall()}
+    return fresh | {first[m] for m in claimed}
+
+
+# --- events -----------------------------------------------------------------------------
+
+def _insert_events(rows: list[tuple]) -> None:
+    if not rows:
+        return
+    table = Event._meta.db_table
+    columns = ", ".join(_EVENT_COLUMNS)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            encode = msgspec.json.encode
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row((*row[:4], encode(row[4]).decode(), *row[5:]))
+            return
+        marks = ", ".join(["%s"] * len(_EVENT_COLUMNS))
+        cursor.executemany(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608 - fixed names
+            [(*row[:4], json.dumps(row[4]), *row[5:]) for row in rows])
+
+
+# --- people -----------------------------------------------------------------------------
+
+def _clean_identify(account, events, where) -> _Plan:
+    """Validate every identify event's fields against the built-in and custom field types
+    (people's own rules, ``people.actions.clean_row``), before anything is written.
+    EventErrors lists every bad field of every event."""
+    plan = _Plan()
+    identifies = [(i, e) for i, e in enumerate(events) if isinstance(e, Identify)]
+    if not identifies:
+        return plan
+    definitions = {d.key: d for d in FieldDefinition.objects.filter(account_id=account.pk)}
+    plan.sealed_keys = frozenset(k for k, d in definitions.items() if d.encrypt_at_rest)
+    errors: dict[str, list[str]] = {}
+    for i, event in identifies:
+        misplaced = [k for k in event.fields if k in _TOP_LEVEL]
+        for key in misplaced:
+            errors[_join(where(i), f"fields.{key}")] = [
+                f"Send {key} at the top level of the event, not in fields."]
+        data = {k: v for k, v in event.fields.items() if k not in _TOP_LEVEL}
+        builtin, custom, _, bad = people_actions.clean_row(definitions, {
+            **data, "email": event.email, "external_id": event.external_id})
+        for key, messages in bad.items():
+            if key == "tags" or key not in _TOP_LEVEL:
+                key = f"fields.{key}"
+            errors[_join(where(i), key)] = [
+                "Unknown field (custom fields are sent as custom.<key>)."
+                if m == "Unknown field." else m for m in messages]
+        # Absent email / external id leave the person's current value alone.
+        for key in ("email", "external_id"):
+            if not builtin.get(key):
+                builtin.pop(key, None)
+        tags = sorted({" ".join(t.split()) for t in event.tags} - {""})
+        plan.cleaned[i] = (builtin, custom, tags)
+    if errors:
+        raise EventErrors(errors)
+    return plan
+
+
+def _join(where: str, path: str) -> str:
+    return f"{where}.{path}" if where else path
+
+
+class _People:
+    """The batch's people, indexed by email and external id as the batch changes them."""
+
+    def __init__(self, existing: list[Person]) -> None:
+        self.by_email = {p.email: p for p in existing if p.email}
+        self.by_ext = {p.external_id: p for p in existing if p.external_id}
+        self.existing = {p.pk: p for p in existing}
+        self.new: list[Person] = []
+        self.changed: dict[int, set[str]] = {}
+
+    def find(self, email: str | None, external_id: str | None) -> Person | None:
+        person = self.by_ext.get(external_id) if external_id else None
+        if person is None and email:
+            person = self.by_email.get(email)
+        return person
+
+    def add(self, account, email: str, external_id: str, now: dt.datetime) -> Person:
+        person = Person(account=account, email=email or "", external_id=external_id or "",
+                        created_at=now, updated_at=now)
+        self.new.append(person)
+        self.index(person)
+        return person
+
+    def index(self, person: Person) -> None:
+        if person.email:
+            self.by_email[person.email] = person
+        if person.external_id:
+            self.by_ext[person.external_id] = person
+
+    def reindex(self, person: Person, before: dict[str, str]) -> None:
+        """``person``'s email / external id changed: later events find it by the new
+        values only (and a new person may take the old ones)."""
+        for key, index in (("email", self.by_email), ("external_id", self.by_ext)):
+            old = before[key]
+            if old and old != getattr(person, key) and index.get(old) is person:
+                del index[old]
+        self.index(person)
+
+    def mark(self, person: Person, names) -> None:
+        if person.pk is not None and names:
+            self.changed.setdefault(person.pk, set()).update(names)
+
+
+def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.datetime,
+                   where) -> tuple[dict[int, int], int, int]:
+    """Resolve each fresh event's person (creating it when absent) and apply identify
+    data. Returns ({position: person id}, created, updated)."""
+    wanted = [(i, e) for i, e in enumerate(events) if i in fresh and (e.email or e.external_id)]
+    if not wanted:
+        return {}, 0, 0
+    emails = {e.email.strip().lower() for _, e in wanted if e.email}
+    ext_ids = {e.external_id.strip() for _, e in wanted if e.external_id}
+    for builtin, _, _ in plan.cleaned.values():
+        if builtin.get("email"):
+            emails.add(builtin["email"])
+    existing = list(Person.objects.select_for_update().filter(account=account).filter(
+        Q(email__in=emails) | Q(external_id__in=ext_ids)))
+    people = _People(existing)
+    resolved: dict[int, Person] = {}
+    tag_pairs: list[tuple[Person, str]] = []
+    errors: dict[str, list[str]] = {}
+    for i, event in wanted:
+        email = event.email.strip().lower() if event.email else None
+        ext = event.external_id.strip() if event.external_id else None
+        person = people.find(email, ext) or people.add(account, email, ext, now)
+        resolved[i] = person
+        if isinstance(event, Identify):
+            builtin, custom, tags = plan.cleaned[i]
+            problem = _apply_identify(people, person, builtin, custom, plan.sealed_keys)
+            if problem:
+                errors[_join(where(i), problem[0])] = [problem[1]]
+            tag_pairs += [(person, t) for t in tags]
+    if errors:
+        raise EventErrors(errors)
+    _write_people(account, people, now)
+    _add_tags(account, tag_pairs)
+    return ({i: p.pk for i, p in resolved.items()}, len(people.new), len(people.changed))
+
+
+def _apply_identify(people: _People, person: Person, builtin: dict, custom: dict,
+                    sealed_keys: frozenset[str]) -> tuple[str, str] | None:
+    """Apply validated values to ``person`` in memory; (field, message) on a conflict."""
+    for key in ("email", "external_id"):
+        value = builtin.get(key)
+        if value and getattr(person, key) != value:
+            holder = (people.by_email if key == "email" else people.by_ext).get(value)
+            if holder is not None and holder is not person:
+                return key, ("Another person has this email address." if key == "email"
+                             else "Another person has this external id.")
+    before = {"email": person.email, "external_id": person.external_id}
+    changed = [k for k, v in builtin.items() if getattr(person, k) != v]
+    for key in changed:
+        setattr(person, key, builtin[key])
+    if changed:
+        people.reindex(person, before)
+    merged = dict(person.custom or {})
+    sealed = sealed_values(person) if any(k in sealed_keys for k in custom) else None
+    for key, value in custom.items():
+        target = sealed if key in sealed_keys else merged
+        if target.get(key) != value:
+            if value is None:
+                target.pop(key, None)
+            else:
+                target[key] = value
+            changed.append("sealed_custom" if key in sealed_keys else "custom")
+    person.custom = merged
+    if sealed is not None and "sealed_custom" in changed:
+        person.sealed_custom = json.dumps(sealed, sort_keys=True) if sealed else None
+    people.mark(person, changed)
+    return None
+
+
+def _write_people(account, people: _People, now: dt.datetime) -> None:
+    resealed = [people.existing[pk] for pk, names in people.changed.items()
+                if "sealed_custom" in names]
+    plain = {pk: names - {"sealed_custom"} for pk, names in people.changed.items()}
+    fields = set().union(*plain.values()) if plain else set()
+    targets = [people.existing[pk] for pk in people.changed]
+    for person in targets:
+        person.updated_at = now
+    if fields:
+        Person.objects.bulk_update(targets, sorted(fields | {"updated_at"}))
+    sealed_field = Person._meta.get_field("sealed_custom")
+    for person in resealed:
+        # bulk_update cannot encrypt (it reads through the decrypting descriptor): seal
+        # each changed value, bound to its row as save() would, and write it.
+        text = person.__dict__.get("sealed_custom")
+        Person.objects.filter(pk=person.pk).update(
+            sealed_custom=None if text is None else sealed_field.seal(person, text),
+            updated_at=now)
+    if people.new:
+        # Updates first, so a new person may take an email an existing one gave up.
+        # pre_save runs per object, so "encrypt at rest" values are sealed here.
+        Person.objects.bulk_create(people.new)
+
+
+def _add_tags(account, pairs: list[tuple[Person, str]]) -> None:
+    """Add (never remove) tags: ingest only adds, so concurrent sources cannot undo each
+    other's tags."""
+    if not pairs:
+        return
+    names = {name for _, name in pairs}
+    Tag.objects.bulk_create([Tag(account=account, name=n) for n in names],
+                            ignore_conflicts=True)
+    ids = dict(Tag.objects.filter(account=account, name__in=names).values_list("name", "pk"))
+    links = {(p.pk, ids[n]) for p, n in pairs}  # a person tagged twice in one batch: once
+    PersonTag.objects.bulk_create(
+        [PersonTag(person_id=p, tag_id=t) for p, t in sorted(links)], ignore_conflicts=True)
+
+
+# --- housekeeping -----------------------------------------------------------------------
+
+def do_purge_message_ids(*, actor=None, chunk: int = 50_000) -> int:
+    """Delete message ids older than the 24-hour window (the hourly job). Returns how many.
+
+    At full ingest rate an hour holds millions of ids, so they are deleted in chunks, each
+    in its own short transaction (ingest keeps running); the audit row with the total is
+    written with the last chunk. The ingest insert already ignores expired rows, so this
+    only keeps the table small. A row re-claimed meanwhile has a new time and stays.
+    """
+    cutoff = clock.now() - DEDUPE_WINDOW
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(MessageId.objects.filter(received_at__lt=cutoff)
+                       .values_list("pk", flat=True)[:chunk])
+            deleted = MessageId.objects.filter(pk__in=ids, received_at__lt=cutoff).delete()[0] \
+                if ids else 0
+            total += deleted
+            if len(ids) < chunk and total:
+                audit.record(AuditEventType.EVENT_MESSAGE_IDS_PURGED, actor=actor,
+                             extra={"message_ids": total})
+        if len(ids) < chunk:
+            return total

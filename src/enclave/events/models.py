@@ -1,0 +1,58 @@
+"""Ingested events and the 24-hour message-id window that makes ingest idempotent.
+
+``Event`` rows are append-only facts sent by an account's own site or backend through
+``POST /api/v1/events``. ``MessageId`` holds one row per (account, client message id)
+seen in the last 24 hours; its unique constraint is what stops a retried batch from
+being stored twice, across threads and across app servers (docs/events.md).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from enclave.core import clock
+
+EVENT_TYPES = ("identify", "track")
+
+
+class Event(models.Model):
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE,
+                                related_name="+")
+    # Erasing a person deletes their events with them (people.actions.do_erase_person
+    # deletes the Person row; CASCADE removes these rows in the same transaction).
+    person = models.ForeignKey("people.Person", null=True, blank=True,
+                               on_delete=models.CASCADE, related_name="+")
+    type = models.CharField(max_length=8)
+    name = models.CharField(max_length=200, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    message_id = models.CharField(max_length=100, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=clock.now)
+    # The public id of the API key that sent it (never the secret).
+    key_public_id = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "received_at"], name="event_account_received"),
+            models.Index(fields=["person"], name="event_person"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(type__in=EVENT_TYPES),
+                                   name="event_type_valid"),
+        ]
+
+
+class MessageId(models.Model):
+    """A client message id seen recently. Rows older than 24 hours are purged (hourly job)
+    and, until then, treated as absent by the ingest insert itself."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE,
+                                related_name="+")
+    message_id = models.CharField(max_length=100)
+    received_at = models.DateTimeField(default=clock.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "message_id"],
+                                    name="event_message_id_unique"),
+        ]

@@ -1,0 +1,31 @@
+"""Fixtures for ingest tests: the people World and clients holding real API keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import ApiClient
+from tests.apikeys.factories import make_key
+from tests.people.world import World
+
+
+@pytest.fixture
+def world(db) -> World:
+    return World()
+
+
+@pytest.fixture
+def ingest(world) -> ApiClient:
+    """A client holding a write-only ingest key (scope events:write) made by the owner."""
+    token, _ = make_key(world.account, world.members["owner"], scopes=["events:write"])
+    return ApiClient(token)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Each test starts with empty in-process rate-limit counters."""
+    from enclave.apikeys.services import rate_limiter
+
+    limiter = rate_limiter()
+    if hasattr(limiter, "reset"):
+        limiter.reset()

@@ -1,0 +1,168 @@
+"""Identify and track events upsert people of the key's account, with people's own rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from enclave.events.models import Event
+from enclave.people import actions as people_actions
+from enclave.people.models import Person, sealed_values
+from tests.api.conftest import ApiClient
+from tests.apikeys.factories import make_key
+from tests.people.world import PERSON
+
+URL = "/api/v1/events"
+
+
+def identify(**kw) -> dict:
+    return {"type": "identify", **kw}
+
+
+def tags_of(person: Person) -> list[str]:
+    return sorted(person.person_tags.values_list("tag__name", flat=True))
+
+
+@pytest.mark.django_db
+class TestIdentify:
+    def test_identify_creates_a_person_with_fields_and_tags(self, ingest, world):
+        response = ingest.post(URL, identify(email="Ada@Example.com", external_id="u-1",
+                                             fields={"first_name": "Ada", "country": "gb"},
+                                             tags=["beta", "vip"]))
+        assert response.status_code == 202
+        person = Person.objects.get(account=world.account, external_id="u-1")
+        assert (person.email, person.first_name, person.country) == (
+            "ada@example.com", "Ada", "GB")
+        assert tags_of(person) == ["beta", "vip"]
+
+    def test_identify_updates_the_person_with_that_external_id(self, ingest, world):
+        ingest.post(URL, identify(external_id=PERSON["external_id"],
+                                  fields={"company": "Initech"}))
+        world.person.refresh_from_db()
+        assert world.person.company == "Initech"
+        assert world.person.first_name == PERSON["first_name"]
+        assert Person.objects.filter(account=world.account).count() == 1
+
+    def test_identify_finds_the_person_by_email_when_no_external_id(self, ingest, world):
+        ingest.post(URL, identify(email=PERSON["email"], fields={"last_name": "Q"}))
+        world.person.refresh_from_db()
+        assert world.person.last_name == "Q"
+
+    def test_identify_adds_tags_without_removing_existing_ones(self, ingest, world):
+        ingest.post(URL, identify(email=PERSON["email"], tags=["a"]))
+        ingest.post(URL, identify(email=PERSON["email"], tags=["b"]))
+        assert tags_of(world.person) == ["a", "b"]
+
+    def test_invalid_field_value_leaves_the_person_unchanged(self, ingest, world):
+        response = ingest.post(URL, {"batch": [
+            identify(email=PERSON["email"], fields={"first_name": "Changed"}),
+            identify(email=PERSON["email"], fields={"phone": "call me maybe"})]})
+        assert response.status_code == 422
+        assert list(response.json()["errors"]) == ["batch.1.fields.phone"]
+        world.person.refresh_from_db()
+        assert world.person.first_name == PERSON["first_name"]
+
+    def test_custom_field_value_must_match_its_type(self, ingest, world):
+        people_actions.do_define_field(world.account, "score", "Score", "number",
+                                       actor=world.members["owner"])
+        bad = ingest.post(URL, identify(email=PERSON["email"], fields={"custom.score": "lots"}))
+        good = ingest.post(URL, identify(email=PERSON["email"], fields={"custom.score": "7"}))
+        assert bad.status_code == 422
+        assert bad.json()["errors"] == {"fields.custom.score": ["Enter a number."]}
+        assert good.status_code == 202
+        world.person.refresh_from_db()
+        assert world.person.custom["score"] == 7
+
+    def test_encrypted_custom_field_is_sealed_not_searchable(self, ingest, world):
+        people_actions.do_define_field(world.account, "notes", "Notes", "text",
+                                       actor=world.members["owner"], encrypt_at_rest=True)
+        ingest.post(URL, identify(email=PERSON["email"], fields={"custom.notes": "secret"}))
+        ingest.post(URL, identify(email="new@example.com", fields={"custom.notes": "hush"}))
+        old = Person.objects.get(pk=world.person.pk)
+        new = Person.objects.get(account=world.account, email="new@example.com")
+        assert sealed_values(old) == {"notes": "secret"}
+        assert sealed_values(new) == {"notes": "hush"}
+        assert "notes" not in old.custom
+        assert "notes" not in new.custom
+
+    def test_unknown_field_is_422(self, ingest):
+        response = ingest.post(URL, identify(email="a@example.com", fields={"shoe": "9"}))
+        assert list(response.json()["errors"]) == ["fields.shoe"]
+
+    def test_email_of_another_person_is_422_and_stores_nothing(self, ingest, world):
+        Person.objects.create(account=world.account, email="taken@example.com")
+        response = ingest.post(URL, {"batch": [
+            {"type": "track", "event": "x"},
+            identify(external_id=PERSON["external_id"], email="taken@example.com")]})
+        assert response.status_code == 422
+        assert response.json()["errors"] == {
+            "batch.1.email": ["Another person has this email address."]}
+        assert not Event.objects.exists()
+        world.person.refresh_from_db()
+        assert world.person.email == PERSON["email"]
+
+    def test_later_identify_in_a_batch_sees_the_earlier_one(self, ingest, world):
+        ingest.post(URL, {"batch": [
+            identify(email="b@example.com", fields={"first_name": "B"}),
+            identify(email="b@example.com", external_id="ext-b", fields={"last_name": "C"})]})
+        person = Person.objects.get(account=world.account, email="b@example.com")
+        assert (person.first_name, person.last_name, person.external_id) == ("B", "C", "ext-b")
+
+    def test_another_accounts_email_creates_a_person_in_the_keys_account(self, ingest, world):
+        ingest.post(URL, identify(email="someone@other.example", fields={"first_name": "Z"}))
+        world.other_person.refresh_from_db()
+        assert world.other_person.first_name == ""
+        assert Person.objects.filter(account=world.account,
+                                     email="someone@other.example").exists()
+
+    def test_key_whose_ceiling_lacks_people_write_cannot_identify(self, world):
+        token, _ = make_key(world.account, world.members["owner"], scopes=["events:write"],
+                            role_ceiling="analyst")
+        client = ApiClient(token)
+        refused = client.post(URL, identify(email="a@example.com"))
+        anonymous = client.post(URL, {"type": "track", "event": "x"})
+        assert refused.status_code == 403
+        assert anonymous.status_code == 202
+        assert not Person.objects.filter(email="a@example.com").exists()
+
+
+@pytest.mark.django_db
+class TestTrack:
+    def test_track_links_to_the_existing_person(self, ingest, world):
+        ingest.post(URL, {"type": "track", "event": "Bought", "email": PERSON["email"]})
+        assert Event.objects.get().person_id == world.person.pk
+
+    def test_track_for_an_unknown_person_creates_a_minimal_person(self, ingest, world):
+        ingest.post(URL, {"type": "track", "event": "Bought", "external_id": "new-1"})
+        person = Person.objects.get(account=world.account, external_id="new-1")
+        assert Event.objects.get().person_id == person.pk
+        assert (person.email, person.first_name) == ("", "")
+
+    def test_track_without_person_is_anonymous(self, ingest):
+        ingest.post(URL, {"type": "track", "event": "Viewed"})
+        assert Event.objects.get().person_id is None
+
+    def test_erasing_a_person_deletes_their_events(self, ingest, world):
+        ingest.post(URL, {"batch": [{"type": "track", "event": "a", "email": PERSON["email"]},
+                                    {"type": "track", "event": "b"}]})
+        people_actions.do_erase_person(world.person, actor=world.members["owner"])
+        assert list(Event.objects.values_list("name", flat=True)) == ["b"]
+
+
+@pytest.mark.django_db
+class TestIdentityChanges:
+    def test_email_given_up_in_a_batch_can_be_taken_by_a_new_person(self, ingest, world):
+        response = ingest.post(URL, {"batch": [
+            identify(external_id=PERSON["external_id"], email="moved@example.com"),
+            identify(email=PERSON["email"], fields={"first_name": "Newcomer"})]})
+        assert response.status_code == 202
+        world.person.refresh_from_db()
+        newcomer = Person.objects.get(account=world.account, email=PERSON["email"])
+        assert world.person.email == "moved@example.com"
+        assert newcomer.pk != world.person.pk
+        assert newcomer.first_name == "Newcomer"
+
+    def test_same_tag_twice_for_one_person_in_a_batch_is_added_once(self, ingest, world):
+        response = ingest.post(URL, {"batch": [identify(email=PERSON["email"], tags=["x"]),
+                                               identify(email=PERSON["email"], tags=["x"])]})
+        assert response.status_code == 202
+        assert tags_of(world.person) == ["x"]
