@@ -5,6 +5,8 @@ Nothing here reads the environment directly; change behaviour through ``ENCLAVE_
 
 from __future__ import annotations
 
+import os as _os
+
 import dj_database_url
 
 from enclave import config as _config
@@ -177,7 +179,12 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Authenticated views name enclave.apikeys.auth.ApiKeyAuthentication themselves
+    # (enclave.api.base.ApiView), so public endpoints ignore stray credentials.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
+    # Per client IP and per key, named limits in ENCLAVE_API_RATES (enclave.apikeys.throttle).
+    "DEFAULT_THROTTLE_CLASSES": ["enclave.apikeys.throttle.ApiIpThrottle",
+                                 "enclave.apikeys.throttle.ApiKeyThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "enclave.api.errors.exception_handler",
@@ -189,6 +196,18 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVERS": [{"url": CONFIG.public_url}],
 }
+# REST API (enclave.api, docs/api.md): problem+json responses and the bearer scheme on
+# every operation; id path parameters are 64-bit integers.
+SPECTACULAR_SETTINGS.update({
+    "DESCRIPTION": "Enclave REST API v1. Authenticate with an API key "
+                   "(`Authorization: Bearer <key>`). Errors are RFC 9457 problem+json.",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "enclave.api.schema.add_problem_responses"],
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0,
+                                        "maximum": 999_999_999_999_999_999, "example": 1}},
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+})
 
 # Background jobs: Celery everywhere. Production uses Redis; the embedded default uses
 # kombu's filesystem transport (no broker server) — see docs/architecture.md.
@@ -213,3 +232,34 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(CONFIG.data_dir / "celerybeat-schedule")
 # var/logs (see docs/logging.md). A bad redaction policy stops the process here.
 LOGGING = _logging_dict(CONFIG)
 DEFAULT_EXCEPTION_REPORTER_FILTER = "enclave.logs.reporter.RedactingExceptionReporterFilter"
+
+# API keys (enclave.apikeys, docs/api-keys.md).
+API_KEY_DEFAULT_DAYS = 90
+API_KEY_MAX_DAYS = 365
+API_KEY_ROLL_GRACE_HOURS = 24  # default grace for a rolled key; per roll up to the max
+API_KEY_ROLL_GRACE_MAX_HOURS = 7 * 24
+API_KEY_LAST_USED_INTERVAL_SECONDS = 60  # last_used_at/ip written at most this often
+# Named rate limits "<count>/<s|min|h|day>" (fixed windows), per key and per client IP.
+# ENCLAVE_API_RATES="name=rate,..." overrides single entries (config.py).
+ENCLAVE_API_RATES = {
+    "api.key": "1200/min",
+    "api.ip": "600/min",
+    "ingest.key": "30000/min",
+    "ingest.ip": "30000/min",
+    "api.auth_failures": "100/min",  # refused keys per client IP, then 429 before lookups
+    **dict(CONFIG.api_rates),
+}
+# Client addresses the per-IP limits skip: the host itself (a local proxy, health checks,
+# the test client). Keys are still limited per key.
+API_RATE_EXEMPT_NETWORKS = ["127.0.0.0/8", "::1/128"]
+# The rate limiter: Redis when configured (shared by every app server), else in-process.
+API_RATE_LIMITER = ("enclave.apikeys.services.RedisRateLimiter" if CONFIG.redis_url
+                    else "enclave.apikeys.services.LocalRateLimiter")
+
+# Benchmark only (benchmarks/bench_api.py): a bare Django view at /api/bench/people/<id>,
+# the baseline the authenticated API GET is compared with on the same server. Set by the
+# benchmark's own server process (ENCLAVE_API_BENCH_VIEW=1) and never in a live
+# environment, whatever the variable says. (The one environment read outside config.py:
+# it is a benchmark switch, not configuration.)
+ENCLAVE_API_BENCH_VIEW = (not CONFIG.is_live
+                          and _os.environ.get("ENCLAVE_API_BENCH_VIEW") == "1")

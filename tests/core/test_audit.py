@@ -5,7 +5,9 @@ from django.db import transaction
 
 from enclave.core import audit
 from enclave.core.models import AuditEvent, AuditEventType
+from tests.apikeys.triggers import TRIGGERS as APIKEYS_TRIGGERS
 from tests.backups.triggers import TRIGGERS as BACKUPS_TRIGGERS
+from tests.events.triggers import TRIGGERS as EVENTS_TRIGGERS
 from tests.identity.triggers import TRIGGERS as IDENTITY_TRIGGERS
 from tests.keys.triggers import TRIGGERS as KEYS_TRIGGERS
 from tests.logs.triggers import TRIGGERS as LOGS_TRIGGERS
@@ -73,6 +75,8 @@ TRIGGERS.update(KEYS_TRIGGERS)
 TRIGGERS.update(LOGS_TRIGGERS)
 TRIGGERS.update(PEOPLE_TRIGGERS)
 TRIGGERS.update(BACKUPS_TRIGGERS)
+TRIGGERS.update(APIKEYS_TRIGGERS)
+TRIGGERS.update(EVENTS_TRIGGERS)
 
 
 @pytest.mark.django_db

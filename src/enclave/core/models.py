@@ -61,6 +61,15 @@ class AuditEventType(models.IntegerChoices):
     PEOPLE_EXPORTED = 405, "people exported to CSV"
     PEOPLE_IMPORTED = 406, "people imported from CSV"
     FIELD_DEFINED = 410, "custom field defined"
+    # API keys (enclave.apikeys): 500–549.
+    API_KEY_CREATED = 501, "API key created"
+    API_KEY_ROLLED = 502, "API key rolled (successor issued)"
+    API_KEY_REVOKED = 503, "API key revoked"
+    API_KEY_EXPOSED = 504, "API key exposed over plain HTTP and revoked"
+    API_KEY_POLICY_CHANGED = 505, "API key age policy changed"
+    # Events ingest (enclave.events): 550–599.
+    EVENTS_INGESTED = 550, "events batch ingested"
+    EVENT_MESSAGE_IDS_PURGED = 551, "expired event message ids purged"
     # Keyring (enclave.keys): 601–629.
     DATA_KEY_CREATED = 601, "data key created"
     DATA_KEY_ROTATED = 602, "data key rotated"
