@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import types
+from collections.abc import Mapping
 
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
@@ -38,8 +39,8 @@ def endpoint_of(request, view) -> endpoints.Endpoint:
 _PLAIN_ACCEPT = frozenset({"", "*/*", "application/json"})
 
 
-@functools.lru_cache(maxsize=None)
-def _scopes_of(name: str) -> dict[str, str]:
+@functools.lru_cache(maxsize=256)
+def _scopes_of(name: str) -> Mapping[str, str]:
     out = {e.method: e.scope for e in endpoints.ENDPOINTS if e.name == name and e.scope}
     if "GET" in out:
         out["HEAD"] = out["GET"]
@@ -70,7 +71,7 @@ class ApiView(APIView):
     query_params: dict[str, frozenset[str]] = {}
 
     @property
-    def required_scopes(self) -> dict[str, str]:
+    def required_scopes(self) -> Mapping[str, str]:
         """``{method: scope}`` for this route, derived from the registry."""
         match = getattr(self.request, "resolver_match", None)
         return _scopes_of(match.url_name if match else "")

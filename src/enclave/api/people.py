@@ -17,7 +17,7 @@ from enclave.api import render
 from enclave.api import serializers as s
 from enclave.api.base import ApiView
 from enclave.api.errors import FieldNotQueryable, InvalidQuery
-from enclave.api.prepared import Prepared, run_together
+from enclave.core.prepared import Prepared, run_together
 from enclave.people import access, actions, visibility
 from enclave.people import views as people_views
 from enclave.people.models import FieldDefinition, Person, PersonTag, Tag
@@ -46,7 +46,7 @@ _LIST_PARAMETERS = [
 # --- GET /people/{id}: the hottest read: three lean prepared queries, one round trip --
 # The same reads as access.access_person (tenant filter in the same query: another
 # account's person is a 404 like a missing one), access.field_definitions and
-# render.tags_of, compiled once per connection and sent together (enclave.api.prepared).
+# render.tags_of, compiled once per connection and sent together (enclave.core.prepared).
 _PERSON_COLUMNS = [f.attname for f in Person._meta.concrete_fields]
 _DEFINITION_COLUMNS = [f.attname for f in FieldDefinition._meta.concrete_fields]
 _PERSON = Prepared(

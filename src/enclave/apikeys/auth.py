@@ -13,6 +13,7 @@ Effective permissions = creator's CURRENT permissions ∩ the role ceiling's per
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from enclave.apikeys.actions import note_key_use, token_matches
 from enclave.apikeys.models import ApiKey
 from enclave.apikeys.scopes import ceiling_permissions, scope_permissions
 from enclave.core import audit, clock
+from enclave.core.prepared import Prepared
 
 __all__ = ["ApiKeyAuthentication", "ApiPrincipal", "api_context", "authenticate_request",
            "authenticate_token"]
@@ -82,8 +84,11 @@ def _allowed(networks, ip: str | None) -> bool:
 # --- the one query -----------------------------------------------------------------------
 # The key, its account, its creator and the creator's membership (with custom role) in
 # one indexed query. Compiling that ORM query costs several times more than running it,
-# so it is compiled once per connection and re-run with the public id; the ORM's own
-# converters turn the row into values and the rows into model instances.
+# and on PostgreSQL planning the five-table join did too, so it is an
+# ``enclave.core.prepared.Prepared`` query: compiled once per connection (and a
+# server-side prepared statement on PostgreSQL), re-run with the public id. The ORM's
+# own converters turn the row into values and ``from_db`` the values into instances.
+# Only the query is prepared: every request reads the key's row afresh.
 _SENTINEL = "~public-id~"
 
 
@@ -95,41 +100,32 @@ def _parts():
             ("creator_membership__custom_role__", Role), ("created_by__", Member))
 
 
-def _compiled(conn):
-    cached = getattr(conn, "_enclave_api_key_lookup", None)
-    if cached is None:
-        layout = [(prefix, model, [f.attname for f in model._meta.concrete_fields])
-                  for prefix, model in _parts()]
-        names = [prefix + attname for prefix, _, attnames in layout for attname in attnames]
-        query = (ApiKey.objects.using(conn.alias).filter(public_id=_SENTINEL)
-                 .values_list(*names)[:1]).query
-        compiler = query.get_compiler(using=conn.alias)
-        sql, params = compiler.as_sql()
-        fields = [col for col, _, _ in compiler.select[:compiler.col_count]]
-        cached = (sql, tuple(params), compiler, compiler.get_converters(fields), layout)
-        conn._enclave_api_key_lookup = cached
-    return cached
+@functools.cache
+def _layout():
+    return [(prefix, model, [f.attname for f in model._meta.concrete_fields])
+            for prefix, model in _parts()]
+
+
+_LOOKUP = Prepared(
+    "api_key_lookup",
+    lambda public_id: ApiKey.objects.filter(public_id=public_id).values_list(
+        *[prefix + attname for prefix, _, attnames in _layout() for attname in attnames])[:1],
+    public_id=_SENTINEL)
 
 
 def load_key(public_id: str) -> ApiKey | None:
     """The key with ``public_id`` and its related rows (one query), or None."""
-    from django.db import connections
-
-    conn = connections[ApiKey.objects.db]
-    sql, params, compiler, converters, layout = _compiled(conn)
-    with conn.cursor() as cursor:
-        cursor.execute(sql, [public_id if p == _SENTINEL else p for p in params])
-        row = cursor.fetchone()
-    if row is None:
+    alias = ApiKey.objects.db
+    rows = _LOOKUP.rows(alias, public_id=public_id)
+    if not rows:
         return None
-    if converters:
-        row = next(iter(compiler.apply_converters([list(row)], converters)))
+    row = rows[0]
     objects, at = {}, 0
-    for prefix, model, attnames in layout:
+    for prefix, model, attnames in _layout():
         values = row[at:at + len(attnames)]
         at += len(attnames)
         objects[prefix] = (None if values[0] is None
-                           else model.from_db(conn.alias, attnames, values))
+                           else model.from_db(alias, attnames, values))
     key = objects[""]
     key.account = objects["account__"]
     key.created_by = objects["created_by__"]
