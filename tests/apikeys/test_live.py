@@ -14,6 +14,8 @@ import urllib.request
 
 import pytest
 
+from enclave.testing.live import run_enclave
+
 EMAIL = "live-keys@apikeys.example"
 
 
@@ -30,6 +32,14 @@ def request(url: str, token: str, cafile=None) -> tuple[int, dict]:
 def enclave(live, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "enclave", *args], env=live.env,
                           capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def live_enclave(tmp_path_factory):
+    """A deployment of its own: members written here would make the shared deployment's
+    one-time owner set-up link (tests/website/test_browser.py) invalid."""
+    with run_enclave(tmp_path_factory.mktemp("live-keys") / "var") as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
