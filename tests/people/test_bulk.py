@@ -206,6 +206,18 @@ class TestBulkValues:
         assert (person.company, person.address, person.ip) == (
             company, address.strip(), "2001:db8::1")
 
+    def test_existing_people_with_awkward_keys_are_found_and_updated(self, world):
+        keys = ['q"uote', "back\\slash", "{brace},comma", "NULL", " "]
+        for n, key in enumerate(keys):
+            Person.objects.create(account=world.account, email=f"k{n}@example.com",
+                                  external_id=key.strip() or "x")
+        rows = "".join('"{}",Renamed\n'.format(k.strip().replace('"', '""') or "x")
+                       for k in keys)
+        assert run_import(world, "external_id,company\n" + rows) == {"created": 0,
+                                                                      "updated": 5}
+        assert set(Person.objects.filter(account=world.account, email__startswith="k")
+                   .values_list("company", flat=True)) == {"Renamed"}
+
     def test_new_people_get_distinct_row_ids_and_timestamps(self, world):
         run_import(world, "email\na@example.com\nb@example.com\n")
         rows = Person.objects.filter(account=world.account, email__in=["a@example.com",

@@ -55,6 +55,31 @@ class TestPlan:
                                     world.account.pk)
         assert [(e.line, e.column) for e in plan.errors] == [(2, "email"), (3, "ip"), (4, "")]
 
+    def test_row_with_several_bad_values_reports_each_of_them(self, world):
+        plan = importer.plan_import(b"email,phone,country,consent\n"
+                                    b"bad,abc,FRA,maybe\nok@example.com,+44 1,FR,granted\n",
+                                    world.account.pk)
+        assert [(e.line, e.column) for e in plan.errors] == [
+            (2, "email"), (2, "phone"), (2, "country"), (2, "consent")]
+        assert plan.errors[2].message == "Enter a two-letter country code (ISO 3166)."
+
+    def test_lines_of_only_commas_or_spaces_are_skipped(self, world):
+        plan = importer.plan_import(b"email,first_name\n,\n  ,  \na@example.com,Ann\n",
+                                    world.account.pk)
+        assert plan.ok
+        assert plan.lines == [4]
+
+    def test_rows_are_cleaned_as_a_single_save_would_clean_them(self, world):
+        actions.do_define_field(world.account, "score", "Score", "number",
+                                actor=world.members["admin"])
+        data = {"email": " Ann@Example.COM ", "country": "fr", "consent": "",
+                "custom.score": "3.0", "tags": "b, a,,a"}
+        text = ",".join(data) + "\n" + ",".join(f'"{v}"' for v in data.values()) + "\n"
+        plan = importer.plan_import(text.encode(), world.account.pk)
+        builtin, custom, tags = actions.clean_person_data(world.account.pk, data)
+        assert plan.cleaned == [(builtin, custom, tags)]
+        assert plan.cleaned[0][0]["email"] == "ann@example.com"
+
     def test_empty_file_is_refused(self, world):
         with pytest.raises(importer.ImportFileError, match="empty"):
             importer.plan_import(b"", world.account.pk)

@@ -11,7 +11,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from enclave.people.actions import EDITABLE, clean_row
+from enclave.people.actions import EDITABLE, clean_row, row_cleaner
 from enclave.people.models import FieldDefinition
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -85,15 +85,25 @@ def plan_import(data: bytes, account_id: int) -> ImportPlan:
         plan = ImportPlan(columns=_check_header(header, definitions),
                           sealed_keys=frozenset(k for k, d in definitions.items()
                                                 if d.encrypt_at_rest))
-        seen: dict[tuple[str, str], int] = {}
+        clean = row_cleaner(definitions, plan.columns)
+        width, errors, rows = len(plan.columns), plan.errors, plan.rows
+        seen: tuple[dict[str, int], dict[str, int]] = ({}, {})
         for line, cells in enumerate(reader, start=2):
-            if len(plan.errors) >= MAX_ERRORS:
+            if len(errors) >= MAX_ERRORS:
                 break
-            if not any(c.strip() for c in cells):
+            if not "".join(cells).strip():  # blank line, or only spaces
                 continue
-            if len(plan.rows) >= MAX_ROWS:
+            if len(rows) >= MAX_ROWS:
                 raise ImportFileError(f"The file has more than {MAX_ROWS} rows; split it.")
-            _plan_row(plan, line, cells, definitions, seen)
+            if len(cells) != width:
+                errors.append(RowError(line, "", f"Expected {width} values, "
+                                                 f"found {len(cells)}."))
+                continue
+            try:
+                cleaned = clean(cells)
+            except ValueError:  # collect every error of the row the slow way
+                cleaned = None
+            _plan_row(plan, line, cells, definitions, seen, cleaned)
     except csv.Error as exc:
         raise ImportFileError(f"The file is not valid CSV: {exc}.") from None
     if not plan.rows and not plan.errors:
@@ -101,25 +111,25 @@ def plan_import(data: bytes, account_id: int) -> ImportPlan:
     return plan
 
 
-def _plan_row(plan: ImportPlan, line: int, cells, definitions: dict, seen) -> None:
-    if len(cells) != len(plan.columns):
-        plan.errors.append(RowError(line, "", f"Expected {len(plan.columns)} values, "
-                                              f"found {len(cells)}."))
-        return
+def _plan_row(plan: ImportPlan, line: int, cells, definitions: dict, seen,
+              cleaned) -> None:
     row = dict(zip(plan.columns, cells, strict=True))
-    builtin, custom, tags, errors = clean_row(definitions, row)
-    if errors:
-        for column, messages in errors.items():
-            plan.errors.append(RowError(line, column, " ".join(messages)))
-        return
-    for key in ("email", "external_id"):
+    if cleaned is None:
+        builtin, custom, tags, errors = clean_row(definitions, row)
+        if errors:
+            for column, messages in errors.items():
+                plan.errors.append(RowError(line, column, " ".join(messages)))
+            return
+        cleaned = builtin, custom, tags
+    builtin = cleaned[0]
+    for key, owners in zip(("email", "external_id"), seen, strict=True):
         value = builtin.get(key)
         if value:
-            if (key, value) in seen:
+            first = owners.setdefault(value, line)
+            if first != line:
                 plan.errors.append(RowError(line, key, f"Duplicate {key} (first on line "
-                                                       f"{seen[(key, value)]})."))
+                                                       f"{first})."))
                 return
-            seen[(key, value)] = line
     plan.rows.append(row)
     plan.lines.append(line)
-    plan.cleaned.append((builtin, custom, tags))
+    plan.cleaned.append(cleaned)
