@@ -7,6 +7,7 @@ non-zero; nothing else in Enclave reads ``os.environ`` for configuration.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -119,6 +120,8 @@ class Config:
     backup_thinning: str = "none"
     # API keys (enclave.apikeys): named rate limits overriding settings.ENCLAVE_API_RATES.
     api_rates: tuple[tuple[str, str], ...] = ()
+    # Behind a proxy: the peers whose X-Real-IP names the client (core.audit.client_ip).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
 
     @property
     def is_live(self) -> bool:
@@ -314,7 +317,17 @@ def _api_key_settings(env: dict[str, str]) -> dict:
         except ValueError as exc:
             raise ConfigError("ENCLAVE_API_RATES", str(exc)) from None
         rates.append((name.strip(), rate.strip()))
-    return {"api_rates": tuple(rates)}
+    proxies = []
+    for item in (_get(env, "ENCLAVE_TRUSTED_PROXIES") or "127.0.0.1/32,::1/128").split(","):
+        if not item.strip():
+            continue
+        try:
+            proxies.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            raise ConfigError("ENCLAVE_TRUSTED_PROXIES",
+                              f"expected IP addresses or CIDR networks, got {item.strip()!r}"
+                              ) from None
+    return {"api_rates": tuple(rates), "trusted_proxies": tuple(proxies)}
 
 
 KEK_PROVIDERS = ("file", "aws-kms")

@@ -122,7 +122,7 @@ class TestWrite:
         response = api.post("/api/v1/people", {"email": "keyed@example.com"})
         row = AuditEvent.objects.get(event_type=AuditEventType.PERSON_CREATED,
                                      target_id=str(response.json()["id"]))
-        assert row.extra_data["api_key"] == api.token.split("_")[2]
+        assert row.extra_data["via_api_key"] == api.token.split("_")[2]
 
     def test_patch_changes_only_the_fields_sent(self, api, world):
         body = api.patch(f"/api/v1/people/{world.person.pk}", {"company": "Initech"}).json()

@@ -101,3 +101,46 @@ class TestRecord:
             audit.record(AuditEventType.CONTROLS_RECORDED, extra={"n": 1})
         event = AuditEvent.objects.get(event_type=AuditEventType.CONTROLS_RECORDED)
         assert event.extra_data == {"n": 1}
+
+
+class TestClientIp:
+    """The one decision of who the client is (throttling, key allowlists, audit rows)."""
+
+    @staticmethod
+    def request(peer: str, real: str | None = None):
+        from django.test import RequestFactory
+
+        extra = {"REMOTE_ADDR": peer}
+        if real is not None:
+            extra["HTTP_X_REAL_IP"] = real
+        return RequestFactory().get("/", **extra)
+
+    @staticmethod
+    def behind_proxy(settings, *proxies: str) -> None:
+        import dataclasses
+
+        settings.CONFIG = dataclasses.replace(settings.CONFIG, behind_proxy=True,
+                                              trusted_proxies=proxies)
+
+    def test_peer_is_the_client_without_a_proxy(self):
+        from enclave.core.audit import client_ip
+
+        assert client_ip(self.request("198.51.100.7", real="203.0.113.9")) == "198.51.100.7"
+
+    def test_trusted_proxy_names_the_client_with_x_real_ip(self, settings):
+        from enclave.core.audit import client_ip
+
+        self.behind_proxy(settings, "10.0.0.0/24")
+        assert client_ip(self.request("10.0.0.5", real="203.0.113.9")) == "203.0.113.9"
+
+    def test_untrusted_peer_cannot_claim_another_address(self, settings):
+        from enclave.core.audit import client_ip
+
+        self.behind_proxy(settings, "10.0.0.0/24")
+        assert client_ip(self.request("198.51.100.7", real="203.0.113.9")) == "198.51.100.7"
+
+    def test_malformed_x_real_ip_falls_back_to_the_peer(self, settings):
+        from enclave.core.audit import client_ip
+
+        self.behind_proxy(settings, "10.0.0.0/24")
+        assert client_ip(self.request("10.0.0.5", real="not-an-ip")) == "10.0.0.5"

@@ -99,3 +99,16 @@ class TestSecretKey:
         cfg.secret_key_file.write_text("django-insecure-" + "x" * 60)
         with pytest.raises(ConfigError, match="weak or default"):
             config.read_or_create_secret_key(cfg)
+
+
+class TestTrustedProxies:
+    def test_default_trusts_only_loopback(self, tmp_path):
+        assert load(tmp_path).trusted_proxies == ("127.0.0.1/32", "::1/128")
+
+    def test_networks_are_parsed(self, tmp_path):
+        cfg = load(tmp_path, ENCLAVE_TRUSTED_PROXIES="10.1.2.3, 10.0.0.0/8")
+        assert cfg.trusted_proxies == ("10.1.2.3/32", "10.0.0.0/8")
+
+    def test_malformed_entry_names_the_variable(self, tmp_path):
+        with pytest.raises(ConfigError, match="ENCLAVE_TRUSTED_PROXIES"):
+            load(tmp_path, ENCLAVE_TRUSTED_PROXIES="10.0.0.0/8,proxy.local")

@@ -36,6 +36,11 @@ class TestPlan:
         with pytest.raises(importer.ImportFileError, match=r"not UTF-8.*line 2"):
             importer.plan_import(b"email\n\xff\xfe@example.com\n", world.account.pk)
 
+    def test_nul_character_is_refused_with_its_line(self, world):
+        with pytest.raises(importer.ImportFileError, match=r"NUL character \(line 3\)"):
+            importer.plan_import(b"email,company\na@example.com,Ok\nb@example.com,A\x00B\n",
+                                 world.account.pk)
+
     def test_unknown_column_is_refused(self, world):
         with pytest.raises(importer.ImportFileError, match=r"Unknown column.*password"):
             importer.plan_import(b"email,password\na@example.com,x\n", world.account.pk)

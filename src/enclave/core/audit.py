@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 
 from enclave.core.models import AuditEvent, AuditEventType
 
 
+@functools.lru_cache(maxsize=1)
+def _trusted_networks(proxies: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(p) for p in proxies)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_trusted_proxy(peer: str, proxies: tuple[str, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in _trusted_networks(proxies))
+
+
 def client_ip(request: HttpRequest | None) -> str | None:
-    """The client address. Behind the edge, gunicorn's forwarded-allow-ips sets REMOTE_ADDR."""
+    """The client address: the socket peer, or — with ENCLAVE_BEHIND_PROXY and the peer one
+    of ENCLAVE_TRUSTED_PROXIES — the ``X-Real-IP`` our nginx edge sets (it overwrites any
+    value the client sent). Gunicorn leaves REMOTE_ADDR as the peer, so this is the one
+    place that decides; throttling, key allowlists, sessions and audit rows all use it."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    peer = request.META.get("REMOTE_ADDR") or None
+    cfg = settings.CONFIG
+    if peer and cfg.behind_proxy and _is_trusted_proxy(peer, cfg.trusted_proxies):
+        real = request.META.get("HTTP_X_REAL_IP", "").strip()
+        try:
+            return str(ipaddress.ip_address(real))
+        except ValueError:
+            return peer
+    return peer
 
 
 def record(
@@ -27,7 +56,7 @@ def record(
     principal = getattr(request, "api_principal", None)
     if principal is not None:
         # Done through an API key (enclave.apikeys): name the key by its public id.
-        extra = {**(extra or {}), "api_key": principal.public_id}
+        extra = {**(extra or {}), "via_api_key": principal.public_id}
     return AuditEvent.objects.create(
         event_type=event_type,
         actor=actor,

@@ -434,6 +434,8 @@ def _app_env(state: State, tmap: TierMap, db_password: str, redis_password: str)
         "DJANGO_SETTINGS_MODULE": "enclave.settings",
         "ENCLAVE_ENV": "test",
         "ENCLAVE_BEHIND_PROXY": "1",
+        # The edge's X-Real-IP names the client for throttling, allowlists and audit rows.
+        "ENCLAVE_TRUSTED_PROXIES": str(tmap.address("nginx")),
         "ENCLAVE_VAR_DIR": str(home),
         "ENCLAVE_PUBLIC_URL": f"https://{state.public_host}",
         "ENCLAVE_DATABASE_URL": (f"postgres://{DB_ROLE}:{db_password}@"

@@ -50,11 +50,17 @@ def decode(data: bytes) -> str:
     if len(data) > MAX_BYTES:
         raise ImportFileError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB.")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise ImportFileError(f"The file is not UTF-8 text (first bad byte on line {line}). "
                               "Save it as CSV UTF-8 and try again.") from None
+    if "\x00" in text:
+        # PostgreSQL cannot store NUL in text or JSON: refuse the file, never fail mid-write.
+        line = text[:text.index("\x00")].count("\n") + 1
+        raise ImportFileError(f"The file contains a NUL character (line {line}); it is not a "
+                              "CSV text file.")
+    return text
 
 
 def _check_header(header: list[str], definitions: dict) -> list[str]:
