@@ -14,11 +14,16 @@ def world(db) -> World:
     return World()
 
 
+def ingest_client(world: World, scopes=("events:write",)) -> ApiClient:
+    """A client holding a key with ``scopes`` made by the world's owner."""
+    token, _ = make_key(world.account, world.members["owner"], scopes=list(scopes))
+    return ApiClient(token)
+
+
 @pytest.fixture
 def ingest(world) -> ApiClient:
     """A client holding a write-only ingest key (scope events:write) made by the owner."""
-    token, _ = make_key(world.account, world.members["owner"], scopes=["events:write"])
-    return ApiClient(token)
+    return ingest_client(world)
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from enclave.people import actions as people_actions
 from enclave.people.models import Person, sealed_values
 from tests.api.conftest import ApiClient
 from tests.apikeys.factories import make_key
+from tests.events.conftest import ingest_client
 from tests.people.world import PERSON
 
 URL = "/api/v1/events"
@@ -88,8 +89,9 @@ class TestIdentify:
         response = ingest.post(URL, identify(email="a@example.com", fields={"shoe": "9"}))
         assert list(response.json()["errors"]) == ["fields.shoe"]
 
-    def test_email_of_another_person_is_422_and_stores_nothing(self, ingest, world):
+    def test_email_of_another_person_is_422_and_stores_nothing(self, world):
         Person.objects.create(account=world.account, email="taken@example.com")
+        ingest = ingest_client(world, scopes=["events:write", "people:read"])
         response = ingest.post(URL, {"batch": [
             {"type": "track", "event": "x"},
             identify(external_id=PERSON["external_id"], email="taken@example.com")]})
@@ -99,6 +101,15 @@ class TestIdentify:
         assert not Event.objects.exists()
         world.person.refresh_from_db()
         assert world.person.email == PERSON["email"]
+
+    def test_write_only_key_cannot_learn_that_an_email_is_taken(self, ingest, world):
+        Person.objects.create(account=world.account, email="taken@example.com")
+        response = ingest.post(URL, identify(external_id=PERSON["external_id"],
+                                             email="taken@example.com",
+                                             fields={"company": "Probe Inc"}))
+        assert response.status_code == 202
+        world.person.refresh_from_db()
+        assert (world.person.email, world.person.company) == (PERSON["email"], "Probe Inc")
 
     def test_later_identify_in_a_batch_sees_the_earlier_one(self, ingest, world):
         ingest.post(URL, {"batch": [

@@ -120,7 +120,10 @@ def _ingest(account, events, plan: _Plan, where, *, principal, request) -> Inges
     now = clock.now()
     fresh = _claim_message_ids(account.pk, events, now)
     duplicates = tuple(i for i in range(len(events)) if i not in fresh)
-    people, created, updated = _upsert_people(account, events, fresh, plan, now, where)
+    # A key that cannot read people must not learn from a refusal that an email or an
+    # external id is taken: for it, a conflicting identity value is left unchanged.
+    people, created, updated = _upsert_people(account, events, fresh, plan, now, where,
+                                              reveal="people.read" in principal.perms)
     public_id = principal.public_id
     rows = [
         (account.pk, people.get(i), "track" if isinstance(e, Track) else "identify",
@@ -283,7 +286,7 @@ class _People:
 
 
 def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.datetime,
-                   where) -> tuple[dict[int, int], int, int]:
+                   where, *, reveal: bool = True) -> tuple[dict[int, int], int, int]:
     """Resolve each fresh event's person (creating it when absent) and apply identify
     data. Returns ({position: person id}, created, updated)."""
     wanted = [(i, e) for i, e in enumerate(events) if i in fresh and (e.email or e.external_id)]
@@ -307,7 +310,8 @@ def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.dateti
         resolved[i] = person
         if isinstance(event, Identify):
             builtin, custom, tags = plan.cleaned[i]
-            problem = _apply_identify(people, person, builtin, custom, plan.sealed_keys)
+            problem = _apply_identify(people, person, builtin, custom, plan.sealed_keys,
+                                      reveal=reveal)
             if problem:
                 errors[_join(where(i), problem[0])] = [problem[1]]
             tag_pairs += [(person, t) for t in tags]
@@ -319,13 +323,20 @@ def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.dateti
 
 
 def _apply_identify(people: _People, person: Person, builtin: dict, custom: dict,
-                    sealed_keys: frozenset[str]) -> tuple[str, str] | None:
-    """Apply validated values to ``person`` in memory; (field, message) on a conflict."""
+                    sealed_keys: frozenset[str], *, reveal: bool = True
+                    ) -> tuple[str, str] | None:
+    """Apply validated values to ``person`` in memory; (field, message) on a conflict.
+
+    With ``reveal=False`` (a key without people.read) a conflicting email or external id
+    is not applied and not reported, so the answer never says another person holds it."""
     for key in ("email", "external_id"):
         value = builtin.get(key)
         if value and getattr(person, key) != value:
             holder = (people.by_email if key == "email" else people.by_ext).get(value)
             if holder is not None and holder is not person:
+                if not reveal:
+                    builtin = {k: v for k, v in builtin.items() if k != key}
+                    continue
                 return key, ("Another person has this email address." if key == "email"
                              else "Another person has this external id.")
     before = {"email": person.email, "external_id": person.external_id}
