@@ -121,6 +121,14 @@ class TestApiThrottling:
         assert response["Content-Type"] == "application/problem+json"
         assert response.json()["type"].endswith("/problems/rate-limited")
 
+    def test_requests_refused_for_scope_still_count_against_the_key(
+            self, world, client, settings):
+        settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES, "api.key": "2/min"}
+        token, _ = make_key(world.account, world.members["owner"], scopes=["events:write"])
+        with clock.frozen(START):
+            statuses = [client.get(URL, **bearer(token)).status_code for _ in range(3)]
+        assert statuses == [403, 403, 429]
+
     def test_another_key_is_not_slowed_by_a_throttled_one(self, world, client, settings):
         settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES, "api.key": "1/min"}
         first, _ = make_key(world.account, world.members["owner"], scopes=["api_keys:read"])

@@ -95,6 +95,15 @@ class ApiView(APIView):
         super().initial(request, *args, **kwargs)  # key, scope, permission, rate limits
         self._check_query(request)
 
+    def check_permissions(self, request):
+        # Rate limits come before the scope and permission checks: a refused request still
+        # costs a key lookup, so it counts against the key's and the address's limits.
+        super().check_throttles(request)
+        super().check_permissions(request)
+
+    def check_throttles(self, request):
+        """Already done in :meth:`check_permissions`, before permission checks."""
+
     def allowed_query(self, request) -> frozenset[str]:
         """Query parameters this request may carry (default: ``query_params``)."""
         return self.query_params.get("GET" if request.method == "HEAD" else request.method,
