@@ -13,7 +13,6 @@ from django.db import models
 from enclave.core import clock
 
 ROLES = ("owner", "admin", "user", "analyst", "viewer")
-MANAGER_ROLES = frozenset({"owner", "admin"})
 IDLE_TIMEOUT_MIN, IDLE_TIMEOUT_MAX, IDLE_TIMEOUT_DEFAULT = 5, 720, 30
 
 

@@ -27,6 +27,7 @@ from enclave.apikeys.actions import note_key_use, token_matches
 from enclave.apikeys.models import ApiKey
 from enclave.apikeys.scopes import ceiling_permissions, scope_permissions
 from enclave.core import audit, clock
+from enclave.core.netaddr import in_networks
 from enclave.core.prepared import Prepared
 
 __all__ = ["ApiKeyAuthentication", "ApiPrincipal", "api_context", "authenticate_request",
@@ -78,7 +79,7 @@ def _allowed(networks, ip: str | None) -> bool:
         return False
     if address.version == 6 and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    return any(address in ipaddress.ip_network(n) for n in networks)
+    return in_networks(str(address), tuple(networks))
 
 
 # --- the one query -----------------------------------------------------------------------

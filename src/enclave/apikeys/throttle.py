@@ -8,9 +8,7 @@ problem+json with Retry-After through the API exception handler); plain Django v
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -19,6 +17,7 @@ from rest_framework.throttling import BaseThrottle
 
 from enclave.config import parse_rate
 from enclave.core import audit, problems
+from enclave.core.netaddr import in_networks
 
 __all__ = ["ApiIpThrottle", "ApiKeyThrottle", "IngestIpThrottle", "IngestKeyThrottle",
            "RateLimited", "check", "count_failure", "hit", "refuse_if_failing",
@@ -72,18 +71,7 @@ def count_failure(ip: str | None) -> None:
 
 def ip_exempt(ip: str) -> bool:
     """True for addresses in ``settings.API_RATE_EXEMPT_NETWORKS`` (per-IP limits skip)."""
-    return _exempt(ip, tuple(settings.API_RATE_EXEMPT_NETWORKS))
-
-
-@functools.lru_cache(maxsize=4096)
-def _exempt(ip: str, networks: tuple[str, ...]) -> bool:
-    # Pure function of its arguments; parsing the networks and the address on every
-    # request was a measurable part of an API call (benchmarks/bench_api.py).
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(n) for n in networks)
+    return in_networks(ip, tuple(settings.API_RATE_EXEMPT_NETWORKS))
 
 
 def check(request: HttpRequest, principal=None, *, key_rate: str = "api.key",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 
 from django.conf import settings
@@ -10,20 +9,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from enclave.core.models import AuditEvent, AuditEventType
-
-
-@functools.lru_cache(maxsize=1)
-def _trusted_networks(proxies: tuple[str, ...]) -> tuple:
-    return tuple(ipaddress.ip_network(p) for p in proxies)
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_trusted_proxy(peer: str, proxies: tuple[str, ...]) -> bool:
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    return any(address in network for network in _trusted_networks(proxies))
+from enclave.core.netaddr import in_networks
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -35,7 +21,7 @@ def client_ip(request: HttpRequest | None) -> str | None:
         return None
     peer = request.META.get("REMOTE_ADDR") or None
     cfg = settings.CONFIG
-    if peer and cfg.behind_proxy and _is_trusted_proxy(peer, cfg.trusted_proxies):
+    if peer and cfg.behind_proxy and in_networks(peer, cfg.trusted_proxies):
         real = request.META.get("HTTP_X_REAL_IP", "").strip()
         try:
             return str(ipaddress.ip_address(real))
