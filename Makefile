@@ -46,8 +46,9 @@ run: $(BIN)/.installed
 
 ## make test — install dev dependencies and run the whole suite (SQLite, then PostgreSQL)
 test: install-dev
-	$(BIN)/python -m enclave.testing.run
+	$(BIN)/python -m enclave.testing.run $(ARGS)
 
+## make lint — ruff and bandit alone (the suite runs the same checks; .ci/run relies on that)
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/bandit -q -c pyproject.toml -r src --severity-level high

@@ -49,6 +49,7 @@ def seed(people: int) -> tuple[str, int, int]:
     django.setup()
     from django.db import transaction
 
+    from enclave.accounts.access import principal_for
     from enclave.accounts.models import Account, Membership
     from enclave.apikeys.actions import do_create_api_key
     from enclave.identity.models import Member
@@ -61,6 +62,7 @@ def seed(people: int) -> tuple[str, int, int]:
         owner.set_unusable_password()
         owner.save()
         Membership.objects.create(member=owner, account=account, role="owner")
+    owner = principal_for(owner, account.pk)
     do_define_field(account, "tier", "Tier", "select", options=["gold", "silver"],
                     pd_class="none", actor=owner)
     do_define_field(account, "score", "Score", "number", actor=owner)

@@ -42,6 +42,7 @@ SETUP = """
 import django
 django.setup()
 from django.db import transaction
+from enclave.accounts.access import principal_for
 from enclave.accounts.models import Account, Membership
 from enclave.apikeys.actions import do_create_api_key
 from enclave.identity.models import Member
@@ -52,7 +53,7 @@ member.save()
 Membership.objects.create(member=member, account=account, role="owner")
 with transaction.atomic():
     token, key = do_create_api_key(account, name="bench", scopes=["events:write"],
-                                   actor=member)
+                                   actor=principal_for(member, account.pk))
 print(account.pk, token, key.public_id)
 """
 

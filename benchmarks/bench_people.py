@@ -280,10 +280,10 @@ _setup()
 account_id, member_id, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 rows, start = 0, time.perf_counter()
 if mode == "export":
-    from enclave.accounts.models import Account
+    from enclave.accounts.access import principal_for
     from enclave.identity.models import Member
     from enclave.people import access, views
-    ctx = access.context_for(Member.objects.get(pk=member_id), Account.objects.get(pk=account_id))
+    ctx = principal_for(Member.objects.get(pk=member_id), account_id)
     definitions = access.field_definitions(account_id)
     columns = views._columns(ctx, "", definitions)
     with open("/dev/null", "w", encoding="utf-8") as sink:
@@ -356,9 +356,12 @@ def _import_once(account, writer, data: bytes) -> tuple[float, float]:
     Membership.objects.get_or_create(member=writer, account=account,
                                      defaults={"role": "user"})
     start = time.perf_counter()
-    plan = importer.plan_import(data, account.pk)
+    from enclave.accounts.access import principal_for
+
+    actor = principal_for(writer, account.pk)
+    plan = importer.plan_import(data, account.pk, actor.perms)
     planned = time.perf_counter()
-    actions.do_import_people(account, plan, actor=writer)
+    actions.do_import_people(account, plan, actor=actor)
     return planned - start, time.perf_counter() - planned
 
 

@@ -33,6 +33,48 @@ def http_client() -> Client:
     return Client()
 
 
+@pytest.fixture(autouse=True)
+def _erasure_journal(tmp_path):
+    """Each test's erasure tombstone journal (a file in the secrets directory) is its own,
+    so a restore in one test never re-applies another test's erasures."""
+    from enclave.backups import tombstones
+
+    with tombstones.use_journal(tmp_path / "secrets" / "erasures.jsonl") as path:
+        yield path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Each test starts with empty in-process rate counters: every test client comes from
+    127.0.0.1, so sign-up and reset requests of earlier tests would otherwise spend the
+    per-IP and per-address limits of later ones."""
+    from enclave.core.ratelimit import rate_limiter
+
+    limiter = rate_limiter()
+    if hasattr(limiter, "reset"):
+        limiter.reset()
+
+
+@pytest.fixture(autouse=True)
+def _job_queue():
+    """The test var/ directory has the embedded job queue's folders, as ``enclave serve``
+    prepares them, so a test that runs its on-commit callbacks can queue jobs (nobody runs
+    them; ``tests.identity.helpers.mailing`` runs them in-process, ``job_queue`` reads
+    them). Afterwards the Celery app forgets its cached connections, so a test that
+    points it at another broker (tests/core/test_jobs.py) publishes there."""
+    from django.conf import settings
+
+    from enclave.celery import app
+
+    for key in ("data_folder_in", "control_folder"):
+        folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)  # filesystem only
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+    yield
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 @pytest.fixture(scope="session")
 def live_enclave(tmp_path_factory):
     """One running ``enclave serve`` (HTTPS + HTTP + worker) shared by the session."""

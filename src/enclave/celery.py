@@ -1,29 +1,6 @@
-"""The Celery application: Redis in production, a broker-less filesystem queue when embedded."""
+"""``celery -A enclave`` looks for ``enclave.celery.app``: the one Celery application, which
+lives in ``enclave.core.jobs``."""
 
-from __future__ import annotations
+from enclave.core.jobs import app
 
-import os
-
-from celery import Celery
-from celery.signals import beat_init, worker_init
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enclave.settings")
-
-app = Celery("enclave")
-app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
-
-
-@app.on_after_finalize.connect
-def _install_schedule(sender: Celery, **kwargs) -> None:
-    from enclave.core.schedule import beat_schedule
-
-    sender.conf.beat_schedule = beat_schedule()
-
-
-@worker_init.connect
-@beat_init.connect
-def _refuse_foreign_database(**kwargs) -> None:
-    from enclave.core.environment import verify_database_environment
-
-    verify_database_environment()
+__all__ = ["app"]

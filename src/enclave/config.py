@@ -122,6 +122,9 @@ class Config:
     api_rates: tuple[tuple[str, str], ...] = ()
     # Behind a proxy: the peers whose X-Real-IP names the client (core.audit.client_ip).
     trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    # Dependency audit (enclave.scanning): an offline OSV advisory directory; unset = ask
+    # pip-audit's online service.
+    advisory_db: Path | None = None
 
     @property
     def is_live(self) -> bool:
@@ -180,6 +183,7 @@ def load(env: dict[str, str] | None = None) -> Config:
     if not contact.startswith(("mailto:", "https://")):
         raise ConfigError("ENCLAVE_SECURITY_CONTACT", "must be a mailto: or https:// URI")
     plans = _get(env, "ENCLAVE_PLANS_FILE")
+    advisory_db = _get(env, "ENCLAVE_ADVISORY_DB")
     cfg = Config(
         env=name,
         debug=_bool(env, "ENCLAVE_DEBUG"),
@@ -203,6 +207,9 @@ def load(env: dict[str, str] | None = None) -> Config:
         security_contact=contact,
         plans_file=Path(plans).resolve() if plans else None,
         secret_key_file=_path(env, "ENCLAVE_SECRET_KEY_FILE", secrets_dir / "django-secret-key"),
+        # Not checked for existence here: a missing directory must not stop start-up; the
+        # scheduled audit records it as a finding (DEP-1 fails, saying why).
+        advisory_db=Path(advisory_db).expanduser().resolve() if advisory_db else None,
         **_identity_settings(env, parts.hostname or "localhost"),
         **_keyring_settings(env),
         **_log_settings(env),

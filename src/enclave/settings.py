@@ -43,6 +43,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "enclave.core.middleware.ForwardedProtoMiddleware",
     "enclave.core.middleware.TraceIdMiddleware",
     "enclave.logs.middleware.AccessLogMiddleware",
     "enclave.core.middleware.HttpsOnlyMiddleware",
@@ -56,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "enclave.identity.middleware.MemberSessionMiddleware",
+    "enclave.accounts.middleware.PrincipalMiddleware",
+    "enclave.accounts.middleware.EndpointMiddleware",
 ]
 
 ROOT_URLCONF = "enclave.urls"
@@ -109,7 +112,10 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 # Named login limits: "<failures>/<window>" (s, m, h). Beyond the limit, exponential
 # back-off (1 min, 2, 4, ... capped at the window) that always expires — never a lock.
-LOGIN_LIMITS = {"per_member": "5/15m", "per_ip": "50/15m"}
+# per_member: wrong passwords per address (login, re-authentication, password change);
+# per_ip: wrong passwords and codes per client; mfa_per_member: wrong second factors per
+# member, cleared only by a right one (enclave.identity.throttle).
+LOGIN_LIMITS = {"per_member": "5/15m", "per_ip": "50/15m", "mfa_per_member": "5/15m"}
 # Where the counters live: Redis when configured (shared by every app server), else the DB.
 THROTTLE_STORE = ("enclave.identity.services.RedisThrottleStore" if CONFIG.redis_url
                   else "enclave.identity.services.DatabaseThrottleStore")
@@ -146,8 +152,10 @@ STATIC_ROOT = CONFIG.var_dir / "static"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = False
 
-# HTTPS everywhere. Behind a TLS edge the edge's X-Forwarded-Proto is trusted, and only then.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if CONFIG.behind_proxy else None
+# HTTPS everywhere. Behind a TLS edge the edge's X-Forwarded-Proto is trusted only from a
+# peer in ENCLAVE_TRUSTED_PROXIES (core.middleware.ForwardedProtoMiddleware). Django's own
+# setting would trust it from any peer, so it stays off.
+SECURE_PROXY_SSL_HEADER = None
 SECURE_HSTS_SECONDS = 63_072_000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = CONFIG.hsts_preload
@@ -202,7 +210,11 @@ SPECTACULAR_SETTINGS.update({
     "DESCRIPTION": "Enclave REST API v1. Authenticate with an API key "
                    "(`Authorization: Bearer <key>`). Errors are RFC 9457 problem+json.",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "enclave.api.schema.add_problem_responses"],
+                             "enclave.api.schema.add_problem_responses",
+                           "enclave.api.schema.make_precise"],
+    # 3.1: full JSON Schema (propertyNames, type lists), so the document can say exactly
+    # what the server accepts (docs/api.md, "Contract").
+    "OAS_VERSION": "3.1.0",
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0,
                                         "maximum": 999_999_999_999_999_999, "example": 1}},
     "COMPONENT_SPLIT_REQUEST": True,
@@ -247,14 +259,22 @@ ENCLAVE_API_RATES = {
     "ingest.key": "30000/min",
     "ingest.ip": "30000/min",
     "api.auth_failures": "100/min",  # refused keys per client IP, then 429 before lookups
+    # Plain-HTTP requests whose exposed credentials are recorded (rows), per client IP and
+    # in all; beyond them the request is still refused and its API keys still revoked.
+    "exposure.ip": "10/min",
+    "exposure.global": "300/min",
+    # Sign-up and password-reset requests (each may send an email), per client IP and per
+    # address whether or not it has a login (enclave.identity.actions): over either, 429.
+    "account_mail.ip": "20/h",
+    "account_mail.address": "5/h",
     **dict(CONFIG.api_rates),
 }
 # Client addresses the per-IP limits skip: the host itself (a local proxy, health checks,
 # the test client). Keys are still limited per key.
 API_RATE_EXEMPT_NETWORKS = ["127.0.0.0/8", "::1/128"]
 # The rate limiter: Redis when configured (shared by every app server), else in-process.
-API_RATE_LIMITER = ("enclave.apikeys.services.RedisRateLimiter" if CONFIG.redis_url
-                    else "enclave.apikeys.services.LocalRateLimiter")
+API_RATE_LIMITER = ("enclave.core.ratelimit.RedisRateLimiter" if CONFIG.redis_url
+                    else "enclave.core.ratelimit.LocalRateLimiter")
 
 # Benchmark only (benchmarks/bench_api.py): a bare Django view at /api/bench/people/<id>,
 # the baseline the authenticated API GET is compared with on the same server. Set by the

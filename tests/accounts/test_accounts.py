@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core import mail
+from django.test import TestCase
 
 from enclave.accounts.models import Account, Invitation, Membership
 from enclave.core import clock
@@ -12,6 +14,7 @@ from enclave.identity.models import Member, MemberSession
 from tests.identity.helpers import (
     PASSWORD,
     https_client,
+    job_queue,
     last_link,
     log_in,
     mailing,
@@ -27,7 +30,8 @@ def owner():
 @pytest.fixture
 def owner_client(owner):
     client = https_client()
-    log_in(client, "owner@example.com")
+    signed_in = log_in(client, "owner@example.com")
+    assert (signed_in.status_code, signed_in["Location"]) == (302, "/app/")
     return client
 
 
@@ -40,19 +44,26 @@ def invite(client, email="new@example.com", role="user"):
 class TestInvitations:
     def test_owner_invites_by_email_with_a_role(self, owner_client):
         response = invite(owner_client, role="analyst")
+        assert response.status_code == 200
         assert "Invitation sent" in response.text
-        assert Invitation.objects.get().role == "analyst"
+        invitation = Invitation.objects.get()
+        assert (invitation.email, invitation.role) == ("new@example.com", "analyst")
 
     def test_token_is_stored_only_as_a_hash(self, owner_client):
+        import hashlib
+
         invite(owner_client)
-        assert not Invitation.objects.filter(token_hash=last_link("/app/invite/")).exists()
+        token = last_link("/app/invite/")
+        stored = Invitation.objects.get().token_hash
+        assert stored == hashlib.sha256(token.encode()).hexdigest()
+        assert token not in stored
 
     def test_accepting_creates_the_member_with_the_role(self, owner_client):
         invite(owner_client, role="viewer")
         client = https_client()
         response = client.post(f"/app/invite/{last_link('/app/invite/')}",
                                {"password": PASSWORD})
-        assert response.status_code == 302
+        assert (response.status_code, response["Location"]) == (302, "/app/")
         membership = Membership.objects.get(member__email="new@example.com")
         assert (membership.account.name, membership.role) == ("Acme", "viewer")
         assert client.get("/app/").status_code == 200
@@ -63,7 +74,7 @@ class TestInvitations:
         token = last_link("/app/invite/")
         member_client = https_client()
         log_in(member_client, "new@example.com")
-        member_client.post(f"/app/invite/{token}")
+        assert member_client.post(f"/app/invite/{token}").status_code == 302
         names = set(Membership.objects.filter(member__email="new@example.com")
                     .values_list("account__name", flat=True))
         assert names == {"Acme", "Other"}
@@ -71,7 +82,8 @@ class TestInvitations:
     def test_invitation_is_single_use(self, owner_client):
         invite(owner_client)
         token = last_link("/app/invite/")
-        https_client().post(f"/app/invite/{token}", {"password": PASSWORD})
+        assert https_client().post(f"/app/invite/{token}",
+                                   {"password": PASSWORD}).status_code == 302
         again = https_client().post(f"/app/invite/{token}", {"password": PASSWORD})
         assert again.status_code == 404
         assert Member.objects.filter(email="new@example.com").count() == 1
@@ -121,6 +133,75 @@ class TestInvitations:
         assert response.status_code == 404
         assert "This invitation link is not valid" in response.text
 
+    def test_legacy_invitation_spelling_finds_the_existing_login(self, owner):
+        # An invitation row from before canonical addresses, for a member who exists.
+        make_member("new@éxample.com", account_name="Other")
+        Invitation.objects.create(account=Account.objects.get(name="Acme"),
+                                  email="New@ÉXAMPLE.com", role="user", invited_by=owner,
+                                  token_hash=hash_of("legacy-token"),
+                                  expires_at=clock.now() + dt.timedelta(days=1))
+        response = https_client().post("/app/invite/legacy-token", {"password": PASSWORD})
+        assert "You already have an Enclave login" in response.text
+        assert Member.objects.count() == 2
+
+
+class TestInviteForm:
+    def test_a_fullwidth_address_is_invited_in_canonical_form(self):
+        from enclave.accounts.forms import InviteForm
+
+        form = InviteForm({"email": "ＮＥＷ@example.com", "role": "viewer"})
+        assert form.is_valid(), form.errors
+        assert form.cleaned_data["email"] == "new@example.com"
+
+
+def hash_of(token):
+    from enclave.accounts.actions import hash_token
+
+    return hash_token(token)
+
+
+@pytest.mark.django_db
+class TestInvitationMail:
+    """Invitations go through the mail queue; the worker mints the link."""
+
+    def invite_queued(self, client, folder):
+        with job_queue(folder) as queue:
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                client.post("/app/account/invite/", {"email": "new@example.com",
+                                                     "role": "user"})
+            return queue, queue.take()
+
+    def test_queued_job_carries_only_the_invitation_id(self, owner_client, tmp_path):
+        _, jobs = self.invite_queued(owner_client, tmp_path)
+        assert jobs == [("enclave.accounts.send_invitation",
+                         {"invitation_id": Invitation.objects.get().pk})]
+        assert mail.outbox == []
+
+    def test_worker_mails_a_link_that_accepts_the_invitation(self, owner_client, tmp_path):
+        queue, jobs = self.invite_queued(owner_client, tmp_path)
+        queue.run(jobs)
+        assert mail.outbox[-1].to == ["new@example.com"]
+        response = https_client().post(f"/app/invite/{last_link('/app/invite/')}",
+                                       {"password": PASSWORD})
+        assert response.status_code == 302
+        assert Membership.objects.filter(member__email="new@example.com").exists()
+
+    def test_repeated_job_leaves_only_the_last_mailed_link_working(self, owner_client,
+                                                                   tmp_path):
+        queue, jobs = self.invite_queued(owner_client, tmp_path)
+        queue.run(jobs)
+        first = last_link("/app/invite/")
+        queue.run(jobs)
+        assert https_client().get(f"/app/invite/{first}").status_code == 404
+        assert https_client().get(f"/app/invite/{last_link('/app/invite/')}"
+                                  ).status_code == 200
+
+    def test_job_for_an_accepted_invitation_sends_nothing(self, owner_client, tmp_path):
+        queue, jobs = self.invite_queued(owner_client, tmp_path)
+        Invitation.objects.update(accepted_at=clock.now())
+        queue.run(jobs)
+        assert mail.outbox == []
+
 
 @pytest.mark.django_db
 class TestAccountSwitcher:
@@ -152,7 +233,8 @@ class TestAccountSwitcher:
 @pytest.mark.django_db
 class TestAccountSecurity:
     def test_owner_sets_the_idle_timeout(self, owner_client):
-        owner_client.post("/app/account/security/", {"idle_timeout_minutes": 240})
+        response = owner_client.post("/app/account/security/", {"idle_timeout_minutes": 240})
+        assert response.status_code == 200
         assert Account.objects.get().idle_timeout_minutes == 240
 
     @pytest.mark.parametrize("value", [4, 721, -1])
@@ -165,8 +247,8 @@ class TestAccountSecurity:
         with clock.travel(dt.timedelta(minutes=11)):
             response = owner_client.post("/app/account/security/",
                                          {"idle_timeout_minutes": 240})
-        assert response.status_code == 302
-        assert response["Location"].startswith("/app/reauth/")
+        assert (response.status_code, response["Location"]) == (
+            302, "/app/reauth/?next=%2Fapp%2Faccount%2Fsecurity%2F")
         assert Account.objects.get().idle_timeout_minutes == 30
 
     def test_admin_cannot_change_security_settings(self, owner):

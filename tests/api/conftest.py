@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from enclave.accounts.permissions import ROLE_PERMISSIONS
-from enclave.apikeys.scopes import SCOPES
+from enclave.access.permissions import ROLE_PERMISSIONS
+from enclave.access.scopes import SCOPES
 from tests.apikeys.factories import make_key
 from tests.conftest import HttpsClient
 from tests.people.world import World
@@ -68,7 +68,7 @@ def api(world) -> ApiClient:
 def _fresh_rate_limits():
     """Every test starts with empty in-process rate-limit counters (the suite sends far
     more requests per minute from 127.0.0.1 than the per-IP limit allows)."""
-    from enclave.apikeys.services import rate_limiter
+    from enclave.core.ratelimit import rate_limiter
 
     limiter = rate_limiter()
     if hasattr(limiter, "reset"):

@@ -15,6 +15,7 @@ def seed(scopes: str) -> str:
     from enclave.apikeys.actions import do_create_api_key
     from enclave.identity.models import Member
     from enclave.people.actions import do_create_person, do_define_field
+    from tests.principals import acting
 
     with transaction.atomic():
         account = Account.objects.create(name="Contract Test")
@@ -22,9 +23,14 @@ def seed(scopes: str) -> str:
         owner.set_unusable_password()
         owner.save()
         Membership.objects.create(member=owner, account=account, role="owner")
+        owner = acting(owner, account)
     do_define_field(account, "tier", "Tier", "select", options=["gold", "silver"],
                     pd_class="none", actor=owner)
     do_define_field(account, "score", "Score", "number", pd_class="personal", actor=owner)
+    do_define_field(account, "since", "Customer since", "date", pd_class="none", actor=owner)
+    do_define_field(account, "vip", "VIP", "boolean", pd_class="none", actor=owner)
+    do_define_field(account, "nickname", "Nickname", "text", pd_class="personal",
+                    actor=owner)
     for i in range(5):
         do_create_person(account, {"email": f"p{i}@contract.example", "first_name": f"P{i}",
                                    "custom.tier": "gold", "custom.score": i,

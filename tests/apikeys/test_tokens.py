@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from enclave.accounts.permissions import IMPLIED, PERMISSIONS, close
+from enclave.access.permissions import IMPLIED, Permission, close
+from enclave.access.scopes import SCOPES
 from enclave.apikeys import tokens
-from enclave.apikeys.scopes import SCOPES
 from enclave.logs.policy import DETECTORS
 
 
@@ -54,16 +54,22 @@ class TestFormat:
         assert tokens.find_tokens("Bearer enc_test_garbage") == []
 
 
-class TestScopeTable:
-    def test_scopes_name_only_known_permissions(self):
-        assert all(perms <= set(PERMISSIONS) for perms in SCOPES.values())
+WRITE_ONLY = frozenset({"events:write"})
 
-    def test_scope_permissions_are_closed_under_implication(self):
-        assert all(close(perms) == perms for perms in SCOPES.values())
+
+class TestScopeTable:
+    def test_scopes_name_only_permission_members(self):
+        assert all(isinstance(p, Permission) for perms in SCOPES.values() for p in perms)
+
+    def test_scope_permissions_are_closed_under_implication_except_write_only(self):
+        assert all(close(perms) == perms for scope, perms in SCOPES.items()
+                   if scope not in WRITE_ONLY)
         assert IMPLIED  # the closure above is not vacuous
+
+    def test_the_ingest_scope_writes_people_without_reading_them(self):
+        assert SCOPES["events:write"] == {Permission.EVENTS_WRITE, Permission.PEOPLE_WRITE}
 
     def test_contract_scopes_exist(self):
         assert {"people:read", "people:write", "people:export", "people:erase",
                 "events:write", "audit:read", "account:read", "team:read",
                 "api_keys:read"} <= set(SCOPES)
-        assert SCOPES["events:write"] == frozenset()

@@ -8,13 +8,13 @@ import re
 import pytest
 
 from enclave.apikeys.actions import do_roll_api_key
-from enclave.apikeys.models import ApiKey
+from enclave.apikeys.models import ApiKey, ApiKeyPolicy
 from enclave.core import clock
 from tests.apikeys.factories import make_key
 
 TOKEN = re.compile(r"enc_test_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}")
 FORM = {"name": "CRM sync", "scopes": ["people:read", "events:write"],
-        "role_ceiling": "analyst", "allowed_ips": "", "expires_days": "30"}
+        "role_ceiling": "user", "allowed_ips": "", "expires_days": "30"}
 
 
 @pytest.mark.django_db
@@ -33,12 +33,18 @@ class TestList:
         assert world.client(role).get("/app/api-keys/").status_code == 403
 
     def test_another_accounts_keys_are_not_listed(self, world):
+        _, mine = make_key(world.account, world.members["owner"], scopes=["people:read"])
         _, key = make_key(world.other, world.other_owner, scopes=["people:read"])
-        assert key.public_id not in world.client("owner").get("/app/api-keys/").text
+        response = world.client("owner").get("/app/api-keys/")
+        assert response.status_code == 200
+        assert mine.public_id in response.text
+        assert key.public_id not in response.text
 
     def test_page_has_no_inline_script_or_style(self, world):
-        make_key(world.account, world.members["owner"], scopes=["people:read"])
-        text = world.client("owner").get("/app/api-keys/").text
+        _, key = make_key(world.account, world.members["owner"], scopes=["people:read"])
+        response = world.client("owner").get("/app/api-keys/")
+        assert (response.status_code, key.public_id in response.text) == (200, True)
+        text = response.text
         assert "<script" not in text
         assert "style=" not in text
         assert "<style" not in text
@@ -71,11 +77,14 @@ class TestCreate:
         key = ApiKey.objects.get(account=world.account)
         assert token.split("_")[2] == key.public_id
         assert key.scopes == ["events:write", "people:read"]
-        assert key.role_ceiling == "analyst"
-        assert token not in client.get("/app/api-keys/").text
+        assert key.role_ceiling == "user"
+        listing = client.get("/app/api-keys/")
+        assert (listing.status_code, key.public_id in listing.text) == (200, True)
+        assert token not in listing.text
 
     def test_token_page_is_never_cached(self, world):
         response = world.client("owner").post("/app/api-keys/new/", FORM)
+        assert response.status_code == 201
         assert "no-store" in response["Cache-Control"]
 
     @pytest.mark.parametrize("role", ["user", "analyst", "viewer"])
@@ -88,8 +97,8 @@ class TestCreate:
         client = world.client("owner")
         with clock.travel(dt.timedelta(minutes=11)):
             response = client.post("/app/api-keys/new/", FORM)
-        assert response.status_code == 302
-        assert response["Location"].startswith("/app/reauth/")
+        assert (response.status_code, response["Location"]) == (
+            302, "/app/reauth/?next=%2Fapp%2Fapi-keys%2Fnew%2F")
         assert not ApiKey.objects.exists()
 
     def test_ceiling_above_the_creators_role_shows_the_error(self, world):
@@ -100,7 +109,7 @@ class TestCreate:
         assert not ApiKey.objects.exists()
 
     def test_form_lists_every_scope(self, world):
-        from enclave.apikeys.scopes import SCOPES
+        from enclave.access.scopes import SCOPES
 
         text = world.client("owner").get("/app/api-keys/new/").text
         assert all(f'value="{scope}"' in text for scope in SCOPES)
@@ -114,7 +123,8 @@ class TestRollRevokePolicy:
                                               {"grace_hours": "48"})
         assert response.status_code == 201
         assert "no-store" in response["Cache-Control"]
-        assert TOKEN.search(response.text)
+        successor = ApiKey.objects.get(predecessor=key)
+        assert TOKEN.search(response.text).group(0).split("_")[2] == successor.public_id
         key.refresh_from_db()
         assert key.grace_until - key.rolled_at == dt.timedelta(hours=48)
 
@@ -127,14 +137,15 @@ class TestRollRevokePolicy:
 
     def test_rolling_a_rolled_key_is_409(self, world):
         _, key = make_key(world.account, world.members["owner"], scopes=["people:read"])
-        do_roll_api_key(key, actor=world.members["owner"])
+        do_roll_api_key(key, actor=world.actor("owner"))
         response = world.client("owner").post(f"/app/api-keys/{key.public_id}/roll/")
         assert response.status_code == 409
+        assert ApiKey.objects.filter(predecessor=key).count() == 1  # the first roll's only
 
     def test_revoke_from_the_page(self, world):
         _, key = make_key(world.account, world.members["owner"], scopes=["people:read"])
         response = world.client("admin").post(f"/app/api-keys/{key.public_id}/revoke/")
-        assert response.status_code == 302
+        assert (response.status_code, response["Location"]) == (302, "/app/api-keys/")
         assert ApiKey.objects.get(pk=key.pk).state() == "revoked"
 
     @pytest.mark.parametrize("action", ["roll", "revoke"])
@@ -146,13 +157,15 @@ class TestRollRevokePolicy:
 
     def test_owner_changes_the_key_age_policy(self, world):
         response = world.client("owner").post("/app/api-keys/policy/", {"max_age_days": "30"})
-        assert response.status_code == 302
+        assert (response.status_code, response["Location"]) == (302, "/app/api-keys/")
         assert "<strong>30 days</strong>" in world.client("owner").get("/app/api-keys/").text
 
     def test_admin_cannot_change_the_policy(self, world):
         response = world.client("admin").post("/app/api-keys/policy/", {"max_age_days": "30"})
         assert response.status_code == 403
+        assert not ApiKeyPolicy.objects.exists()
 
     def test_invalid_policy_is_422(self, world):
         response = world.client("owner").post("/app/api-keys/policy/", {"max_age_days": "0"})
         assert response.status_code == 422
+        assert not ApiKeyPolicy.objects.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enclave.core.models import AuditEventType
+from tests.principals import acting
 
 
 def _owner_and_key(scopes=("people:read",)):
@@ -24,14 +25,14 @@ def trigger_rolled():
     from enclave.apikeys.actions import do_roll_api_key
 
     _, owner, _, key = _owner_and_key()
-    do_roll_api_key(key, actor=owner)
+    do_roll_api_key(key, actor=acting(owner, key.account_id))
 
 
 def trigger_revoked():
     from enclave.apikeys.actions import do_revoke_api_key
 
     _, owner, _, key = _owner_and_key()
-    do_revoke_api_key(key, actor=owner)
+    do_revoke_api_key(key, actor=acting(owner, key.account_id))
 
 
 def trigger_exposed(http_client):
@@ -44,7 +45,7 @@ def trigger_policy_changed():
     from enclave.apikeys.actions import do_set_api_key_policy
 
     account, owner, _, _ = _owner_and_key()
-    do_set_api_key_policy(account, max_age_days=30, actor=owner)
+    do_set_api_key_policy(account, max_age_days=30, actor=acting(owner, account))
 
 
 TRIGGERS = {

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import socket
-
 import pytest
 from django.db import connection
 
 from enclave.backups import databases, keystore, services
 from enclave.identity.models import Member
+from tests.moto import moto_server
 
 
 @pytest.fixture(autouse=True)
@@ -49,27 +47,11 @@ def member_rows(conn=connection) -> list[tuple]:
         return [tuple(r) for r in cur.fetchall()]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_s3_url():
-    """A real moto server (S3 API over HTTP) on a free localhost port."""
-    from moto.server import ThreadedMotoServer
-
-    # The server's request log would go through Enclave's logging pipeline from server
-    # threads (opening database connections there); it is noise for these tests.
-    werkzeug = logging.getLogger("werkzeug")
-    werkzeug.disabled = True
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-    werkzeug.disabled = False
+    """A real moto server (S3 API over HTTP) on localhost."""
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

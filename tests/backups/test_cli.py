@@ -47,11 +47,14 @@ class TestCommands:
 
     def test_replace_without_confirmation_changes_nothing(self, deployment):
         created = json.loads(enclave(deployment, "create", "--json").stdout)
+        live = Path(deployment["ENCLAVE_VAR_DIR"]) / "data" / "enclave.sqlite3"
+        before = live.read_bytes()
         result = subprocess.run([*ENCLAVE, "backup", "restore", created["id"], "--replace"],
                                 env=deployment, capture_output=True, text=True,
                                 stdin=subprocess.DEVNULL, timeout=120)
         assert result.returncode == 2
         assert "not confirmed" in result.stderr
+        assert live.read_bytes() == before
 
     def test_prune_dry_run_and_drill(self, deployment):
         enclave(deployment, "create")

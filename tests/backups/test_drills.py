@@ -29,9 +29,19 @@ class TestDrill:
         assert drill.rto_seconds > 0
         assert "tables match the manifest" in drill.detail
 
+    def test_drill_passes_after_erasing_a_person_with_events_since_the_backup(self, target):
+        from tests.backups.test_actions import erasable_world, erase
+
+        world = erasable_world()
+        latest = actions.do_create_backup()
+        erase(world)
+        drill = actions.do_run_restore_drill()
+        assert (drill.succeeded, drill.backup_id) == (True, latest.backup_id), drill.detail
+        assert "1 erased subject(s) checked gone" in drill.detail
+
     def test_drill_leaves_no_scratch_database(self, target, members, settings):
         actions.do_create_backup()
-        actions.do_run_restore_drill()
+        assert actions.do_run_restore_drill().succeeded  # the scratch database was used
         scratch = settings.CONFIG.var_dir / "backup-tmp"
         assert list(scratch.iterdir()) == []
 

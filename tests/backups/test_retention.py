@@ -95,4 +95,7 @@ class TestSimulation:
                if (now - retention.created_from_id(i)).days >= 30]
         assert len(young) == 30
         assert len({d.isocalendar()[:2] for d in old}) == len(old)  # one per week
-        assert all((now - d).days <= 90 for d in old)
+        # ... for every week that had a backup 30 to 90 days old, and none older.
+        weeks = {(now - dt.timedelta(days=d)).isocalendar()[:2] for d in range(30, 91)}
+        assert {d.isocalendar()[:2] for d in old} == weeks
+        assert max((now - d).days for d in old) <= 90

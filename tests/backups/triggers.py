@@ -77,7 +77,7 @@ def trigger_expunged():
 def trigger_erasure_recorded():
     from enclave.backups import actions
 
-    actions.do_record_erasure("identity.member", 1)
+    actions.do_record_erasure("member", 1, account_id=None)
 
 
 TRIGGERS = {

@@ -55,7 +55,8 @@ def trigger_owner_setup_issued():
 
 
 def trigger_owner_created():
-    from enclave.identity.actions import do_create_first_owner, do_issue_owner_setup_link
+    from enclave.accounts.onboarding import do_create_first_owner
+    from enclave.identity.actions import do_issue_owner_setup_link
 
     link = do_issue_owner_setup_link()
     do_create_first_owner(link.rsplit("/", 1)[1], "owner@example.com", "a long passphrase 42")

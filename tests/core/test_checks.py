@@ -49,14 +49,16 @@ class TestDeployCheck:
 
     def test_non_live_environment_fails_with_w102(self, tmp_path):
         result = check_deploy(production_env(tmp_path, ENCLAVE_ENV="dev"))
-        assert result.returncode != 0
+        assert result.returncode == 1
+        assert "System check identified 1 issue" in result.stderr
         assert "enclave.W102" in result.stderr
 
     def test_group_readable_secrets_dir_fails_with_e104(self, tmp_path):
         env = production_env(tmp_path)
         (tmp_path / "secrets").chmod(0o750)
         result = check_deploy(env)
-        assert result.returncode != 0
+        assert result.returncode == 1
+        assert "System check identified 1 issue" in result.stderr
         assert "enclave.E104" in result.stderr
 
     @pytest.mark.parametrize(("override", "setting"), [

@@ -112,3 +112,13 @@ class TestTrustedProxies:
     def test_malformed_entry_names_the_variable(self, tmp_path):
         with pytest.raises(ConfigError, match="ENCLAVE_TRUSTED_PROXIES"):
             load(tmp_path, ENCLAVE_TRUSTED_PROXIES="10.0.0.0/8,proxy.local")
+
+
+class TestAdvisoryDb:
+    def test_unset_means_the_online_audit(self, tmp_path):
+        assert load(tmp_path).advisory_db is None
+
+    def test_path_is_made_absolute(self, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        cfg = load(tmp_path, ENCLAVE_ADVISORY_DB="advisories")
+        assert cfg.advisory_db == tmp_path.resolve() / "advisories"

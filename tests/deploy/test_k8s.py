@@ -117,9 +117,11 @@ class TestWorkloads:
         doc = next(d for d in committed() if d["kind"] == "Deployment"
                    and d["metadata"]["name"] == name)
         (container,) = doc["spec"]["template"]["spec"]["containers"]
+        from_secret = {var["name"]: var["valueFrom"]["secretKeyRef"]["name"]
+                       for var in container["env"] if "valueFrom" in var}
+        assert from_secret == {"ENCLAVE_DATABASE_URL": k8s.SECRET,
+                               "ENCLAVE_REDIS_URL": k8s.SECRET}
         for var in container["env"]:
-            if var["name"] in ("ENCLAVE_DATABASE_URL", "ENCLAVE_REDIS_URL"):
-                assert var["valueFrom"]["secretKeyRef"]["name"] == k8s.SECRET
             assert "://" not in var.get("value", "").replace("https://", "")
         assert not [d for d in committed() if d["kind"] == "Secret"]
 
@@ -146,3 +148,18 @@ class TestScanners:
              "--framework", "kubernetes"], K8S_DIR)
         assert result.returncode == 0, result.stdout[-3000:]
         assert "Failed checks: 0" in result.stdout
+
+
+class TestEdgeTrust:
+    def test_web_pods_trust_forwarded_headers_only_from_loopback_and_the_edge(self, tmap):
+        container = k8s.deployment(tmap, "web")["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["ENCLAVE_TRUSTED_PROXIES"] == f"127.0.0.1/32,{k8s.EDGE_NETWORK}"
+        command = container["command"]
+        assert command[command.index("--forwarded-allow-ips") + 1] == k8s.EDGE_NETWORK
+
+    def test_health_probe_runs_inside_the_pod_over_loopback(self, tmap):
+        container = k8s.deployment(tmap, "web")["spec"]["template"]["spec"]["containers"][0]
+        probe = container["livenessProbe"]
+        assert "httpGet" not in probe
+        assert "http://127.0.0.1:8000/api/v1/health" in " ".join(probe["exec"]["command"])

@@ -44,12 +44,7 @@ def our_namespaces(prefix: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def host_before():
-    return host_network()
-
-
-@pytest.fixture(scope="module")
-def tiers(host_before):
+def tiers():
     state_dir = settings.CONFIG.var_dir / "tiers"  # where NET-1 looks
     state = local.up(tiermap.load(), state_dir)
     try:
@@ -158,14 +153,16 @@ class TestFailureHalfway:
 
 
 class TestDown:
-    """Runs last in this module: removes the shared deployment and checks nothing is left."""
-
-    def test_down_removes_exactly_what_up_created(self, tiers, host_before):
-        runtime = Path(tiers.runtime_dir)
-        pids = [p["pid"] for p in tiers.processes]
-        removed = local.down(settings.CONFIG.var_dir / "tiers")
+    def test_down_removes_exactly_what_up_created(self, tmp_path):
+        """A deployment of its own (the shared one serves the other tests in any order;
+        deployments share nothing, each name carries its own prefix)."""
+        before = host_network()
+        own = local.up(tiermap.load(), tmp_path)
+        runtime = Path(own.runtime_dir)
+        pids = [p["pid"] for p in own.processes]
+        removed = local.down(tmp_path)
         assert len([r for r in removed if r.startswith("namespace ")]) == 9
-        assert our_namespaces(tiers.prefix) == []
+        assert our_namespaces(own.prefix) == []
         assert not runtime.exists()
         assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
-        assert host_network() == host_before
+        assert host_network() == before

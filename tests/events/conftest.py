@@ -29,7 +29,7 @@ def ingest(world) -> ApiClient:
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
     """Each test starts with empty in-process rate-limit counters."""
-    from enclave.apikeys.services import rate_limiter
+    from enclave.core.ratelimit import rate_limiter
 
     limiter = rate_limiter()
     if hasattr(limiter, "reset"):

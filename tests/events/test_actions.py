@@ -36,21 +36,21 @@ class TestIngestAction:
         principal = principal_for(world, scopes=["people:read"])
         with pytest.raises(PermissionDenied):
             actions.do_ingest_events(world.account, events(b'{"type":"track","event":"e"}'),
-                                     principal=principal)
+                                     actor=principal)
         assert not Event.objects.exists()
 
     def test_principal_of_another_account_is_refused(self):
         world = World()
         with pytest.raises(PermissionDenied):
             actions.do_ingest_events(world.other, events(b'{"type":"track","event":"e"}'),
-                                     principal=principal_for(world))
+                                     actor=principal_for(world))
 
     def test_result_counts_duplicates_by_position(self):
         world = World()
         principal = principal_for(world)
         body = b'{"batch":[{"type":"track","event":"e","message_id":"a"}]}'
-        actions.do_ingest_events(world.account, events(body), principal=principal)
-        result = actions.do_ingest_events(world.account, events(body), principal=principal)
+        actions.do_ingest_events(world.account, events(body), actor=principal)
+        result = actions.do_ingest_events(world.account, events(body), actor=principal)
         assert (result.received, result.stored, result.duplicates) == (1, 0, (0,))
 
     @pytest.mark.parametrize("event_type", list(TRIGGERS), ids=lambda e: e.name)
@@ -65,10 +65,10 @@ class TestPurge:
         world = World()
         principal = principal_for(world)
         actions.do_ingest_events(world.account, events(
-            b'{"type":"track","event":"e","message_id":"old"}'), principal=principal)
+            b'{"type":"track","event":"e","message_id":"old"}'), actor=principal)
         with clock.travel(dt.timedelta(hours=23)):
             actions.do_ingest_events(world.account, events(
-                b'{"type":"track","event":"e","message_id":"new"}'), principal=principal)
+                b'{"type":"track","event":"e","message_id":"new"}'), actor=principal)
         with clock.travel(dt.timedelta(hours=24, minutes=30)):
             purged = actions.do_purge_message_ids()
         assert purged == 1
@@ -85,7 +85,7 @@ class TestPurge:
         principal = principal_for(world)
         body = b'{"batch":[' + b",".join(
             b'{"type":"track","event":"e","message_id":"m-%d"}' % i for i in range(7)) + b"]}"
-        actions.do_ingest_events(world.account, events(body), principal=principal)
+        actions.do_ingest_events(world.account, events(body), actor=principal)
         with clock.travel(dt.timedelta(hours=25)):
             assert actions.do_purge_message_ids(chunk=3) == 7
         assert not MessageId.objects.exists()
@@ -111,7 +111,7 @@ class TestConcurrency:
             try:
                 barrier.wait()
                 results.append(actions.do_ingest_events(world.account, events(body),
-                                                        principal=principal))
+                                                        actor=principal))
             except Exception as exc:  # noqa: BLE001 - reported by the assertion below
                 failures.append(exc)
             finally:
@@ -137,7 +137,7 @@ class TestConcurrency:
             body = (b'{"type":"identify","email":"race@example.com","fields":'
                     b'{"first_name":"T%d"}}' % n)
             try:
-                actions.do_ingest_events(world.account, events(body), principal=principal,
+                actions.do_ingest_events(world.account, events(body), actor=principal,
                                          batched=False)
             except Exception as exc:  # noqa: BLE001 - reported by the assertion below
                 failures.append(exc)

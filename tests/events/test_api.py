@@ -11,6 +11,7 @@ from django.test import override_settings
 from enclave.core import clock
 from enclave.core.models import AuditEvent, AuditEventType
 from enclave.events.models import Event, MessageId
+from enclave.people.models import Person
 from tests.api.conftest import ApiClient
 from tests.apikeys.factories import make_key
 
@@ -53,7 +54,7 @@ class TestAccepted:
 
     def test_event_records_the_sending_key(self, world):
         token, key = make_key(world.account, world.members["owner"], scopes=["events:write"])
-        ApiClient(token).post(URL, track())
+        assert ApiClient(token).post(URL, track()).status_code == 202
         assert Event.objects.get().key_public_id == key.public_id
 
     def test_one_audit_row_per_batch_without_personal_values(self, ingest, world):
@@ -63,7 +64,8 @@ class TestAccepted:
         assert rows.count() == 1
         extra = rows.get().extra_data
         assert extra["stored"] == 2
-        assert extra["people_created"] == 1
+        person = Person.objects.get(account=world.account, email="ada@example.com")
+        assert (extra["people_created"], extra["people_updated"]) == ([person.pk], [])
         assert "ada" not in json.dumps(extra).lower()
 
 
@@ -90,9 +92,12 @@ class TestIdempotency:
 
     def test_message_ids_are_per_account(self, ingest, world):
         token, _ = make_key(world.other, world.other_owner, scopes=["events:write"])
-        ingest.post(URL, track(1, message_id="shared"))
+        assert ingest.post(URL, track(1, message_id="shared")).json()["stored"] == 1
         response = ApiClient(token).post(URL, track(1, message_id="shared"))
         assert response.json()["stored"] == 1
+        assert sorted(Event.objects.filter(message_id="shared")
+                      .values_list("account_id", flat=True)) == sorted(
+            [world.account.pk, world.other.pk])
 
 
 @pytest.mark.django_db
@@ -154,6 +159,74 @@ class TestBadInput:
         assert not Event.objects.exists()
 
 
+def nested(kind: str, levels: int) -> str:
+    if kind == "list":
+        return "[" * levels + "]" * levels
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+def deep_properties(levels: int) -> dict:
+    """A properties object nesting ``levels`` levels deep, itself included."""
+    value: dict = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"n": value}
+    return value
+
+
+@pytest.mark.django_db
+class TestTooDeep:
+    """Deeply nested bodies are a 400 problem (never a 500), and nothing deeper than the
+    stored-value limit is stored."""
+
+    @pytest.mark.parametrize("kind", ["list", "object"])
+    def test_pathological_nesting_is_400_too_deep_and_stores_nothing(self, ingest, kind):
+        response = ingest.post(URL, nested(kind, 100_000))
+        assert response.status_code == 400
+        body = problem(response)
+        assert body["type"].endswith("/problems/too-deep")
+        assert body["trace_id"] == response["X-Trace-Id"]
+        assert not Event.objects.exists()
+
+    def test_pathological_properties_in_a_batch_are_400(self, ingest):
+        event = '{"type": "track", "event": "x", "properties": {"a": ' + \
+            nested("list", 100_000) + "}}"
+        response = ingest.post(URL, '{"batch": [' + event + "]}")
+        assert problem(response)["type"].endswith("/problems/too-deep")
+        assert not Event.objects.exists()
+
+    def test_properties_at_the_stored_limit_are_stored_as_sent(self, ingest):
+        from enclave.core.jsondepth import MAX_STORED_DEPTH
+
+        properties = deep_properties(MAX_STORED_DEPTH)
+        response = ingest.post(URL, batch(track(properties=properties)))
+        assert response.status_code == 202
+        assert Event.objects.get().properties == properties
+
+    def test_properties_one_level_deeper_are_422_and_not_stored(self, ingest):
+        from enclave.core.jsondepth import MAX_STORED_DEPTH
+
+        response = ingest.post(URL, batch(track(properties=deep_properties(
+            MAX_STORED_DEPTH + 1))))
+        assert response.status_code == 422
+        assert list(problem(response)["errors"]) == ["batch.0.properties"]
+        assert not Event.objects.exists()
+
+    def test_body_at_the_document_limit_reaches_validation(self, ingest):
+        from enclave.core.jsondepth import MAX_DEPTH
+
+        # {"batch": [{ "properties": ... }]}: three levels around the properties.
+        response = ingest.post(URL, batch(track(properties=deep_properties(MAX_DEPTH - 3))))
+        assert response.status_code == 422
+        assert list(problem(response)["errors"]) == ["batch.0.properties"]
+
+    def test_body_one_level_over_the_document_limit_is_400(self, ingest):
+        from enclave.core.jsondepth import MAX_DEPTH
+
+        response = ingest.post(URL, batch(track(properties=deep_properties(MAX_DEPTH - 2))))
+        assert response.status_code == 400
+        assert problem(response)["type"].endswith("/problems/too-deep")
+
+
 @pytest.mark.django_db
 class TestKeys:
     def test_request_without_key_is_401(self, world):
@@ -171,12 +244,13 @@ class TestKeys:
     def test_write_only_key_cannot_read_people(self, ingest):
         response = ingest.get("/api/v1/people")
         assert response.status_code == 403
+        assert problem(response)["type"].endswith("/problems/insufficient-scope")
 
     def test_revoked_key_is_401(self, world):
         from enclave.apikeys.actions import do_revoke_api_key
 
         token, key = make_key(world.account, world.members["owner"], scopes=["events:write"])
-        do_revoke_api_key(key, actor=world.members["owner"])
+        do_revoke_api_key(key, actor=world.actor("owner"))
         response = ApiClient(token).post(URL, track())
         assert response.status_code == 401
         assert problem(response)["type"].endswith("/problems/key-revoked")
@@ -195,7 +269,7 @@ class TestKeys:
             codes = [ingest.post(URL, track(i)).status_code for i in range(3)]
             response = ingest.post(URL, track(9))
         assert codes == [202, 202, 429]
-        assert int(response["Retry-After"]) >= 1
+        assert 1 <= int(response["Retry-After"]) <= 60  # what is left of the minute window
         assert problem(response)["type"].endswith("/problems/rate-limited")
         assert Event.objects.count() == 2
 
@@ -209,7 +283,18 @@ class TestSchema:
         body = operation["requestBody"]["content"]["application/json"]["schema"]
         titles = [option.get("title") for option in body["oneOf"]]
         assert titles == ["Track", "Identify", "Batch"]
-        assert all(option["additionalProperties"] is False for option in body["oneOf"])
+        objects = [variant for option in body["oneOf"] for variant in option.get("anyOf", [option])]
+        assert len(objects) == 4  # track, identify by email, identify by external id, batch
+        assert all(variant["additionalProperties"] is False for variant in objects)
+
+    def test_openapi_identify_names_its_person_by_email_or_external_id(self, client):
+        spec = client.get("/api/v1/openapi.json").json()
+        body = spec["paths"]["/api/v1/events"]["post"]["requestBody"]["content"][
+            "application/json"]["schema"]
+        identify = next(o for o in body["oneOf"] if o.get("title") == "Identify")
+        assert [(v["required"], v["properties"][v["required"][-1]]["type"])
+                for v in identify["anyOf"]] == [(["type", "email"], "string"),
+                                                (["type", "external_id"], "string")]
 
 
 @pytest.mark.django_db

@@ -90,7 +90,15 @@ class Streamer:
         return response.status
 
     def run(self) -> None:
+        # Closed on every way out: an unclosed TLS socket is a ResourceWarning, which the
+        # suite turns into an error wherever the garbage collector happens to find it.
         conn = self.connection(self.live)
+        try:
+            self._send_all(conn)
+        finally:
+            conn.close()
+
+    def _send_all(self, conn) -> None:
         for n in range(BATCHES):
             if self.stop.is_set():
                 return
@@ -147,8 +155,10 @@ def test_acknowledged_batches_survive_sigkill_and_retries_are_not_duplicated(tmp
         with run_enclave(var_dir, timeout=180, ENCLAVE_DATABASE_URL=dsn) as live:
             retry = Streamer(live, token)
             conn = retry.connection(live)
-            statuses = {n: retry.post(conn, n) for n in [*unsure, *acked[-5:]]}
-            conn.close()
+            try:
+                statuses = {n: retry.post(conn, n) for n in [*unsure, *acked[-5:]]}
+            finally:
+                conn.close()
         assert set(statuses.values()) == {202}
         total = count_rows(dsn, "SELECT count(*) FROM events_event")
         distinct = count_rows(dsn, "SELECT count(DISTINCT message_id) FROM events_event")

@@ -21,7 +21,7 @@ def _principal(world: World):
 def _ingest(f):
     world = World()
     payload = schema.parse(b'{"type": "track", "event": "e", "message_id": "m"}')
-    actions.do_ingest_events(world.account, payload.events, principal=_principal(world))
+    actions.do_ingest_events(world.account, payload.events, actor=_principal(world))
 
 
 def _purge(f):

@@ -17,6 +17,7 @@ def run(control_id):
 
 
 @pytest.mark.django_db
+@pytest.mark.real_password_hashing
 class TestAuth1PasswordHashing:
     def test_passes_with_argon2id_above_policy(self):
         result = run("AUTH-1")
@@ -86,11 +87,18 @@ class TestAuth4Throttling:
     def test_passes_with_named_limits_and_a_reachable_store(self):
         result = run("AUTH-4")
         assert result.status == "pass"
-        assert "per_ip 50/15m, per_member 5/15m; counters in database table" in result.evidence
+        assert ("mfa_per_member 5/15m, per_ip 50/15m, per_member 5/15m; counters in "
+                "database table") in result.evidence
 
     def test_fails_without_a_per_ip_limit(self, settings):
-        settings.LOGIN_LIMITS = {"per_member": "5/15m"}
+        settings.LOGIN_LIMITS = {"per_member": "5/15m", "mfa_per_member": "5/15m"}
         assert run("AUTH-4").status == "fail"
+
+    def test_fails_without_a_second_factor_limit(self, settings):
+        settings.LOGIN_LIMITS = {"per_member": "5/15m", "per_ip": "50/15m"}
+        result = run("AUTH-4")
+        assert (result.status, result.evidence) == ("fail",
+                                                    "no login limit named mfa_per_member")
 
     def test_fails_with_a_malformed_limit(self, settings):
         settings.LOGIN_LIMITS = {"per_member": "lots", "per_ip": "50/15m"}

@@ -87,6 +87,7 @@ class TestNoEnumeration:
         unknown = log_in(https_client(), "nobody@example.com", WRONG)
         assert strip_volatile(inactive.text) == strip_volatile(unknown.text)
 
+    @pytest.mark.real_password_hashing
     def test_unknown_email_takes_comparable_time_to_a_wrong_password(self, member):
         def timed(email):
             client = https_client()
@@ -159,6 +160,33 @@ class TestThrottling:
         other_ip = log_in(https_client(), REMOTE_ADDR="192.0.2.7")
         assert other_ip.status_code == 302
 
+    def test_one_member_attacked_from_many_addresses_is_throttled(self, member):
+        for i in range(5):
+            log_in(https_client(), password=WRONG, REMOTE_ADDR=f"198.51.100.{i}")
+        response = log_in(https_client(), REMOTE_ADDR="203.0.113.50")
+        assert response.status_code == 200
+        assert not MemberSession.objects.exists()
+
+    def test_spraying_one_password_across_members_from_one_address_is_throttled(
+        self, member, settings,
+    ):
+        settings.LOGIN_LIMITS = {**settings.LOGIN_LIMITS, "per_ip": "3/15m"}
+        for name in ("ann", "bob", "cat"):
+            make_member(f"{name}@example.com", account_name=name)
+            log_in(https_client(), f"{name}@example.com", WRONG)
+        assert log_in(https_client()).status_code == 200
+        assert not MemberSession.objects.exists()
+
+    def test_a_correct_password_does_not_clear_the_ip_counter(self, member, settings):
+        settings.LOGIN_LIMITS = {**settings.LOGIN_LIMITS, "per_ip": "3/15m"}
+        make_member("bob@example.com", account_name="Bob's")
+        log_in(https_client(), "bob@example.com", WRONG)
+        log_in(https_client(), "bob@example.com", WRONG)
+        log_in(https_client())  # the sprayer's own, correct login
+        log_in(https_client(), "bob@example.com", WRONG)
+        assert log_in(https_client(), "bob@example.com").status_code == 200
+        assert MemberSession.objects.count() == 1
+
     def test_success_resets_the_member_counter(self, member):
         for _ in range(4):
             log_in(https_client(), password=WRONG)
@@ -199,3 +227,79 @@ class TestBadInput:
         assert client.get("/app/logout/").status_code == 405
         client.post("/app/logout/")
         assert client.get("/app/").status_code == 302
+
+
+@pytest.mark.django_db
+class TestUnicodeAddresses:
+    """One canonical form (NFKC + case folding) for lookups and throttle keys, the same on
+    SQLite and PostgreSQL."""
+
+    @pytest.mark.parametrize("typed", ["JANE@EXAMPLE.COM", "ｊａｎｅ@example.com",
+                                       "Ｊａｎｅ@ＥＸＡＭＰＬＥ.com", " jane@example.com "])
+    def test_case_and_width_variants_sign_in_as_the_member(self, member, typed):
+        assert log_in(https_client(), typed).status_code == 302
+
+    def test_sharp_s_signs_in_as_its_folded_spelling(self):
+        make_member("strasse@example.com")
+        assert log_in(https_client(), "STRAßE@example.com").status_code == 302
+
+    def test_dotted_capital_i_is_not_another_spelling_of_i(self):
+        # "İ" folds to "i" + a combining dot: not an address Enclave accepts.
+        make_member("alice@example.com")
+        response = log_in(https_client(), "ALİCE@example.com")
+        assert response.status_code == 422
+        assert not MemberSession.objects.exists()
+
+    def test_dotless_i_is_not_another_spelling_of_i(self):
+        # "alıce" is a valid, different address: an ordinary failed login.
+        make_member("alice@example.com")
+        response = log_in(https_client(), "alıce@example.com")
+        assert "We could not sign you in" in response.text
+        assert not MemberSession.objects.exists()
+
+    def test_variants_cannot_dodge_the_member_counter(self, member):
+        for typed in ("JANE@EXAMPLE.COM", "ｊａｎｅ@example.com", "Jane@Example.com",
+                      "ＪＡＮＥ@ＥＸＡＭＰＬＥ.ＣＯＭ", "jane@EXAMPLE.com"):
+            log_in(https_client(), typed, WRONG, REMOTE_ADDR="198.51.100.7")
+        response = log_in(https_client(), REMOTE_ADDR="203.0.113.8")
+        assert response.status_code == 200
+        assert not MemberSession.objects.exists()
+
+    def test_sharp_s_spellings_share_one_counter(self):
+        make_member("strasse@example.com")
+        for typed in ("straße@example.com", "STRASSE@example.com", "Straße@Example.com",
+                      "strasse@example.com", "STRAẞE@example.com"):
+            log_in(https_client(), typed, WRONG)
+        assert log_in(https_client(), "strasse@example.com").status_code == 200
+
+
+@pytest.mark.django_db
+class TestMemberLookup:
+    """``Member.objects.with_email`` answers the same on both databases."""
+
+    @pytest.mark.parametrize(("typed", "found"), [
+        ("jane@example.com", True),
+        ("JANE@EXAMPLE.COM", True),
+        ("ｊａｎｅ@ｅｘａｍｐｌｅ.ｃｏｍ", True),
+        ("jane@éxample.com", False),
+        ("jаne@example.com", False),  # Cyrillic а
+        ("jıne@example.com", False),
+    ])
+    def test_lookup_by_address(self, typed, found):
+        make_member("jane@example.com")
+        assert Member.objects.with_email(typed).exists() is found
+
+    def test_dotless_i_is_not_matched_as_i(self):
+        # PostgreSQL's UPPER() turns "ı" into "I", so a case-insensitive match found
+        # alice here on PostgreSQL only.
+        make_member("alice@example.com")
+        assert not Member.objects.with_email("alıce@example.com").exists()
+
+    def test_non_ascii_domain_case_variants_match(self):
+        make_member("jane@ÉXAMPLE.com")
+        assert Member.objects.with_email("JANE@éxample.COM").get().email == "jane@éxample.com"
+
+    def test_member_is_stored_in_canonical_form(self):
+        member = make_member("Jane.Doe@EXAMPLE.com")
+        member.refresh_from_db()
+        assert member.email == "jane.doe@example.com"

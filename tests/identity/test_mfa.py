@@ -11,6 +11,7 @@ import pytest
 
 from enclave.accounts.models import Account
 from enclave.core import clock
+from enclave.core.models import AuditEvent, AuditEventType
 from enclave.identity.models import MemberSession, RecoveryCode, TotpDevice
 from tests.identity.helpers import (
     PASSWORD,
@@ -19,7 +20,10 @@ from tests.identity.helpers import (
     log_in,
     make_member,
     totp_now,
+    wrong_code,
 )
+
+WRONG = "definitely not the password"
 
 
 @pytest.fixture
@@ -216,3 +220,137 @@ class TestReauthentication:
         old_hash = hashlib.sha256(f"recovery:{old[0].replace('-', '')}".encode()).hexdigest()
         assert len(hashes) == 10
         assert old_hash not in hashes
+
+
+def later(seconds: int = 60):
+    """A frozen clock past the enrolment step (its code cannot be replayed)."""
+    return clock.frozen(clock.now() + dt.timedelta(seconds=seconds))
+
+
+def authenticated_at():
+    return MemberSession.objects.filter(revoked_at__isnull=True).order_by("pk").first(
+        ).authenticated_at
+
+
+@pytest.mark.django_db
+class TestSecondFactorThrottling:
+    """Wrong codes count per member on their own limit; only a right code clears it."""
+
+    def test_right_password_between_wrong_codes_does_not_reset_the_count(self, signed_in):
+        secret, _ = enable_mfa(signed_in)
+        with later():
+            for _ in range(5):
+                mfa_login(wrong_code(secret))  # each time after a right password
+            client, first, response = mfa_login(totp_now(secret))
+        assert first["Location"] == "/app/login/mfa/"
+        assert response.status_code == 429
+        assert "Too many attempts. Wait 1 minute and try again." in response.text
+        assert client.get("/app/").status_code == 302
+
+    def test_blocked_attempt_does_not_look_at_the_code(self, signed_in):
+        secret, codes = enable_mfa(signed_in)
+        with later():
+            for _ in range(5):
+                mfa_login(wrong_code(secret))
+            _, _, response = mfa_login(codes[0])
+        assert response.status_code == 429
+        assert not RecoveryCode.objects.filter(used_at__isnull=False).exists()
+
+    def test_wrong_recovery_codes_count_too(self, signed_in):
+        secret, _ = enable_mfa(signed_in)
+        with later():
+            for _ in range(5):
+                mfa_login("aaaaa-bbbbb")
+            _, _, response = mfa_login(totp_now(secret))
+        assert response.status_code == 429
+
+    def test_block_expires_with_the_clock(self, signed_in):
+        secret, _ = enable_mfa(signed_in)
+        with later():
+            for _ in range(5):
+                mfa_login(wrong_code(secret))
+            clock.advance(dt.timedelta(minutes=1, seconds=1))
+            _, _, response = mfa_login(totp_now(secret))
+        assert response.status_code == 302
+
+    def test_right_code_clears_the_count(self, signed_in):
+        secret, _ = enable_mfa(signed_in)
+        with later():
+            for _ in range(4):
+                mfa_login(wrong_code(secret))
+            mfa_login(totp_now(secret))
+            clock.advance(dt.timedelta(seconds=30))
+            for _ in range(4):
+                mfa_login(wrong_code(secret))
+            _, _, response = mfa_login(totp_now(secret))
+        assert response.status_code == 302
+
+    def test_blocked_attempt_is_audited(self, signed_in):
+        secret, _ = enable_mfa(signed_in)
+        with later():
+            for _ in range(6):
+                mfa_login(wrong_code(secret))
+        event = AuditEvent.objects.get(event_type=AuditEventType.LOGIN_THROTTLED)
+        assert (event.target_type, event.extra_data) == ("mfa", {"limits": ["mfa_per_member"]})
+
+    def test_reauth_with_the_right_password_and_wrong_codes_is_blocked(self, signed_in):
+        secret, _ = enable_mfa(signed_in)
+        before = authenticated_at()
+        with later(11 * 60):
+            for _ in range(5):
+                signed_in.post("/app/reauth/", {"password": PASSWORD,
+                                                "code": wrong_code(secret)})
+            response = signed_in.post("/app/reauth/", {"password": PASSWORD,
+                                                       "code": totp_now(secret)})
+        assert response.status_code == 429
+        assert authenticated_at() == before
+
+    def test_wrong_codes_at_reauth_and_login_share_one_count(self, signed_in):
+        secret, _ = enable_mfa(signed_in)
+        with later(11 * 60):
+            for _ in range(3):
+                signed_in.post("/app/reauth/", {"password": PASSWORD,
+                                                "code": wrong_code(secret)})
+            for _ in range(2):
+                mfa_login(wrong_code(secret))
+            _, _, response = mfa_login(totp_now(secret))
+        assert response.status_code == 429
+
+
+@pytest.mark.django_db
+class TestReauthThrottling:
+    """A stolen session guesses the password no faster than the login page allows."""
+
+    def test_sixth_password_within_the_window_is_refused_even_when_right(self, signed_in):
+        before = authenticated_at()
+        with later(11 * 60):
+            for _ in range(5):
+                signed_in.post("/app/reauth/", {"password": WRONG})
+            response = signed_in.post("/app/reauth/", {"password": PASSWORD})
+        assert response.status_code == 429
+        assert "Too many attempts" in response.text
+        assert authenticated_at() == before
+
+    def test_reauth_failures_count_against_login(self, signed_in):
+        with later(11 * 60):
+            for _ in range(5):
+                signed_in.post("/app/reauth/", {"password": WRONG})
+            response = log_in(https_client(), REMOTE_ADDR="203.0.113.9")
+        assert "We could not sign you in" in response.text
+
+    def test_right_password_clears_the_count(self, signed_in):
+        with later(11 * 60):
+            for _ in range(4):
+                signed_in.post("/app/reauth/", {"password": WRONG})
+            signed_in.post("/app/reauth/", {"password": PASSWORD})
+            for _ in range(4):
+                signed_in.post("/app/reauth/", {"password": WRONG})
+            response = signed_in.post("/app/reauth/", {"password": PASSWORD})
+        assert response.status_code == 302
+
+    def test_blocked_attempt_is_audited_as_throttled(self, signed_in):
+        with later(11 * 60):
+            for _ in range(6):
+                signed_in.post("/app/reauth/", {"password": WRONG})
+        event = AuditEvent.objects.get(event_type=AuditEventType.LOGIN_THROTTLED)
+        assert (event.target_type, event.extra_data) == ("reauth", {"limits": ["per_member"]})

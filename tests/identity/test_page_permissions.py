@@ -21,8 +21,8 @@ def world(db) -> World:
 def with_custom_role(world: World, role: str, perms: list[str]):
     """Give the ``role`` member of the world a custom role holding ``perms``."""
     custom = do_save_custom_role(world.account, f"Custom {len(perms)}", perms,
-                                 actor=world.members["owner"])
-    do_change_role(world.membership(role), custom, actor=world.members["owner"])
+                                 actor=world.actor("owner"))
+    do_change_role(world.membership(role), custom, actor=world.actor("owner"))
     return world.client(role)
 
 
@@ -43,7 +43,7 @@ class TestInvitePage:
         page = client.get("/app/account/invite/").text
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
         client.post("/app/account/invite/", {"csrfmiddlewaretoken": csrf,
-                                             "email": "new.hire@acme.example", "role": "user"})
+                                             "email": "new.hire@acme.example", "role": "viewer"})
         assert Invitation.objects.filter(email="new.hire@acme.example").exists()
 
     def test_custom_role_without_team_manage_is_refused(self, world):

@@ -18,6 +18,7 @@ WEAK_PARAMS = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
 
 
 @pytest.mark.django_db
+@pytest.mark.real_password_hashing
 class TestStoredHash:
     def test_stored_value_is_never_the_password(self):
         member = make_member()
@@ -36,6 +37,7 @@ class TestStoredHash:
 
 
 @pytest.mark.django_db
+@pytest.mark.real_password_hashing
 class TestRehashAtLogin:
     def test_hash_under_older_parameters_is_upgraded_at_login(self):
         with override_settings(ARGON2_PARAMETERS=WEAK_PARAMS):

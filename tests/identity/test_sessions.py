@@ -183,6 +183,31 @@ class TestPasswordChange:
         member.refresh_from_db()
         assert member.check_password(PASSWORD)
 
+    def test_current_password_guessing_is_throttled(self, signed_in, member):
+        for _ in range(5):
+            signed_in.post("/app/password/", {"current_password": "wrong wrong wrong",
+                                              "new_password": NEW_PASSWORD})
+        response = signed_in.post("/app/password/", {"current_password": PASSWORD,
+                                                     "new_password": NEW_PASSWORD})
+        assert response.status_code == 429
+        assert "Too many attempts. Wait 1 minute and try again." in response.text
+        member.refresh_from_db()
+        assert member.check_password(PASSWORD)
+
+    def test_wrong_current_passwords_count_against_login(self, signed_in):
+        for _ in range(5):
+            signed_in.post("/app/password/", {"current_password": "wrong wrong wrong",
+                                              "new_password": NEW_PASSWORD})
+        response = log_in(https_client(), REMOTE_ADDR="203.0.113.9")
+        assert "We could not sign you in" in response.text
+
+    def test_wrong_current_password_is_audited(self, signed_in):
+        signed_in.post("/app/password/", {"current_password": "wrong wrong wrong",
+                                          "new_password": NEW_PASSWORD})
+        event = AuditEvent.objects.get(event_type=AuditEventType.LOGIN_FAILED)
+        assert (event.target_type, event.extra_data) == ("password_change",
+                                                         {"reason": "bad_password"})
+
     def test_weak_new_password_is_refused(self, signed_in, member):
         response = signed_in.post("/app/password/", {
             "current_password": PASSWORD, "new_password": "short"})

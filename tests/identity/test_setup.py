@@ -114,6 +114,7 @@ class TestOwnerCreation:
         assert response.status_code == 302
         assert response["Location"] == "/app/"
 
+    @pytest.mark.real_password_hashing
     def test_valid_form_creates_the_owner_with_an_argon2_hash(self, client, setup_path):
         create_owner(client, setup_path)
         member = Member.objects.get()

@@ -94,3 +94,71 @@ class TestStores:
 def redis_store_factory():
     """THROTTLE_STORE expects a callable returning a store."""
     return redis_store_factory.instance
+
+
+def patient_attempts(record, blocked, hours: int) -> int:
+    """How many attempts an attacker gets in ``hours`` by trying again the moment each
+    block ends (every attempt wrong)."""
+    start = clock.now()
+    attempts = 0
+    with clock.frozen(start):
+        while clock.now() < start + dt.timedelta(hours=hours):
+            ends = blocked()
+            if ends:
+                clock.advance(max(ends.values()) - clock.now() + dt.timedelta(seconds=1))
+                continue
+            record()
+            attempts += 1
+    return attempts
+
+
+@pytest.mark.django_db
+class TestBackOffPolicy:
+    def test_patient_attacker_stays_at_the_longest_back_off(self):
+        # 5 at once, then after 1, 2, 4 and 8 minutes, then one per 15-minute block:
+        # 9 in the first 15 min 4 s, then (86400 - 904) // 901 = 94 more in the day.
+        keys = throttle.second_factor_keys(7, None)
+        got = patient_attempts(lambda: throttle.record_failures(keys),
+                               lambda: throttle.blocking(keys), hours=24)
+        assert got == 103
+
+    def test_quiet_window_after_the_block_resets_the_count(self):
+        keys = throttle.password_keys("victim@example.com", None)
+        with clock.frozen(clock.now()):
+            for _ in range(5):
+                throttle.record_failures(keys)
+            clock.advance(dt.timedelta(minutes=1 + 15, seconds=1))
+            throttle.record_failures(keys)
+            assert throttle.blocking(keys) == {}
+
+
+@pytest.mark.django_db
+class TestSeparateCounters:
+    def test_right_password_leaves_the_second_factor_count(self):
+        for _ in range(5):
+            throttle.record_second_factor_failure(7, None)
+        throttle.record_success("jane@example.com")
+        assert throttle.second_factor_blocked_scopes(7, None) == ["mfa_per_member"]
+
+    def test_wrong_codes_do_not_block_password_attempts_for_the_address(self):
+        for _ in range(5):
+            throttle.record_second_factor_failure(7, None)
+        assert throttle.blocked_scopes("jane@example.com", None) == []
+
+    def test_wrong_codes_count_on_the_ip_limit(self, settings):
+        settings.LOGIN_LIMITS = {**settings.LOGIN_LIMITS, "per_ip": "3/15m"}
+        for member_id in (1, 2, 3):
+            throttle.record_second_factor_failure(member_id, "192.0.2.5")
+        assert throttle.blocked_scopes("anyone@example.com", "192.0.2.5") == ["per_ip"]
+
+    def test_address_key_is_the_canonical_form(self):
+        for typed in ("JANE@EXAMPLE.COM", "ｊａｎｅ@example.com", " Jane@Example.com",
+                      "jane@EXAMPLE.com", "ＪＡＮＥ@example.com"):
+            throttle.record_failure(typed, None)
+        assert throttle.blocked_scopes("jane@example.com", None) == ["per_member"]
+
+    def test_throttled_says_how_long_to_wait(self):
+        with clock.frozen(clock.now()):
+            exc = throttle.Throttled({"per_member": clock.now() + dt.timedelta(seconds=90)})
+        assert (str(exc), exc.retry_after) == ("Too many attempts. Wait 2 minutes and try "
+                                               "again.", 90)

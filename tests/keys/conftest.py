@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
@@ -11,6 +10,7 @@ from django.db import connection, models
 from enclave.keys import keyring, services
 from enclave.keys.fields import EncryptedBinaryField, EncryptedTextField, track_model
 from enclave.keys.models import DataKey
+from tests.moto import moto_server
 
 
 class SecretHolder(models.Model):
@@ -66,22 +66,11 @@ def file_keyring(tmp_path, settings):
     keyring.clear_cache()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_url():
-    """A real moto server (AWS API over HTTP) on a free localhost port."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    """A real moto server (AWS API over HTTP) on localhost."""
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from django.db import models
 from django.test.utils import isolate_apps
 
 from enclave.core import clock, controls
-from enclave.keys import api, keyring
+from enclave.keys import actions as key_actions
+from enclave.keys import api
 from enclave.keys.actions import do_rotate_data_key, do_rotate_kek
 from enclave.keys.checks import check_file_kek
 from enclave.keys.controls import (
@@ -32,11 +33,11 @@ def use_dirs(settings, tmp_path, *, secrets="secrets", data="data"):
 @pytest.mark.django_db
 class TestKeyAgeControl:
     def test_fresh_keys_pass(self, file_keyring):
-        keyring.ensure_data_keys()
+        key_actions.ensure_data_keys()
         assert check_key_age(PROBE).status == controls.PASS
 
     def test_fails_after_91_days_and_passes_after_rotation(self, file_keyring):
-        keyring.ensure_data_keys()
+        key_actions.ensure_data_keys()
         with clock.travel(dt.timedelta(days=91)):
             outcome = check_key_age(PROBE)
             assert outcome.status == controls.FAIL
@@ -49,7 +50,9 @@ class TestKeyAgeControl:
 
     def test_purpose_without_a_key_fails(self, file_keyring):
         api.encrypt("fields", b"x", aad=b"")
-        assert "logs: no primary key" in check_key_age(PROBE).evidence
+        outcome = check_key_age(PROBE)
+        assert outcome.status == controls.FAIL
+        assert "logs: no primary key" in outcome.evidence
 
     def test_control_is_registered(self):
         assert {"KEY-1", "KEY-2", "KEY-3"} <= set(controls.registry())

@@ -7,7 +7,7 @@ import pytest
 from enclave import cli
 from enclave.core import clock
 from enclave.core.models import AuditEvent, AuditEventType
-from enclave.keys import api, keyring, tasks
+from enclave.keys import api, keyring, references, tasks
 from enclave.keys.actions import do_retire_key_version, do_rotate_data_key, do_rotate_kek
 from enclave.keys.errors import KeyInUse, RetiredKeyVersion
 from enclave.keys.models import DataKey, ReencryptionRun
@@ -79,12 +79,12 @@ class TestRetire:
     def test_registered_counter_also_blocks_retirement(self, memory_keyring):
         api.encrypt("logs", b"x", aad=AAD)
         do_rotate_data_key("logs", actor=None)
-        keyring.register_reference_counter("test.segments", lambda p, v: 3 if p == "logs" else 0)
+        references.register_reference_counter("test.segments", lambda p, v: 3 if p == "logs" else 0)
         try:
             with pytest.raises(KeyInUse, match=r"3 in test.segments"):
                 do_retire_key_version("logs", 1, actor=None)
         finally:
-            keyring._counters.pop("test.segments")
+            references._counters.pop("test.segments")
 
     def test_retired_version_no_longer_decrypts(self, holder, memory_keyring):
         ciphertext = api.encrypt("fields", b"old", aad=AAD)

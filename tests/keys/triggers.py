@@ -37,11 +37,10 @@ def trigger_data_key_rotated():
 
 
 def trigger_kek_rotated():
-    from enclave.keys import keyring
-    from enclave.keys.actions import do_rotate_kek
+    from enclave.keys.actions import do_rotate_kek, ensure_data_keys
 
     with _memory_keyring():
-        keyring.ensure_data_keys()
+        ensure_data_keys()
         do_rotate_kek(actor=None)
 
 

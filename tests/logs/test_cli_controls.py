@@ -32,6 +32,7 @@ class TestCli:
             logging.getLogger("enclave.tests").info("line %d", i)
         assert main(["logs", "tail", "-n", "2"]) == 0
         out = capsys.readouterr().out.splitlines()
+        assert [("line 3" in out[0]), ("line 4" in out[1])] == [True, True]
         assert len(out) == 2
         assert AuditEvent.objects.filter(event_type=AuditEventType.LOGS_TAILED).count() == 1
 

@@ -6,15 +6,16 @@ import json
 import logging
 import socket
 import sys
+from urllib.parse import quote
 
 import pytest
 import structlog
 from django.test import override_settings
 
-from enclave.logs import pipeline
+from enclave.logs import pipeline, policy
 from enclave.logs.reporter import RedactingExceptionReporterFilter
 from tests.conftest import HttpsClient
-from tests.identity.helpers import make_member
+from tests.identity.helpers import last_link, mailing, make_member
 from tests.logs import planted
 from tests.logs.conftest import stored_text
 
@@ -90,6 +91,70 @@ class TestPlantedSecrets:
         text = stored_text(store)
         assert "RuntimeError: could not process" in text
         assert secrets_planted["password"] not in text
+
+
+TOKEN_ROUTES = ["/app/password/reset/{}", "/app/invite/{}", "/app/signup/{}", "/app/setup/{}"]
+
+
+@pytest.mark.django_db
+class TestOneTimeTokens:
+    def test_token_links_leave_no_token_in_store_or_output(self, store, capfd, settings):
+        settings.ROOT_URLCONF = "tests.logs.urls"
+        make_member(email="jane@example.com")
+        planted_tokens = [planted.enclave_key()[9:] for _ in TOKEN_ROUTES]
+        pipeline.install_std_streams()
+        try:
+            client = HttpsClient(raise_request_exception=False)
+            with mailing():
+                client.post("/app/password/reset/", {"email": "jane@example.com"})
+            real = last_link("/app/password/reset/")
+            statuses = [client.get(f"/app/password/reset/{real}").status_code]
+            for route, value in zip(TOKEN_ROUTES, planted_tokens, strict=True):
+                statuses.append(client.get(route.format(value)).status_code)  # Not Found
+                statuses.append(HttpsClient(enforce_csrf_checks=True).post(
+                    route.format(value), {"x": "1"}).status_code)  # CSRF refusal
+            statuses.append(client.get(
+                f"/app/login/?next=/app/invite/{planted_tokens[1]}").status_code)
+            statuses.append(client.get(
+                f"/app/login/?next={quote(f'/app/setup/{planted_tokens[3]}', safe='')}"
+            ).status_code)
+            statuses.append(client.post(  # the token inside exception text and print()
+                "/test/careless/", content_type="application/json",
+                data=json.dumps({"next": f"/app/signup/{planted_tokens[2]}"})).status_code)
+            sys.stdout.flush()
+        finally:
+            pipeline.uninstall_std_streams()
+        text = stored_text(store)
+        out, err = capfd.readouterr()
+        assert statuses == [200, 404, 403, 404, 403, 404, 403, 404, 403, 200, 200, 500]
+        for value in [real, *planted_tokens]:
+            assert value not in text
+            assert value not in out + err
+        assert "Not Found: /app/invite/[REDACTED:one_time_token]" in text
+        assert "/app/setup/[REDACTED:one_time_token]" in text
+        assert "Forbidden (Referer checking failed - no Referer.): /app/signup/[REDACTED:" \
+            "one_time_token]" in text
+        assert "/app/login/?next=/app/invite/[REDACTED:one_time_token]" in text
+
+
+FIELD_TERMS = next(r["terms"] for r in policy.RULES if r["name"] == "personal_data_field")
+
+
+@pytest.mark.django_db
+class TestPersonalDataInQueries:
+    @pytest.mark.parametrize("query", ["q=alice%40example.com", "q=alice", "email=alice%40x.io",
+                                       "first_name=Alice", "ref=alice%40example.com"])
+    def test_people_search_is_logged_without_the_search_term(self, store, query):
+        response = HttpsClient().get(f"/app/people/?{query}&sort=name")
+        text = stored_text(store)
+        lines = [r for r in store.records() if r.get("trace_id") == response["X-Trace-Id"]
+                 and r.get("kind") == "access"]
+        key = query.split("=")[0]
+        # A registry field name is redacted by the structured-field rule wherever it is a
+        # key; other search parameters by the query rule.
+        rule = "personal_data_field" if key in FIELD_TERMS else "personal_data"
+        assert [r["path"] for r in lines] == [f"/app/people/?{key}=[REDACTED:{rule}]&sort=name"]
+        assert "alice" not in text.lower()
 
 
 @pytest.mark.django_db
@@ -168,14 +233,24 @@ class TestExceptionReporterFilter:
     def test_sensitive_post_fields_and_headers_are_cleansed(self, rf):
         key = planted.enclave_key()
         request = rf.post("/x", {"new_password1": "hunter22", "comment": f"key {key}"},
-                          HTTP_X_API_KEY="abc123", HTTP_USER_AGENT="curl")
+                          HTTP_X_API_KEY="abc123", HTTP_USER_AGENT="curl/8.5",
+                          HTTP_ACCEPT_LANGUAGE="en-GB")
         reporter = RedactingExceptionReporterFilter()
         post = reporter.get_post_parameters(request)
         meta = reporter.get_safe_request_meta(request)
         assert post["new_password1"] == "[REDACTED]"
         assert key not in post["comment"]
         assert meta["HTTP_X_API_KEY"] == "[REDACTED]"
-        assert meta["HTTP_USER_AGENT"] == "curl"
+        assert meta["HTTP_USER_AGENT"] == "[REDACTED]"  # personal: the registry's user_agent
+        assert meta["HTTP_ACCEPT_LANGUAGE"] == "en-GB"
+
+    def test_request_path_and_query_string_are_redacted(self, rf):
+        secret = planted.enclave_key()[9:]
+        request = rf.get(f"/app/invite/{secret}?q=alice&next=/app/setup/{secret}")
+        meta = RedactingExceptionReporterFilter().get_safe_request_meta(request)
+        assert meta["PATH_INFO"] == "/app/invite/[REDACTED:one_time_token]"
+        assert meta["QUERY_STRING"] == (
+            "q=[REDACTED:personal_data]&next=/app/setup/[REDACTED:one_time_token]")
 
     def test_settings_use_the_redacting_filter(self):
         from django.views.debug import get_default_exception_reporter_filter
@@ -183,3 +258,13 @@ class TestExceptionReporterFilter:
         with override_settings():
             assert isinstance(get_default_exception_reporter_filter(),
                               RedactingExceptionReporterFilter)
+
+
+class TestDeepValues:
+    def test_deep_value_under_a_sensitive_key_does_not_crash_the_logger(self):
+        deep: list = []
+        for _ in range(100_000):
+            deep = [deep]
+        event = pipeline.redact_processor(None, "info", {"event": "x", "password": deep})
+        assert event["password"] == pipeline.redact_processor(
+            None, "info", {"event": "x", "password": "hunter2"})["password"]

@@ -10,7 +10,7 @@ import pytest
 
 from enclave.core import clock
 from enclave.logs.services import MemoryLogKeys
-from enclave.logs.store import MARKER, LogStore, segment_name
+from enclave.logs.store import MARKER, TRAILER, LogStore, segment_name
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -117,7 +117,150 @@ class TestTamperEvidence:
         assert "r0-0" in events
         errors = mem_store.verify().errors
         assert any(e.startswith(segment_name(2)) for e in errors)
-        assert f"{segment_name(3)}: started after a broken or missing segment" in errors
+        assert (f"{segment_name(3)}: started after a broken or missing segment "
+                f"({segment_name(2)}: tail frame is corrupt)") in errors
+
+
+def cut_last_frame(path) -> None:
+    """Truncate a segment by its last whole frame (the trailer says how long it is)."""
+    data = path.read_bytes()
+    _chain, _index, length = TRAILER.unpack(data[-TRAILER.size:])
+    path.write_bytes(data[:-length])
+
+
+def frames_in(store: LogStore, seq: int) -> int:
+    return len(store.read_segment(store.path(seq), newest=True).frames)
+
+
+class TestNewestFrames:
+    """The head seal accounts for the newest frames: removing them is reported, a crash
+    that leaves the seal behind is not."""
+
+    def test_untouched_store_verifies(self, mem_store):
+        with clock.frozen(T0):
+            fill(mem_store, 3)
+        report = mem_store.verify()
+        assert (report.ok, report.segments, report.frames) == (True, 3, 12)
+
+    def test_tail_cut_by_one_frame_is_reported_naming_the_segment(self, mem_store):
+        with clock.frozen(T0):
+            fill(mem_store, 3)
+        cut_last_frame(mem_store.path(3))
+        assert mem_store.verify().errors == [
+            f"{segment_name(3)}: 1 newest frame(s) missing (truncated): the head seal "
+            "records 4 frame(s), the segment holds 3"]
+
+    def test_tail_cut_stays_reported_after_later_writes(self, mem_store):
+        with clock.frozen(T0):
+            fill(mem_store, 1)
+            cut_last_frame(mem_store.path(1))
+            LogStore(mem_store.directory, mem_store.keys).append(['{"event": "later"}'])
+        assert mem_store.verify().errors == [
+            f"{segment_name(2)}: started after a broken or missing segment ({segment_name(1)}"
+            ": 1 newest frame(s) missing (truncated): the head seal records 4 frame(s), the "
+            "segment holds 3)"]
+
+    def test_only_segment_cut_to_its_header_is_reported(self, mem_store):
+        mem_store.append(['{"event": "a"}'])
+        path = mem_store.path(1)
+        cut_last_frame(path)
+        cut_last_frame(path)
+        assert mem_store.verify().errors == [
+            f"{segment_name(1)}: 2 newest frame(s) missing (truncated): the head seal "
+            "records 2 frame(s), the segment holds 0"]
+
+    def test_deleted_newest_segment_with_its_head_is_reported(self, mem_store):
+        with clock.frozen(T0):
+            fill(mem_store, 3)
+        mem_store.path(3).unlink()
+        (mem_store.directory / "head").unlink()
+        assert mem_store.verify().errors == [
+            f"{segment_name(3)}: the newest segment is missing (deleted)",
+            "head: missing (deleted): the newest frames cannot be checked"]
+
+    def test_deleted_newest_segment_head_and_seal_are_reported(self, mem_store):
+        with clock.frozen(T0):
+            fill(mem_store, 3)
+        for name in (segment_name(3), "head", "seal"):
+            (mem_store.directory / name).unlink()
+        assert mem_store.verify().errors == [
+            "head: missing (deleted): the newest frames cannot be checked"]
+
+    def test_deleted_seal_is_reported(self, mem_store):
+        with clock.frozen(T0):
+            fill(mem_store, 2)
+        (mem_store.directory / "seal").unlink()
+        assert mem_store.verify().errors == [
+            "seal: missing (deleted): the newest frames cannot be checked"]
+
+    def test_seal_of_another_store_is_reported(self, mem_store, tmp_path):
+        mem_store.append(['{"event": "a"}'])
+        other = LogStore(tmp_path / "other", mem_store.keys)
+        other.append(['{"event": "b"}'])
+        (mem_store.directory / "seal").write_bytes((other.directory / "seal").read_bytes())
+        assert mem_store.verify().errors == [
+            f"seal: MAC check failed for {segment_name(1)} (altered or replaced)"]
+
+    def test_crash_before_the_seal_was_updated_verifies(self, mem_store):
+        with clock.frozen(T0):
+            for i in range(3):
+                mem_store.append([f'{{"event": "{i}"}}'])
+            seal = (mem_store.directory / "seal").read_bytes()
+            mem_store.append(['{"event": "written, then the process died"}'])
+            (mem_store.directory / "seal").write_bytes(seal)  # as the crash left it
+        assert mem_store.verify().ok
+        assert frames_in(mem_store, 1) == 5
+
+    def test_writer_after_a_crash_before_the_seal_continues_the_segment(self, mem_store):
+        with clock.frozen(T0):
+            for i in range(3):
+                mem_store.append([f'{{"event": "{i}"}}'])
+            seal = (mem_store.directory / "seal").read_bytes()
+            mem_store.append(['{"event": "written, then the process died"}'])
+            (mem_store.directory / "seal").write_bytes(seal)
+            LogStore(mem_store.directory, mem_store.keys).append(['{"event": "restarted"}'])
+        assert [seq for seq, _ in mem_store.segments()] == [1]
+        assert mem_store.verify().ok
+
+    def test_crash_between_a_new_segments_head_and_seal_verifies(self, mem_store):
+        with clock.frozen(T0):
+            fill(mem_store, 1)
+            seal = (mem_store.directory / "seal").read_bytes()
+            mem_store.append(['{"event": "first in segment 2"}'])  # rolls (one hour later)
+            (mem_store.directory / "seal").write_bytes(seal)  # still naming segment 1
+            assert mem_store.verify().ok
+            LogStore(mem_store.directory, mem_store.keys).append(['{"event": "restarted"}'])
+        assert [seq for seq, _ in mem_store.segments()] == [1, 2]
+        assert mem_store.verify().ok
+
+    def test_crash_before_the_first_seal_of_a_new_store_verifies(self, mem_store):
+        mem_store.append(['{"event": "a"}'])
+        path = mem_store.path(1)
+        header = path.read_bytes()[:mem_store.read_segment(path).header.size]
+        path.write_bytes(header)  # the head was written, nothing after it
+        (mem_store.directory / "seal").unlink()
+        assert mem_store.verify().ok
+        LogStore(mem_store.directory, mem_store.keys).append(['{"event": "restarted"}'])
+        assert [seq for seq, _ in mem_store.segments()] == [1]
+        assert mem_store.verify().ok
+
+    def test_store_written_before_seals_existed_verifies(self, mem_store):
+        with clock.frozen(T0):
+            fill(mem_store, 2)
+        (mem_store.directory / "seal").unlink()
+        mem_store._write_signed("head", {"seq": 2})  # the head format without a seal
+        assert mem_store.verify().ok
+
+    def test_store_written_before_seals_existed_is_sealed_by_its_next_append(self, mem_store):
+        with clock.frozen(T0):
+            for i in range(3):
+                mem_store.append([f'{{"event": "{i}"}}'])
+            (mem_store.directory / "seal").unlink()
+            mem_store._write_signed("head", {"seq": 1})
+            LogStore(mem_store.directory, mem_store.keys).append(['{"event": "upgraded"}'])
+        (mem_store.directory / "seal").unlink()
+        assert mem_store.verify().errors == [
+            "seal: missing (deleted): the newest frames cannot be checked"]
 
 
 class TestRetention:

@@ -18,7 +18,9 @@ def _cli(*args: str) -> None:
 def logs_expunged(f) -> None:
     from enclave.logs.actions import do_expunge_logs
     from enclave.logs.pipeline import flush_stores
+    from tests.logs.conftest import empty_store
 
+    empty_store()
     logging.getLogger("enclave.tests").info("soon old")
     flush_stores()
     with clock.travel(dt.timedelta(days=100)):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from enclave.backups.models import ErasureTombstone
 from enclave.core.models import AuditEvent, AuditEventType
 from enclave.people import actions
-from enclave.people.models import ErasureTombstone, FieldDefinition, Person, PersonTag, Tag
+from enclave.people.models import FieldDefinition, Person, PersonTag, Tag
 from tests.people.world import PERSON
 
 
 def create(world, data, role="user"):
-    return actions.do_create_person(world.account, data, actor=world.members[role])
+    return actions.do_create_person(world.account, data, actor=world.actor(role))
 
 
 @pytest.mark.django_db
@@ -41,17 +42,19 @@ class TestCreatePerson:
     def test_duplicate_email_is_a_clear_error(self, world):
         with pytest.raises(ValidationError, match="Another person has this email"):
             create(world, {"email": PERSON["email"]})
+        assert Person.objects.filter(account=world.account).count() == 1
 
     def test_analyst_cannot_create(self, world):
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied, match=r"people\.write"):
             create(world, {"email": "a@example.com"}, role="analyst")
+        assert not Person.objects.filter(email="a@example.com").exists()
 
 
 @pytest.mark.django_db
 class TestCustomFields:
     def define(self, world, key, field_type, **kw):
         return actions.do_define_field(world.account, key, key.title(), field_type,
-                                       actor=world.members["owner"], **kw)
+                                       actor=world.actor("owner"), **kw)
 
     @pytest.mark.parametrize(("field_type", "given", "stored"), [
         ("text", " hello ", "hello"),
@@ -97,7 +100,7 @@ class TestCustomFields:
 class TestUpdateAndUpsert:
     def test_update_changes_only_given_fields(self, world):
         actions.do_update_person(world.person, {"company": "Initech"},
-                                 actor=world.members["user"])
+                                 actor=world.actor("user"))
         world.person.refresh_from_db()
         assert (world.person.company, world.person.email) == ("Initech", PERSON["email"])
         assert AuditEvent.objects.get(
@@ -105,40 +108,41 @@ class TestUpdateAndUpsert:
 
     def test_no_change_writes_no_audit_row(self, world):
         actions.do_update_person(world.person, {"company": PERSON["company"]},
-                                 actor=world.members["user"])
+                                 actor=world.actor("user"))
         assert not AuditEvent.objects.filter(event_type=AuditEventType.PERSON_UPDATED).exists()
 
     def test_upsert_by_external_id_updates(self, world):
         person, created = actions.do_upsert_person(
             world.account, {"external_id": PERSON["external_id"], "company": "Initech"},
-            actor=world.members["user"])
+            actor=world.actor("user"))
         assert (created, person.pk, person.company) == (False, world.person.pk, "Initech")
 
     def test_upsert_by_email_updates(self, world):
         person, created = actions.do_upsert_person(
             world.account, {"email": PERSON["email"].upper(), "first_name": "Xavi"},
-            actor=world.members["user"])
+            actor=world.actor("user"))
         assert (created, person.pk) == (False, world.person.pk)
 
     def test_upsert_new_email_creates(self, world):
-        _, created = actions.do_upsert_person(world.account, {"email": "n@example.com"},
-                                              actor=world.members["user"])
+        person, created = actions.do_upsert_person(world.account, {"email": "n@example.com"},
+                                                   actor=world.actor("user"))
         assert created
+        assert Person.objects.get(account=world.account, email="n@example.com") == person
 
     def test_upsert_never_touches_another_account(self, world):
-        _, created = actions.do_upsert_person(world.account,
-                                              {"email": "someone@other.example"},
-                                              actor=world.members["user"])
-        assert created
+        person, created = actions.do_upsert_person(
+            world.account, {"email": "someone@other.example", "company": "Mine"},
+            actor=world.actor("user"))
+        assert (created, person.account, person.company) == (True, world.account, "Mine")
         world.other_person.refresh_from_db()
-        assert world.other_person.account == world.other
+        assert (world.other_person.account, world.other_person.company) == (world.other, "")
 
 
 @pytest.mark.django_db
 class TestArchive:
     def test_archive_sets_archived_at_once(self, world):
-        actions.do_archive_person(world.person, actor=world.members["user"])
-        actions.do_archive_person(world.person, actor=world.members["user"])
+        actions.do_archive_person(world.person, actor=world.actor("user"))
+        actions.do_archive_person(world.person, actor=world.actor("user"))
         world.person.refresh_from_db()
         assert world.person.archived_at is not None
         assert AuditEvent.objects.filter(event_type=AuditEventType.PERSON_ARCHIVED).count() == 1
@@ -148,61 +152,86 @@ class TestArchive:
 class TestErase:
     def test_person_gone_audit_scrubbed_tombstone_kept(self, world):
         actions.do_update_person(world.person, {"company": "Initech"},
-                                 actor=world.members["user"])
+                                 actor=world.actor("user"))
         actions.do_reveal_value(world.person, "email", "Customer called about Xaviera",
-                                actor=world.members["analyst"])
+                                actor=world.actor("analyst"))
         person_id = world.person.pk
-        actions.do_erase_person(world.person, actor=world.members["admin"])
+        actions.do_erase_person(world.person, actor=world.actor("admin"))
         assert not Person.objects.filter(pk=person_id).exists()
         old = AuditEvent.objects.filter(target_type="person", target_id=str(person_id)).exclude(
             event_type=AuditEventType.PERSON_ERASED)
         assert old.count() == 2
         assert all(e.scrubbed and e.extra_data == {} for e in old)
-        assert ErasureTombstone.objects.filter(account_id=world.account.pk,
-                                               person_id=person_id).exists()
+        assert ErasureTombstone.objects.filter(subject="person", account_id=world.account.pk,
+                                               object_id=person_id).exists()
 
     def test_erasure_removes_tags_but_not_the_accounts_tag_list(self, world):
         tag = Tag.objects.create(account=world.account, name="vip")
         PersonTag.objects.create(person=world.person, tag=tag)
-        actions.do_erase_person(world.person, actor=world.members["owner"])
+        actions.do_erase_person(world.person, actor=world.actor("owner"))
         assert not PersonTag.objects.exists()
         assert Tag.objects.filter(pk=tag.pk).exists()
 
     def test_other_peoples_audit_rows_are_untouched(self, world):
         actions.do_update_person(world.other_person, {"company": "Theirs"},
-                                 actor=world.other_owner)
-        actions.do_erase_person(world.person, actor=world.members["owner"])
-        assert not AuditEvent.objects.get(event_type=AuditEventType.PERSON_UPDATED).scrubbed
+                                 actor=world.other_actor())
+        actions.do_update_person(world.person, {"company": "Mine"}, actor=world.actor("owner"))
+        actions.do_erase_person(world.person, actor=world.actor("owner"))
+        scrubbed = dict(AuditEvent.objects.filter(event_type=AuditEventType.PERSON_UPDATED)
+                        .values_list("target_id", "scrubbed"))
+        assert scrubbed == {str(world.other_person.pk): False, str(world.person.pk): True}
 
     def test_user_cannot_erase(self, world):
-        with pytest.raises(PermissionDenied):
-            actions.do_erase_person(world.person, actor=world.members["user"])
+        with pytest.raises(PermissionDenied, match=r"people\.erase"):
+            actions.do_erase_person(world.person, actor=world.actor("user"))
+        assert Person.objects.filter(pk=world.person.pk).exists()
 
-    def test_restore_reapplies_erasures(self, world):
-        person_id = world.person.pk
-        actions.do_erase_person(world.person, actor=world.members["owner"])
-        Person.objects.create(pk=person_id, account=world.account, email="back@example.com")
-        assert actions.reapply_erasures(world.account.pk) == 1
-        assert not Person.objects.filter(pk=person_id).exists()
+    def test_erasure_removes_the_persons_events(self, world):
+        from enclave.events.models import Event
+
+        Event.objects.create(account=world.account, person=world.person, type="track",
+                             name="Viewed pricing", occurred_at=world.person.created_at)
+        actions.do_erase_person(world.person, actor=world.actor("owner"))
+        assert not Event.objects.exists()
+
+    def test_erasure_discards_held_imports_of_the_account(self, world):
+        from enclave.people import importer
+        from enclave.people.models import PendingImport
+
+        data = f"email\n{PERSON['email']}\n"
+        plan = importer.plan_import(data.encode(), world.account.pk, world.actor("user").perms)
+        actions.do_stage_import(world.account, data, plan, actor=world.actor("user"))
+        assert PendingImport.objects.filter(account=world.account).count() == 1
+        actions.do_erase_person(world.person, actor=world.actor("owner"))
+        assert not PendingImport.objects.exists()
+
+    def test_erasing_in_another_account_is_refused(self, world):
+        with pytest.raises(PermissionDenied, match="another account"):
+            actions.do_erase_person(world.other_person, actor=world.actor("owner"))
+        assert Person.objects.filter(pk=world.other_person.pk).exists()
 
 
 @pytest.mark.django_db
 class TestReveal:
     def test_reveal_returns_the_value_and_audits_the_reason(self, world):
         value = actions.do_reveal_value(world.person, "phone", "call-back request",
-                                        actor=world.members["analyst"])
+                                        actor=world.actor("analyst"))
         assert value == PERSON["phone"]
         event = AuditEvent.objects.get(event_type=AuditEventType.PERSON_VALUE_REVEALED)
         assert event.extra_data == {"field": "phone", "reason": "call-back request"}
 
     def test_reason_is_required(self, world):
         with pytest.raises(ValidationError, match="why"):
-            actions.do_reveal_value(world.person, "phone", "  ", actor=world.members["analyst"])
+            actions.do_reveal_value(world.person, "phone", "  ", actor=world.actor("analyst"))
 
     def test_viewer_cannot_reveal(self, world):
-        with pytest.raises(PermissionDenied):
-            actions.do_reveal_value(world.person, "phone", "x", actor=world.members["viewer"])
+        with pytest.raises(PermissionDenied, match=r"people\.unmask"):
+            actions.do_reveal_value(world.person, "phone", "x", actor=world.actor("viewer"))
+        assert not AuditEvent.objects.filter(
+            event_type=AuditEventType.PERSON_VALUE_REVEALED).exists()
 
     def test_member_of_another_account_cannot_reveal(self, world):
-        with pytest.raises(PermissionDenied):
-            actions.do_reveal_value(world.person, "phone", "x", actor=world.other_owner)
+        with pytest.raises(PermissionDenied, match="another account"):
+            actions.do_reveal_value(world.person, "phone", "x", actor=world.other_actor())
+        assert not AuditEvent.objects.filter(
+            event_type=AuditEventType.PERSON_VALUE_REVEALED).exists()

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from enclave.access.permissions import ALL
 from enclave.core.models import AuditEvent, AuditEventType
 from enclave.people import actions, importer
 from enclave.people.models import Person, PersonTag, Tag, sealed_values
@@ -17,9 +18,9 @@ SECRET = "allergic to penicillin"
 
 
 def run_import(world, text: str) -> dict:
-    plan = importer.plan_import(text.encode(), world.account.pk)
+    plan = importer.plan_import(text.encode(), world.account.pk, ALL)
     assert plan.ok, plan.errors
-    return actions.do_import_people(world.account, plan, actor=world.members["user"])
+    return actions.do_import_people(world.account, plan, actor=world.actor("user"))
 
 
 def people(world) -> dict[str, Person]:
@@ -80,9 +81,9 @@ class TestBulkUpsert:
     def test_queries_are_per_batch_not_per_row(self, world):
         Person.objects.create(account=world.account, email="q0@example.com")
         text = "email,tags\n" + "".join(f"q{i}@example.com,vip\n" for i in range(300))
-        plan = importer.plan_import(text.encode(), world.account.pk)
+        plan = importer.plan_import(text.encode(), world.account.pk, ALL)
         with CaptureQueriesContext(connection) as captured:
-            actions.do_import_people(world.account, plan, actor=world.members["user"])
+            actions.do_import_people(world.account, plan, actor=world.actor("user"))
         assert len(captured) < 30  # row by row this was over 1,000
         assert PersonTag.objects.filter(tag__name="vip").count() == 300
 
@@ -91,13 +92,13 @@ class TestBulkUpsert:
 class TestBulkErrors:
     def test_duplicate_external_id_in_the_file_is_a_row_error(self, world):
         plan = importer.plan_import(b"external_id,email\nX-1,a@example.com\nX-1,b@example.com\n",
-                                    world.account.pk)
+                                    world.account.pk, ALL)
         assert [(e.line, e.column) for e in plan.errors] == [(3, "external_id")]
 
     def test_plan_with_errors_writes_nothing(self, world):
-        plan = importer.plan_import(b"email\ngood@example.com\nbad\n", world.account.pk)
+        plan = importer.plan_import(b"email\ngood@example.com\nbad\n", world.account.pk, ALL)
         with pytest.raises(ValidationError, match="nothing was imported"):
-            actions.do_import_people(world.account, plan, actor=world.members["user"])
+            actions.do_import_people(world.account, plan, actor=world.actor("user"))
         assert not Person.objects.filter(email="good@example.com").exists()
 
     def test_conflict_late_in_the_file_writes_nothing_at_all(self, world):
@@ -105,9 +106,9 @@ class TestBulkErrors:
         text = ("external_id,email,tags\n"
                 + "".join(f"N-{i},n{i}@example.com,new-tag\n" for i in range(50))
                 + f"{PERSON['external_id']},taken@example.com,\n")
-        plan = importer.plan_import(text.encode(), world.account.pk)
+        plan = importer.plan_import(text.encode(), world.account.pk, ALL)
         with pytest.raises(ValidationError, match="Line 52: Another person has this email"):
-            actions.do_import_people(world.account, plan, actor=world.members["user"])
+            actions.do_import_people(world.account, plan, actor=world.actor("user"))
         assert Person.objects.filter(account=world.account).count() == 2
         assert not Tag.objects.filter(name="new-tag").exists()
         assert not AuditEvent.objects.filter(event_type=AuditEventType.PEOPLE_IMPORTED).exists()
@@ -132,9 +133,9 @@ class TestBulkErrors:
                               external_id="L-1")
         plan = importer.plan_import(
             (f"external_id,email\n{PERSON['external_id']},later@example.com\n"
-             "L-1,elsewhere@example.com\n").encode(), world.account.pk)
+             "L-1,elsewhere@example.com\n").encode(), world.account.pk, ALL)
         with pytest.raises(ValidationError, match="Line 2"):
-            actions.do_import_people(world.account, plan, actor=world.members["user"])
+            actions.do_import_people(world.account, plan, actor=world.actor("user"))
         world.person.refresh_from_db()
         assert world.person.email == PERSON["email"]
 
@@ -143,13 +144,13 @@ class TestBulkErrors:
 class TestBulkTagsAndCustomFields:
     def test_tags_land_on_new_and_existing_people(self, world):
         actions.do_update_person(world.person, {"tags": "old, keep"},
-                                 actor=world.members["user"])
+                                 actor=world.actor("user"))
         run_import(world, f"email,tags\n{PERSON['email']},\"keep,new\"\nn@example.com,new\n")
         assert tags_of(world.person) == ["keep", "new"]
         assert tags_of(people(world)["n@example.com"]) == ["new"]
 
     def test_empty_tags_cell_clears_the_tags(self, world):
-        actions.do_update_person(world.person, {"tags": "old"}, actor=world.members["user"])
+        actions.do_update_person(world.person, {"tags": "old"}, actor=world.actor("user"))
         run_import(world, f"email,tags\n{PERSON['email']},\n")
         assert tags_of(world.person) == []
 
@@ -161,7 +162,7 @@ class TestBulkTagsAndCustomFields:
         assert not PersonTag.objects.filter(tag=other_tag).exists()
 
     def test_custom_fields_land(self, world):
-        owner = world.members["owner"]
+        owner = world.actor("owner")
         actions.do_define_field(world.account, "plan", "Plan", "select", options=["gold"],
                                 pd_class="none", actor=owner)
         actions.do_define_field(world.account, "score", "Score", "number", actor=owner)
@@ -174,7 +175,7 @@ class TestBulkTagsAndCustomFields:
     def test_encrypted_custom_field_is_sealed_for_new_and_existing_people(self, world):
         actions.do_define_field(world.account, "health", "Health", "text",
                                 pd_class="sensitive", encrypt_at_rest=True,
-                                actor=world.members["owner"])
+                                actor=world.actor("owner"))
         run_import(world, f"email,custom.health\n{PERSON['email']},{SECRET}\n"
                           f"n@example.com,{SECRET} too\n")
         stored = dict(Person.objects.filter(account=world.account)
@@ -188,9 +189,9 @@ class TestBulkTagsAndCustomFields:
     def test_encrypted_custom_field_can_be_cleared(self, world):
         actions.do_define_field(world.account, "health", "Health", "text",
                                 pd_class="sensitive", encrypt_at_rest=True,
-                                actor=world.members["owner"])
+                                actor=world.actor("owner"))
         actions.do_update_person(world.person, {"custom.health": SECRET},
-                                 actor=world.members["owner"])
+                                 actor=world.actor("owner"))
         run_import(world, f"email,custom.health\n{PERSON['email']},\n")
         assert Person.objects.filter(pk=world.person.pk).values_list(
             "sealed_custom", flat=True).get() is None
@@ -229,7 +230,7 @@ class TestBulkValues:
         other = Person.objects.create(account=world.account, email="o@example.com",
                                       ip="192.0.2.1", custom={"keep": 1})
         actions.do_define_field(world.account, "plan", "Plan", "text", pd_class="none",
-                                actor=world.members["owner"])
+                                actor=world.actor("owner"))
         run_import(world, "email,ip,company,custom.plan\n"
                           f'{PERSON["email"]},2001:db8::7,"Tab\there",gold\n'
                           "o@example.com,,Plain,\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from enclave.accounts.permissions import ROLE_PERMISSIONS
+from enclave.access.permissions import ROLE_PERMISSIONS
 from enclave.people import visibility
 from enclave.people.models import Person
 

@@ -6,6 +6,7 @@ from enclave.accounts.models import Account, Membership
 from enclave.identity.models import Member
 from enclave.people.models import Person
 from tests.conftest import HttpsClient
+from tests.principals import acting
 
 # Distinctive values, so a page can be searched for each (and for its masked form).
 PERSON = {
@@ -59,3 +60,11 @@ class World:
 
     def client(self, role: str) -> HttpsClient:
         return signed_in(self.members[role])
+
+    def actor(self, role: str):
+        """The role's member acting in account A (an ``access.Principal``)."""
+        return acting(self.members[role], self.account)
+
+    def other_actor(self):
+        """Account B's owner acting in account B."""
+        return acting(self.other_owner, self.other)

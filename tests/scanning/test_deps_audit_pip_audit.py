@@ -7,12 +7,12 @@ closed local port; other outputs come from a stand-in script run as a real subpr
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from pathlib import Path
 
 from enclave.scanning import audit
 from enclave.scanning.pipaudit import audit_with_pip_audit, parse_report
+from enclave.testing.live import free_port
 
 # What pip-audit 2.10 prints (--format json) when its PyPI lookup has no data.
 SKIPPED_REPORT = json.dumps({"dependencies": [
@@ -41,12 +41,6 @@ def stub_pip_audit(tmp_path: Path, *, stdout: str = "", stderr: str = "", code: 
         f"sys.stderr.write({stderr!r})\n"
         f"sys.exit({code!r})\n")
     return (sys.executable, str(script))
-
-
-def closed_local_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class TestParseReport:
@@ -94,7 +88,7 @@ class TestAuditWithPipAudit:
         assert result.source == "pip-audit"
 
     def test_unreachable_service_makes_every_pin_unaudited(self):
-        url = f"http://127.0.0.1:{closed_local_port()}/v1/query"
+        url = f"http://127.0.0.1:{free_port()}/v1/query"
         result = audit_with_pip_audit(LOCK, extra_args=("-s", "osv", "--osv-url", url),
                                       timeout=120)
         assert result.status == audit.INCOMPLETE

@@ -4,6 +4,7 @@ rendered nginx edge) and a throwaway PKI for weak servers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,8 @@ def closed_port_probe(pki) -> Probe:
 class Edge:
     probe: Probe
     https_port: int
+    access_log: Path  # the site's (redacted) access log
+    error_log: Path  # nginx's error log
 
 
 @pytest.fixture(scope="session")
@@ -63,9 +66,10 @@ def nginx_edge(tmp_path_factory):
             certificate=str(app.var_dir / "tls" / "server.crt"),
             certificate_key=str(app.var_dir / "tls" / "server.key"),
             # The app's plain listener stands in for gunicorn on 127.0.0.1:8000.
-            upstream=f"127.0.0.1:{app.http_port}")
+            upstream=f"127.0.0.1:{app.http_port}", access_log=str(root / "edge-access.log"))
         site_path = root / "enclave.conf"
         site_path.write_text(loopback_only(site))
         with run_nginx(nginx_main_config(root, site_path), (https_port, http_port)):
             yield Edge(Probe(https_url=public_url, http_url=f"http://localhost:{http_port}",
-                             host="localhost", ca_file=str(app.ca_file)), https_port)
+                             host="localhost", ca_file=str(app.ca_file)), https_port,
+                       root / "edge-access.log", root / "error.log")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import re
+import secrets
 import ssl
 import subprocess
 
@@ -12,6 +13,7 @@ import pytest
 
 from enclave.core import headers
 from enclave.core.controls import PASS, registry, run_one
+from enclave.logs import policy
 from enclave.server import nginx, tls
 from tests.server.servers import (
     NGINX,
@@ -99,14 +101,70 @@ class TestRenderedServers:
         assert directives(http_block, "proxy_pass_request_body") == ["off"]
 
 
+def map_entries(text: str) -> list[tuple[str, str]]:
+    """(regex, value) of every regex line of the access log's ``map``."""
+    block = text[text.index(f"map $uri {nginx.LOG_PATH_VARIABLE} {{"):]
+    block = block[:block.index("}")]
+    return re.findall(r'^\s*"~(.*)" "(.*)";$', block, flags=re.MULTILINE)
+
+
+def logged_path(text: str, uri: str) -> str:
+    """What the rendered map makes of ``uri`` (its regexes are PCRE that Python's re reads
+    the same way; the first match wins, as in nginx)."""
+    for regex, value in map_entries(text):
+        found = re.match(regex, uri)
+        if found:
+            return re.sub(r"\$(\d)", lambda m, found=found: found.group(int(m.group(1))),
+                          value)
+    return uri
+
+
+TOKEN_URIS = [p.replace(policy.PATH_TOKEN, "s3cretT0ken").replace(policy.PATH_ANY, "x")
+              for r in policy.RULES if r["type"] == "path" for p in r["patterns"]]
+
+
+class TestRenderedLogging:
+    def test_both_servers_log_in_the_redacted_format(self, committed):
+        assert directives(committed, "access_log") == [
+            f"{nginx.ACCESS_LOG} {nginx.LOG_FORMAT}"] * 2
+
+    def test_log_format_has_no_raw_uri_query_or_referer(self, committed):
+        (log_format,) = directives(committed, "log_format")
+        assert log_format.startswith(f"{nginx.LOG_FORMAT} ")
+        assert nginx.LOG_PATH_VARIABLE in log_format
+        for variable in re.findall(r"\$\w+", log_format):
+            assert variable not in ("$request", "$request_uri", "$uri", "$args",
+                                    "$query_string", "$http_referer", "$document_uri")
+            assert not variable.startswith("$arg_")
+
+    @pytest.mark.parametrize("uri", TOKEN_URIS)
+    def test_token_segment_of_every_policy_pattern_is_replaced(self, committed, uri):
+        assert logged_path(committed, uri + "/more") == (
+            uri.replace("s3cretT0ken", "[REDACTED:one_time_token]") + "/more")
+
+    @pytest.mark.parametrize("uri", ["/app/people/", "/app/signup/", "/app/invitee/x", "/"])
+    def test_other_paths_are_logged_as_they_are(self, committed, uri):
+        assert logged_path(committed, uri) == uri
+
+    def test_errors_on_token_paths_are_not_logged(self, committed):
+        (location,) = [line.strip() for line in committed.splitlines()
+                       if line.strip().startswith("location ~ ")]
+        regex = location.split(" ", 2)[2].rstrip(" {")
+        block = committed[committed.index(location):]
+        assert directives(block[:block.index("}")], "error_log") == ["/dev/null"]
+        assert all(re.match(regex, uri) for uri in TOKEN_URIS)
+        assert not any(re.match(regex, uri) for uri in ("/app/signup/", "/app/people/"))
+
+
 class TestNginxAcceptsConfig:
     def test_nginx_t_accepts_the_committed_config(self, committed, tmp_path):
         if not NGINX.exists():
             pytest.skip(f"{NGINX} is not installed")
         pki = make_pki(tmp_path)
         site = committed.replace(nginx.CERTIFICATE, str(pki.ec_cert)).replace(
-            nginx.CERTIFICATE_KEY, str(pki.ec_key))
-        assert site.count(str(tmp_path)) == 2
+            nginx.CERTIFICATE_KEY, str(pki.ec_key)).replace(
+            nginx.ACCESS_LOG, str(tmp_path / "edge-access.log"))
+        assert site.count(str(tmp_path)) == 4
         (tmp_path / "enclave.conf").write_text(site)
         main = nginx_main_config(tmp_path, tmp_path / "enclave.conf")
         proc = subprocess.run(nginx_argv(main, "-t"), capture_output=True, text=True,
@@ -134,3 +192,39 @@ class TestEdge:
             names = [name.lower() for name, _ in conn.getresponse().getheaders()]
         for name in (*headers.static_headers(False), "Content-Security-Policy"):
             assert names.count(name.lower()) == 1, name
+
+    def _send(self, nginx_edge, method: str, path: str, headers: dict | None = None) -> int:
+        with contextlib.closing(http.client.HTTPSConnection(
+                "127.0.0.1", nginx_edge.https_port, timeout=10,
+                context=ssl.create_default_context(cafile=nginx_edge.probe.ca_file))) as conn:
+            conn.putrequest(method, path, skip_host=True)
+            for name, value in {"Host": "localhost", **(headers or {})}.items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            return conn.getresponse().status
+
+    def test_edge_logs_hold_no_token_and_no_query(self, nginx_edge):
+        tokens = [secrets.token_urlsafe(24) for _ in range(4)]
+        term = "alice." + secrets.token_hex(6)
+        too_big = {"Content-Length": str(10 * 1024 * 1024)}  # refused (413) and logged
+        statuses = [
+            self._send(nginx_edge, "GET", f"/app/invite/{tokens[0]}"),
+            self._send(nginx_edge, "GET", f"//app/setup/{tokens[1]}/x"),
+            self._send(nginx_edge, "GET", f"/app/login/?next=/app/signup/{tokens[2]}"),
+            self._send(nginx_edge, "GET", f"/app/people/?q={term}"),
+            self._send(nginx_edge, "POST", f"/app/password/reset/{tokens[3]}", too_big),
+            self._send(nginx_edge, "POST", "/app/people/", too_big),
+        ]
+        access = nginx_edge.access_log.read_text()
+        errors = nginx_edge.error_log.read_text()
+        assert statuses == [404, 404, 200, 302, 413, 413]
+        assert '"GET /app/invite/[REDACTED:one_time_token] HTTP/1.1" 404' in access
+        assert '"GET /app/setup/[REDACTED:one_time_token]/x HTTP/1.1" 404' in access
+        assert '"GET /app/login/ HTTP/1.1" 200' in access
+        # The same refusal elsewhere is logged: the token path's is left out, not lost.
+        assert '"POST /app/people/ HTTP/1.1"' in errors
+        assert "/app/password/reset/" not in errors
+        for value in (*tokens, term):
+            assert value not in access
+        for value in tokens:
+            assert value not in errors

@@ -27,13 +27,15 @@ class TestPostgresPass:
     def test_unreachable_postgres_fails_when_required(self):
         result = run_pytest(DB_TEST, ENCLAVE_TEST_DB="postgres", ENCLAVE_TEST_PG_PORT="1",
                             ENCLAVE_REQUIRE_POSTGRES="1")
-        assert result.returncode != 0
-        assert "unreachable" in result.stdout + result.stderr
+        assert result.returncode == 4  # pytest's usage error: nothing ran
+        assert "ENCLAVE_REQUIRE_POSTGRES=1 but PostgreSQL at 127.0.0.1:1 is unreachable" in (
+            result.stdout + result.stderr)
 
     def test_any_skip_fails_the_ci_pass(self):
         result = run_pytest(DB_TEST, "--enclave-fail-on-skip", ENCLAVE_TEST_DB="postgres",
                             ENCLAVE_TEST_PG_PORT="1")
-        assert result.returncode != 0
+        assert result.returncode == 1
+        assert "enclave: 1 test(s) skipped where none may be; failing" in result.stdout
 
     def test_reachable_postgres_runs_database_tests(self):
         result = run_pytest(DB_TEST, "--enclave-fail-on-skip", ENCLAVE_TEST_DB="postgres",
@@ -43,4 +45,76 @@ class TestPostgresPass:
 
     def test_postgres_pass_leaves_out_tests_without_database(self):
         result = run_pytest("tests/core/test_clock.py", ENCLAVE_TEST_DB="postgres")
-        assert "deselected" in result.stdout
+        assert result.returncode == 5  # no test left to run
+        assert "4 deselected" in result.stdout
+
+
+SKIPPING = """
+import pytest
+
+
+def test_needs_a_tool():
+    pytest.skip("the tool is not installed")
+
+
+@pytest.mark.django_db
+def test_needs_postgresql():
+    pytest.skip("PostgreSQL only")
+"""
+
+
+class TestSqlitePass:
+    """On CI a test that runs only in the SQLite pass (no database) may not skip: nothing
+    would run it. A database test skipped on SQLite runs again on PostgreSQL."""
+
+    def run(self, tmp_path, *args):
+        (tmp_path / "test_skipping.py").write_text(SKIPPING)
+        return run_pytest("-c", str(PROJECT_ROOT / "pyproject.toml"), "--rootdir",
+                          str(tmp_path), str(tmp_path), *args)
+
+    def test_skips_pass_without_the_option(self, tmp_path):
+        result = self.run(tmp_path)
+        assert result.returncode == 0, result.stdout
+        assert "2 skipped" in result.stdout
+
+    def test_a_skipped_test_without_database_fails_the_ci_pass(self, tmp_path):
+        result = self.run(tmp_path, "--enclave-fail-on-skip-outside-db")
+        assert result.returncode == 1, result.stdout
+        assert "enclave: skipped: test_skipping.py::test_needs_a_tool" in result.stdout
+        assert "enclave: 1 test(s) skipped where none may be; failing" in result.stdout
+
+    def test_a_skipped_database_test_is_left_to_the_postgresql_pass(self, tmp_path):
+        result = self.run(tmp_path, "--enclave-fail-on-skip-outside-db", "-k", "postgresql")
+        assert result.returncode == 0, result.stdout
+        assert "1 skipped" in result.stdout
+
+
+class TestOrder:
+    def test_runner_picks_one_seed_for_both_passes_when_none_is_given(self):
+        from enclave.testing.run import _order_args
+
+        args, seed = _order_args([])
+        assert args == [f"--randomly-seed={seed}"]
+        assert seed.isdigit()
+
+    def test_runner_keeps_the_seed_it_is_given(self):
+        from enclave.testing.run import _order_args
+
+        assert _order_args(["--randomly-seed=1234", "-x"]) == ([], "1234")
+        assert _order_args(["--randomly-seed", "99"]) == ([], "99")
+
+    def test_runner_has_no_seed_when_random_order_is_off(self):
+        from enclave.testing.run import _order_args
+
+        assert _order_args(["-p", "no:randomly"]) == ([], None)
+
+    def test_same_seed_gives_the_same_order(self):
+        first = run_pytest("tests/core/test_clock.py", "--randomly-seed=7", "-v", "-v")
+        again = run_pytest("tests/core/test_clock.py", "--randomly-seed=7", "-v", "-v")
+        assert first.returncode == 0, first.stdout
+        assert "Using --randomly-seed=7" in first.stdout
+
+        def order(out):
+            return [line.split(" ")[0] for line in out.splitlines() if "::" in line]
+        assert order(first.stdout) == order(again.stdout)
+        assert len(order(first.stdout)) == 4

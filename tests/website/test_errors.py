@@ -43,6 +43,8 @@ class TestUnknownHost:
 
     def test_unknown_host_is_not_echoed_back(self, client):
         response = client.get("/", HTTP_HOST="evil.example")
+        assert response.status_code == 400
+        assert "This server does not answer for that host name." in response.text
         assert "evil.example" not in response.text
 
 
@@ -55,7 +57,9 @@ class TestNotFound:
         assert 'href="/"' in response.text
 
     def test_404_page_shows_no_traceback_or_debug_detail(self, client):
-        text = client.get("/no-such-page").text
+        response = client.get("/no-such-page")
+        assert (response.status_code, "Page not found" in response.text) == (404, True)
+        text = response.text
         assert "Traceback" not in text
         assert "URLconf" not in text
         assert "enclave.urls" not in text

@@ -124,11 +124,17 @@ class TestSecurityPage:
         for number, ctrl_id in enumerate(registry()):
             store_result(ctrl_id, statuses[number % 3], evidence=EVIDENCE_MARKER)
         text = client.get("/security").text
+        # Positive control: the stored results are on the page (statuses, not evidence).
+        shown = {"fail": "Failing", "pass": "Passing", "n/a": "Not applicable"}
+        rows = table_rows(text)
+        assert {c: rows[c][2] for c in registry()} == {
+            c: shown[statuses[n % 3]] for n, c in enumerate(registry())}
         assert "EVIDENCE-MARKER" not in text
         assert "db-1.internal" not in text
 
     def test_internal_claim_wording_is_never_shown(self, client, test_control):
         text = client.get("/security").text
+        assert "Test promise shown to visitors" in text  # the control's public wording
         assert "secret-path" not in text
 
     def test_summary_says_all_pass_when_every_control_passes(self, client, test_control):
@@ -161,16 +167,22 @@ class TestPageMarkup:
     """Accessibility and CSP hygiene that every public page shares."""
 
     PAGES = ("/", "/pricing", "/security", "/problems/not-found", "/no-such-page")
+    STATUS = {"/no-such-page": 404}  # the others: 200
+
+    def page(self, client, path) -> str:
+        response = client.get(path)
+        assert response.status_code == self.STATUS.get(path, 200)
+        return response.text
 
     @pytest.mark.parametrize("path", PAGES)
     def test_page_declares_english_and_has_exactly_one_h1(self, client, path):
-        text = client.get(path).text
+        text = self.page(client, path)
         assert '<html lang="en">' in text
         assert len(re.findall(r"<h1[ >]", text)) == 1
 
     @pytest.mark.parametrize("path", PAGES)
     def test_page_has_no_inline_script_or_style(self, client, path):
-        text = client.get(path).text.lower()
+        text = self.page(client, path).lower()
         assert "<script" not in text
         assert "<style" not in text
         assert " style=" not in text

@@ -1,7 +1,7 @@
 """Accounts (tenants), memberships and invitations — the minimal slice identity needs.
 
 A membership carries a built-in role name (``ROLES``) or a custom ``Role``; what each
-grants is the permission table in ``enclave.accounts.permissions``.
+grants is the permission table in ``enclave.access.permissions``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from enclave.access.permissions import BUILT_IN_ROLES
 from enclave.core import clock
+from enclave.identity.sessions import IDLE_TIMEOUT_DEFAULT, IDLE_TIMEOUT_MAX, IDLE_TIMEOUT_MIN
 
-ROLES = ("owner", "admin", "user", "analyst", "viewer")
-IDLE_TIMEOUT_MIN, IDLE_TIMEOUT_MAX, IDLE_TIMEOUT_DEFAULT = 5, 720, 30
+ROLES = BUILT_IN_ROLES
 
 
 class Account(models.Model):
@@ -48,7 +49,7 @@ class Membership(models.Model):
                                related_name="memberships")
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=[(r, r) for r in ROLES])
-    # A custom role replaces the built-in role's permissions (accounts.permissions); the
+    # A custom role replaces the built-in role's permissions (access.permissions); the
     # ``role`` column then holds "viewer" so older role-name checks grant nothing extra.
     custom_role = models.ForeignKey("Role", null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="memberships")

@@ -9,9 +9,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from enclave.accounts import views as account_views
+from enclave.accounts import access as account_access
+from enclave.accounts.actions import role_label
 from enclave.accounts.models import Membership
-from enclave.accounts.permissions import role_label
 from enclave.api import render
 from enclave.api import serializers as s
 from enclave.api.base import ApiView
@@ -34,8 +34,8 @@ class FieldsView(ApiView):
     @extend_schema(operation_id="fields_list", responses=s.FieldListSerializer,
                    summary="The account's custom fields")
     def get(self, request):
-        definitions = access.field_definitions(self.ctx.account_id)
-        return Response({"results": [_field_json(d, self.ctx.perms, definitions)
+        definitions = access.field_definitions(self.principal.account_id)
+        return Response({"results": [_field_json(d, self.principal.perms, definitions)
                                      for d in definitions]})
 
     @extend_schema(operation_id="fields_define", request=s.FieldDefinitionWriteSerializer,
@@ -46,12 +46,12 @@ class FieldsView(ApiView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         definition = actions.do_define_field(
-            self.ctx.account, data["key"], data.get("label", ""), data["type"],
+            self.principal.account, data["key"], data.get("label", ""), data["type"],
             options=data.get("options", ()), pd_class=data["pd_class"],
-            encrypt_at_rest=data["encrypt_at_rest"], actor=request.user,
+            encrypt_at_rest=data["encrypt_at_rest"], actor=self.principal,
             request=request._request)
-        definitions = access.field_definitions(self.ctx.account_id)
-        return Response(_field_json(definition, self.ctx.perms, definitions),
+        definitions = access.field_definitions(self.principal.account_id)
+        return Response(_field_json(definition, self.principal.perms, definitions),
                         status=status.HTTP_201_CREATED)
 
 
@@ -67,7 +67,7 @@ class MembersView(ApiView):
                    summary="The account's members and their roles")
     def get(self, request):
         rows = (Membership.objects.select_related("member", "custom_role")
-                .filter(account_id=self.ctx.account_id).order_by("created_at", "pk"))
+                .filter(account_id=self.principal.account_id).order_by("created_at", "pk"))
         return Response({"results": [_member_json(m) for m in rows]})
 
 
@@ -77,12 +77,12 @@ class MemberView(ApiView):
     @extend_schema(operation_id="members_get", responses=s.MemberSerializer,
                    summary="One membership")
     def get(self, request, membership_id: int):
-        return Response(_member_json(account_views.access_membership(self.ctx,
+        return Response(_member_json(account_access.access_membership(self.principal,
                                                                      membership_id)))
 
 
 _DAY = re.compile(r"(?!0000)(?!9999)[0-9]{4}-[0-9]{2}-[0-9]{2}")
-AUDIT_FILTERS = frozenset(account_views.AUDIT_FILTERS) - {"before"}
+AUDIT_FILTERS = frozenset(account_access.AUDIT_FILTERS) - {"before"}
 _AUDIT_PARAMETERS = [
     OpenApiParameter("event", str, enum=sorted(t.name.lower() for t in AuditEventType)),
     OpenApiParameter("actor", str, description="Member email."),
@@ -127,13 +127,13 @@ class AuditView(ApiView):
         if request.query_params.get("cursor"):
             params["before"] = str(render.decode_cursor(request.query_params["cursor"]))
         try:
-            events = list(account_views.audit_rows(self.ctx, params)[:limit + 1])
-        except account_views.BadFilter as exc:
+            events = list(account_access.audit_rows(self.principal, params)[:limit + 1])
+        except account_access.BadFilter as exc:
             raise InvalidQuery(str(exc)) from None
         more = len(events) > limit
         events = events[:limit]
         # Person targets are labelled by the visibility formatter (email as the key sees it).
-        labels = account_views._targets(self.ctx, events)
+        labels = account_access.person_labels(self.principal, events)
         return Response({
             "results": [_event_json(e, labels) for e in events],
             "next_cursor": render.encode_cursor(events[-1].pk) if more else None,
@@ -146,7 +146,7 @@ class AccountView(ApiView):
     @extend_schema(operation_id="account_get", responses=s.AccountSerializer,
                    summary="The key's account, and the permissions the key holds")
     def get(self, request):
-        account = self.ctx.account
+        account = self.principal.account
         return Response({"id": account.pk, "name": account.name,
                          "created_at": account.created_at.isoformat(),
                          "require_mfa": account.require_mfa,

@@ -1,61 +1,64 @@
 """The base class of every authenticated API view.
 
-What a request needs comes from the endpoint registry (``enclave.api.endpoints``): the
-API-key scope (checked by ``apikeys.permissions.HasScope``, 403 ``insufficient-scope``)
-and the permission the key's principal must hold (403 ``forbidden``). Views then work
-with ``self.ctx`` — a ``people.access.MemberContext`` whose permissions are the key's —
-so the access functions and the visibility formatter apply unchanged.
+What a request needs comes from the one endpoint registry (``enclave.access.endpoints``):
+the API-key scope (:class:`HasScope`, 403 ``insufficient-scope``) and the permission the
+key's principal must hold (403 ``forbidden``). Views then work with ``self.principal``
+— the key's ``access.Principal`` (creator's current role ∩ ceiling ∩ scopes) — which
+they pass to the access functions and, as ``actor``, to the actions, so the key's
+narrowed rights reach the action itself.
 """
 
 from __future__ import annotations
-
-import functools
-import types
-from collections.abc import Mapping
 
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.views import APIView
 
-from enclave.api import endpoints
+from enclave.access import endpoints
+from enclave.access.principal import Principal
 from enclave.api.errors import InvalidQuery
 from enclave.api.parsers import StrictJSONParser, unstorable
-from enclave.apikeys.auth import ApiKeyAuthentication, api_context
-from enclave.apikeys.permissions import HasScope
+from enclave.apikeys import errors as key_errors
+from enclave.apikeys.auth import ApiKeyAuthentication
 from enclave.apikeys.throttle import ApiIpThrottle, ApiKeyThrottle
-from enclave.people.access import MemberContext
 
 
 def endpoint_of(request, view) -> endpoints.Endpoint:
     match = getattr(request, "resolver_match", None)
     found = endpoints.lookup(match.url_name if match else None, request.method)
-    if found is None:  # tests/api/test_registry.py makes this unreachable
+    if found is None:  # tests/api/test_authorization.py (TestRegistry) makes this unreachable
         raise ImproperlyConfigured(f"{type(view).__name__} {request.method} has no entry "
-                                   "in enclave.api.endpoints")
+                                   "in enclave.access.endpoints")
     return found
 
 
 _PLAIN_ACCEPT = frozenset({"", "*/*", "application/json"})
 
 
-@functools.lru_cache(maxsize=256)
-def _scopes_of(name: str) -> Mapping[str, str]:
-    out = {e.method: e.scope for e in endpoints.ENDPOINTS if e.name == name and e.scope}
-    if "GET" in out:
-        out["HEAD"] = out["GET"]
-    return types.MappingProxyType(out)
+class HasScope(BasePermission):
+    """The request's API key carries the endpoint's scope. No key at all: 401
+    ``key-missing``; a key without the scope: 403 ``insufficient-scope``."""
+
+    def has_permission(self, request, view) -> bool:
+        principal = request.auth
+        if not isinstance(principal, Principal) or not principal.is_api_key:
+            raise key_errors.KeyMissing()
+        scope = endpoint_of(request, view).scope
+        if scope is not None and not principal.has_scope(scope):
+            raise key_errors.InsufficientScope(scope)
+        return True
 
 
 class RegistryPermission(BasePermission):
     """The key's principal holds the endpoint's permission (after its scope passed)."""
 
     def has_permission(self, request, view) -> bool:
-        codename = endpoint_of(request, view).permission
-        if codename is not None and codename not in request.auth.perms:
+        permission = endpoint_of(request, view).permission
+        if permission is not None and not request.auth.can(permission):
             raise exceptions.PermissionDenied(
-                f"This key's permissions do not include {codename} (its creator's role, "
-                "its role ceiling and its scopes all bound them).")
+                f"This key's permissions do not include {permission.value} (its creator's "
+                "role, its role ceiling and its scopes all bound them).")
         return True
 
 
@@ -69,12 +72,6 @@ class ApiView(APIView):
     metadata_class = None  # OPTIONS answers 405 like any other undocumented method
     # Query parameters each method accepts; anything else is a 400 invalid-query.
     query_params: dict[str, frozenset[str]] = {}
-
-    @property
-    def required_scopes(self) -> Mapping[str, str]:
-        """``{method: scope}`` for this route, derived from the registry."""
-        match = getattr(self.request, "resolver_match", None)
-        return _scopes_of(match.url_name if match else "")
 
     def perform_content_negotiation(self, request, force=False):
         # JSON is the only renderer: a request that accepts it (no Accept, */*, or
@@ -121,11 +118,9 @@ class ApiView(APIView):
                 raise InvalidQuery(f"{key}: {unstorable(values[0])}")
 
     @property
-    def ctx(self) -> MemberContext:
-        """The key's principal as a member context (permissions = the key's)."""
-        if not hasattr(self, "_ctx"):
-            self._ctx = api_context(self.request)
-        return self._ctx
+    def principal(self) -> Principal:
+        """The calling key's principal (set by authentication; HasScope made sure)."""
+        return self.request.auth
 
     def body(self) -> dict:
         """The parsed JSON body; a non-object body is a 422."""

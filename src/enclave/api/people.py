@@ -5,6 +5,7 @@ context, render through ``enclave.api.render`` (the visibility formatter)."""
 from __future__ import annotations
 
 import contextlib
+import re
 
 from django.db import transaction
 from django.db.models import Count
@@ -13,6 +14,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from enclave.access.permissions import Permission
+from enclave.access.principal import authorize
 from enclave.api import render
 from enclave.api import serializers as s
 from enclave.api.base import ApiView
@@ -69,7 +72,7 @@ _TAGS = Prepared(
 
 def _get_person(ctx, person_id) -> dict:
     """``GET /people/{id}``: the person of the key's account, or Http404."""
-    access.require(ctx, "people.read")
+    authorize(ctx, Permission.PEOPLE_READ)
     alias, account, person_id = Person.objects.db, ctx.account_id, int(person_id)
     people, definitions, tags = run_together(
         alias, (_PERSON, {"account": account, "person": person_id}),
@@ -100,15 +103,20 @@ class _PersonWriting(ApiView):
         data.update({f"custom.{k}": v for k, v in validated.get("custom", {}).items()})
         if "tags" in validated:
             data["tags"] = validated["tags"]
-        definitions = access.field_definitions(self.ctx.account_id)
+        definitions = access.field_definitions(self.principal.account_id)
         errors = {}
         for key in data:
             try:
-                level = visibility.field_level(self.ctx.perms, key, definitions)
+                level = visibility.field_level(self.principal.perms, key, definitions)
             except KeyError:
                 continue  # "tags" and unknown custom keys: the action reports those
             if level != visibility.VISIBLE:
                 errors[key] = [f"This field is {level} for this key; it cannot be set."]
+        email = data.get("email")
+        if email is not None and email.strip() and not re.fullmatch(actions.EMAIL_PATTERN,
+                                                                    email):
+            errors["email"] = ["Enter a valid email address."]
+        errors.update(s.custom_value_errors(validated.get("custom", {}), definitions))
         if errors:
             raise exceptions.ValidationError(errors)
         return data
@@ -129,7 +137,7 @@ class PeopleView(_PersonWriting):
                    responses=s.PersonPageSerializer,
                    summary="List and search people (cursor pagination, id order)")
     def get(self, request):
-        ctx = self.ctx
+        ctx = self.principal
         params = {k: v for k, v in request.query_params.items()
                   if k in SEARCH_PARAMS or k.startswith("custom.")}
         if params.get("archived", "0") not in ("0", "1"):
@@ -157,9 +165,9 @@ class PeopleView(_PersonWriting):
     @extend_schema(operation_id="people_create", request=s.PersonWriteSerializer,
                    responses={201: s.PersonSerializer}, summary="Create a person")
     def post(self, request):
-        person = actions.do_create_person(self.ctx.account, self.person_data(),
-                                          actor=request.user, request=request._request)
-        return Response(_people_person(person, self.ctx), status=status.HTTP_201_CREATED,
+        person = actions.do_create_person(self.principal.account, self.person_data(),
+                                          actor=self.principal, request=request._request)
+        return Response(_people_person(person, self.principal), status=status.HTTP_201_CREATED,
                         headers={"Location": f"/api/v1/people/{person.pk}"})
 
 
@@ -167,7 +175,7 @@ class PeopleUpsertView(_PersonWriting):
     """Create or update by external_id, else email (201 created, 200 updated)."""
 
     @extend_schema(
-        operation_id="people_upsert", request=s.PersonWriteSerializer,
+        operation_id="people_upsert", request=s.PersonUpsertSerializer,
         responses={200: OpenApiResponse(s.PersonSerializer, "Updated an existing person"),
                    201: OpenApiResponse(s.PersonSerializer, "Created a new person")},
         summary="Create or update the person with this external_id (else this email)")
@@ -177,9 +185,10 @@ class PeopleUpsertView(_PersonWriting):
                 data.get("email", "")).strip():
             raise exceptions.ValidationError(
                 {"external_id": ["Send external_id or email to match on."]})
-        person, created = actions.do_upsert_person(self.ctx.account, data, actor=request.user,
+        person, created = actions.do_upsert_person(self.principal.account, data,
+                                                   actor=self.principal,
                                                    request=request._request)
-        return Response(_people_person(person, self.ctx),
+        return Response(_people_person(person, self.principal),
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -189,23 +198,23 @@ class PersonView(_PersonWriting):
     @extend_schema(operation_id="people_get", responses=s.PersonSerializer,
                    summary="Get a person")
     def get(self, request, person_id: int):
-        return Response(_get_person(self.ctx, person_id))
+        return Response(_get_person(self.principal, person_id))
 
     @extend_schema(operation_id="people_update", request=s.PersonWriteSerializer,
                    responses=s.PersonSerializer,
                    summary="Change some fields of a person (omitted fields are kept)")
     def patch(self, request, person_id: int):
-        person = access.access_person(self.ctx, person_id, for_write=True)
-        person = actions.do_update_person(person, self.person_data(), actor=request.user,
+        person = access.access_person(self.principal, person_id, for_write=True)
+        person = actions.do_update_person(person, self.person_data(), actor=self.principal,
                                           request=request._request)
-        return Response(_people_person(person, self.ctx))
+        return Response(_people_person(person, self.principal))
 
     @extend_schema(operation_id="people_erase", request=None,
                    responses={204: OpenApiResponse(description="Erased")},
                    summary="Erase a person and scrub them from the audit log")
     def delete(self, request, person_id: int):
-        person = access.access_person(self.ctx, person_id, for_write=True)
-        actions.do_erase_person(person, actor=request.user, request=request._request)
+        person = access.access_person(self.principal, person_id, for_write=True)
+        actions.do_erase_person(person, actor=self.principal, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -215,10 +224,10 @@ class PersonArchiveView(ApiView):
     @extend_schema(operation_id="people_archive", request=None, responses=s.PersonSerializer,
                    summary="Archive a person (hidden from lists; data kept)")
     def post(self, request, person_id: int):
-        person = access.access_person(self.ctx, person_id, for_write=True)
-        person = actions.do_archive_person(person, actor=request.user,
+        person = access.access_person(self.principal, person_id, for_write=True)
+        person = actions.do_archive_person(person, actor=self.principal,
                                            request=request._request)
-        return Response(_people_person(person, self.ctx))
+        return Response(_people_person(person, self.principal))
 
 
 @contextlib.contextmanager
@@ -241,17 +250,17 @@ class PersonTagsView(ApiView):
     @extend_schema(operation_id="people_tags_list", responses=s.TagListSerializer,
                    summary="A person's tags")
     def get(self, request, person_id: int):
-        return Response({"tags": _tag_names(access.access_person(self.ctx, person_id))})
+        return Response({"tags": _tag_names(access.access_person(self.principal, person_id))})
 
     @extend_schema(operation_id="people_tags_add", request=s.TagsSerializer,
                    responses=s.TagListSerializer, summary="Add tags to a person")
     def post(self, request, person_id: int):
-        person = access.access_person(self.ctx, person_id, for_write=True)
+        person = access.access_person(self.principal, person_id, for_write=True)
         serializer = s.TagsSerializer(data=self.body())
         serializer.is_valid(raise_exception=True)
         with _tags_locked(person):
             wanted = sorted(set(_tag_names(person)) | set(serializer.validated_data["tags"]))
-            actions.do_update_person(person, {"tags": wanted}, actor=request.user,
+            actions.do_update_person(person, {"tags": wanted}, actor=self.principal,
                                      request=request._request)
         return Response({"tags": _tag_names(person)})
 
@@ -262,14 +271,14 @@ class PersonTagView(ApiView):
     @extend_schema(operation_id="people_tags_remove", request=None,
                    responses={200: s.TagListSerializer}, summary="Remove one tag from a person")
     def delete(self, request, person_id: int, tag: str):
-        person = access.access_person(self.ctx, person_id, for_write=True)
+        person = access.access_person(self.principal, person_id, for_write=True)
         name = " ".join(tag.split())
         with _tags_locked(person):
             current = _tag_names(person)
             if name not in current:
                 raise exceptions.NotFound("This person does not have that tag.")
             actions.do_update_person(person, {"tags": [t for t in current if t != name]},
-                                     actor=request.user, request=request._request)
+                                     actor=self.principal, request=request._request)
         return Response({"tags": _tag_names(person)})
 
 
@@ -279,6 +288,6 @@ class TagsView(ApiView):
     @extend_schema(operation_id="tags_list", responses=s.TagPageSerializer,
                    summary="The account's tags with how many people carry each")
     def get(self, request):
-        rows = (Tag.objects.filter(account_id=self.ctx.account_id)
+        rows = (Tag.objects.filter(account_id=self.principal.account_id)
                 .annotate(people=Count("person_tags")).order_by("name"))
         return Response({"results": [{"name": t.name, "people": t.people} for t in rows]})

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from enclave.people.actions import TAG_MAX, TEXT_LIMITS
+from enclave.people.actions import CUSTOM_TEXT_MAX, EMAIL_PATTERN, TAG_MAX, TEXT_LIMITS
 from enclave.people.models import CONSENT_CHOICES, FIELD_TYPES, PD_CLASSES
 
 TAGS_MAX_PER_REQUEST = 100
-BUILTIN_WRITABLE = (*TEXT_LIMITS, "country", "ip", "consent")
+# Text the parser accepts (enclave.api.parsers.unstorable refuses NUL with a 400): every
+# request string in the OpenAPI document carries this pattern (enclave.api.schema).
+NO_NUL = r"^[^\u0000]*$"
+# Text with a visible character (and no NUL).
+NOT_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 
 
 class StrictSerializer(serializers.Serializer):
@@ -32,8 +37,37 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "number"},
-                                {"type": "boolean"}], "nullable": True})
+class StrictCharField(serializers.CharField):
+    """Text only, as sent: DRF's CharField would turn ``5`` or ``true`` into ``"5"`` /
+    ``"True"`` and strip whitespace before checking ``max_length``; the schema says string
+    and counts characters as sent, so this field does too (the actions strip)."""
+
+    default_error_messages = {"invalid": "Send a string."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """``true`` or ``false`` only: DRF's BooleanField would also take 0/1, "true", "yes"…,
+    which the schema (type boolean) does not allow."""
+
+    default_error_messages = {"invalid": "Send true or false (a JSON boolean)."}
+
+    def to_internal_value(self, data):
+        if data is True or data is False:
+            return data
+        self.fail("invalid")
+        return None  # unreachable: fail() raises
+
+
+@extend_schema_field({"type": ["string", "number", "boolean"]})  # + null: allow_null
 class ScalarField(serializers.Field):
     """A custom-field value: string, number, boolean or null (null clears it)."""
 
@@ -51,8 +85,22 @@ class ScalarField(serializers.Field):
 
 
 def _text(name: str) -> serializers.CharField:
-    return serializers.CharField(required=False, allow_blank=True,
-                                 max_length=TEXT_LIMITS[name])
+    return StrictCharField(required=False, allow_blank=True, max_length=TEXT_LIMITS[name])
+
+
+# What the actions accept for the built-in text fields (people.actions: each value is
+# stripped, then checked; blank clears), as OpenAPI rules for the document
+# (enclave.api.schema). Python's re and the schema's \s agree with str.strip().
+PERSON_FIELD_RULES: dict[str, dict] = {
+    "email": {"anyOf": [{"pattern": EMAIL_PATTERN}, {"pattern": r"^\s*$"}]},
+    "phone": {"pattern": r"^\s*(\+[0-9 ()\-.]{2,30}[0-9()\-.]"
+                         r"|[0-9()\-.][0-9 ()\-.]{1,29}[0-9()\-.])?\s*$"},
+    "custom": {"propertyNames": {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,39}$",
+                                 "description": "A custom field key of the account "
+                                                "(GET /fields); an undefined key is a 422."}},
+    "country": {"pattern": r"^\s*([A-Za-z]{2})?\s*$",
+                "description": "ISO 3166 two-letter code; empty clears it."},
+}
 
 
 class PersonWriteSerializer(StrictSerializer):
@@ -65,33 +113,39 @@ class PersonWriteSerializer(StrictSerializer):
     company = _text("company")
     address = _text("address")
     external_id = _text("external_id")
-    country = serializers.CharField(required=False, allow_blank=True, max_length=2)
-    ip = serializers.CharField(required=False, allow_blank=True, max_length=45,
+    country = StrictCharField(required=False, allow_blank=True, max_length=2)
+    ip = StrictCharField(required=False, allow_blank=True, max_length=45,
                                help_text="IPv4 or IPv6 address; empty clears it.")
     consent = serializers.ChoiceField(choices=CONSENT_CHOICES, required=False)
     custom = serializers.DictField(child=ScalarField(), required=False,
                                    help_text="Custom field values by key (see /fields).")
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=TAG_MAX), required=False,
+        child=StrictCharField(max_length=TAG_MAX), required=False,
         max_length=TAGS_MAX_PER_REQUEST,
         help_text="Replaces the person's tags (use /people/{id}/tags to add or remove).")
 
 
 class TagsSerializer(StrictSerializer):
-    tags = serializers.ListField(child=serializers.CharField(max_length=TAG_MAX),
+    tags = serializers.ListField(child=StrictCharField(max_length=TAG_MAX),
                                  min_length=1, max_length=TAGS_MAX_PER_REQUEST)
 
 
 class FieldDefinitionWriteSerializer(StrictSerializer):
     key = serializers.RegexField(r"^[a-z][a-z0-9_]{0,39}\Z", max_length=40,
                                  help_text="1–40 lower-case letters, digits and underscores.")
-    label = serializers.CharField(max_length=80, required=False, allow_blank=True)
+    label = StrictCharField(max_length=80, required=False, allow_blank=True)
     type = serializers.ChoiceField(choices=FIELD_TYPES)
-    options = serializers.ListField(child=serializers.CharField(max_length=100),
-                                    required=False, max_length=100)
+    options = serializers.ListField(
+        child=StrictCharField(max_length=100, validators=[RegexValidator(
+            NOT_BLANK, "An option needs a visible character.")]),
+        required=False, max_length=100)
     pd_class = serializers.ChoiceField(choices=PD_CLASSES, required=False,
                                        default="personal")
-    encrypt_at_rest = serializers.BooleanField(required=False, default=False)
+    encrypt_at_rest = StrictBooleanField(required=False, default=False)
+
+
+class PersonUpsertSerializer(PersonWriteSerializer):
+    """A person write that names who to match: a non-blank external_id, else an email."""
 
 
 # --- response shapes (schema only) ---
@@ -196,17 +250,58 @@ class AccountSerializer(serializers.Serializer):
         help_text="The permissions this key holds (creator ∩ role ceiling ∩ scopes).")
 
 
-class ProblemSerializer(serializers.Serializer):
-    """RFC 9457 problem details."""
+# --- custom field values: one JSON Schema per field type, for the account's document
+# (GET /api/v1/openapi.json with a key) and for the check of every value a key sends ---
+CUSTOM_NUMBER_LIMIT = 10**15  # beyond it a float no longer holds every integer
 
-    type = serializers.URLField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
-    instance = serializers.CharField(required=False)
-    trace_id = serializers.CharField(required=False, allow_null=True)
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), required=False,
-        help_text="Validation errors by field name.")
-    required_scope = serializers.CharField(
-        required=False, help_text="The scope the endpoint needs (insufficient-scope).")
+
+def custom_value_schema(definition) -> dict:
+    """What the API accepts for ``definition``'s value: its JSON type only (no coercion:
+    "5" is not a number, "yes" not a boolean), or null to clear it."""
+    by_type = {
+        "text": {"type": "string", "maxLength": CUSTOM_TEXT_MAX, "pattern": NO_NUL},
+        "number": {"type": "number", "minimum": -CUSTOM_NUMBER_LIMIT,
+                   "maximum": CUSTOM_NUMBER_LIMIT},
+        "date": {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+        "boolean": {"type": "boolean"},
+        "select": {"enum": list(definition.options)},
+    }
+    return {"anyOf": [by_type[definition.type], {"type": "null"}],
+            "description": f"{definition.label} ({definition.type}); null clears it."}
+
+
+def custom_values_schema(definitions) -> dict:
+    """The ``custom`` object of a person write body for these field definitions."""
+    return {"type": "object", "additionalProperties": False,
+            "properties": {d.key: custom_value_schema(d) for d in definitions},
+            "description": "Custom field values by key: this account's fields that the "
+                           "key may set. Any other key is a 422."}
+
+
+def custom_value_errors(values: Mapping, definitions) -> dict[str, list[str]]:
+    """``custom.<key>`` → message for each value its field's schema refuses (unknown keys
+    are left to the action, which names them)."""
+    from jsonschema import Draft202012Validator
+
+    by_key = {d.key: d for d in definitions}
+    errors = {}
+    for key, value in values.items():
+        if key not in by_key:
+            continue
+        validator = Draft202012Validator(custom_value_schema(by_key[key]),
+                                         format_checker=Draft202012Validator.FORMAT_CHECKER)
+        if not validator.is_valid(value):
+            kind = by_key[key].type
+            errors[f"custom.{key}"] = [_CUSTOM_MESSAGES[kind].format(
+                options=", ".join(by_key[key].options), limit=CUSTOM_TEXT_MAX,
+                number=CUSTOM_NUMBER_LIMIT)]
+    return errors
+
+
+_CUSTOM_MESSAGES = {
+    "text": "Send a string of at most {limit} characters without NUL, or null.",
+    "number": "Send a JSON number between -{number} and {number}, or null.",
+    "date": "Send a date as a YYYY-MM-DD string, or null.",
+    "boolean": "Send true or false (a JSON boolean), or null.",
+    "select": "Send one of: {options}; or null.",
+}

@@ -1,13 +1,12 @@
 """Routes under /api/. Every route under /api/v1/ has an entry (per method) in
-``enclave.api.endpoints`` — tests/api/test_authorization.py fails otherwise."""
+``enclave.access.endpoints`` — the generated tests fail otherwise."""
 
 from django.conf import settings
 from django.urls import path, register_converter
-from drf_spectacular.views import SpectacularJSONAPIView
 
 from enclave.api import account, people, views
-from enclave.apikeys import api as apikeys_api
-from enclave.events import api as events_api
+from enclave.api import apikeys as apikeys_api
+from enclave.api import events as events_api
 
 
 class IdConverter:
@@ -27,8 +26,7 @@ register_converter(IdConverter, "id")
 urlpatterns = [
     path("docs", views.docs, name="api-docs"),
     path("v1/health", views.HealthView.as_view(), name="api-health"),
-    path("v1/openapi.json", SpectacularJSONAPIView.as_view(authentication_classes=[]),
-         name="api-openapi"),
+    path("v1/openapi.json", views.OpenApiView.as_view(), name="api-openapi"),
     path("v1/people", people.PeopleView.as_view(), name="api-people"),
     path("v1/people/upsert", people.PeopleUpsertView.as_view(), name="api-people-upsert"),
     path("v1/people/<id:person_id>", people.PersonView.as_view(), name="api-person"),
@@ -44,11 +42,11 @@ urlpatterns = [
     path("v1/members/<id:membership_id>", account.MemberView.as_view(), name="api-member"),
     path("v1/audit", account.AuditView.as_view(), name="api-audit"),
     path("v1/account", account.AccountView.as_view(), name="api-account"),
-    # API keys (enclave.apikeys.api)
+    # API keys (enclave.api.apikeys)
     path("v1/api-keys", apikeys_api.ApiKeysView.as_view(), name="api-keys"),
     path("v1/api-keys/<str:public_id>/revoke", apikeys_api.ApiKeyRevokeView.as_view(),
          name="api-key-revoke"),
-    # Events ingest (enclave.events.api)
+    # Events ingest (enclave.api.events)
     path("v1/events", events_api.IngestView.as_view(), name="api-events"),
 ]
 

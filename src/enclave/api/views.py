@@ -1,16 +1,24 @@
-"""API views that belong to no domain app: health and the interactive docs page."""
+"""API views that belong to no domain app: health, the OpenAPI document and the
+interactive docs page."""
 
 from __future__ import annotations
+
+import copy
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularJSONAPIView
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from enclave.core import problems
+from enclave.access import endpoints
+from enclave.access.principal import Principal
+from enclave.api import serializers as s
+from enclave.api.schema import person_write_bodies
+from enclave.apikeys.auth import ApiKeyAuthentication
 
 
 class HealthView(APIView):
@@ -31,11 +39,8 @@ class HealthView(APIView):
 
 def docs(request: HttpRequest) -> HttpResponse:
     """Swagger UI over /api/v1/openapi.json, from our own static files (sidecar): no CDN,
-    no inline script or style, so the site's strict CSP applies unchanged."""
-    if request.method not in ("GET", "HEAD"):
-        return problems.problem_response(
-            request, "method-not-allowed", f"{request.method} is not allowed here; use GET.",
-            headers={"Allow": "GET, HEAD"})
+    no inline script or style, so the site's strict CSP applies unchanged. (Other methods
+    get a 405 problem from the endpoint registry's middleware.)"""
     return render(request, "api/docs.html")
 
 
@@ -59,3 +64,36 @@ def bench_bare_person(request: HttpRequest, person_id: int) -> HttpResponse:
                           .values_list("tag__name", flat=True))
     body["masked"] = []
     return JsonResponse(body, json_dumps_params={"ensure_ascii": False})
+
+
+class OpenApiView(SpectacularJSONAPIView):
+    """The OpenAPI document, public. Sent with an API key that may list the account's
+    fields (the registry's ``GET /api/v1/fields``: scope and permission), the person
+    write bodies name that account's custom fields, each with its value type, and no
+    others — the document then says exactly what the server accepts from that key, and
+    a client generated from it is typed for the account. A bad key is its 401."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes: list = []
+    schema = None  # the document does not describe itself (as drf-spectacular's own view)
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        principal = request.auth
+        fields = endpoints.lookup("api-fields", "GET")
+        if isinstance(principal, Principal) and principal.is_api_key and \
+                principal.has_scope(fields.scope) and principal.can(fields.permission):
+            response.data = _account_document(response.data, principal)
+        return response
+
+
+def _account_document(document: dict, principal: Principal) -> dict:
+    from enclave.people import access, visibility
+
+    document = copy.deepcopy(document)
+    definitions = access.field_definitions(principal.account_id)
+    writable = [d for d in definitions if visibility.field_level(
+        principal.perms, f"custom.{d.key}", definitions) == visibility.VISIBLE]
+    for body in person_write_bodies(document["components"]["schemas"]):
+        body["properties"]["custom"] = s.custom_values_schema(writable)
+    return document

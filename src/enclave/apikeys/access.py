@@ -5,18 +5,17 @@ Another account's key looks exactly like a missing one (Http404).
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from enclave.access.permissions import Permission
+from enclave.access.principal import Principal, authorize
 from enclave.apikeys import tokens
 from enclave.apikeys.models import ApiKey
-from enclave.apikeys.scopes import ceiling_permissions
 
 
-def keys_of(ctx):
-    """The account's keys, newest first (needs ``api_keys.manage``)."""
-    if not ctx.can("api_keys.manage"):
-        raise PermissionDenied("Your role does not include api_keys.manage.")
+def keys_of(ctx: Principal):
+    """The account's keys, newest first (needs ``API_KEYS_READ``)."""
+    authorize(ctx, Permission.API_KEYS_READ)
     return (ApiKey.objects.filter(account_id=ctx.account_id)
             .select_related("created_by", "predecessor").order_by("-created_at", "-pk"))
 
@@ -29,12 +28,3 @@ def access_key(ctx, public_id) -> ApiKey:
     if key is None:
         raise Http404("No such API key.")
     return key
-
-
-def require_key_manager(principal) -> None:
-    """API callers of the ``api_keys:*`` endpoints: the key's creator must still hold
-    ``api_keys.manage`` and the key's ceiling must include it (owner/admin)."""
-    if "api_keys.manage" not in (principal.creator_perms
-                                 & ceiling_permissions(principal.role_ceiling)):
-        raise PermissionDenied("Managing API keys through the API needs a key whose creator "
-                               "holds api_keys.manage and whose role ceiling includes it.")

@@ -2,8 +2,8 @@
 transaction with its audit row. Audit rows name keys by public id; never the token or
 its hash.
 
-Re-authentication for create/roll/revoke from the web is the view's job
-(``identity.reauth.require_recent_auth``), as for role changes; operators on the server
+Re-authentication for creating and rolling keys from the web is the endpoint registry's
+rule (``reauth`` in ``access.endpoints``), as for role changes; operators on the server
 use ``enclave apikeys`` (shell access is the stronger proof).
 """
 
@@ -13,16 +13,17 @@ import datetime as dt
 import ipaddress
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from enclave.accounts.actions import membership_of
-from enclave.accounts.permissions import ROLE_PERMISSIONS, permissions_of
+from enclave.access.permissions import ROLE_PERMISSIONS, Permission
+from enclave.access.principal import MEMBER, NotAuthorized, Principal, authorize
+from enclave.access.scopes import CEILINGS, SCOPES, ceiling_permissions
 from enclave.apikeys import tokens
 from enclave.apikeys.models import POLICY_MAX_DAYS, POLICY_MIN_DAYS, ApiKey, ApiKeyPolicy
-from enclave.apikeys.scopes import CEILINGS, SCOPES, ceiling_permissions
 from enclave.core import audit, clock
+from enclave.core.actions import path_without_credentials
 from enclave.core.models import AuditEventType
 
 MAC_PURPOSE = "tokens"
@@ -59,11 +60,11 @@ def token_matches(key: ApiKey, token: str) -> bool:
 
 # --- validation ---
 
-def _creator_membership(actor, account_id: int, codename: str = "api_keys.manage"):
-    mine = membership_of(actor, account_id)
-    if codename not in permissions_of(mine):
-        raise PermissionDenied(f"You need the {codename} permission.")
-    return mine
+def _require_member_manager(actor: Principal, account_id: int) -> None:
+    """Keys are made by members (never by another key) holding ``API_KEYS_MANAGE``."""
+    authorize(actor, Permission.API_KEYS_MANAGE, account_id=account_id)
+    if actor.kind != MEMBER or actor.membership is None:
+        raise NotAuthorized("Only a member of the account can create or roll API keys.")
 
 
 def default_ceiling(perms) -> str:
@@ -157,7 +158,7 @@ def _new_public_id() -> str:
             return public_id
 
 
-def _issue(account_id: int, *, name, scopes, ceiling, networks, days, actor, mine,
+def _issue(account_id: int, *, name, scopes, ceiling, networks, days, actor: Principal,
            predecessor=None) -> tuple[str, ApiKey]:
     """Insert a key row; returns the token (only here, once)."""
     public_id = _new_public_id()
@@ -167,7 +168,7 @@ def _issue(account_id: int, *, name, scopes, ceiling, networks, days, actor, min
     key = ApiKey.objects.create(
         account_id=account_id, public_id=public_id, name=name, secret_mac=tag,
         mac_version=version, scopes=scopes, role_ceiling=ceiling, allowed_ips=networks,
-        created_by=actor, creator_membership=mine, created_at=now,
+        created_by=actor.member, creator_membership=actor.membership, created_at=now,
         expires_at=now + dt.timedelta(days=days), predecessor=predecessor)
     return token, key
 
@@ -181,7 +182,8 @@ def _key_extra(key: ApiKey, **more) -> dict:
 # --- actions ---
 
 def do_create_api_key(account, *, name, scopes, role_ceiling=None, allowed_ips=(),
-                      expires_days=None, actor, request=None) -> tuple[str, ApiKey]:
+                      expires_days=None, actor: Principal, request=None
+                      ) -> tuple[str, ApiKey]:
     """Create a key; returns ``(token, key)`` — the token exists only in this return value.
 
     Needs ``api_keys.manage``. The role ceiling (default: the creator's own role or the
@@ -189,8 +191,8 @@ def do_create_api_key(account, *, name, scopes, role_ceiling=None, allowed_ips=(
     under the ceiling. Raises PermissionDenied or ValidationError (field → message).
     """
     account_id = getattr(account, "pk", account)
-    mine = _creator_membership(actor, account_id)
-    creator_perms = permissions_of(mine)
+    _require_member_manager(actor, account_id)
+    creator_perms = actor.perms
     name = clean_name(name)
     ceiling = clean_ceiling(role_ceiling or default_ceiling(creator_perms), creator_perms)
     scopes = clean_scopes(scopes, ceiling_permissions(ceiling) & creator_perms)
@@ -198,14 +200,14 @@ def do_create_api_key(account, *, name, scopes, role_ceiling=None, allowed_ips=(
     days = clean_days(expires_days)
     with transaction.atomic():
         token, key = _issue(account_id, name=name, scopes=scopes, ceiling=ceiling,
-                            networks=networks, days=days, actor=actor, mine=mine)
+                            networks=networks, days=days, actor=actor)
         audit.record(AuditEventType.API_KEY_CREATED, actor=actor, account_id=account_id,
                      request=request, target_type="api_key", target_id=key.public_id,
                      extra=_key_extra(key))
     return token, key
 
 
-def do_roll_api_key(key: ApiKey, *, actor, grace_hours=None, expires_days=None,
+def do_roll_api_key(key: ApiKey, *, actor: Principal, grace_hours=None, expires_days=None,
                     request=None) -> tuple[str, ApiKey]:
     """Issue a successor (same name, scopes, ceiling, allowlist; new expiry) and keep
     ``key`` valid for ``grace_hours`` (default ``API_KEY_ROLL_GRACE_HOURS``, at most
@@ -215,8 +217,8 @@ def do_roll_api_key(key: ApiKey, *, actor, grace_hours=None, expires_days=None,
     Raises PermissionDenied, ValidationError, or ApiKeyRuleError when the key is not
     active (revoked, exposed, expired or already rolled).
     """
-    mine = _creator_membership(actor, key.account_id)
-    creator_perms = permissions_of(mine)
+    _require_member_manager(actor, key.account_id)
+    creator_perms = actor.perms
     hours = clean_grace_hours(grace_hours)
     days = clean_days(expires_days)
     with transaction.atomic():
@@ -232,7 +234,7 @@ def do_roll_api_key(key: ApiKey, *, actor, grace_hours=None, expires_days=None,
         locked.save(update_fields=["rolled_at", "grace_until"])
         token, successor = _issue(locked.account_id, name=locked.name, scopes=scopes,
                                   ceiling=ceiling, networks=list(locked.allowed_ips),
-                                  days=days, actor=actor, mine=mine, predecessor=locked)
+                                  days=days, actor=actor, predecessor=locked)
         audit.record(AuditEventType.API_KEY_ROLLED, actor=actor, account_id=locked.account_id,
                      request=request, target_type="api_key", target_id=locked.public_id,
                      extra=_key_extra(successor, api_key=locked.public_id,
@@ -242,10 +244,12 @@ def do_roll_api_key(key: ApiKey, *, actor, grace_hours=None, expires_days=None,
     return token, successor
 
 
-def do_revoke_api_key(key: ApiKey, *, actor, request=None, via_api_key: str = "") -> ApiKey:
+def do_revoke_api_key(key: ApiKey, *, actor: Principal, request=None) -> ApiKey:
     """Revoke ``key`` now; the next request with it is refused on every app server (no
-    server caches key validity). Needs ``api_keys.manage``. Revoking twice is a no-op."""
-    _creator_membership(actor, key.account_id)
+    server caches key validity). Needs ``API_KEYS_MANAGE`` (a member, or a key with the
+    ``api_keys:revoke`` scope — named in the audit row as ``via_api_key``). Revoking
+    twice is a no-op."""
+    authorize(actor, Permission.API_KEYS_MANAGE, account_id=key.account_id)
     with transaction.atomic():
         locked = ApiKey.objects.select_for_update().get(pk=key.pk)
         if locked.revoked_at is not None:
@@ -253,8 +257,6 @@ def do_revoke_api_key(key: ApiKey, *, actor, request=None, via_api_key: str = ""
         locked.revoked_at = clock.now()
         locked.save(update_fields=["revoked_at"])
         extra = {"api_key": locked.public_id}
-        if via_api_key:
-            extra["via_api_key"] = via_api_key
         audit.record(AuditEventType.API_KEY_REVOKED, actor=actor, account_id=locked.account_id,
                      request=request, target_type="api_key", target_id=locked.public_id,
                      extra=extra)
@@ -276,6 +278,8 @@ def do_mark_api_keys_exposed(candidates, *, request=None) -> list[str]:
     marked = []
     if not found:
         return marked
+    # The path may hold a token itself (they are found anywhere in a request): never store it.
+    path = path_without_credentials(getattr(request, "path", ""), found.values())[:200]
     with transaction.atomic():
         rows = ApiKey.objects.select_for_update().filter(public_id__in=list(found))
         for key in rows.order_by("pk"):
@@ -287,8 +291,7 @@ def do_mark_api_keys_exposed(candidates, *, request=None) -> list[str]:
             key.save(update_fields=["exposed_at", "revoked_at"])
             audit.record(AuditEventType.API_KEY_EXPOSED, account_id=key.account_id,
                          request=request, target_type="api_key", target_id=key.public_id,
-                         extra={"api_key": key.public_id,
-                                "path": getattr(request, "path", "")[:200]})
+                         extra={"api_key": key.public_id, "path": path})
             marked.append(key.public_id)
     return marked
 
@@ -299,11 +302,12 @@ def policy_of(account_id: int) -> ApiKeyPolicy:
             or ApiKeyPolicy(account_id=account_id))
 
 
-def do_set_api_key_policy(account, *, max_age_days, actor, request=None) -> ApiKeyPolicy:
-    """Set the account's key-age policy (``account.manage``): keys older than
+def do_set_api_key_policy(account, *, max_age_days, actor: Principal,
+                          request=None) -> ApiKeyPolicy:
+    """Set the account's key-age policy (``ACCOUNT_MANAGE``): keys older than
     ``max_age_days`` are flagged on the keys page and by control API-1."""
     account_id = getattr(account, "pk", account)
-    _creator_membership(actor, account_id, "account.manage")
+    authorize(actor, Permission.ACCOUNT_MANAGE, account_id=account_id)
     try:
         days = int(max_age_days)
     except (TypeError, ValueError):

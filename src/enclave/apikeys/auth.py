@@ -7,31 +7,29 @@ revoked, rolled past grace, expired, creator removed) and the IP allowlist. Noth
 key validity is cached in the process, so a revocation takes effect on the next request
 on every app server.
 
-Effective permissions = creator's CURRENT permissions ∩ the role ceiling's permissions
-∩ the union of the key's scopes' permissions (``scopes.SCOPES``).
+The result is an ``access.Principal`` (``access.principal.for_api_key``): the creator's
+CURRENT permissions ∩ the role ceiling's ∩ the union of the key's scopes'
+(``access.scopes``).
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication
 
-from enclave.accounts.permissions import permissions_of
+from enclave.access.principal import Principal, for_api_key
 from enclave.apikeys import errors, throttle, tokens
 from enclave.apikeys.actions import note_key_use, token_matches
 from enclave.apikeys.models import ApiKey
-from enclave.apikeys.scopes import ceiling_permissions, scope_permissions
 from enclave.core import audit, clock
 from enclave.core.netaddr import in_networks
 from enclave.core.prepared import Prepared
 
-__all__ = ["ApiKeyAuthentication", "ApiPrincipal", "api_context", "authenticate_request",
-           "authenticate_token"]
+__all__ = ["ApiKeyAuthentication", "authenticate_request", "authenticate_token"]
 
 _STATE_ERRORS = {
     "exposed": errors.KeyExposed,
@@ -39,24 +37,6 @@ _STATE_ERRORS = {
     "rolled": errors.KeyRolled,
     "expired": errors.KeyExpired,
 }
-
-
-@dataclass(frozen=True)
-class ApiPrincipal:
-    """Who an API request acts as: the key and its creator, with effective permissions."""
-
-    key_id: int
-    public_id: str
-    account: object
-    member: object
-    scopes: frozenset[str]
-    perms: frozenset[str]
-    membership: object = field(default=None, compare=False, repr=False)
-    creator_perms: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
-    role_ceiling: str = ""
-
-    def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes
 
 
 def credential_from(request: HttpRequest) -> str:
@@ -140,7 +120,7 @@ def load_key(public_id: str) -> ApiKey | None:
     return key
 
 
-def authenticate_token(token: str, ip: str | None) -> ApiPrincipal:
+def authenticate_token(token: str, ip: str | None) -> Principal:
     """Check ``token`` sent from ``ip``; the principal, or an ``errors.ApiKeyError``."""
     try:
         parsed = tokens.parse(token)
@@ -164,19 +144,14 @@ def authenticate_token(token: str, ip: str | None) -> ApiPrincipal:
     if not _allowed(key.allowed_ips, ip):
         raise errors.IpNotAllowed(f"Requests from {ip or 'this address'} are outside the "
                                   "key's IP allowlist.")
-    creator_perms = permissions_of(membership)
-    scopes = frozenset(key.scopes)
-    perms = creator_perms & ceiling_permissions(key.role_ceiling) & scope_permissions(scopes)
     note_key_use(key, ip, token)
-    return ApiPrincipal(key_id=key.pk, public_id=key.public_id, account=key.account,
-                        member=member, scopes=scopes, perms=perms, membership=membership,
-                        creator_perms=creator_perms, role_ceiling=key.role_ceiling)
+    return for_api_key(key, membership, member=member)
 
 
-def authenticate_request(request: HttpRequest) -> ApiPrincipal:
-    """For plain Django views: the principal of the request's key, or an
-    ``errors.ApiKeyError`` (render it with ``errors.problem_for(request, exc)``). Also sets
-    ``request.api_principal``. An address over the ``api.auth_failures`` limit of refused
+def authenticate_request(request: HttpRequest) -> Principal:
+    """The principal of the request's key (for :class:`ApiKeyAuthentication`), or an
+    ``errors.ApiKeyError`` (the API exception handler renders it). Also sets
+    ``request.principal``. An address over the ``api.auth_failures`` limit of refused
     keys gets ``throttle.RateLimited`` (429) before any lookup."""
     ip = audit.client_ip(request)
     throttle.refuse_if_failing(ip)
@@ -185,12 +160,12 @@ def authenticate_request(request: HttpRequest) -> ApiPrincipal:
     except errors.ApiKeyError:
         throttle.count_failure(ip)
         raise
-    request.api_principal = principal
+    request.principal = principal
     return principal
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    """DRF: ``request.user`` = the key's creator, ``request.auth`` = :class:`ApiPrincipal`.
+    """DRF: ``request.user`` = the key's creator, ``request.auth`` = its Principal.
 
     Without an Authorization header it answers None, so public endpoints stay public;
     ``permissions.HasScope`` then refuses with 401 ``key-missing``.
@@ -205,20 +180,3 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="enclave"'
-
-
-def api_context(request):
-    """The :class:`~enclave.people.access.MemberContext` of an API request, with the
-    key's effective permissions, so people access and the visibility formatter work
-    unchanged. Raises KeyMissing when the request has no key principal."""
-    from enclave.people.access import MemberContext
-
-    principal = getattr(request, "auth", None)
-    if not isinstance(principal, ApiPrincipal):
-        principal = getattr(getattr(request, "_request", request), "api_principal", None)
-    if not isinstance(principal, ApiPrincipal):
-        raise errors.KeyMissing()
-    return MemberContext(principal.member, principal.account, principal.membership,
-                         principal.perms)
-
-

@@ -49,7 +49,7 @@ def _account(raw: str):
 def _member(email: str):
     from enclave.identity.models import Member
 
-    return Member.objects.filter(email__iexact=email.strip()).first()
+    return Member.objects.with_email(email).first()
 
 
 def _messages(exc) -> str:
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 def create(args: argparse.Namespace) -> int:
     from django.core.exceptions import PermissionDenied, ValidationError
 
+    from enclave.accounts.access import principal_for
     from enclave.apikeys.actions import do_create_api_key
 
     account = _account(args.account)
@@ -76,7 +77,8 @@ def create(args: argparse.Namespace) -> int:
     try:
         token, key = do_create_api_key(
             account, name=args.name, scopes=args.scopes, role_ceiling=args.role_ceiling,
-            allowed_ips=args.allowed_ips, expires_days=args.expires_days, actor=member)
+            allowed_ips=args.allowed_ips, expires_days=args.expires_days,
+            actor=principal_for(member, account.pk))
     except ValidationError as exc:
         return _fail(_messages(exc))
     except PermissionDenied as exc:
@@ -105,6 +107,7 @@ def list_keys(args: argparse.Namespace) -> int:
 def revoke(args: argparse.Namespace) -> int:
     from django.core.exceptions import PermissionDenied
 
+    from enclave.accounts.access import principal_for
     from enclave.apikeys.actions import do_revoke_api_key
     from enclave.apikeys.models import ApiKey
 
@@ -115,7 +118,7 @@ def revoke(args: argparse.Namespace) -> int:
     if member is None:
         return _fail(f"no member with email {args.member!r}")
     try:
-        do_revoke_api_key(key, actor=member)
+        do_revoke_api_key(key, actor=principal_for(member, key.account_id))
     except PermissionDenied as exc:
         return _fail(str(exc))
     print(f"revoked {key.public_id}")

@@ -10,7 +10,6 @@ with status 403, because it is decided while authenticating; ``insufficient-scop
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions
 
 from enclave.core import problems
@@ -105,17 +104,3 @@ def problem_extra(exc: Exception) -> dict:
     """Extra problem members for ``exc`` (``required_scope`` for insufficient scope)."""
     required = getattr(exc, "required_scope", None)
     return {"required_scope": required} if required else {}
-
-
-def problem_for(request: HttpRequest | None, exc: Exception) -> HttpResponse:
-    """The problem+json response for an API-key failure (or ``throttle.RateLimited``), for
-    plain Django views (DRF views get the same from the API exception handler)."""
-    slug = getattr(exc, "problem_slug", "key-unknown")
-    headers = {}
-    if isinstance(exc, exceptions.AuthenticationFailed):
-        headers["WWW-Authenticate"] = 'Bearer realm="enclave"'
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(max(1, int(exc.wait)))
-    detail = getattr(exc, "detail", None) or str(exc)
-    return problems.problem_response(request, slug, str(detail), headers=headers,
-                                     **problem_extra(exc))

@@ -3,33 +3,22 @@ the account's key-age policy. Thin: parse, call access/actions, render.
 
 Creating and rolling show a token, so they need recent re-authentication and their
 result pages are ``Cache-Control: no-store`` (never cached, never redirected to — the
-token is in no URL). Revoking is never made harder than one click.
+token is in no URL). Revoking is never made harder than one click. What each route needs
+(permission, re-authentication) is its entry in ``access.endpoints``.
 """
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
-from django.views.decorators.http import require_http_methods, require_POST
 
+from enclave.access.permissions import Permission
+from enclave.access.scopes import CEILINGS, SCOPE_DESCRIPTIONS
 from enclave.apikeys import access, actions
-from enclave.apikeys.scopes import CEILINGS, SCOPE_DESCRIPTIONS
 from enclave.core import clock
 from enclave.core.views import render_error_page
-from enclave.identity.reauth import require_recent_auth
-from enclave.people.access import context_for
-
-app_login_required = login_required(login_url="login")
-
-
-def _ctx(request: HttpRequest, codename: str = "api_keys.manage"):
-    ctx = context_for(request.user, request.account)
-    if not ctx.can(codename):
-        raise PermissionDenied(f"Your role does not include {codename}.")
-    return ctx
 
 
 def _errors(exc: ValidationError) -> dict[str, list[str]]:
@@ -49,9 +38,8 @@ def _row(key, now, max_age_days: int) -> dict:
             "expires_soon": live and (key.expires_at - now).days < 14}
 
 
-@app_login_required
 def key_list(request: HttpRequest) -> HttpResponse:
-    ctx = _ctx(request)
+    ctx = request.principal
     now = clock.now()
     policy = actions.policy_of(ctx.account_id)
     rows = [_row(k, now, policy.max_age_days) for k in access.keys_of(ctx)]
@@ -59,7 +47,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
         "ctx": ctx, "rows": rows, "policy": policy,
         "flagged": [r for r in rows if r["too_old"]],
         "exposed": [r for r in rows if r["state"] == "exposed"],
-        "can_set_policy": ctx.can("account.manage")})
+        "can_set_policy": ctx.can(Permission.ACCOUNT_MANAGE)})
 
 
 def _form_context(ctx, data=None, errors=None) -> dict:
@@ -71,11 +59,8 @@ def _form_context(ctx, data=None, errors=None) -> dict:
             "expires_days": data.get("expires_days", ""), "errors": errors or {}}
 
 
-@require_http_methods(["GET", "POST"])
-@app_login_required
-@require_recent_auth
 def key_create(request: HttpRequest) -> HttpResponse:
-    ctx = _ctx(request)
+    ctx = request.principal
     if request.method == "GET":
         return render(request, "apikeys/form.html", _form_context(ctx))
     data = {"name": request.POST.get("name", ""), "scopes": request.POST.getlist("scopes"),
@@ -86,7 +71,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
         token, key = actions.do_create_api_key(
             ctx.account, name=data["name"], scopes=data["scopes"],
             role_ceiling=data["role_ceiling"] or None, allowed_ips=data["allowed_ips"],
-            expires_days=data["expires_days"] or None, actor=request.user, request=request)
+            expires_days=data["expires_days"] or None, actor=ctx, request=request)
     except ValidationError as exc:
         return render(request, "apikeys/form.html", _form_context(ctx, data, _errors(exc)),
                       status=422)
@@ -94,15 +79,12 @@ def key_create(request: HttpRequest) -> HttpResponse:
                             {"token": token, "key": key, "rolled": None}, status=201))
 
 
-@require_POST
-@app_login_required
-@require_recent_auth
 def key_roll(request: HttpRequest, public_id: str) -> HttpResponse:
-    ctx = _ctx(request)
+    ctx = request.principal
     key = access.access_key(ctx, public_id)
     try:
         token, successor = actions.do_roll_api_key(
-            key, actor=request.user, grace_hours=request.POST.get("grace_hours") or None,
+            key, actor=ctx, grace_hours=request.POST.get("grace_hours") or None,
             request=request)
     except ValidationError as exc:
         messages = " ".join(m for ms in _errors(exc).values() for m in ms)
@@ -113,23 +95,18 @@ def key_roll(request: HttpRequest, public_id: str) -> HttpResponse:
                             {"token": token, "key": successor, "rolled": key}, status=201))
 
 
-@require_POST
-@app_login_required
 def key_revoke(request: HttpRequest, public_id: str) -> HttpResponse:
-    ctx = _ctx(request)
+    ctx = request.principal
     key = access.access_key(ctx, public_id)
-    actions.do_revoke_api_key(key, actor=request.user, request=request)
+    actions.do_revoke_api_key(key, actor=ctx, request=request)
     return redirect("/app/api-keys/")
 
 
-@require_POST
-@app_login_required
-@require_recent_auth
 def key_policy(request: HttpRequest) -> HttpResponse:
-    ctx = _ctx(request, "account.manage")
+    ctx = request.principal
     try:
         actions.do_set_api_key_policy(ctx.account, max_age_days=request.POST.get(
-            "max_age_days", ""), actor=request.user, request=request)
+            "max_age_days", ""), actor=ctx, request=request)
     except ValidationError as exc:
         messages = " ".join(m for ms in _errors(exc).values() for m in ms)
         return render_error_page(request, 422, "Key-age policy not changed", messages)

@@ -21,7 +21,16 @@ from django.db import connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
-from enclave.backups import container, databases, keystore, privacy, retention, services
+from enclave.access import personal_data
+from enclave.backups import (
+    container,
+    databases,
+    keystore,
+    privacy,
+    retention,
+    services,
+    tombstones,
+)
 from enclave.backups.errors import BackupCorrupt, BackupError, BackupRefused
 from enclave.backups.models import Backup, ErasureTombstone, RestoreDrill
 from enclave.backups.progress import Progress, reading
@@ -179,21 +188,19 @@ def _plaintext(backup_id: str, key: bytes, target, progress: Progress | None = N
         yield from container.iter_plaintext(stream, key, backup_id)
 
 
-def _tombstones() -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for label, object_id in ErasureTombstone.objects.values_list("model_label", "object_id"):
-        out.setdefault(label, []).append(object_id)
-    return out
-
-
 def _prepare(conn, *, anonymize: bool) -> dict:
-    return {"erasures_reapplied": privacy.apply_tombstones(conn, _tombstones()),
-            "rows_anonymized": privacy.anonymize(conn) if anonymize else 0}
+    erased = tombstones.all_tombstones()
+    result = {"erasures_reapplied": privacy.apply_tombstones(conn, erased),
+              "rows_anonymized": privacy.anonymize(conn) if anonymize else 0}
+    # New rows must never take an erased subject's id (later restores erase by id).
+    privacy.reserve_erased_ids(conn, erased)
+    return result
 
 
 def _copy_kept_tables(conn) -> None:
     """Carry the live rows of the tables never backed up (keys, tombstones, catalog)
-    into the restored database, so a replace does not lose them."""
+    into the restored database, so a replace does not lose them — and move their id
+    sequences past the copied rows."""
     for table in databases.EXCLUDED_TABLES:
         with connection.cursor() as src:
             src.execute(f'SELECT * FROM "{table}"')  # noqa: S608 — fixed names
@@ -205,6 +212,12 @@ def _copy_kept_tables(conn) -> None:
                 cols = ", ".join(f'"{c}"' for c in columns)
                 marks = ", ".join(["%s"] * len(columns))
                 dst.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', rows)  # noqa: S608
+        if rows:
+            # The rows keep their ids; the restored sequence is the one of the backup's
+            # time (PostgreSQL), so without this the next backup or erasure tombstone
+            # would collide with a copied row.
+            databases.advance_id_sequence(conn, table, max(r[columns.index("id")]
+                                                           for r in rows))
 
 
 def _replace_live_sqlite(staging: Path) -> None:
@@ -220,18 +233,22 @@ def _replace_live_sqlite(staging: Path) -> None:
 
 
 def restore_into(backup_id: str, destination: str, *, key: bytes, target,
-                 anonymize: bool = False, replace: bool = False, keep=None,
+                 anonymize: bool = False, replace: bool = False, keep=None, check=None,
                  progress: Progress | None = None, total: int | None = None) -> dict:
     """Write a verified backup into ``destination`` (a new SQLite file or PostgreSQL
-    database), re-apply erasures, optionally anonymise; ``keep(conn)`` may inspect the
-    result before it is put in place. With ``replace`` the live SQLite database is
-    replaced instead (``destination`` is then a staging file path)."""
+    database), re-apply erasures, optionally anonymise. ``check(conn)`` may inspect the
+    data as it was backed up (before erasures are re-applied), ``keep(conn)`` the result
+    before it is put in place; each returns a dict merged into the result. With
+    ``replace`` the live SQLite database is replaced instead (``destination`` is then a
+    staging file path)."""
     result: dict = {}
     chunks = _plaintext(backup_id, key, target, progress, total)
     if databases.engine() == "sqlite":
         with databases.staged_sqlite(Path(destination), chunks) as staging:
             with databases.open_database(staging) as conn:
-                result = _prepare(conn, anonymize=anonymize)
+                if check:
+                    result.update(check(conn))
+                result.update(_prepare(conn, anonymize=anonymize))
                 if replace:
                     _copy_kept_tables(conn)
                 if keep:
@@ -246,7 +263,9 @@ def restore_into(backup_id: str, destination: str, *, key: bytes, target,
     databases.restore_postgres(destination, chunks)
     try:
         with databases.open_database(destination) as conn:
-            result = _prepare(conn, anonymize=anonymize)
+            if check:
+                result.update(check(conn))
+            result.update(_prepare(conn, anonymize=anonymize))
             if replace:
                 _copy_kept_tables(conn)
             if keep:
@@ -289,17 +308,22 @@ def do_restore_backup(backup_id: str, *, to: str | None = None, replace: bool = 
     return {"backup": backup_id, "destination": "live" if replace else to, **result}
 
 
-def do_record_erasure(model_label: str, object_id, *, actor=None) -> ErasureTombstone:
-    """Remember that a row was erased, so every later restore erases it again.
-
-    Called by the app that erases the person (same transaction as the erasure)."""
+def do_record_erasure(subject: str, object_id: int, *, account_id: int | None,
+                      row_key: str = "", actor=None) -> ErasureTombstone:
+    """Remember that ``subject`` ``object_id`` (the row with ``row_key``,
+    ``access.personal_data.row_key_of``) was erased, so every later restore erases it
+    again: a row (same transaction as the erasure) and, after commit, a journal line in
+    the secrets directory (``backups.tombstones``). Called by the erasing action."""
     with transaction.atomic():
         row, created = ErasureTombstone.objects.get_or_create(
-            model_label=model_label, object_id=str(object_id),
-            defaults={"erased_at": clock.now()})
+            subject=subject, object_id=int(object_id), row_key=row_key,
+            defaults={"account_id": account_id, "erased_at": clock.now()})
         if created:
+            tombstones.append_after_commit((subject, account_id, int(object_id), row_key))
             audit.record(AuditEventType.ERASURE_TOMBSTONE_RECORDED, actor=actor,
-                         target_type=model_label, target_id=object_id)
+                         account_id=account_id, target_type="erasure_tombstone",
+                         target_id=row.pk, extra={"subject": subject,
+                                                  "object_id": int(object_id)})
     return row
 
 
@@ -364,6 +388,20 @@ def _drill_checks(conn, manifest: dict) -> dict:
     return {"pending_migrations": len(pending), "tables": len(counts), "problems": problems}
 
 
+def _erasure_checks(conn) -> dict:
+    """After erasures were re-applied: no tombstoned subject whose rows are deleted
+    (people) is left (members are scrubbed in place, so they stay)."""
+    problems, erased = [], 0
+    for subject, targets in tombstones.all_tombstones().items():
+        erased += len(targets)
+        deletes_own = any(link.column == "id" and link.action == "delete"
+                          for _, link, _ in personal_data.erasure_steps(subject))
+        left = personal_data.present(conn, subject, targets) if deletes_own else []
+        if left:
+            problems.append(f"{len(left)} erased {subject}(s) still present")
+    return {"erasure_problems": problems, "erased": erased}
+
+
 def _drill(backup_id: str, target, scratch_dir: Path, pg_name: str,
            progress: Progress | None = None) -> tuple[bool, str]:
     try:
@@ -375,17 +413,20 @@ def _drill(backup_id: str, target, scratch_dir: Path, pg_name: str,
         checks: dict = {}
         restore_into(backup_id, destination, key=_data_key(backup_id), target=target,
                      progress=progress, total=manifest.get("stored_bytes"),
-                     keep=lambda conn: checks.update(_drill_checks(conn, manifest)) or {})
+                     check=lambda conn: checks.update(_drill_checks(conn, manifest)) or {},
+                     keep=lambda conn: checks.update(_erasure_checks(conn)) or {})
     except BackupError as exc:
         return False, str(exc)
     finally:
         if databases.engine() == "postgresql":
             with contextlib.suppress(Exception):
                 databases.drop_pg_database(pg_name)
-    if checks["problems"]:
-        return False, "; ".join(checks["problems"])
+    problems = checks["problems"] + checks["erasure_problems"]
+    if problems:
+        return False, "; ".join(problems)
     return True, (f"{checks['tables']} tables match the manifest; "
-                  f"{checks['pending_migrations']} migrations pending")
+                  f"{checks['pending_migrations']} migrations pending; "
+                  f"{checks['erased']} erased subject(s) checked gone")
 
 
 def do_run_restore_drill(*, actor=None, target=None,

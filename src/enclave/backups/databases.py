@@ -329,6 +329,35 @@ def open_database(name: str) -> Iterator:
         conn.close()
 
 
+def advance_id_sequence(conn, table: str, top: int) -> int:
+    """Make the next id that ``table`` (in the database behind ``conn``) hands out
+    greater than ``top``; never lowers it. Returns 1 if the sequence moved, else 0."""
+    with conn.cursor() as cur:
+        if conn.vendor == "postgresql":
+            cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", [f'"{table}"'])
+            sequence = cur.fetchone()[0]
+            if sequence is None:
+                return 0
+            cur.execute("SELECT COALESCE(pg_sequence_last_value(%s::regclass), 0)",
+                        [sequence])
+            if cur.fetchone()[0] >= top:
+                return 0
+            cur.execute("SELECT setval(%s::regclass, %s)", [sequence, top])
+            return 1
+        # SQLite: Django's AutoField columns are AUTOINCREMENT, so sqlite_sequence holds
+        # the largest id ever handed out; new ids continue after it.
+        cur.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        row = cur.fetchone()
+        if row is not None and row[0] >= top:
+            return 0
+        if row is None:
+            cur.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)",
+                        [table, top])
+        else:
+            cur.execute("UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [top, table])
+        return 1
+
+
 def count_rows(conn, tables: Iterable[str]) -> dict[str, int]:
     with conn.cursor() as cur:
         out = {}

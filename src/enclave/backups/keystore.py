@@ -18,35 +18,29 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
 
 from enclave.backups.errors import BackupCorrupt, BackupRefused
 from enclave.core import clock
+from enclave.core.overrides import Override
 from enclave.keys import services as kek
 from enclave.keys.errors import KekConfigError, KeyringError
 
 KEY_BYTES = 32
 SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_override: Path | None = None
+_override: Override[Path] = Override()
 
 
 def directory() -> Path:
     """Where backup keys live (a test override wins)."""
-    return _override or settings.CONFIG.secrets_dir / "backup-keys"
+    return _override.value or settings.CONFIG.secrets_dir / "backup-keys"
 
 
-@contextlib.contextmanager
-def use_directory(path: Path) -> Iterator[Path]:
+def use_directory(path: Path):
     """Tests: keep backup keys in ``path`` for the duration of the block."""
-    global _override
-    previous, _override = _override, path
-    try:
-        yield path
-    finally:
-        _override = previous
+    return _override.use(path)
 
 
 def path_for(backup_id: str) -> Path:

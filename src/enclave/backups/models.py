@@ -45,15 +45,21 @@ class RestoreDrill(models.Model):
 
 
 class ErasureTombstone(models.Model):
-    """A record that a person was erased; re-applied to every restored database.
+    """A subject (a ``person``; see ``access.personal_data.SUBJECTS``) that was erased.
 
-    Holds only the table label and primary key, never personal data.
+    Ids only, never personal data. Never copied into a backup, and mirrored into an
+    append-only journal in the secrets directory (``backups.tombstones``), so a restore
+    erases them again even after the database itself was lost.
     """
 
-    model_label = models.CharField(max_length=100)
-    object_id = models.CharField(max_length=64)
+    subject = models.CharField(max_length=16)
+    account_id = models.BigIntegerField(null=True)
+    object_id = models.BigIntegerField()
+    # Tells the erased row from a later one given the same id (access.personal_data
+    # .SUBJECT_ROWS; a person's row_id UUID). Empty for subjects without one.
+    row_key = models.CharField(max_length=64, blank=True)
     erased_at = models.DateTimeField(default=clock.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["model_label", "object_id"],
-                                               name="backups_tombstone_unique")]
+        constraints = [models.UniqueConstraint(fields=["subject", "object_id", "row_key"],
+                                               name="backups_tombstone_subject_unique")]

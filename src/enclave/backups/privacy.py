@@ -1,82 +1,48 @@
 """Personal data in restored databases: erasure tombstones and anonymisation.
 
-Both run as SQL on the restored database, before it is put into place. Each entry names a
-model label (as recorded in ``ErasureTombstone.model_label``), its table and the SQL
-assignments that erase or mask a row. Later apps (People) add their tables here.
+Both run as SQL on the restored database, before it is put into place, and both are
+derived from the one personal-data registry (``enclave.access.personal_data``): erasing
+a subject in a restored copy runs exactly the steps the live erasure ran.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from enclave.access import personal_data
+from enclave.backups import databases
 
 
-@dataclass(frozen=True)
-class PersonalTable:
-    table: str
-    # SQL assignments (no user input) for a masked (anonymised) row, and for an erased row
-    # — or None when erasure deletes the row (after its ``children``: (table, fk column)).
-    mask: str
-    erase: str | None = None
-    children: tuple[tuple[str, str], ...] = ()
+def apply_tombstones(conn, tombstones: dict[str, list[tuple]]) -> int:
+    """Erase, in the restored database ``conn``, every subject named by a tombstone
+    (``{subject: [(account id, id, row key), ...]}``; a subject whose id now belongs to
+    another row is left alone). Returns how many rows were touched."""
+    return sum(personal_data.erase_subjects(conn, subject, targets)
+               for subject, targets in tombstones.items()
+               if subject in personal_data.SUBJECTS and targets)
 
 
-PERSONAL_DATA: dict[str, PersonalTable] = {
-    "identity.member": PersonalTable(
-        table="identity_member",
-        mask="email = 'member-' || id || '@masked.invalid', name = ''",
-        erase="email = 'erased-' || id || '@erased.invalid', name = '', is_active = FALSE, "
-              "password = '!'",
-    ),
-    # People erasure deletes the person and their tags (enclave.people.do_erase_person).
-    "people.person": PersonalTable(
-        table="people_person",
-        mask="email = 'person-' || id || '@masked.invalid', first_name = '', last_name = '', "
-             "phone = '', address = '', ip = NULL, external_id = '', custom = '{}', "
-             "sealed_custom = NULL",
-        children=(("people_persontag", "person_id"),),
-    ),
-}
+def reserve_erased_ids(conn, tombstones: dict[str, list[tuple]]) -> int:
+    """Move the id sequence of each subject's own table (``people_person``,
+    ``identity_member``) in the restored database ``conn`` past every tombstoned id.
 
-
-def _existing_tables(conn) -> set[str]:
-    return set(conn.introspection.table_names())
-
-
-def apply_tombstones(conn, tombstones: dict[str, list[str]]) -> int:
-    """Erase, in the restored database ``conn``, every row named by a tombstone.
-
-    ``tombstones`` maps model labels to primary keys. Returns how many rows were erased.
-    """
-    erased = 0
-    tables = _existing_tables(conn)
-    with conn.cursor() as cur:
-        for label, ids in tombstones.items():
-            entry = PERSONAL_DATA.get(label)
-            if entry is None or entry.table not in tables or not ids:
+    A backup taken before a subject was created carries a sequence below that subject's
+    id, so the restored database would hand the id to the next new row — and every later
+    restore, which erases tombstones by id, would erase that innocent row. Returns how
+    many sequences were moved. (Tombstones also name the erased row, so even a reused id
+    would not be erased by mistake; this keeps ids from being reused at all.)"""
+    moved = 0
+    tables = set(conn.introspection.table_names())
+    for subject, targets in tombstones.items():
+        if subject not in personal_data.SUBJECTS or not targets:
+            continue
+        top = max(int(target[1]) for target in targets)
+        for _, link, table in personal_data.erasure_steps(subject):
+            if link.column != "id" or link.by_account or table not in tables:
                 continue
-            for start in range(0, len(ids), 500):
-                batch = [int(i) for i in ids[start:start + 500]]
-                marks = ", ".join(["%s"] * len(batch))
-                for child, column in entry.children:
-                    cur.execute(f'DELETE FROM "{child}" '  # noqa: S608 — fixed SQL
-                                f'WHERE "{column}" IN ({marks})', batch)
-                if entry.erase is None:
-                    cur.execute(f'DELETE FROM "{entry.table}" '  # noqa: S608 — fixed SQL
-                                f"WHERE id IN ({marks})", batch)
-                else:
-                    cur.execute(f'UPDATE "{entry.table}" SET {entry.erase} '  # noqa: S608
-                                f"WHERE id IN ({marks})", batch)
-                erased += cur.rowcount
-    return erased
+            moved += databases.advance_id_sequence(conn, table, top)
+    return moved
 
 
 def anonymize(conn) -> int:
-    """Mask every personal-data column in the restored database. Returns rows masked."""
-    masked = 0
-    tables = _existing_tables(conn)
-    with conn.cursor() as cur:
-        for entry in PERSONAL_DATA.values():
-            if entry.table in tables:
-                cur.execute(f'UPDATE "{entry.table}" SET {entry.mask}')  # noqa: S608 — fixed SQL
-                masked += cur.rowcount
-    return masked
+    """Replace every personal value in the restored database (registry-derived).
+    Returns how many rows were rewritten."""
+    return personal_data.anonymise_database(conn)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from enclave.backups.errors import BackupNotFound, BackupTargetError
+from enclave.core.overrides import Override
 
 DATA = "data.enc"
 MANIFEST = "manifest.json"
@@ -312,13 +313,13 @@ class MemoryTarget:
         self.objects.pop(backup_id, None)
 
 
-_override: BackupTarget | None = None
+_override: Override[BackupTarget] = Override()
 
 
 def get_target() -> BackupTarget:
     """The configured target (or the one installed by :func:`use_target`)."""
-    if _override is not None:
-        return _override
+    if _override.value is not None:
+        return _override.value
     from django.conf import settings
 
     cfg = settings.CONFIG
@@ -328,17 +329,6 @@ def get_target() -> BackupTarget:
     return LocalDirectoryTarget(cfg.backup_dir)
 
 
-class use_target:
+def use_target(target: BackupTarget):
     """Install ``target`` for the duration of a ``with`` block (tests, drills)."""
-
-    def __init__(self, target: BackupTarget) -> None:
-        self.target = target
-
-    def __enter__(self) -> BackupTarget:
-        global _override
-        self._previous, _override = _override, self.target
-        return self.target
-
-    def __exit__(self, *exc) -> None:
-        global _override
-        _override = self._previous
+    return _override.use(target)

@@ -12,16 +12,25 @@ from enclave.core.models import AuditEvent, AuditEventType
 from enclave.core.netaddr import in_networks
 
 
+def from_trusted_proxy(request: HttpRequest) -> bool:
+    """True when ENCLAVE_BEHIND_PROXY is on and the socket peer is one of
+    ENCLAVE_TRUSTED_PROXIES: only then do the edge's headers (``X-Real-IP`` here,
+    ``X-Forwarded-Proto`` in core.middleware.ForwardedProtoMiddleware) count. Gunicorn
+    leaves REMOTE_ADDR as the peer, so this is the one place that decides."""
+    peer = request.META.get("REMOTE_ADDR") or ""
+    cfg = settings.CONFIG
+    return bool(peer) and cfg.behind_proxy and in_networks(peer, cfg.trusted_proxies)
+
+
 def client_ip(request: HttpRequest | None) -> str | None:
-    """The client address: the socket peer, or — with ENCLAVE_BEHIND_PROXY and the peer one
-    of ENCLAVE_TRUSTED_PROXIES — the ``X-Real-IP`` our nginx edge sets (it overwrites any
-    value the client sent). Gunicorn leaves REMOTE_ADDR as the peer, so this is the one
-    place that decides; throttling, key allowlists, sessions and audit rows all use it."""
+    """The client address: the socket peer, or — from a trusted proxy
+    (:func:`from_trusted_proxy`) — the ``X-Real-IP`` our nginx edge sets (it overwrites
+    any value the client sent). Throttling, key allowlists, sessions and audit rows all
+    use it."""
     if request is None:
         return None
     peer = request.META.get("REMOTE_ADDR") or None
-    cfg = settings.CONFIG
-    if peer and cfg.behind_proxy and in_networks(peer, cfg.trusted_proxies):
+    if peer and from_trusted_proxy(request):
         real = request.META.get("HTTP_X_REAL_IP", "").strip()
         try:
             return str(ipaddress.ip_address(real))
@@ -35,17 +44,23 @@ def record(
     target_type: str = "", target_id: str | int = "", request: HttpRequest | None = None,
     extra: dict | None = None,
 ) -> AuditEvent:
-    """Append one audit row. Must run inside the action's transaction (asserted)."""
+    """Append one audit row. Must run inside the action's transaction (asserted).
+
+    ``actor`` is the acting ``access.Principal`` (an API key is named by its public id as
+    ``via_api_key``), a member acting before any principal exists (sign-in, sign-up), or
+    ``None`` for the system. ``request`` only supplies the client address and trace id."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record() must run inside the action's transaction")
     event_type = AuditEventType(event_type)  # ValueError for an unknown type
-    principal = getattr(request, "api_principal", None)
-    if principal is not None:
-        # Done through an API key (enclave.apikeys): name the key by its public id.
-        extra = {**(extra or {}), "via_api_key": principal.public_id}
+    member = actor
+    identify = getattr(actor, "audit_identity", None)
+    if identify is not None:  # an access.Principal (core cannot import access)
+        member, about_actor = identify()
+        if about_actor:
+            extra = {**(extra or {}), **about_actor}
     return AuditEvent.objects.create(
         event_type=event_type,
-        actor=actor,
+        actor=member,
         account_id=account_id,
         target_type=target_type,
         target_id=str(target_id),

@@ -1,11 +1,13 @@
 """Transport and header policy applied to every response.
 
-Order (settings.MIDDLEWARE): trace id → HTTPS-only → security headers → body limit. The
-HTTPS and header policies are data in :mod:`enclave.core.headers`; this module applies them.
+Order (settings.MIDDLEWARE): forwarded proto → trace id → HTTPS-only → security headers →
+body limit. The HTTPS and header policies are data in :mod:`enclave.core.headers`; this
+module applies them.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from urllib.parse import urlsplit
 
@@ -13,8 +15,34 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 
-from enclave.core import headers, problems
+from enclave.core import audit, headers, problems
 from enclave.core.views import render_error_page
+
+logger = logging.getLogger(__name__)
+
+
+class ForwardedProtoMiddleware:
+    """Behind a TLS edge, the scheme the client used is the edge's ``X-Forwarded-Proto``
+    — but only when the socket peer is a trusted proxy (:func:`audit.from_trusted_proxy`,
+    the same decision as for ``X-Real-IP``). From any other peer the header is ignored:
+    a client reaching the app server directly cannot claim https.
+
+    Django's SECURE_PROXY_SSL_HEADER would trust the header from every peer, so it stays
+    off (settings.py) and this sets the request's WSGI scheme instead, which is what
+    ``request.is_secure()`` reads. It fails closed: without this middleware a proxied
+    request is plain HTTP. It must come first; everything after asks ``is_secure()``.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        proto = request.META.get("HTTP_X_FORWARDED_PROTO")
+        if proto is not None and audit.from_trusted_proxy(request):
+            # The first value, as Django reads it; our nginx edge overwrites the header.
+            first = proto.split(",", 1)[0].strip().lower()
+            request.META["wsgi.url_scheme"] = "https" if first == "https" else "http"
+        return self.get_response(request)
 
 
 class TraceIdMiddleware:
@@ -48,16 +76,43 @@ class HttpsOnlyMiddleware:
 
         found = credentials_in_request(request)
         if found:
-            do_record_credential_exposure(request, found)
+            do_record_credential_exposure(request, found, limited=not recording_allowed(request))
         if problems.wants_problem_json(request):
             return problems.problem_response(
                 request, "https-required",
                 "This API only answers over HTTPS; resend the request to "
                 f"{https_url(request)}"
-                + (". The credential it carried was sent in clear and is now recorded as "
+                + (". The credential it carried was sent in clear and is now treated as "
                    "exposed: rotate it." if found else "."),
             )
         return HttpResponsePermanentRedirect(https_url(request))
+
+
+EXPOSURE_RATES = ("exposure.ip", "exposure.global")
+
+
+def recording_allowed(request: HttpRequest) -> bool:
+    """Whether this plain-HTTP request may write exposure rows: counted per client IP,
+    then (only if that allows it, so one address cannot spend everyone's budget) against
+    the global limit — the named limits ``exposure.ip`` / ``exposure.global`` on the
+    project's one rate limiter (Redis or in-process, enclave.core.ratelimit). No address
+    is exempt: being over the limit refuses nothing, it only skips rows.
+
+    Only recording is limited. Refusal and revoking an API key sent in clear happen on
+    every request, so flooding the listener cannot save a key from revocation.
+    """
+    from enclave.core import ratelimit
+
+    ip = audit.client_ip(request) or "unknown"
+    for name, ident in zip(EXPOSURE_RATES, (f"ip:{ip}", "all"), strict=True):
+        decision = ratelimit.hit(name, ident)
+        if not decision.allowed:
+            if decision.count == decision.limit + 1:  # once per window, not per request
+                logger.warning("credential exposure recording over the %s limit: no rows "
+                               "for %s s (requests are still refused, keys still revoked)",
+                               name, decision.retry_after)
+            return False
+    return True
 
 
 def https_url(request: HttpRequest) -> str:

@@ -60,6 +60,8 @@ class AuditEventType(models.IntegerChoices):
     PERSON_VALUE_REVEALED = 404, "masked personal value revealed"
     PEOPLE_EXPORTED = 405, "people exported to CSV"
     PEOPLE_IMPORTED = 406, "people imported from CSV"
+    PEOPLE_IMPORT_STAGED = 407, "CSV import checked and held for confirmation"
+    PEOPLE_IMPORT_DISCARDED = 408, "held CSV imports discarded (cancelled or expired)"
     FIELD_DEFINED = 410, "custom field defined"
     # API keys (enclave.apikeys): 500–549.
     API_KEY_CREATED = 501, "API key created"

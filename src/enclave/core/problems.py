@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from enclave.core import jsondepth
+
 CONTENT_TYPE = "application/problem+json"
 
 
@@ -28,12 +30,16 @@ PROBLEMS: dict[str, ProblemType] = {
     for p in (
         ProblemType("https-required", 403, "HTTPS required",
                     "The API only answers over HTTPS. The request was not processed. If it "
-                    "carried a credential, that credential is now recorded as exposed and "
-                    "should be rotated."),
+                    "carried a credential, that credential is treated as exposed (an API "
+                    "key is revoked) and should be rotated."),
         ProblemType("bad-request", 400, "Bad request",
                     "The request could not be understood (for example an unknown Host header)."),
         ProblemType("invalid-body", 400, "Invalid request body",
                     "The body is not valid JSON or does not match the expected shape."),
+        ProblemType("too-deep", 400, "JSON nested too deeply",
+                    "The JSON body nests arrays and objects more than "
+                    f"{jsondepth.MAX_DEPTH} levels deep. Nothing was processed; send a "
+                    "flatter document."),
         ProblemType("validation", 422, "Validation failed",
                     "One or more fields are invalid; see `errors` for each field."),
         ProblemType("unauthenticated", 401, "Authentication required",

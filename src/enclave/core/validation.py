@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 MAX_EMAIL_LENGTH = 254
 
 
+def canonical_email(email: str) -> str:
+    """The one form of an email address that identity compares, stores and throttles on.
+
+    Unicode NFKC, then full case folding, then NFKC again (idempotent): "ALICE@EXAMPLE.COM",
+    "alice@example.com" and fullwidth "ａｌｉｃｅ@example.com" are all "alice@example.com";
+    "STRAßE@x" is "strasse@x". The database only ever compares canonical strings exactly,
+    so SQLite and PostgreSQL agree (their own case-insensitive matching does not: SQLite
+    folds ASCII only, PostgreSQL's ``UPPER`` turns a dotless "ı" into "I"). Folding the
+    domain part matches delivery: Django's mailer encodes domains with IDNA 2003, whose
+    nameprep folds case (and ß to ss) the same way. Does not validate; see
+    :func:`clean_email`.
+    """
+    folded = unicodedata.normalize("NFKC", email).casefold()
+    # Stripped last: NFKC can turn a character into space + combining mark.
+    return unicodedata.normalize("NFKC", folded).strip()
+
+
 def clean_email(email: str) -> str:
-    """Return ``email`` stripped; raise ValidationError({"email": ...}) if it is invalid."""
-    email = email.strip()
+    """Return ``email`` in canonical form (:func:`canonical_email`); raise
+    ValidationError({"email": ...}) if it is not a valid address."""
+    email = canonical_email(email)
     if len(email) > MAX_EMAIL_LENGTH:
         raise ValidationError({"email": "Email addresses are at most 254 characters."})
     try:

@@ -26,6 +26,8 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     detail = "You do not have access to this page."
+    if exception is not None and getattr(exception, "safe_to_show", False):
+        detail = str(exception)  # access.NotAuthorized: names a permission, never a value
     if problems.wants_problem_json(request):
         return problems.problem_response(request, "forbidden", detail)
     return render_error_page(request, 403, "Forbidden", detail)

@@ -28,10 +28,14 @@ IMAGE = "registry.example.com/enclave/enclave@sha256:" + "0" * 64  # set with ku
 SECRET = "enclave-secrets"  # noqa: S105 — the Secret object's name, not a secret
 APP_UID = 10001
 PUBLIC_URL = "https://enclave.example.com"
+# The edge pods' addresses: only they may say a request arrived over HTTPS (X-Forwarded-
+# Proto) and who the client is (X-Real-IP). Set to the cluster's pod CIDR with kustomize;
+# the NetworkPolicies already let only edge pods reach gunicorn's port.
+EDGE_NETWORK = "10.0.0.0/8"
 # Deployment name → (tier-map service, container command).
 WORKLOADS = {
     "web": ("gunicorn", ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3",
-                         "enclave.wsgi:application"]),
+                         "--forwarded-allow-ips", EDGE_NETWORK, "enclave.wsgi:application"]),
     "worker": ("celery-worker", ["celery", "-A", "enclave", "worker", "--loglevel", "INFO",
                                  "--without-mingle", "--without-gossip"]),
     "beat": ("celery-beat", ["celery", "-A", "enclave", "beat", "--loglevel", "INFO",
@@ -49,12 +53,18 @@ def _meta(name: str, **extra) -> dict:
     return {"name": name, "namespace": NAMESPACE, **extra}
 
 
+# From inside the pod (loopback is a trusted proxy by default): the kubelet's own
+# address is not, so an httpGet probe claiming HTTPS would be refused as plain HTTP.
+HEALTH_CHECK = (
+    "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:8000/api/v1/health', "
+    f"headers={{'Host': '{PUBLIC_URL.removeprefix('https://')}', "
+    "'X-Forwarded-Proto': 'https'}), timeout=4)")
+
+
 def _probe(service: str) -> dict:
     if service == "gunicorn":
-        return {"httpGet": {"path": "/api/v1/health", "port": 8000, "httpHeaders": [
-            {"name": "Host", "value": PUBLIC_URL.removeprefix("https://")},
-            {"name": "X-Forwarded-Proto", "value": "https"}]},
-            "periodSeconds": 10, "timeoutSeconds": 5}
+        return {"exec": {"command": ["python", "-c", HEALTH_CHECK]},
+                "periodSeconds": 10, "timeoutSeconds": 5}
     if service == "celery-worker":
         return {"exec": {"command": ["celery", "-A", "enclave", "inspect", "ping", "-d",
                                      "celery@$(HOSTNAME)", "--timeout", "10"]},
@@ -76,6 +86,7 @@ def deployment(tmap: TierMap, name: str) -> dict:
         "command": command,
         "env": [{"name": "ENCLAVE_ENV", "value": "production"},
                 {"name": "ENCLAVE_BEHIND_PROXY", "value": "1"},
+                {"name": "ENCLAVE_TRUSTED_PROXIES", "value": f"127.0.0.1/32,{EDGE_NETWORK}"},
                 {"name": "ENCLAVE_PUBLIC_URL", "value": PUBLIC_URL},
                 {"name": "ENCLAVE_VAR_DIR", "value": "/var/enclave"},
                 {"name": "ENCLAVE_SECRET_KEY_FILE", "value": "/run/secrets/enclave/django-key"},

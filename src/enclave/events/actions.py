@@ -9,7 +9,19 @@ that ingest creates or updates. Order inside the transaction:
 2. resolve person references and upsert the people of identify events in bulk (one
    locking query for the existing ones, one bulk insert, one bulk update, tags in bulk);
 3. insert the events in one statement (COPY on PostgreSQL, executemany elsewhere);
-4. write one audit row (counts and the key's public id; no personal values).
+4. write one audit row: counts, the key's public id and the ids of the people the batch
+   created and changed (no personal values).
+
+Authorization is the same as for every other write (``access.authorize``): storing
+events needs ``EVENTS_WRITE``; identifying or referencing people needs ``PEOPLE_WRITE``.
+
+Existence (docs/events.md): ingest never tells a principal whether a value it cannot see
+in full exists. For each identity field (email, external id), a principal that sees it in
+full (the visibility table) gets conflicts reported (422); one that cannot see it and
+cannot observe people or the audit log (a write-only key) has a conflicting value left
+unchanged and the batch accepted — identical answers whether the value exists or not; one
+that cannot see it but could observe the effect (it reads the audit log) may not use that
+field to identify people at all (422, decided by its permissions alone).
 
 Any invalid event → :class:`~enclave.events.schema.EventErrors` and nothing is stored.
 """
@@ -21,19 +33,20 @@ import json
 from dataclasses import dataclass, field
 
 import msgspec
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
-from enclave.apikeys.scopes import ceiling_permissions
+from enclave.access.permissions import Permission
+from enclave.access.principal import Principal, authorize
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
 from enclave.events.models import Event, MessageId
 from enclave.events.schema import AnyEvent, EventErrors, Identify, Track
 from enclave.people import actions as people_actions
+from enclave.people import visibility
 from enclave.people.models import FieldDefinition, Person, PersonTag, Tag, sealed_values
 
-INGEST_SCOPE = "events:write"
+P = Permission
 DEDUPE_WINDOW = dt.timedelta(hours=24)
 # Fields an identify event carries at the top level, not inside "fields".
 _TOP_LEVEL = ("email", "external_id", "tags")
@@ -53,8 +66,8 @@ class IngestResult:
     received: int
     stored: int
     duplicates: tuple[int, ...]
-    people_created: int = 0
-    people_updated: int = 0
+    people_created: tuple[int, ...] = ()
+    people_updated: tuple[int, ...] = ()
 
 
 @dataclass
@@ -65,45 +78,60 @@ class _Plan:
     sealed_keys: frozenset[str] = frozenset()
 
 
-def authorize_ingest(principal, account) -> None:
-    """The key must carry ``events:write`` and belong to ``account``. PermissionDenied."""
-    if INGEST_SCOPE not in principal.scopes:
-        raise PermissionDenied("This key does not have the events:write scope.")
-    if principal.account.pk != account.pk:
-        raise PermissionDenied("This key belongs to another account.")
+IDENTITY_FIELDS = ("email", "external_id")
+REVEAL, SILENT, REFUSE = "reveal", "silent", "refuse"
 
 
-def _authorize_people_writes(principal) -> None:
-    # Ingest creates and updates people: the key's creator must currently hold
-    # people.write, and the key's role ceiling must include it.
-    allowed = principal.creator_perms & ceiling_permissions(principal.role_ceiling)
-    if "people.write" not in allowed:
-        raise PermissionDenied(
-            "This key may send track events without a person only: its creator's role or "
-            "its role ceiling does not include people.write, which identify events and "
-            "person references need.")
+def identity_rules(actor: Principal) -> dict[str, str]:
+    """For each identity field: ``reveal`` conflicts (the actor sees the field in full),
+    leave them ``silent`` (it cannot see it and cannot observe people or the audit log),
+    or ``refuse`` the field as an identity key (it cannot see it but could observe the
+    effect). Decided by the actor's permissions alone, never by the data."""
+    observes = actor.can(P.PEOPLE_READ) or actor.can(P.AUDIT_READ)
+    rules = {}
+    for name in IDENTITY_FIELDS:
+        if visibility.field_level(actor.perms, name) == visibility.VISIBLE:
+            rules[name] = REVEAL
+        else:
+            rules[name] = REFUSE if observes else SILENT
+    return rules
 
 
-def do_ingest_events(account, events: tuple[AnyEvent, ...] | list[AnyEvent], *, principal,
-                     request=None, batched: bool = True) -> IngestResult:
+def _refused_fields(events, rules: dict[str, str], where) -> None:
+    errors = {}
+    for i, event in enumerate(events):
+        for name in IDENTITY_FIELDS:
+            if rules[name] == REFUSE and getattr(event, name):
+                errors[_join(where(i), name)] = [
+                    f"This key cannot see {name} in full, so it may not identify people by "
+                    f"it (it could learn from the audit log whether a value exists). Use a "
+                    "key whose role ceiling and scopes include people:read."]
+    if errors:
+        raise EventErrors(errors)
+
+
+def do_ingest_events(account, events: tuple[AnyEvent, ...] | list[AnyEvent], *,
+                     actor: Principal, request=None, batched: bool = True) -> IngestResult:
     """Store ``events`` (already decoded by ``schema.parse``) for ``account``.
 
     Returns an :class:`IngestResult` once the transaction has committed (so the caller
-    may acknowledge durably). Raises EventErrors (422, nothing stored), PermissionDenied
+    may acknowledge durably). Raises EventErrors (422, nothing stored), NotAuthorized
     (403). Who may call: the ingest view, with the authenticated key's principal.
     ``batched`` says whether errors are located as ``batch.<i>.<field>`` or ``<field>``.
     """
-    authorize_ingest(principal, account)
+    authorize(actor, P.EVENTS_WRITE, account_id=account.pk)
     events = tuple(events)
     touches_people = any(isinstance(e, Identify) or e.email or e.external_id for e in events)
     if touches_people:
-        _authorize_people_writes(principal)
+        authorize(actor, P.PEOPLE_WRITE, account_id=account.pk)
     where = (lambda i: f"batch.{i}") if batched else (lambda i: "")
+    rules = identity_rules(actor)
+    _refused_fields(events, rules, where)
     plan = _clean_identify(account, events, where)
     for attempt in range(_RETRIES):
         try:
             with transaction.atomic():
-                return _ingest(account, events, plan, where, principal=principal,
+                return _ingest(account, events, plan, where, actor=actor, rules=rules,
                                request=request)
         except IntegrityError:
             # Another batch created the same person (email / external id) concurrently;
@@ -116,15 +144,14 @@ def do_ingest_events(account, events: tuple[AnyEvent, ...] | list[AnyEvent], *, 
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _ingest(account, events, plan: _Plan, where, *, principal, request) -> IngestResult:
+def _ingest(account, events, plan: _Plan, where, *, actor: Principal, rules,
+            request) -> IngestResult:
     now = clock.now()
     fresh = _claim_message_ids(account.pk, events, now)
     duplicates = tuple(i for i in range(len(events)) if i not in fresh)
-    # A key that cannot read people must not learn from a refusal that an email or an
-    # external id is taken: for it, a conflicting identity value is left unchanged.
     people, created, updated = _upsert_people(account, events, fresh, plan, now, where,
-                                              reveal="people.read" in principal.perms)
-    public_id = principal.public_id
+                                              rules=rules)
+    public_id = actor.api_key_public_id
     rows = [
         (account.pk, people.get(i), "track" if isinstance(e, Track) else "identify",
          e.event if isinstance(e, Track) else "",
@@ -136,8 +163,9 @@ def _ingest(account, events, plan: _Plan, where, *, principal, request) -> Inges
     counts = {"received": len(events), "stored": len(rows), "duplicates": len(duplicates),
               "track": sum(isinstance(e, Track) for e in events),
               "identify": sum(isinstance(e, Identify) for e in events),
-              "people_created": created, "people_updated": updated, "api_key": public_id}
-    audit.record(AuditEventType.EVENTS_INGESTED, actor=principal.member,
+              "people_created": list(created), "people_updated": list(updated),
+              "api_key": public_id}
+    audit.record(AuditEventType.EVENTS_INGESTED, actor=actor,
                  account_id=account.pk, request=request, target_type="api_key",
                  target_id=public_id, extra=counts)
     return IngestResult(len(events), len(rows), duplicates, created, updated)
@@ -286,12 +314,13 @@ class _People:
 
 
 def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.datetime,
-                   where, *, reveal: bool = True) -> tuple[dict[int, int], int, int]:
+                   where, *, rules: dict[str, str]
+                   ) -> tuple[dict[int, int], tuple[int, ...], tuple[int, ...]]:
     """Resolve each fresh event's person (creating it when absent) and apply identify
-    data. Returns ({position: person id}, created, updated)."""
+    data. Returns ({position: person id}, ids created, ids updated)."""
     wanted = [(i, e) for i, e in enumerate(events) if i in fresh and (e.email or e.external_id)]
     if not wanted:
-        return {}, 0, 0
+        return {}, (), ()
     emails = {e.email.strip().lower() for _, e in wanted if e.email}
     ext_ids = {e.external_id.strip() for _, e in wanted if e.external_id}
     for builtin, _, _ in plan.cleaned.values():
@@ -311,7 +340,7 @@ def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.dateti
         if isinstance(event, Identify):
             builtin, custom, tags = plan.cleaned[i]
             problem = _apply_identify(people, person, builtin, custom, plan.sealed_keys,
-                                      reveal=reveal)
+                                      rules=rules)
             if problem:
                 errors[_join(where(i), problem[0])] = [problem[1]]
             tag_pairs += [(person, t) for t in tags]
@@ -319,22 +348,23 @@ def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.dateti
         raise EventErrors(errors)
     _write_people(account, people, now)
     _add_tags(account, tag_pairs)
-    return ({i: p.pk for i, p in resolved.items()}, len(people.new), len(people.changed))
+    return ({i: p.pk for i, p in resolved.items()}, tuple(p.pk for p in people.new),
+            tuple(sorted(people.changed)))
 
 
 def _apply_identify(people: _People, person: Person, builtin: dict, custom: dict,
-                    sealed_keys: frozenset[str], *, reveal: bool = True
+                    sealed_keys: frozenset[str], *, rules: dict[str, str]
                     ) -> tuple[str, str] | None:
     """Apply validated values to ``person`` in memory; (field, message) on a conflict.
 
-    With ``reveal=False`` (a key without people.read) a conflicting email or external id
-    is not applied and not reported, so the answer never says another person holds it."""
+    For a field whose rule is ``silent`` (:func:`identity_rules`) a conflicting value is
+    not applied and not reported, so the answer never says another person holds it."""
     for key in ("email", "external_id"):
         value = builtin.get(key)
         if value and getattr(person, key) != value:
             holder = (people.by_email if key == "email" else people.by_ext).get(value)
             if holder is not None and holder is not person:
-                if not reveal:
+                if rules[key] != REVEAL:
                     builtin = {k: v for k, v in builtin.items() if k != key}
                     continue
                 return key, ("Another person has this email address." if key == "email"
@@ -370,6 +400,16 @@ def _write_people(account, people: _People, now: dt.datetime) -> None:
     targets = [people.existing[pk] for pk in people.changed]
     for person in targets:
         person.updated_at = now
+    moved = fields & set(IDENTITY_FIELDS)
+    if moved:
+        # One UPDATE that moves an email / external id from one row to another meets the
+        # unique index row by row, so it would fail whenever the taker comes first —
+        # answering 409 to a valid batch, and telling a write-only key that a value it
+        # named belongs to an existing person (only then is that person's row in this
+        # UPDATE). Blank values are outside the unique indexes: clear the identity fields
+        # of the rows being updated first; bulk_update then writes their final values.
+        Person.objects.filter(pk__in=[p.pk for p in targets]).update(
+            **dict.fromkeys(moved, ""))
     if fields:
         Person.objects.bulk_update(targets, sorted(fields | {"updated_at"}))
     sealed_field = Person._meta.get_field("sealed_custom")

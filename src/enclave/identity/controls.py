@@ -1,16 +1,13 @@
-"""Identity controls: password hashing, session limits, MFA coverage, login throttling."""
+"""Identity controls: password hashing and login throttling (session limits and MFA
+coverage are per account: ``accounts.controls``)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher, get_hasher
-from django.db.models import Q
 
-from enclave.accounts.models import IDLE_TIMEOUT_MAX, IDLE_TIMEOUT_MIN
 from enclave.core.controls import Outcome, Probe, control, failed, passed
 from enclave.identity.passwords import meets_policy
-
-ABSOLUTE_TIMEOUT_MAX_HOURS = 12
 
 
 def _fmt(params: dict) -> str:
@@ -37,54 +34,9 @@ def check_password_hashing(probe: Probe) -> Outcome:
                   "hash(es) under older parameters, upgraded at next login")
 
 
-@control("AUTH-2", claim="Sessions end after at most 12 h and after the idle limit "
-         "(default 30 min; accounts 5 min–12 h)",
-         public="Sessions expire after inactivity and after 12 hours")
-def check_session_limits(probe: Probe) -> Outcome:
-    from enclave.accounts.models import Account
-
-    idle = settings.SESSION_IDLE_TIMEOUT_MINUTES
-    absolute = settings.SESSION_ABSOLUTE_TIMEOUT_HOURS
-    problems = []
-    if not IDLE_TIMEOUT_MIN <= idle <= IDLE_TIMEOUT_MAX:
-        problems.append(f"default idle timeout {idle} min outside 5–720")
-    if not 0 < absolute <= ABSOLUTE_TIMEOUT_MAX_HOURS:
-        problems.append(f"absolute timeout {absolute} h above {ABSOLUTE_TIMEOUT_MAX_HOURS} h")
-    if absolute * 3600 < settings.SESSION_COOKIE_AGE:
-        problems.append("session cookie outlives the absolute timeout")
-    bad = Account.objects.filter(Q(idle_timeout_minutes__lt=IDLE_TIMEOUT_MIN)
-                                 | Q(idle_timeout_minutes__gt=IDLE_TIMEOUT_MAX)).count()
-    if bad:
-        problems.append(f"{bad} account(s) with an idle timeout outside 5–720 min")
-    if problems:
-        return failed("; ".join(problems))
-    overrides = Account.objects.exclude(idle_timeout_minutes=idle).count()
-    return passed(f"idle {idle} min, absolute {absolute} h; {overrides} account override(s), "
-                  "all within 5–720 min")
-
-
-@control("AUTH-3", claim="Every member of an account that requires MFA is enrolled; "
-         "evidence gives the share of members with MFA",
-         public="Two-step verification is available and enforceable per account")
-def check_mfa_coverage(probe: Probe) -> Outcome:
-    from enclave.accounts.models import Account, Membership
-    from enclave.identity.models import Member
-
-    members = Member.objects.filter(is_active=True).count()
-    enrolled = Member.objects.filter(is_active=True, totp__confirmed_at__isnull=False).count()
-    requiring = Account.objects.filter(require_mfa=True).count()
-    missing = (Membership.objects.filter(account__require_mfa=True, member__is_active=True)
-               .exclude(member__totp__confirmed_at__isnull=False)
-               .values("member").distinct().count())
-    share = f"{enrolled}/{members} members use MFA; {requiring} account(s) require it"
-    if missing:
-        return failed(f"{missing} member(s) of MFA-requiring accounts not enrolled; {share}")
-    return passed(share)
-
-
-@control("AUTH-4", claim="Login attempts are throttled per member and per IP with "
-         "expiring back-off; the counter store answers",
-         public="Password guessing is throttled")
+@control("AUTH-4", claim="Password and second-factor attempts are throttled per member "
+         "and per IP with expiring back-off; the counter store answers",
+         public="Password and MFA code guessing is throttled")
 def check_login_throttling(probe: Probe) -> Outcome:
     from enclave.identity import throttle
     from enclave.identity.services import throttle_store
@@ -93,7 +45,7 @@ def check_login_throttling(probe: Probe) -> Outcome:
         limits = throttle.limits()
     except ValueError as exc:
         return failed(str(exc))
-    missing = {"per_member", "per_ip"} - set(limits)
+    missing = set(throttle.REQUIRED_LIMITS) - set(limits)
     if missing:
         return failed(f"no login limit named {', '.join(sorted(missing))}")
     try:

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from django import forms
 
-from enclave.accounts.models import IDLE_TIMEOUT_MAX, IDLE_TIMEOUT_MIN, ROLES
+from enclave.core.validation import canonical_email
 
 MAX_EMAIL = 254
 MAX_PASSWORD = 1024
 
 
+class CanonicalEmailField(forms.EmailField):
+    """An address in canonical form (``core.validation.canonical_email``), validated after
+    canonicalizing: "ＪＡＮＥ@example.com" (fullwidth) is "jane@example.com"."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return canonical_email(value) if value else value
+
+
 def email_field(**kwargs) -> forms.EmailField:
-    return forms.EmailField(max_length=MAX_EMAIL, widget=forms.EmailInput(
+    return CanonicalEmailField(max_length=MAX_EMAIL, widget=forms.EmailInput(
         attrs={"autocomplete": "username", "maxlength": MAX_EMAIL}), **kwargs)
 
 
@@ -29,7 +38,7 @@ CHOOSING_HINT = ("At least 12 characters; spaces and any characters are welcome.
 class OwnerForm(forms.Form):
     """First-owner set-up (its template renders the inputs by hand)."""
 
-    email = forms.EmailField(max_length=MAX_EMAIL)
+    email = CanonicalEmailField(max_length=MAX_EMAIL)
     password = forms.CharField(widget=forms.PasswordInput, strip=False, max_length=MAX_PASSWORD)
 
 
@@ -73,18 +82,5 @@ class ReauthForm(forms.Form):
                                                          "maxlength": 64}))
 
 
-class InviteForm(forms.Form):
-    email = forms.EmailField(max_length=MAX_EMAIL, label="Email",
-                             widget=forms.EmailInput(attrs={"maxlength": MAX_EMAIL}))
-    role = forms.ChoiceField(choices=[(r, r.capitalize()) for r in ROLES], initial="user")
-
-
 class AcceptInvitationForm(forms.Form):
     password = password_field("Choose a password", "new-password", CHOOSING_HINT)
-
-
-class AccountSecurityForm(forms.Form):
-    idle_timeout_minutes = forms.IntegerField(
-        label="Sign members out after this many idle minutes", min_value=IDLE_TIMEOUT_MIN,
-        max_value=IDLE_TIMEOUT_MAX, help_text="Between 5 minutes and 12 hours (720).")
-    require_mfa = forms.BooleanField(label="Require MFA for every member", required=False)

@@ -13,16 +13,23 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from enclave.core import clock
+from enclave.core.validation import canonical_email
 from enclave.keys.fields import EncryptedTextField
 
 
 class MemberManager(BaseUserManager):
+    def with_email(self, email: str):
+        """Members whose address is ``email`` in canonical form (the one way identity looks
+        a member up by address: the same answer on SQLite and PostgreSQL)."""
+        return self.filter(email=canonical_email(email))
+
     def get_by_natural_key(self, username: str):
-        return self.get(email__iexact=username)
+        return self.with_email(username).get()
 
 
 class Member(AbstractBaseUser):
-    """A team member. Email is the identity, unique case-insensitively."""
+    """A team member. Email is the identity, stored in canonical form
+    (``core.validation.canonical_email``), so it is unique under Unicode case folding."""
 
     email = models.EmailField(max_length=254, unique=True)
     name = models.CharField(max_length=150, blank=True)
@@ -38,6 +45,11 @@ class Member(AbstractBaseUser):
 
     def __str__(self) -> str:
         return f"member:{self.pk}"
+
+    def save(self, *args, **kwargs) -> None:
+        # Invariant: the stored address is canonical, whoever creates the row.
+        self.email = canonical_email(self.email)
+        super().save(*args, **kwargs)
 
     @property
     def mfa_enabled(self) -> bool:

@@ -1,15 +1,15 @@
 """Re-authentication for sensitive actions (role changes, API keys, exports, billing, MFA).
 
-``@require_recent_auth`` lets a view run only if the member proved who they are
-(password, plus MFA when enrolled) within ``settings.REAUTH_WINDOW_MINUTES`` (10) on this
-session; otherwise the browser goes to ``/app/reauth/?next=<this page>`` and the API gets
-401 problem+json.
+Endpoints marked ``reauth`` in the endpoint registry (``access.endpoints``) run only if
+the member proved who they are (password, plus MFA when enrolled) within
+``settings.REAUTH_WINDOW_MINUTES`` (10) on this session; otherwise the browser goes to
+``/app/reauth/?next=<this page>`` and the API gets 401 problem+json. The registry's
+middleware (``accounts.middleware.EndpointMiddleware``) applies the rule.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -26,19 +26,11 @@ def recently_authenticated(request: HttpRequest) -> bool:
     return clock.now() - row.authenticated_at <= window
 
 
-def require_recent_auth(view):
-    """Decorator for views of sensitive actions (see module docstring)."""
-
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs):
-        if recently_authenticated(request):
-            return view(request, *args, **kwargs)
-        if problems.wants_problem_json(request):
-            return problems.problem_response(
-                request, "unauthenticated",
-                "This action needs you to confirm your password (and MFA) again.")
-        if not request.user.is_authenticated:
-            return HttpResponseRedirect("/app/login/?" + urlencode({"next": request.path}))
-        return HttpResponseRedirect("/app/reauth/?" + urlencode({"next": request.path}))
-
-    return wrapped
+def reauth_response(request: HttpRequest):
+    """What a request for a ``reauth`` endpoint gets without a recent confirmation: the
+    API a 401 problem+json, a browser the re-authentication page (then back here)."""
+    if problems.wants_problem_json(request):
+        return problems.problem_response(
+            request, "unauthenticated",
+            "This action needs you to confirm your password (and MFA) again.")
+    return HttpResponseRedirect("/app/reauth/?" + urlencode({"next": request.path}))

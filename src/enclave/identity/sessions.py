@@ -13,12 +13,15 @@ import datetime as dt
 import hashlib
 
 from django.conf import settings
+from django.db.models import Min
 from django.http import HttpRequest
 
 from enclave.core import audit, clock
-from enclave.identity.models import MemberSession
+from enclave.identity.models import Member, MemberSession
 
 USER_AGENT_MAX = 300
+# The idle limits an account may choose (minutes): 5 minutes to 12 hours.
+IDLE_TIMEOUT_MIN, IDLE_TIMEOUT_MAX, IDLE_TIMEOUT_DEFAULT = 5, 720, 30
 
 
 def key_hash(session_key: str) -> str:
@@ -30,16 +33,27 @@ def absolute_timeout() -> dt.timedelta:
 
 
 def idle_timeout(row: MemberSession) -> dt.timedelta:
-    """The account's idle timeout when the session is in an account, else the default."""
-    minutes = (row.account.idle_timeout_minutes if row.account_id and row.account
-               else settings.SESSION_IDLE_TIMEOUT_MINUTES)
-    return dt.timedelta(minutes=minutes)
+    """The strictest idle limit of every account the member belongs to (so switching
+    to a laxer account cannot revive an idle session), else the default. ``row`` comes
+    from :func:`current`, which reads that limit in the same query."""
+    minutes = getattr(row, "strictest_idle_minutes", None)
+    if minutes is None:
+        minutes = strictest_idle_minutes(row.member_id)
+    return dt.timedelta(minutes=minutes or settings.SESSION_IDLE_TIMEOUT_MINUTES)
+
+
+def _strictest_idle():
+    # Read through the member's memberships (identity imports no accounts code).
+    return Min("member__memberships__account__idle_timeout_minutes")
+
+
+def strictest_idle_minutes(member_id: int) -> int | None:
+    return (Member.objects.filter(pk=member_id)
+            .aggregate(m=Min("memberships__account__idle_timeout_minutes"))["m"])
 
 
 def default_account_id(member) -> int | None:
-    from enclave.accounts.models import Membership
-
-    first = Membership.objects.filter(member=member).order_by("created_at", "pk").first()
+    first = member.memberships.order_by("created_at", "pk").first()
     return first.account_id if first else None
 
 
@@ -70,7 +84,9 @@ def current(request: HttpRequest) -> MemberSession | None:
     key = getattr(getattr(request, "session", None), "session_key", None)
     if not key:
         return None
-    return MemberSession.objects.select_related("account").filter(key_hash=key_hash(key)).first()
+    return (MemberSession.objects.select_related("account")
+            .annotate(strictest_idle_minutes=_strictest_idle())
+            .filter(key_hash=key_hash(key)).first())
 
 
 def ended_reason(row: MemberSession | None, member_id: int) -> str | None:
@@ -102,8 +118,18 @@ def rotate(request: HttpRequest) -> None:
             key_hash=key_hash(request.session.session_key))
 
 
+def follow_new_key(request: HttpRequest) -> None:
+    """The session got a new key outside :func:`rotate` (Django's
+    ``update_session_auth_hash``): point the member's session row at it."""
+    row = getattr(request, "member_session", None)
+    if row is not None:
+        MemberSession.objects.filter(pk=row.pk).update(
+            key_hash=key_hash(request.session.session_key))
+
+
 def active_for(member) -> list[MemberSession]:
     """The member's sessions that could still be used, newest activity first."""
     rows = (MemberSession.objects.select_related("account")
+            .annotate(strictest_idle_minutes=_strictest_idle())
             .filter(member=member, revoked_at__isnull=True).order_by("-last_seen_at"))
     return [r for r in rows if ended_reason(r, member.pk) is None]

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 
-from django.db import transaction
-from django.db.models import Max
+from django.db import IntegrityError, transaction
 
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
-from enclave.keys import keyring, services
+from enclave.keys import keyring, references, services
 from enclave.keys.errors import KeyInUse, MissingKeyVersion, RotationError
 from enclave.keys.models import PURPOSES, DataKey, KeyEncryptionKey, KeyState
 
@@ -96,7 +95,7 @@ def do_retire_key_version(purpose: str, version: int, *, actor) -> DataKey:
             return row
         if row.state == KeyState.PRIMARY:
             raise KeyInUse(f"{purpose} key v{version} is the primary key; rotate first")
-        counts = keyring.reference_counts(purpose, version)
+        counts = references.reference_counts(purpose, version)
         if counts:
             where = ", ".join(f"{n} in {name}" for name, n in counts.items())
             raise KeyInUse(f"{purpose} key v{version} still protects {sum(counts.values())} "
@@ -131,12 +130,6 @@ def do_rotate_expired_keys(*, actor=None) -> dict:
     return rotated
 
 
-def next_version(purpose: str) -> int:
-    """The version number a rotation of ``purpose`` would create (for messages)."""
-    top = DataKey.objects.filter(purpose=purpose).aggregate(top=Max("version"))["top"]
-    return (top or 0) + 1
-
-
 def refuse_unknown_purpose(purpose: str | None) -> list[str]:
     """The purposes a CLI rotation covers: one named purpose, or all of them."""
     if purpose is None:
@@ -145,3 +138,32 @@ def refuse_unknown_purpose(purpose: str | None) -> list[str]:
         raise RotationError(f"unknown key purpose {purpose!r}; expected one of "
                             f"{', '.join(PURPOSES)}")
     return [purpose]
+
+
+# --- every purpose has a primary key ---
+
+def create_first_key(purpose: str) -> DataKey:
+    """Create version 1 of ``purpose`` (racing creators: the loser reads the winner's row)."""
+    try:
+        with transaction.atomic():
+            do_rotate_data_key(purpose, actor=None)
+    except IntegrityError:
+        pass
+    return DataKey.objects.get(purpose=purpose, state=KeyState.PRIMARY)
+
+
+def ensure_data_keys() -> list[str]:
+    """Create a primary key for every purpose that has none. Returns the purposes created."""
+    created = []
+    for purpose in PURPOSES:
+        if not DataKey.objects.filter(purpose=purpose, state=KeyState.PRIMARY).exists():
+            create_first_key(purpose)
+            created.append(purpose)
+    return created
+
+
+def ensure_data_keys_after_migrate(sender, using="default", **kwargs) -> None:
+    """post_migrate: every purpose has a primary key from the first migrate on, so the
+    first key of a purpose is never created inside some unrelated transaction."""
+    if using == "default":
+        ensure_data_keys()

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
-from django.db import IntegrityError, transaction
 
 from enclave.keys import services
 from enclave.keys.errors import MissingKeyVersion, RetiredKeyVersion, UnknownPurpose
@@ -78,12 +77,24 @@ def material_from_row(row: DataKey) -> Material:
     return material
 
 
+# Creates version 1 of a purpose (``actions.create_first_key``, registered by the app's
+# ``ready``): the keyring reads keys; creating one is an action, audited like a rotation.
+_first_key_factory: Callable[[str], DataKey] | None = None
+
+
+def register_first_key_factory(factory: Callable[[str], DataKey]) -> None:
+    global _first_key_factory
+    _first_key_factory = factory
+
+
 def primary(purpose: str) -> Material:
     """The primary key of ``purpose``, creating version 1 on first use."""
     check_purpose(purpose)
     row = DataKey.objects.filter(purpose=purpose, state=KeyState.PRIMARY).first()
     if row is None:
-        row = _create_first(purpose)
+        if _first_key_factory is None:
+            raise MissingKeyVersion(f"{purpose} has no primary key yet (run migrate)")
+        row = _first_key_factory(purpose)
     return material_from_row(row)
 
 
@@ -117,61 +128,3 @@ def clear_cache() -> None:
     """Forget every unwrapped key (tests, and after a KEK change)."""
     with _lock:
         _cache.clear()
-
-
-def _create_first(purpose: str) -> DataKey:
-    """Create version 1 of ``purpose`` (racing creators: the loser reads the winner's row)."""
-    from enclave.keys.actions import do_rotate_data_key
-
-    try:
-        with transaction.atomic():
-            do_rotate_data_key(purpose, actor=None)
-    except IntegrityError:
-        pass
-    return DataKey.objects.get(purpose=purpose, state=KeyState.PRIMARY)
-
-
-def ensure_data_keys() -> list[str]:
-    """Create a primary key for every purpose that has none. Returns the purposes created."""
-    created = []
-    for purpose in PURPOSES:
-        if not DataKey.objects.filter(purpose=purpose, state=KeyState.PRIMARY).exists():
-            _create_first(purpose)
-            created.append(purpose)
-    return created
-
-
-def ensure_data_keys_after_migrate(sender, using="default", **kwargs) -> None:
-    """post_migrate: every purpose has a primary key from the first migrate on, so the
-    first key of a purpose is never created inside some unrelated transaction."""
-    if using == "default":
-        ensure_data_keys()
-
-
-# Reference counters: name -> fn(purpose, version) -> number of stored values under it.
-ReferenceCounter = Callable[[str, int], int]
-_counters: dict[str, ReferenceCounter] = {}
-
-
-def register_reference_counter(name: str, counter: ReferenceCounter) -> None:
-    """Let a store outside encrypted fields (logs, token hashes) say what still uses a key
-    version, so :func:`~enclave.keys.actions.do_retire_key_version` refuses to retire it."""
-    _counters[name] = counter
-
-
-def reference_counts(purpose: str, number: int) -> dict[str, int]:
-    """Non-zero counts of stored values under ``purpose`` v``number``, by where they live."""
-    from enclave.keys.fields import encrypted_fields
-
-    counts: dict[str, int] = {}
-    for model, field in encrypted_fields():
-        if field.purpose != purpose:
-            continue
-        n = field.count_version(model, number)
-        if n:
-            counts[f"{model._meta.label}.{field.name}"] = n
-    for name, counter in sorted(_counters.items()):
-        n = counter(purpose, number)
-        if n:
-            counts[name] = n
-    return counts

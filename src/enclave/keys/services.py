@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import os
 import shutil
 import stat
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from enclave.core.overrides import Override
 from enclave.keys.errors import KekConfigError, KekError, MissingKek, WrongKek
 
 KEK_BYTES = 32
@@ -324,7 +323,7 @@ class AwsKmsKekProvider:
 
 
 _provider: KekProvider | None = None
-_override: KekProvider | None = None
+_override: Override[KekProvider] = Override()
 _provider_lock = threading.Lock()
 
 
@@ -340,8 +339,8 @@ def provider_from_config(cfg) -> KekProvider:
 def get_provider() -> KekProvider:
     """The process's KEK provider (a test override wins)."""
     global _provider
-    if _override is not None:
-        return _override
+    if _override.value is not None:
+        return _override.value
     with _provider_lock:
         if _provider is None:
             from django.conf import settings
@@ -350,12 +349,6 @@ def get_provider() -> KekProvider:
         return _provider
 
 
-@contextlib.contextmanager
-def use_provider(provider: KekProvider) -> Iterator[KekProvider]:
+def use_provider(provider: KekProvider):
     """Tests: use ``provider`` for the duration of the block."""
-    global _override
-    previous, _override = _override, provider
-    try:
-        yield provider
-    finally:
-        _override = previous
+    return _override.use(provider)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enclave.core import clock
 from enclave.keys import services
 from enclave.keys.models import PURPOSES, DataKey, KeyEncryptionKey, KeyState
+from enclave.keys.references import reference_counts
 
 
 def max_age(cfg) -> dt.timedelta:
@@ -31,8 +32,6 @@ def current_kek_record() -> KeyEncryptionKey | None:
 
 
 def key_lines(*, with_references: bool = True) -> list[KeyLine]:
-    from enclave.keys.keyring import reference_counts
-
     now = clock.now()
     lines = []
     for row in DataKey.objects.order_by("purpose", "version"):

@@ -12,7 +12,7 @@ from django.db import transaction
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
 from enclave.logs.pipeline import SECURITY_LOGGER
-from enclave.logs.services import default_store
+from enclave.logs.store import default_store
 
 security_log = structlog.get_logger(SECURITY_LOGGER)
 

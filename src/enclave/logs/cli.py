@@ -87,7 +87,7 @@ def _line(record: dict) -> str:
 def tail(args: argparse.Namespace) -> int:
     from enclave.core.models import AuditEventType
     from enclave.logs.actions import do_record_log_access
-    from enclave.logs.services import default_store
+    from enclave.logs.store import default_store
 
     do_record_log_access(AuditEventType.LOGS_TAILED, detail={"n": args.n})
     errors: list[str] = []
@@ -111,7 +111,7 @@ def _in_window(record: dict, since, until) -> bool:
 def search(args: argparse.Namespace) -> int:
     from enclave.core.models import AuditEventType
     from enclave.logs.actions import do_record_log_access
-    from enclave.logs.services import default_store
+    from enclave.logs.store import default_store
 
     if args.since and args.until and args.since > args.until:
         print("enclave: logs: --since is after --until", file=sys.stderr)
@@ -143,7 +143,7 @@ def search(args: argparse.Namespace) -> int:
 def verify(args: argparse.Namespace) -> int:
     from enclave.core.models import AuditEventType
     from enclave.logs.actions import do_record_log_access
-    from enclave.logs.services import default_store
+    from enclave.logs.store import default_store
 
     report = default_store().verify()
     do_record_log_access(AuditEventType.LOGS_VERIFIED, detail={

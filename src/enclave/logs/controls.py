@@ -10,8 +10,7 @@ from django.conf import settings
 from enclave.core import clock
 from enclave.core.controls import Outcome, Probe, control, failed, not_applicable, passed
 from enclave.logs import pipeline
-from enclave.logs.services import default_store
-from enclave.logs.store import MARKER, SegmentError
+from enclave.logs.store import MARKER, SegmentError, default_store
 
 
 def unredacted_handlers() -> list[str]:

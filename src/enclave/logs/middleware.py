@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qsl, urlencode
 
 import structlog
 from django.http import HttpRequest, HttpResponse
@@ -14,19 +13,13 @@ access_log = structlog.get_logger(ACCESS_LOGGER)
 
 
 def safe_path(request: HttpRequest) -> str:
-    """The path with its query string redacted by the policy (sensitive keys, values)."""
-    query = request.META.get("QUERY_STRING", "")
-    if not query:
-        return request.path
+    """The path and query string redacted by the policy: one-time tokens in the path (path
+    rules), sensitive and personal query parameters (key and query rules), other values
+    through the detectors."""
     policy = get_policy()
-    pairs = []
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        found = policy.key_action(key)
-        if found is None:
-            pairs.append((key, policy.redact_text(value)))
-        elif found[1] != "remove":
-            pairs.append((key, policy.apply_action(found[0], found[1], value)))
-    return f"{request.path}?{urlencode(pairs, safe='[]:*')}"
+    path = policy.redact_text(request.path)
+    query = request.META.get("QUERY_STRING", "")
+    return f"{path}?{policy.redact_query(query)}" if query else path
 
 
 class AccessLogMiddleware:

@@ -141,7 +141,8 @@ def redact_processor(logger, method_name: str, event_dict: dict) -> dict:
         if found is None:
             event_dict[key] = pol.redact(value)
         elif found[1] != "remove":
-            event_dict[key] = pol.apply_action(found[0], found[1], str(value))
+            event_dict[key] = pol.apply_action(found[0], found[1],
+                                                 policy_module.safe_str(value))
         else:
             removed.append(key)
     for key in removed:

@@ -1,6 +1,6 @@
 """The one redaction policy, as data, and the engine that applies it.
 
-Two kinds of rule (``RULES`` below, plus ``STRICT_RULES`` at ``ENCLAVE_LOG_REDACTION=strict``
+Four kinds of rule (``RULES`` below, plus ``STRICT_RULES`` at ``ENCLAVE_LOG_REDACTION=strict``
 and an operator's ``ENCLAVE_LOG_POLICY_FILE``):
 
 * ``{"type": "key", ...}`` — a value whose *key* is sensitive (anywhere in nested dicts
@@ -13,6 +13,17 @@ and an operator's ``ENCLAVE_LOG_POLICY_FILE``):
 * ``{"type": "detector", ...}`` — a named value detector (regex, sometimes with a
   validator: Luhn for cards, mod-97 for IBANs) applied to every string, including
   messages and exception text.
+* ``{"type": "path", "patterns": [...]}`` — URL paths that carry a secret in a segment,
+  e.g. ``/app/invite/<token>``: the ``<token>`` segment is redacted wherever the path
+  appears in a string (a request path, a ``next=`` value, a URL in a message, also with
+  ``%2F`` for ``/``). ``<any>`` matches one segment that is kept. The same patterns render
+  the nginx edge's log redaction (:mod:`enclave.server.nginx`), and a test fails when a
+  URL route with a sensitive parameter (``<str:token>``) has no pattern.
+* ``{"type": "query", "terms": [...], "detectors": [...]}`` — URL query parameters that
+  carry personal data (search terms, email, name, phone): the value of a parameter whose
+  *key* matches a term (matched like key rules), or whose value holds a listed detector's
+  match (an email address under any key), is redacted whole — in the access log's query
+  string and in any URL inside a string (also ``%3F``/``%26``/``%3D``-encoded ones).
 
 Actions, from loosest to strictest: ``mask`` (keep the last 4 characters), ``hash``
 (keyed pseudonym ``<name>:<10 hex>``), ``replace`` (``[REDACTED:<name>]``), ``remove``.
@@ -33,7 +44,9 @@ import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlencode
 
+from enclave.access.personal_data import log_redacted_names
 from enclave.config import ConfigError
 
 ACTIONS = ("mask", "hash", "replace", "remove")  # loosest → strictest
@@ -43,6 +56,24 @@ STRICTNESS = {name: rank for rank, name in enumerate(ACTIONS)}
 # The policy data.
 # ---------------------------------------------------------------------------------------
 RULES: list[dict] = [
+    # Paths whose segment is a one-time secret (a link sent by email or printed once).
+    # Add a pattern with every new route that takes a token: tests/logs/test_policy.py
+    # fails for a route parameter that is sensitive under the key rules and not covered.
+    {"type": "path", "name": "one_time_token", "action": "replace",
+     "patterns": ["/app/password/reset/<token>", "/app/invite/<token>",
+                  "/app/signup/<token>", "/app/setup/<token>"]},
+    # Query parameters that carry personal data: search terms, every field the personal-data
+    # registry says logs may not carry (enclave.access.personal_data), and any value
+    # holding an email address. tests/logs/test_policy.py checks the people fields.
+    {"type": "query", "name": "personal_data", "action": "replace",
+     "terms": sorted({"q", "query", "search", "term", "keyword", "username", "name",
+                      "mobile", "ip", "custom"} | log_redacted_names()),
+     "detectors": ["email"]},
+    # Structured log fields named like a registry field that logs may not carry (names of
+    # five letters or more: shorter ones such as "name" or "data" would catch ordinary
+    # fields like task_name; values under them still pass every detector).
+    {"type": "key", "name": "personal_data_field", "action": "replace",
+     "terms": sorted(n for n in log_redacted_names() if len(n) >= 5)},
     {"type": "key", "name": "password", "action": "replace",
      "terms": ["password", "passwd", "passphrase", "pwd"]},
     {"type": "key", "name": "secret", "action": "replace",
@@ -67,8 +98,10 @@ RULES: list[dict] = [
     {"type": "detector", "name": "url_credentials", "action": "replace"},
     {"type": "detector", "name": "enclave_api_key", "action": "replace"},
     {"type": "detector", "name": "cloud_access_key", "action": "replace"},
-    {"type": "detector", "name": "card", "action": "replace"},
+    # IBANs before cards: an IBAN's digits can pass Luhn, and a card match would cut
+    # the IBAN apart (half of it left in the clear).
     {"type": "detector", "name": "iban", "action": "replace"},
+    {"type": "detector", "name": "card", "action": "replace"},
     {"type": "detector", "name": "key_value", "action": "replace"},
 ]
 
@@ -80,6 +113,8 @@ STRICT_RULES: list[dict] = [
 _RULE_FIELDS = {
     "key": {"type", "name", "action", "terms"},
     "detector": {"type", "name", "action"},
+    "path": {"type", "name", "action", "patterns"},
+    "query": {"type", "name", "action", "terms", "detectors"},
 }
 
 
@@ -192,7 +227,9 @@ DETECTORS: dict[str, Detector] = {d.name: d for d in (
         "key=value, key: value and 'key': 'value' text (and URL query parameters) whose "
         "key is sensitive under the key rules",
         needs=lambda text: "=" in text or ":" in text),
-    Detector("card", re.compile(r"(?<![\d])(?:\d[ -]?){12,18}\d(?![\d])"),
+    # Not glued to letters, underscores or hyphens: a UUID's digit runs (Celery task ids,
+    # trace ids) are not card numbers, however the Luhn check falls.
+    Detector("card", re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w])"),
              "payment card numbers: 13–19 digits (spaces/dashes allowed) passing Luhn",
              lambda m: luhn_valid(m.group(0)), needs=lambda text: bool(_DIGIT_RUN.search(text))),
     Detector("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"),
@@ -242,6 +279,91 @@ class KeyMatcher:
 
 
 # ---------------------------------------------------------------------------------------
+# Paths and query strings.
+# ---------------------------------------------------------------------------------------
+PATH_TOKEN, PATH_ANY = "<token>", "<any>"
+_LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+# "/" as it appears in text: plain, JSON-escaped, percent-encoded once or twice.
+_SEP = r"(?:\\?/|%(?:25)?2[Ff])"
+# One segment: up to a separator (also an encoded one), query, fragment, quote or space.
+_SEGMENT = r"""(?:[^/?#&%\s"'<>\\]|%(?!(?:25)?2[Ff]|3[Ff]|23|26)[0-9A-Fa-f]{2})+"""
+
+
+def path_segments(pattern: object) -> list[str]:
+    """``"/app/invite/<token>"`` → ``["app", "invite", "<token>"]``. Raises
+    :class:`PolicyError` unless the pattern is absolute, its segments are literal words,
+    ``<token>`` or ``<any>``, and at least one is ``<token>``."""
+    if not isinstance(pattern, str) or not pattern.startswith("/"):
+        raise PolicyError(f"path pattern {pattern!r} must be a string starting with '/'")
+    segments = pattern[1:].split("/")
+    for segment in segments:
+        if segment not in (PATH_TOKEN, PATH_ANY) and not _LITERAL_SEGMENT.fullmatch(segment):
+            raise PolicyError(f"path pattern {pattern!r}: segment {segment!r} is not a "
+                              f"literal ([A-Za-z0-9._~-]+), {PATH_TOKEN} or {PATH_ANY}")
+    if PATH_TOKEN not in segments:
+        raise PolicyError(f"path pattern {pattern!r} has no {PATH_TOKEN} segment")
+    return segments
+
+
+@dataclass(frozen=True)
+class PathRedactor:
+    """One path rule compiled: every ``<token>`` segment is group ``t<n>``."""
+
+    name: str
+    action: str
+    patterns: tuple[tuple[str, ...], ...]  # segments of each pattern
+    regex: re.Pattern
+    words: tuple[str, ...]  # substrings a matching text must contain (the cheap pre-check)
+
+    @classmethod
+    def compile(cls, rule: dict) -> PathRedactor:
+        name = rule["name"]
+        patterns = tuple(tuple(path_segments(p)) for p in rule["patterns"])
+        fresh = rf"(?!\[REDACTED|{re.escape(name)}:)"  # already redacted (idempotent)
+        alternatives, words, groups = [], set(), 0
+        for segments in patterns:
+            parts = []
+            for segment in segments:
+                if segment == PATH_TOKEN:
+                    parts.append(rf"{_SEP}(?P<t{groups}>{fresh}{_SEGMENT})")
+                    groups += 1
+                elif segment == PATH_ANY:
+                    parts.append(_SEP + _SEGMENT)
+                else:
+                    parts.append(_SEP + re.escape(segment))
+            alternatives.append("".join(parts))
+            literals = segments[:segments.index(PATH_TOKEN)]
+            literals = [s for s in literals if s != PATH_ANY]
+            words.add(literals[-1] if literals else "")
+        return cls(name, rule["action"], patterns,
+                   re.compile("|".join(f"(?:{a})" for a in alternatives)),
+                   tuple(sorted(words)))
+
+    def needs(self, text: str) -> bool:
+        for word in self.words:  # noqa: SIM110 — any() over a generator costs twice this
+            if word in text:
+                return True
+        return False
+
+
+# A query parameter in text: ``?key=`` / ``&key=``, or percent-encoded (once or twice)
+# inside another URL's parameter (``%3Fkey%3D``, ``%26key%3D``, ``%253Fkey%253D``). Only
+# the key is matched: the scan goes on inside a value that is kept, so a nested
+# ``next=/x?q=...`` is seen as well. (Two regexes that start with a character class or a
+# literal: an alternation at the start is slow.)
+_RAW_PARAM = re.compile(r"[?&](?P<k>[A-Za-z0-9_.\-\[\]]{1,64})=")
+_RAW_VALUE = re.compile(r"""[^&#\s"'<>]*""")
+_ENCODED_PARAM = re.compile(
+    r"%(?:25)?(?:3[Ff]|26)(?P<k>[A-Za-z0-9_.\-\[\]]{1,64})%(?:25)?3[Dd]")
+_ENCODED_VALUE = re.compile(
+    r"""(?:[^&#%\s"'<>]|%(?!26|23)[0-9A-Fa-f]{2}|%(?![0-9A-Fa-f]{2}))*""")
+
+
+def _query_needed(text: str) -> bool:
+    return ("=" in text and ("?" in text or "&" in text)) or "%3" in text or "%253" in text
+
+
+# ---------------------------------------------------------------------------------------
 # The compiled policy.
 # ---------------------------------------------------------------------------------------
 Hasher = Callable[[str], str]
@@ -267,7 +389,11 @@ class Policy:
     # Any compact key term (over the text's letters): key=value text without one cannot
     # hold a sensitive key, so the key_value regex is skipped.
     key_terms: re.Pattern = re.compile(r"(?!)")
+    paths: tuple[PathRedactor, ...] = ()
+    query_matcher: KeyMatcher = KeyMatcher((), {})
+    query_detectors: tuple[tuple[Detector, str], ...] = ()  # (detector, query rule name)
     _key_cache: dict[str, str | None] = field(default_factory=dict, repr=False)
+    _query_cache: dict[str, str | None] = field(default_factory=dict, repr=False)
     # reversed key-like run (≤ 32 characters: key names, not base64 tokens) → do its
     # letters hold a key term (the key_value pre-check)
     _run_cache: dict[str, bool] = field(default_factory=dict, repr=False)
@@ -282,6 +408,48 @@ class Policy:
                 self._key_cache[key] = rule
         return (rule, self.rules[rule]["action"]) if rule else None
 
+    def query_action(self, key: str, value: str) -> tuple[str, str] | None:
+        """(rule name, action) when query parameter ``key=value`` (decoded) carries
+        personal data under the query rules: by its key, or a detector match in its
+        value. Sensitive keys under the key rules are :meth:`key_action`'s business."""
+        rule = self._query_rule(key) or self._detected(value, self.query_detectors)
+        return (rule, self.rules[rule]["action"]) if rule else None
+
+    def _query_rule(self, key: str) -> str | None:
+        try:
+            return self._query_cache[key]
+        except KeyError:
+            rule = self.query_matcher.rule_for(key)
+            if len(self._query_cache) < 8192:
+                self._query_cache[key] = rule
+            return rule
+
+    @staticmethod
+    def _detected(value: str, detectors: Iterable[tuple[Detector, str]]) -> str | None:
+        for detector, name in detectors:
+            if detector.needs(value) and any(
+                    detector.validate is None or detector.validate(m)
+                    for m in detector.pattern.finditer(value)):
+                return name
+        return None
+
+    def redact_query(self, query: str) -> str:
+        """A raw query string with every parameter redacted: sensitive keys (key rules)
+        and personal data (query rules) replace the value whole, other values (and keys)
+        go through the detectors. Returned re-encoded, with ``/ [ ] : *`` left readable."""
+        pairs = []
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            found = (self.key_action(key) or self.query_action(key, value)) if value else None
+            if found is not None and found[1] == "remove":
+                continue
+            # A key is a name, but one can be personal data too (``?bob@example.com=1``).
+            key_found = self.query_action("", key)
+            safe_key = self.redact_text(key) if key_found is None else \
+                self.apply_action(*key_found, key) or ""
+            pairs.append((safe_key, self.redact_text(value) if found is None
+                          else self.apply_action(*found, value)))
+        return urlencode(pairs, safe="/[]:*")
+
     def apply_action(self, name: str, action: str, value: str) -> str | None:
         if action == "remove":
             return None
@@ -293,12 +461,22 @@ class Policy:
         return f"[REDACTED:{name}]"
 
     def __post_init__(self) -> None:
-        # (detector, action, cheap necessary condition) in order; the key_value detector's
-        # condition also needs a key term in a key-like run of the text.
-        self._gated = tuple(
-            (detector, action,
-             self._key_value_needed if detector.name == "key_value" else detector.needs)
-            for detector, action in self.detectors)
+        # (cheap necessary condition, function of the text) in order: path rules, query
+        # rules, then the detectors; the key_value detector's condition also needs a key
+        # term in a key-like run of the text.
+        gated: list[tuple[Callable[[str], bool], Callable[[str], str]]] = [
+            (path.needs, functools.partial(path.regex.sub,
+                                           functools.partial(self._substitute_path, path)))
+            for path in self.paths]
+        if self.query_matcher.long_terms or self.query_matcher.short_terms \
+                or self.query_detectors:
+            gated.append((_query_needed, self._redact_query_text))
+        gated += [
+            (self._key_value_needed if detector.name == "key_value" else detector.needs,
+             functools.partial(detector.pattern.sub,
+                               functools.partial(self._substitute, detector, action)))
+            for detector, action in self.detectors]
+        self._gated = tuple(gated)
 
     def _key_value_needed(self, text: str) -> bool:
         if "=" not in text and ":" not in text:
@@ -323,11 +501,64 @@ class Policy:
         it cannot match without, or a key term for key_value), so a clean message costs a
         few substring tests.
         """
-        for detector, action, needed in self._gated:
+        for needed, redact in self._gated:
             if needed(text):
-                text = detector.pattern.sub(
-                    functools.partial(self._substitute, detector, action), text)
+                text = redact(text)
         return text
+
+    def _substitute_path(self, path: PathRedactor, match: re.Match) -> str:
+        whole, base = match.group(0), match.start()
+        out, last = [], 0
+        spans = sorted(match.span(g) for g, v in match.groupdict().items() if v is not None)
+        for start, end in spans:
+            out.append(whole[last:start - base])
+            out.append(self.apply_action(path.name, path.action, whole[start - base:end - base])
+                       or "")
+            last = end - base
+        out.append(whole[last:])
+        return "".join(out)
+
+    def _redact_query_text(self, text: str) -> str:
+        if "=" in text and ("?" in text or "&" in text):
+            text = self._scan_query(text, _RAW_PARAM, _RAW_VALUE)
+        if "%3" in text or "%253" in text:
+            text = self._scan_query(text, _ENCODED_PARAM, _ENCODED_VALUE)
+        return text
+
+    def _scan_query(self, text: str, params: re.Pattern, values: re.Pattern) -> str:
+        # Value detectors that cannot match anywhere in the (decoded) text are not tried
+        # per value. Values are decoded twice: a nested URL's parameters are encoded twice.
+        plain = unquote(unquote(text)) if "%" in text else text
+        detectors = [(d, n) for d, n in self.query_detectors if d.needs(plain)]
+        if not detectors:  # only keys can matter: the common, clean URL costs one findall
+            rule_for = self._query_rule
+            for key in params.findall(text):
+                if rule_for(key) is not None:
+                    break
+            else:
+                return text
+        out, pos = [], 0
+        for match in params.finditer(text):
+            if match.start() < pos:
+                continue  # inside a value already replaced
+            rule = self._query_rule(match.group("k"))
+            if rule is None and not detectors:
+                continue
+            end = values.match(text, match.end()).end()
+            value = text[match.end():end]
+            if not value or value.startswith("[REDACTED"):
+                continue
+            if rule is None:
+                rule = self._detected(unquote(unquote(value)), detectors)
+                if rule is None:
+                    continue  # kept: the scan goes on inside it (a nested URL)
+            out += (text[pos:match.end()],
+                    self.apply_action(rule, self.rules[rule]["action"], value) or "")
+            pos = end
+        if not out:
+            return text
+        out.append(text[pos:])
+        return "".join(out)
 
     def _substitute(self, detector: Detector, action: str, match: re.Match) -> str:
         if detector.validate is not None and not detector.validate(match):
@@ -357,18 +588,18 @@ class Policy:
         if isinstance(value, str):
             return self.redact_text(value)
         if isinstance(value, dict):
-            if _depth > 20:
-                return "[REDACTED:depth]"
+            if _depth > MAX_DEPTH:
+                return DEPTH_PLACEHOLDER
             return self._redact_mapping(value, _depth)
         if isinstance(value, list | tuple | set | frozenset):
-            if _depth > 20:
-                return "[REDACTED:depth]"
+            if _depth > MAX_DEPTH:
+                return DEPTH_PLACEHOLDER
             return [self.redact(v, _depth + 1) for v in value]
         if value is None or isinstance(value, bool | int | float):
             return value
         if isinstance(value, bytes):
             return self.redact_text(value.decode("utf-8", "replace"))
-        return self.redact_text(str(value))
+        return self.redact_text(safe_str(value))
 
     def _redact_mapping(self, mapping: dict, depth: int) -> dict:
         out = {}
@@ -380,9 +611,31 @@ class Policy:
             rule, action = found
             if action == "remove":
                 continue
-            text = val if isinstance(val, str) else json.dumps(val, default=str)
-            out[key] = self.apply_action(rule, action, text)
+            out[key] = self.apply_action(rule, action, _as_json_text(val))
         return out
+
+
+# Containers nested deeper than this are replaced whole, and so is any value too deep to
+# turn into text (str()/json.dumps recurse and would raise RecursionError in the logger).
+MAX_DEPTH = 20
+DEPTH_PLACEHOLDER = "[REDACTED:depth]"
+
+
+def safe_str(value: object) -> str:
+    """``str(value)``, or the placeholder when the value is too deep (or too odd) to print."""
+    try:
+        return str(value)
+    except RecursionError:
+        return DEPTH_PLACEHOLDER
+
+
+def _as_json_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=str)
+    except (RecursionError, ValueError):  # too deep, or a circular reference
+        return DEPTH_PLACEHOLDER
 
 
 _SECRET_GROUPS = ("v", "qv")
@@ -401,7 +654,8 @@ def _validate_rule(rule: object, index: int) -> dict:
         raise PolicyError(f"rule {index} is not a table/dict")
     kind = rule.get("type")
     if kind not in _RULE_FIELDS:
-        raise PolicyError(f"rule {index}: unknown rule type {kind!r} (known: key, detector)")
+        raise PolicyError(f"rule {index}: unknown rule type {kind!r} "
+                          f"(known: {', '.join(_RULE_FIELDS)})")
     unknown = set(rule) - _RULE_FIELDS[kind]
     if unknown:
         raise PolicyError(f"rule {index}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -413,16 +667,32 @@ def _validate_rule(rule: object, index: int) -> dict:
                           f"(known: {', '.join(ACTIONS)})")
     if kind == "detector" and name not in DETECTORS:
         raise PolicyError(f"rule {name!r}: unknown detector (known: {', '.join(DETECTORS)})")
-    if kind == "key":
+    if kind in ("key", "query"):
         terms = rule.get("terms")
         if not isinstance(terms, list) or not terms or not all(
                 isinstance(t, str) and key_words(t) for t in terms):
             raise PolicyError(f"rule {name!r}: 'terms' must be a non-empty list of words")
+    if kind == "query":
+        names = rule.get("detectors", [])
+        if not isinstance(names, list) or not all(n in DETECTORS for n in names):
+            raise PolicyError(f"rule {name!r}: 'detectors' must be a list of detector names "
+                              f"(known: {', '.join(DETECTORS)})")
+    if kind == "path":
+        patterns = rule.get("patterns")
+        if not isinstance(patterns, list) or not patterns:
+            raise PolicyError(f"rule {name!r}: 'patterns' must be a non-empty list of paths")
+        for pattern in patterns:
+            path_segments(pattern)
     return dict(rule)
 
 
+# Lists a later level may extend (a tighter policy has more terms, patterns, detectors).
+_EXTENSIBLE = ("terms", "patterns", "detectors")
+
+
 def merge(levels: Iterable[list[dict]]) -> dict[str, dict]:
-    """Merge rule lists in order; a later rule may add terms or tighten, never loosen."""
+    """Merge rule lists in order; a later rule may add terms, patterns or detectors, or
+    tighten the action, never loosen it."""
     merged: dict[str, dict] = {}
     index = 0
     for rules in levels:
@@ -441,43 +711,50 @@ def merge(levels: Iterable[list[dict]]) -> dict[str, dict]:
             if STRICTNESS[rule["action"]] < STRICTNESS[old["action"]]:
                 raise PolicyError(f"rule {key!r}: cannot loosen {old['action']} to "
                                   f"{rule['action']} (levels only tighten)")
-            if rule["type"] == "key":
-                rule["terms"] = list(dict.fromkeys(old["terms"] + rule["terms"]))
+            for name in _EXTENSIBLE:
+                if name in old or name in rule:
+                    rule[name] = list(dict.fromkeys(old.get(name, []) + rule.get(name, [])))
             merged[key] = rule
     return merged
 
 
-def build(levels: Iterable[list[dict]], hasher: Hasher | None = None) -> Policy:
-    """Compile rule lists into a :class:`Policy`. Raises :class:`PolicyError` (fail closed)."""
-    rules = merge(levels)
+def _key_matcher(rules: Iterable[dict]) -> KeyMatcher:
     long_terms: list[tuple[str, str]] = []
     short_terms: dict[str, str] = {}
-    for rule in rules.values():
-        if rule["type"] != "key":
-            continue
+    for rule in rules:
         for term in rule["terms"]:
             compact = "".join(key_words(term))
             if len(compact) >= 5:
                 long_terms.append((compact, rule["name"]))
             else:
                 short_terms.setdefault(compact, rule["name"])
-    detectors = tuple((DETECTORS[r["name"]], r["action"]) for r in rules.values()
-                      if r["type"] == "detector")
-    if not any(r["type"] == "detector" and r["name"] == "key_value" for r in rules.values()):
+    return KeyMatcher(tuple(long_terms), short_terms)
+
+
+def build(levels: Iterable[list[dict]], hasher: Hasher | None = None) -> Policy:
+    """Compile rule lists into a :class:`Policy`. Raises :class:`PolicyError` (fail closed)."""
+    rules = merge(levels)
+    of_type = {kind: [r for r in rules.values() if r["type"] == kind] for kind in _RULE_FIELDS}
+    detectors = tuple((DETECTORS[r["name"]], r["action"]) for r in of_type["detector"])
+    if not any(r["name"] == "key_value" for r in of_type["detector"]):
         raise PolicyError("the key_value detector may not be left out")
-    matcher = KeyMatcher(tuple(long_terms), short_terms)
-    return Policy(rules, matcher, detectors, hasher or _local_hasher, _terms_pattern(rules))
+    return Policy(
+        rules, _key_matcher(of_type["key"]), detectors, hasher or _local_hasher,
+        _terms_pattern(of_type["key"]),
+        paths=tuple(PathRedactor.compile(r) for r in of_type["path"]),
+        query_matcher=_key_matcher(of_type["query"]),
+        query_detectors=tuple((DETECTORS[name], r["name"]) for r in of_type["query"]
+                              for name in r.get("detectors", ())))
 
 
 _LETTERS_ONLY = {ord(c): None for c in string.digits + string.punctuation + string.whitespace}
 
 
-def _terms_pattern(rules: dict[str, dict]) -> re.Pattern:
+def _terms_pattern(key_rules: list[dict]) -> re.Pattern:
     """A pre-check over the text's letters only (lowercased): does any compact key term
     occur? A sensitive key is a run of the text, so its letters — and the term they
     contain — survive; a false hit only costs running the key_value regex."""
-    terms = {"".join(key_words(term)) for rule in rules.values()
-             for term in rule.get("terms", ())}
+    terms = {"".join(key_words(term)) for rule in key_rules for term in rule["terms"]}
     return re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)))
 
 

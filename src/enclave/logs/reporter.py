@@ -26,6 +26,8 @@ class RedactingExceptionReporterFilter(SafeExceptionReporterFilter):
     def cleanse_setting(self, key, value):
         if isinstance(key, str) and get_policy().key_action(key):
             return self.cleansed_substitute
+        if key == "QUERY_STRING" and isinstance(value, str):
+            return get_policy().redact_query(value)  # parameter by parameter, as logged
         value = super().cleanse_setting(key, value)
         return get_policy().redact(value) if isinstance(value, str | list | dict) else value
 

@@ -12,9 +12,12 @@ record); the keyring is asked once per segment and process.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
+import threading
+from collections.abc import Iterator
 from typing import Protocol
 
 
@@ -39,6 +42,28 @@ class LogKeys(Protocol):
         """Which key (version) a wrapped segment key is under — for rotation reports."""
 
 
+@contextlib.contextmanager
+def _keyring_connection() -> Iterator[None]:
+    """Use the keyring; off the main thread, close a database connection the use opened.
+
+    Logging happens on any thread (a test server's request threads, a library's helper
+    thread); the keyring reads the database, and Django never closes a connection a
+    stray thread opened: it would stay open until garbage collection (a ResourceWarning at
+    a random later point, and a PostgreSQL test database that cannot be dropped).
+    """
+    if threading.current_thread() is threading.main_thread():
+        yield
+        return
+    from django.db import connection
+
+    opened_here = connection.connection is None
+    try:
+        yield
+    finally:
+        if opened_here and not connection.in_atomic_block:
+            connection.close()
+
+
 class KeyringLogKeys:
     """The deployment keyring, purpose ``logs``."""
 
@@ -53,17 +78,20 @@ class KeyringLogKeys:
     def wrap(self, segment_key: bytes, *, aad: bytes) -> bytes:
         from enclave.keys import api
 
-        return api.encrypt(self.purpose, segment_key, aad=aad)
+        with _keyring_connection():
+            return api.encrypt(self.purpose, segment_key, aad=aad)
 
     def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
         from enclave.keys import api
 
-        return api.decrypt(self.purpose, wrapped, aad=aad)
+        with _keyring_connection():
+            return api.decrypt(self.purpose, wrapped, aad=aad)
 
     def mac(self, message: bytes) -> str:
         from enclave.keys import api
 
-        version, tag = api.mac(self.purpose, message)
+        with _keyring_connection():
+            version, tag = api.mac(self.purpose, message)
         return f"{version}:{tag.hex()}"
 
     def verify(self, message: bytes, tag: str) -> bool:
@@ -71,14 +99,17 @@ class KeyringLogKeys:
 
         version, _, hex_tag = tag.partition(":")
         try:
-            return api.verify_mac(self.purpose, int(version), message, bytes.fromhex(hex_tag))
+            with _keyring_connection():
+                return api.verify_mac(self.purpose, int(version), message,
+                                      bytes.fromhex(hex_tag))
         except ValueError:
             return False
 
     def version_of(self, wrapped: bytes) -> str:
         from enclave.keys import api
 
-        return str(api.key_version_of(wrapped)[1])
+        with _keyring_connection():
+            return str(api.key_version_of(wrapped)[1])
 
 
 class MemoryLogKeys:
@@ -122,12 +153,3 @@ def get_log_keys() -> LogKeys:
     if _default is None:
         _default = KeyringLogKeys()
     return _default
-
-
-def default_store():
-    """The deployment's log store (``var/logs``) with the keyring's keys."""
-    from django.conf import settings
-
-    from enclave.logs.store import LogStore
-
-    return LogStore(settings.CONFIG.var_dir / "logs", get_log_keys())

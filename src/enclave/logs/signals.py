@@ -43,12 +43,12 @@ def _task_finished(task_id=None, task=None, state=None, **kwargs) -> None:
 
 def _register_key_references() -> None:
     """Retiring a ``logs`` key version is refused while segments are still under it."""
-    from enclave.keys.keyring import register_reference_counter
+    from enclave.keys.references import register_reference_counter
 
     def count(purpose: str, version: int) -> int:
         if purpose != "logs":
             return 0
-        from enclave.logs.services import default_store
+        from enclave.logs.store import default_store
 
         return default_store().key_versions().get(str(version), 0)
 

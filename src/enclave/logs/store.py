@@ -15,6 +15,14 @@ Layout of a segment file ``segment-<seq>.elog`` (0600)::
   carries the previous segment's final chain value (``prev``), so a deleted, replaced or
   reordered segment is detected, and named. ``head`` (newest segment) and ``anchor``
   (where the chain starts after retention expunged older segments) are MAC'd by the keyring.
+* The head's per-append part, ``seal`` (fixed size, rewritten in place by every
+  :meth:`LogStore.append` under the lock), authenticates the newest segment's id, its
+  frame count and the chain value after its last frame, MAC'd with a key derived from that
+  segment's key. A chain only proves that what is there is intact; the seal proves that
+  nothing was cut off the end: a truncated tail or a deleted newest segment is reported.
+  Frames *beyond* the seal (a crash between writing a frame and the seal) are accepted:
+  the chain authenticates them. A writer that finds frames missing below the seal does not
+  continue the chain; it starts a new segment marked ``prev_broken`` with the reason.
 
 Concurrency: every process (gunicorn workers, the Celery worker, the CLI) appends to the
 *same* newest segment, one whole frame per ``write(2)`` on an ``O_APPEND`` descriptor,
@@ -54,6 +62,9 @@ from enclave.logs.services import LogKeys
 MAGIC = b"ENCLOG1\n"
 FRAME_HEAD = struct.Struct(">2sII")  # b"FR", index, blob length
 TRAILER = struct.Struct(">32sII")  # chain, index, whole frame length
+SEAL = struct.Struct(">8sQ16sQ32s")  # magic, segment seq, segment id, frames, chain
+SEAL_MAGIC = b"ENCSEAL1"
+SEAL_SIZE = SEAL.size + 32  # + HMAC-SHA256 tag
 ZERO = "0" * 64
 MARKER = "enclave-log-store-plaintext-marker"  # written in clear into every new segment
 SEGMENT_RE = re.compile(r"^segment-(\d{10})\.elog$")
@@ -78,6 +89,7 @@ def segment_name(seq: int) -> str:
 class SegmentKeys:
     aead: AESGCM
     chain_key: bytes
+    seal_key: bytes
 
 
 def _derive(segment_key: bytes) -> SegmentKeys:
@@ -85,7 +97,8 @@ def _derive(segment_key: bytes) -> SegmentKeys:
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(
             segment_key)
 
-    return SegmentKeys(AESGCM(hkdf(b"enclave-logs/aead")), hkdf(b"enclave-logs/chain"))
+    return SegmentKeys(AESGCM(hkdf(b"enclave-logs/aead")), hkdf(b"enclave-logs/chain"),
+                       hkdf(b"enclave-logs/seal"))
 
 
 def _mac(key: bytes, *parts: bytes) -> bytes:
@@ -113,17 +126,21 @@ class Header:
     wrapped_key: bytes
     key_version: str
     prev_broken: bool = False
+    broken_reason: str = ""  # why the previous segment was not continued (for verify)
     raw: bytes = b""
     size: int = 0  # bytes up to the first frame
 
     def to_bytes(self) -> bytes:
-        body = json.dumps({
+        body = {
             "v": 1, "seq": self.seq, "id": self.id, "created_at": self.created_at.isoformat(),
             "roll_seconds": self.roll_seconds, "prev": self.prev,
             "prev_broken": self.prev_broken, "key_version": self.key_version,
             "wrapped_key": base64.b64encode(self.wrapped_key).decode(),
-        }, sort_keys=True).encode()
-        return MAGIC + struct.pack(">I", len(body)) + body
+        }
+        if self.broken_reason:
+            body["broken_reason"] = self.broken_reason
+        data = json.dumps(body, sort_keys=True).encode()
+        return MAGIC + struct.pack(">I", len(data)) + data
 
     @property
     def ends_by(self) -> dt.datetime:
@@ -145,7 +162,8 @@ def parse_header(name: str, data: bytes) -> Header:
             roll_seconds=int(body["roll_seconds"]), prev=str(body["prev"]),
             wrapped_key=base64.b64decode(body["wrapped_key"], validate=True),
             key_version=str(body.get("key_version", "")),
-            prev_broken=bool(body.get("prev_broken", False)), raw=raw, size=len(raw))
+            prev_broken=bool(body.get("prev_broken", False)),
+            broken_reason=str(body.get("broken_reason", "")), raw=raw, size=len(raw))
     except (ValueError, KeyError, TypeError):
         raise SegmentError(name, "header is corrupt") from None
 
@@ -159,6 +177,7 @@ class Segment:
     frames: list[tuple[int, list[str]]] = field(default_factory=list)
     final: str = ZERO
     complete: bool = True  # False when the newest segment ends in a frame being written
+    chains: list[bytes] = field(default_factory=list)  # [k]: the chain value after k frames
 
 
 @dataclass
@@ -181,6 +200,47 @@ class _Tail:
     chain: bytes
 
 
+@dataclass(frozen=True)
+class Seal:
+    """The head's per-append part: segment ``seq`` (with id ``segment_id``) held ``frames``
+    frames, the last ending in chain value ``chain``. ``tag`` is checked with that
+    segment's keys (:meth:`LogStore._seal_authentic`)."""
+
+    seq: int
+    segment_id: bytes
+    frames: int
+    chain: bytes
+    tag: bytes = b""
+
+    def body(self) -> bytes:
+        return SEAL.pack(SEAL_MAGIC, self.seq, self.segment_id, self.frames, self.chain)
+
+    @classmethod
+    def parse(cls, data: bytes) -> Seal | None:
+        """None when ``data`` is not a seal (wrong size or magic)."""
+        if len(data) != SEAL_SIZE:
+            return None
+        magic, seq, segment_id, frames, chain = SEAL.unpack_from(data)
+        if magic != SEAL_MAGIC:
+            return None
+        return cls(seq, segment_id, frames, chain, data[SEAL.size:])
+
+
+def _seal_tag(keys: SegmentKeys, body: bytes) -> bytes:
+    return _mac(keys.seal_key, b"enclave-logs/seal|", body)
+
+
+def _segment_id_bytes(header: Header) -> bytes:
+    try:
+        raw = bytes.fromhex(header.id)  # uuid4().hex
+    except ValueError:
+        raw = b""
+    return raw if len(raw) == 16 else b"\0" * 16  # not written by us: the seal won't match
+
+
+_INVALID_SEAL = Seal(0, b"", 0, b"")  # a seal file that is there but is not a seal
+
+
 class LogStore:
     """Append, read, verify and expunge the segments in ``directory``."""
 
@@ -197,6 +257,7 @@ class LogStore:
         # The writer's copy of the MAC-checked head, with the stat of the file it was read
         # from: a replaced or rewritten head changes inode, size, mtime or ctime.
         self._head_seen: tuple[tuple[int, int, int, int], dict] | None = None
+        self._unsealed_head = False  # the head predates seals: mark it after the next seal
         self._directory_ready = False
 
     # -- files ---------------------------------------------------------------------------
@@ -262,8 +323,69 @@ class LogStore:
         tmp.replace(self.directory / name)
 
     def head(self) -> dict | None:
-        """{"seq": newest segment written} (MAC-checked), or None before the first write."""
+        """{"seq": newest segment written, "sealed": 1} (MAC-checked), or None before the
+        first write. ``sealed`` says the store keeps a :class:`Seal` (heads written before
+        seals existed lack it, and their store is checked without one until its next
+        append)."""
         return self._read_signed("head")
+
+    def seal(self) -> Seal | None:
+        """The seal file, parsed but not yet authenticated (that needs the segment's keys);
+        None when there is none, ``_INVALID_SEAL`` when the file is not a seal."""
+        try:
+            with (self.directory / "seal").open("rb") as fh:
+                data = fh.read(SEAL_SIZE + 1)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return _INVALID_SEAL
+        return Seal.parse(data) or _INVALID_SEAL
+
+    def _seal_authentic(self, seal: Seal, header: Header) -> bool:
+        return (seal.seq == header.seq and seal.segment_id == _segment_id_bytes(header)
+                and hmac.compare_digest(_seal_tag(self._keys_for(header), seal.body()),
+                                        seal.tag))
+
+    def _write_seal(self, header: Header, tail: _Tail) -> None:
+        """Record (segment, frame count, chain) after an append. In place, one ``pwrite``
+        of a fixed-size record, no fsync: the frames before it are not fsynced either,
+        and a seal that is behind the segment is accepted."""
+        seal = Seal(header.seq, _segment_id_bytes(header), tail.index, tail.chain)
+        body = seal.body()
+        data = body + _seal_tag(self._keys_for(header), body)
+        fd = os.open(self.directory / "seal", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.pwrite(fd, data, 0)
+        finally:
+            os.close(fd)
+
+    def _check_seal(self, header: Header, tail: _Tail, head: dict | None) -> None:
+        """Before continuing a segment another process (or nobody) wrote last: raise
+        :class:`SegmentError` when frames the seal recorded are gone, so the writer starts
+        a new segment (``prev_broken``) instead of chaining over the cut."""
+        name = segment_name(header.seq)
+        seal = self.seal()
+        if seal is None:
+            # Only a brand-new store may lack it (a crash right after its first head).
+            if head and head.get("sealed") and not (tail.index == 0 and header.prev == ZERO):
+                raise SegmentError("seal", "the head seal is missing (deleted)")
+            return
+        if seal is _INVALID_SEAL:
+            raise SegmentError("seal", "the head seal is not readable (altered)")
+        if seal.seq < header.seq:
+            return  # behind: a crash between a new segment's head and its first seal
+        if seal.seq > header.seq:
+            raise SegmentError(segment_name(seal.seq), "the head seal names a newer segment "
+                               f"than the head ({name}): head rolled back or segment removed")
+        if not self._seal_authentic(seal, header):
+            raise SegmentError("seal", "the head seal fails its MAC check (altered)")
+        if tail.index < seal.frames:
+            raise SegmentError(name, f"{seal.frames - tail.index} newest frame(s) missing "
+                               f"(truncated): the head seal records {seal.frames} frame(s), "
+                               f"the segment holds {tail.index}")
+        if tail.index == seal.frames and not hmac.compare_digest(tail.chain, seal.chain):
+            raise SegmentError(name, f"frame {tail.index - 1} is not the one the head seal "
+                               "records (replaced)")
 
     def _head_for_write(self) -> dict | None:
         """:meth:`head`, re-read and re-checked only when the file changed since the last
@@ -306,7 +428,11 @@ class LogStore:
         plaintext = "\n".join(records).encode("utf-8")
         with self._locked():
             header, tail = self._writable_segment()
-            self._write_frame(header, tail, plaintext)
+            tail = self._write_frame(header, tail, plaintext)
+            self._write_seal(header, tail)
+            if self._unsealed_head:  # once, for a store written before seals existed
+                self._write_signed("head", {"seq": header.seq, "sealed": 1})
+                self._unsealed_head = False
 
     def _writable_segment(self) -> tuple[Header, _Tail]:
         now = clock.now()
@@ -318,11 +444,17 @@ class LogStore:
         except OSError:
             st = None
         if current is not None and st is not None:
+            # Marked sealed only after its first seal is written (by append), so a crash
+            # in between leaves a head that needs no seal.
+            self._unsealed_head = not head.get("sealed")
             try:
                 header = self._cached_header(seq, current, st)
-                tail = self._tail_state(header, current, st)
-            except (SegmentError, InvalidTag, OSError, ValueError):
-                return self._create(prev=ZERO, prev_broken=True)
+                tail = self._tail_state(header, current, st, head)
+            except SegmentError as exc:
+                return self._create(prev=ZERO, prev_broken=True, reason=str(exc))
+            except (InvalidTag, OSError, ValueError) as exc:
+                return self._create(prev=ZERO, prev_broken=True,
+                                    reason=f"{current.name}: unreadable ({type(exc).__name__})")
             if header.ends_by > now and tail.size < self.max_bytes and header.created_at <= now:
                 return header, tail
             return self._create(prev=tail.chain.hex())
@@ -339,10 +471,18 @@ class LogStore:
         self._header, self._header_inode = header, inode
         return header
 
-    def _tail_state(self, header: Header, path: Path, st: os.stat_result) -> _Tail:
+    def _tail_state(self, header: Header, path: Path, st: os.stat_result,
+                    head: dict | None) -> _Tail:
+        """Where the segment ends. This process's own last write is trusted (same inode and
+        size); anything else is read from the file and checked against the seal."""
         tail = self._tail
         if tail and tail.seq == header.seq and tail.size == st.st_size and tail.inode == st.st_ino:
             return tail
+        tail = self._read_tail(header, path, st)
+        self._check_seal(header, tail, head)
+        return tail
+
+    def _read_tail(self, header: Header, path: Path, st: os.stat_result) -> _Tail:
         keys = self._keys_for(header)
         if st.st_size == header.size:
             chain = _mac(keys.chain_key, b"header", header.raw)
@@ -366,10 +506,14 @@ class LogStore:
         if anchor and not anchor.get("invalid") and anchor["next_seq"] > last:
             return self._create(prev=anchor["prev"], seq=anchor["next_seq"])
         # The newest segment vanished (deleted by hand): start anew, and say so.
-        return self._create(prev=ZERO, prev_broken=bool(last), seq=last + 1)
+        return self._create(prev=ZERO, prev_broken=bool(last), seq=last + 1,
+                            reason=f"{segment_name(last)} is missing" if last else "")
 
     def _create(self, *, prev: str, prev_broken: bool = False, seq: int | None = None,
-                ) -> tuple[Header, _Tail]:
+                reason: str = "") -> tuple[Header, _Tail]:
+        """A new segment: its file (header), then the head naming it, then a seal at its
+        header (so a crash at any point leaves a head and seal that verify accepts), then
+        the plaintext marker frame."""
         if seq is None:
             existing = self.segments()
             head = self.head() or {}
@@ -380,7 +524,8 @@ class LogStore:
         wrapped = self.keys.wrap(segment_key, aad=key_aad(segment_id, seq))
         header = Header(seq=seq, id=segment_id, created_at=clock.now(),
                         roll_seconds=self.roll_seconds, prev=prev, wrapped_key=wrapped,
-                        key_version=self.keys.version_of(wrapped), prev_broken=prev_broken)
+                        key_version=self.keys.version_of(wrapped), prev_broken=prev_broken,
+                        broken_reason=reason if prev_broken else "")
         data = header.to_bytes()
         header.raw, header.size = data, len(data)
         path = self.path(seq)
@@ -394,7 +539,9 @@ class LogStore:
         st = path.stat()
         self._header, self._header_inode = header, st.st_ino
         tail = _Tail(seq, st.st_size, st.st_ino, 0, _mac(keys.chain_key, b"header", data))
-        self._write_signed("head", {"seq": seq})
+        self._write_signed("head", {"seq": seq, "sealed": 1})
+        self._unsealed_head = False
+        self._write_seal(header, tail)
         marker = json.dumps({"ts": header.created_at.isoformat(), "level": "info",
                              "logger": "enclave.logs.store", "kind": "app",
                              "event": "log segment opened", "segment": seq, "marker": MARKER})
@@ -444,6 +591,7 @@ class LogStore:
                                ) from None
         segment = Segment(name, header)
         chain = _mac(keys.chain_key, b"header", header.raw)
+        segment.chains.append(chain)
         offset, index = header.size, 0
         while offset < len(data):
             if len(data) - offset < FRAME_HEAD.size + TRAILER.size:
@@ -467,6 +615,7 @@ class LogStore:
             except InvalidTag:
                 raise SegmentError(name, f"frame {index} does not decrypt") from None
             segment.frames.append((index, plaintext.decode("utf-8").split("\n")))
+            segment.chains.append(chain)
             offset, index = end, index + 1
         segment.final = chain.hex()
         return segment
@@ -507,17 +656,28 @@ class LogStore:
 
     # -- verification --------------------------------------------------------------------
     def verify(self) -> VerifyReport:
-        """Check every segment, the links between them, the head and the anchor."""
+        """Check every segment, the links between them, the head, its seal and the anchor.
+
+        The head and seal must account for the newest frames: a segment the head or seal
+        names must exist and hold at least the frames the seal records, ending in the chain
+        value it records. Frames written after the seal (a crash before it was updated) are
+        accepted; the chain authenticates them.
+        """
         report = VerifyReport()
         with self._locked(fcntl.LOCK_SH):
             snapshot = [(seq, path, path.stat().st_size) for seq, path in self.segments()]
-            head, anchor = self.head(), self.anchor()
+            head, anchor, seal = self.head(), self.anchor(), self.seal()
+        head_problem = False
         if head and head.get("invalid"):
             report.errors.append("head: MAC check failed (altered)")
-            head = None
+            head, head_problem = None, True
         if anchor and anchor.get("invalid"):
             report.errors.append("anchor: MAC check failed (altered)")
             anchor = None
+        if seal is _INVALID_SEAL:
+            report.errors.append("seal: not a head seal (altered or truncated)")
+            seal, head_problem = None, True
+        seal_checked = False
         expected_seq = anchor["next_seq"] if anchor else 1
         expected_prev: str | None = anchor["prev"] if anchor else ZERO
         for position, (seq, path, size) in enumerate(snapshot):
@@ -534,18 +694,57 @@ class LogStore:
             except SegmentError as exc:
                 report.errors.append(str(exc))
                 expected_prev, expected_seq = None, seq + 1
+                seal_checked = seal_checked or (seal is not None and seal.seq == seq)
                 continue
             report.frames += len(segment.frames)
             if segment.header.prev_broken:
-                report.errors.append(f"{path.name}: started after a broken or missing segment")
+                reason = segment.header.broken_reason
+                report.errors.append(f"{path.name}: started after a broken or missing segment"
+                                     + (f" ({reason})" if reason else ""))
             elif expected_prev is not None and segment.header.prev != expected_prev:
                 report.errors.append(f"{path.name}: does not chain to the previous segment "
                                      "(replaced, reordered or a segment is missing)")
+            if seal is not None and seal.seq == seq:
+                seal_checked = True
+                self._verify_seal(seal, segment, report)
             expected_prev, expected_seq = segment.final, seq + 1
-        if head and head.get("seq", 0) >= expected_seq:
-            report.errors.append(f"{segment_name(head['seq'])}: the newest segment is missing "
-                                 "(deleted)")
+        self._verify_newest(report, head, seal, seal_checked, anchor, expected_seq,
+                            head_problem)
         return report
+
+    def _verify_seal(self, seal: Seal, segment: Segment, report: VerifyReport) -> None:
+        name, held = segment.name, len(segment.frames)
+        if not self._seal_authentic(seal, segment.header):
+            report.errors.append(f"seal: MAC check failed for {name} (altered or replaced)")
+        elif held < seal.frames:
+            report.errors.append(
+                f"{name}: {seal.frames - held} newest frame(s) missing (truncated): the head "
+                f"seal records {seal.frames} frame(s), the segment holds {held}")
+        elif not hmac.compare_digest(segment.chains[seal.frames], seal.chain):
+            report.errors.append(f"{name}: frame {seal.frames - 1} is not the one the head "
+                                 "seal records (replaced)")
+
+    def _verify_newest(self, report: VerifyReport, head: dict | None, seal: Seal | None,
+                       seal_checked: bool, anchor: dict | None, expected_seq: int,
+                       head_problem: bool) -> None:
+        """The head and seal name segments that exist, and are there when frames are."""
+        missing: list[int] = []
+        if head and head.get("seq", 0) >= expected_seq:
+            missing.append(head["seq"])
+        expunged = anchor is not None and seal is not None and seal.seq < anchor["next_seq"]
+        if seal is not None and not seal_checked and not expunged:
+            missing.append(seal.seq)
+        for seq in sorted(set(missing)):
+            report.errors.append(f"{segment_name(seq)}: the newest segment is missing "
+                                 "(deleted)")
+        if not report.frames or head_problem:
+            return
+        if head is None:
+            report.errors.append("head: missing (deleted): the newest frames cannot be "
+                                 "checked")
+        elif seal is None and head.get("sealed"):
+            report.errors.append("seal: missing (deleted): the newest frames cannot be "
+                                 "checked")
 
     # -- retention -----------------------------------------------------------------------
     def segment_ends(self) -> list[tuple[int, Path, dt.datetime]]:
@@ -622,3 +821,12 @@ class LogStore:
 
 def _canonical(name: str, body: dict) -> bytes:
     return f"enclave-logs/{name}|".encode() + json.dumps(body, sort_keys=True).encode()
+
+
+def default_store() -> LogStore:
+    """The deployment's log store (``var/logs``) with the keyring's keys."""
+    from django.conf import settings
+
+    from enclave.logs.services import get_log_keys
+
+    return LogStore(settings.CONFIG.var_dir / "logs", get_log_keys())

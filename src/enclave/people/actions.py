@@ -8,23 +8,23 @@ import json
 import re
 from collections.abc import Sequence
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_ipv46_address
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
-from enclave.accounts import auditlog
-from enclave.accounts.actions import membership_of
-from enclave.accounts.permissions import has_perm
+from enclave.access import personal_data
+from enclave.access.permissions import Permission
+from enclave.access.principal import Principal, authorize, authorize_system
 from enclave.backups import actions as backup_actions
 from enclave.core import audit, clock
-from enclave.core.models import AuditEvent, AuditEventType
+from enclave.core.models import AuditEventType
 from enclave.people import bulk, visibility
 from enclave.people.models import (
     CONSENT_CHOICES,
     FIELD_TYPES,
     PD_CLASSES,
-    ErasureTombstone,
     FieldDefinition,
+    PendingImport,
     Person,
     PersonTag,
     Tag,
@@ -40,9 +40,7 @@ CUSTOM_TEXT_MAX = 1000
 TAG_MAX = 50
 
 
-def _authorize(actor, account_id: int, codename: str) -> None:
-    if not has_perm(membership_of(actor, account_id), codename):
-        raise PermissionDenied(f"Your role does not include {codename}.")
+P = Permission
 
 
 # --- validation (pure; raises ValidationError keyed by field) ---
@@ -53,14 +51,17 @@ _SIMPLE_EMAIL = re.compile(r"[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*@"
                            r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+"
                            r"[A-Za-z]{2,63}\Z")
 _COUNTRY_RE = re.compile(r"[A-Za-z]{2}")
-
-
-def _builtin_value(field: str, value) -> object:
-    """The cleaned value of a built-in field; ValueError(message) when invalid.
-
-    ValueError (not ValidationError) so bulk validation pays for an exception object
-    only on bad values."""
-    return _BUILTIN_CLEANERS[field]("" if value is None else str(value).strip())
+# The addresses the API accepts and documents (an OpenAPI "pattern"; the API checks it
+# before Django's validate_email): Django's own rules, less what no pattern can say
+# exactly (quoted local parts, address literals) — a dot-atom before the @, a host name
+# (Unicode allowed) whose labels do not start or end with a hyphen, and a TLD of two or
+# more letters or an xn-- label. Django accepts every address it matches (tests).
+_ATOM = r"[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+"
+_LABEL_CHAR = r"A-Za-z0-9\u00a1-\uffff"
+_LABEL = rf"[{_LABEL_CHAR}]([{_LABEL_CHAR}-]{{0,61}}[{_LABEL_CHAR}])?"
+_TLD_CHAR = r"A-Za-z\u00a1-\uffff"
+_TLD = rf"([{_TLD_CHAR}]([{_TLD_CHAR}-]{{0,61}}[{_TLD_CHAR}])|xn--[A-Za-z0-9]{{1,59}})"
+EMAIL_PATTERN = rf"^{_ATOM}(\.{_ATOM})*@{_LABEL}(\.{_LABEL})*\.{_TLD}$"
 
 
 # One cleaner per built-in field, each taking the value already stripped: a bulk import
@@ -286,9 +287,9 @@ def _apply(person: Person, builtin: dict, custom: dict) -> list[str]:
 
 # --- actions ---
 
-def do_create_person(account, data: dict, *, actor, request=None) -> Person:
+def do_create_person(account, data: dict, *, actor: Principal, request=None) -> Person:
     """Create a person in ``account`` (needs ``people.write``)."""
-    _authorize(actor, account.pk, "people.write")
+    authorize(actor, P.PEOPLE_WRITE, account_id=account.pk)
     builtin, custom, tags = clean_person_data(account.pk, data)
     try:
         with transaction.atomic():
@@ -305,9 +306,9 @@ def do_create_person(account, data: dict, *, actor, request=None) -> Person:
     return person
 
 
-def do_update_person(person: Person, data: dict, *, actor, request=None) -> Person:
+def do_update_person(person: Person, data: dict, *, actor: Principal, request=None) -> Person:
     """Change the given fields (needs ``people.write``); no change → no audit row."""
-    _authorize(actor, person.account_id, "people.write")
+    authorize(actor, P.PEOPLE_WRITE, account_id=person.account_id)
     builtin, custom, tags = clean_person_data(person.account_id, data)
     try:
         with transaction.atomic():
@@ -331,11 +332,12 @@ def do_update_person(person: Person, data: dict, *, actor, request=None) -> Pers
     return locked
 
 
-def do_upsert_person(account, data: dict, *, actor, request=None) -> tuple[Person, bool]:
+def do_upsert_person(account, data: dict, *, actor: Principal, request=None) -> tuple[Person, bool]:
     """Update the person with this ``external_id`` (else this ``email``) or create one.
 
     Returns (person, created). Needs ``people.write``.
     """
+    authorize(actor, P.PEOPLE_WRITE, account_id=account.pk)
     builtin, _, _ = clean_person_data(account.pk, data)
     existing = None
     if builtin.get("external_id"):
@@ -348,9 +350,9 @@ def do_upsert_person(account, data: dict, *, actor, request=None) -> tuple[Perso
     return do_update_person(existing, data, actor=actor, request=request), False
 
 
-def do_archive_person(person: Person, *, actor, request=None) -> Person:
+def do_archive_person(person: Person, *, actor: Principal, request=None) -> Person:
     """Archive (hide from lists; data kept). Needs ``people.write``."""
-    _authorize(actor, person.account_id, "people.write")
+    authorize(actor, P.PEOPLE_WRITE, account_id=person.account_id)
     with transaction.atomic():
         locked = Person.objects.select_for_update().get(pk=person.pk)
         if locked.archived_at is not None:
@@ -362,49 +364,35 @@ def do_archive_person(person: Person, *, actor, request=None) -> Person:
     return locked
 
 
-def do_erase_person(person: Person, *, actor, request=None) -> ErasureTombstone:
-    """Erase a person (needs ``people.erase``): delete the row and its tags, scrub every
-    audit row about them (``extra_data`` emptied, ``scrubbed`` set — the only change the
-    append-only audit table allows) and keep an ``ErasureTombstone`` with ids only, so a
-    restore from an older backup can erase them again (and the backups app's tombstone,
-    which ``enclave.backups`` re-applies to every restored database)."""
-    _authorize(actor, person.account_id, "people.erase")
+def do_erase_person(person: Person, *, actor: Principal, request=None) -> None:
+    """Erase a person (needs ``people.erase``): everything the personal-data registry
+    links to them — their row, tags, events, pending imports of their account — is
+    deleted, and every audit row about them scrubbed (``extra_data`` emptied,
+    ``scrubbed`` set: the only change the append-only audit table allows). An erasure
+    tombstone (ids only) is recorded by the backups app, outside every backup, so each
+    later restore erases them again with the same registry-derived steps."""
+    authorize(actor, P.PEOPLE_ERASE, account_id=person.account_id)
     account_id, person_id = person.account_id, person.pk
     with transaction.atomic():
-        Person.objects.filter(pk=person_id, account_id=account_id).delete()
-        with auditlog.scrubbing():
-            scrubbed = AuditEvent.objects.filter(
-                account_id=account_id, target_type="person", target_id=str(person_id),
-            ).update(extra_data={}, scrubbed=True)
-        tombstone, _ = ErasureTombstone.objects.get_or_create(
-            account_id=account_id, person_id=person_id)
-        # Backups keep their own tombstone list (outside every backup) and re-apply it
-        # to each restored database.
-        backup_actions.do_record_erasure("people.person", person_id, actor=actor)
+        locked = Person.objects.select_for_update().filter(pk=person_id,
+                                                           account_id=account_id).first()
+        if locked is None:
+            return
+        row_key = personal_data.row_key_of(personal_data.PERSON, locked)
+        touched = personal_data.erase_subjects(connection, personal_data.PERSON,
+                                               [(account_id, person_id, row_key)])
+        backup_actions.do_record_erasure(personal_data.PERSON, person_id,
+                                         account_id=account_id, row_key=row_key, actor=actor)
         audit.record(AuditEventType.PERSON_ERASED, actor=actor, account_id=account_id,
                      request=request, target_type="person", target_id=person_id,
-                     extra={"audit_rows_scrubbed": scrubbed})
-    return tombstone
+                     extra={"rows_erased": touched})
 
 
-def reapply_erasures(account_id: int | None = None) -> int:
-    """After a restore: delete every person that has a tombstone. Returns how many."""
-    rows = ErasureTombstone.objects.all()
-    if account_id is not None:
-        rows = rows.filter(account_id=account_id)
-    deleted = 0
-    with transaction.atomic():
-        for stone in rows.iterator():
-            deleted += Person.objects.filter(account_id=stone.account_id,
-                                             pk=stone.person_id).delete()[1].get(
-                                                 "people.Person", 0)
-    return deleted
-
-
-def do_reveal_value(person: Person, field: str, reason: str, *, actor, request=None) -> str:
+def do_reveal_value(person: Person, field: str, reason: str, *, actor: Principal,
+                    request=None) -> str:
     """Show one masked value in full to a member with ``people.unmask``; the reason is
     required and audited (the value itself is not)."""
-    _authorize(actor, person.account_id, "people.unmask")
+    authorize(actor, P.PEOPLE_UNMASK, account_id=person.account_id)
     reason = " ".join((reason or "").split())
     if not reason:
         raise ValidationError({"reason": "Say why you need to see this value."})
@@ -422,28 +410,96 @@ def do_reveal_value(person: Person, field: str, reason: str, *, actor, request=N
     return visibility.as_text(visibility.raw_value(person, field))
 
 
-def do_record_export(account, *, columns, filters, actor, request=None) -> None:
+def do_record_export(account, *, columns, filters, actor: Principal, request=None) -> None:
     """Audit a people export (needs ``people.export``): which columns, which filter names
     — never the filter values, which may be personal data."""
-    _authorize(actor, account.pk, "people.export")
+    authorize(actor, P.PEOPLE_EXPORT, account_id=account.pk)
     with transaction.atomic():
         audit.record(AuditEventType.PEOPLE_EXPORTED, actor=actor, account_id=account.pk,
                      request=request, target_type="account", target_id=account.pk,
                      extra={"columns": list(columns), "filters": list(filters)})
 
 
-def do_import_people(account, plan, *, actor, request=None) -> dict:
+IMPORT_HOLD = dt.timedelta(hours=1)
+
+
+def _require_visible_columns(actor: Principal, columns, account_id: int) -> None:
+    definitions = list(FieldDefinition.objects.filter(account_id=account_id))
+    hidden = [c for c in columns if c != "tags" and visibility.field_level(
+        actor.perms, c, definitions) != visibility.VISIBLE]
+    if hidden:
+        raise ValidationError(f"Your role cannot import column(s) {', '.join(hidden)}: it "
+                              "sees them masked or not at all. Nothing was imported.")
+
+
+def do_stage_import(account, data: str, plan, *, actor: Principal,
+                    request=None) -> PendingImport:
+    """Hold a checked CSV file (``plan`` without errors) until the member confirms it:
+    encrypted by the keyring, for this member and account only, for ``IMPORT_HOLD``.
+    Replaces the member's earlier held file. Needs ``people.write``."""
+    authorize(actor, P.PEOPLE_WRITE, account_id=account.pk)
+    if not plan.ok:
+        raise ValidationError("The file has errors; nothing was kept.")
+    _require_visible_columns(actor, plan.columns, account.pk)
+    now = clock.now()
+    with transaction.atomic():
+        PendingImport.objects.filter(account=account, member_id=actor.member_id).delete()
+        pending = PendingImport.objects.create(
+            account=account, member_id=actor.member_id, data=data,
+            columns=list(plan.columns), rows=len(plan.rows), created_at=now,
+            expires_at=now + IMPORT_HOLD)
+        audit.record(AuditEventType.PEOPLE_IMPORT_STAGED, actor=actor, account_id=account.pk,
+                     request=request, target_type="import", target_id=pending.pk,
+                     extra={"rows": len(plan.rows), "columns": plan.columns})
+    return pending
+
+
+def held_import(account, *, actor: Principal) -> PendingImport | None:
+    """The member's unexpired held file in ``account``, or None."""
+    return PendingImport.objects.filter(account=account, member_id=actor.member_id,
+                                        expires_at__gt=clock.now()).first()
+
+
+def do_discard_import(account, *, actor: Principal, request=None) -> int:
+    """Cancel: delete the member's held file(s) in ``account``. Returns how many."""
+    authorize(actor, P.PEOPLE_WRITE, account_id=account.pk)
+    with transaction.atomic():
+        deleted = PendingImport.objects.filter(account=account,
+                                               member_id=actor.member_id).delete()[0]
+        if deleted:
+            audit.record(AuditEventType.PEOPLE_IMPORT_DISCARDED, actor=actor,
+                         account_id=account.pk, request=request, target_type="account",
+                         target_id=account.pk, extra={"held_files": deleted})
+    return deleted
+
+
+def do_purge_expired_imports(*, actor=None) -> int:
+    """System job: delete every held file past its hold time. Returns how many."""
+    authorize_system(actor)
+    with transaction.atomic():
+        deleted = PendingImport.objects.filter(expires_at__lte=clock.now()).delete()[0]
+        if deleted:
+            audit.record(AuditEventType.PEOPLE_IMPORT_DISCARDED, actor=actor,
+                         extra={"held_files": deleted, "reason": "expired"})
+    return deleted
+
+
+def do_import_people(account, plan, *, actor: Principal, request=None,
+                     held: PendingImport | None = None) -> dict:
     """Write a validated ``importer.ImportPlan`` in ONE transaction: every row is
-    upserted (external id, then email) or nothing is. Needs ``people.write``.
+    upserted (external id, then email) or nothing is. Needs ``people.write`` and every
+    column visible to the actor in full (like the edit form). ``held``: the confirmed
+    held file, deleted in the same transaction.
 
     The rows are written in bulk (``people.bulk``) with the same outcome as upserting
     them one by one in file order. Returns {"created": n, "updated": n}. Raises
     ValidationError when the plan has errors or a row breaks a unique key on write
     ("Line N: ..."; the whole file is rolled back).
     """
-    _authorize(actor, account.pk, "people.write")
+    authorize(actor, P.PEOPLE_WRITE, account_id=account.pk)
     if not plan.ok:
         raise ValidationError("The file has errors; nothing was imported.")
+    _require_visible_columns(actor, plan.columns, account.pk)
     cleaned, sealed_keys = plan.cleaned, plan.sealed_keys
     if len(cleaned) != len(plan.rows):  # a plan built by hand: clean it here
         definitions = {d.key: d for d in FieldDefinition.objects.filter(account_id=account.pk)}
@@ -452,6 +508,9 @@ def do_import_people(account, plan, *, actor, request=None) -> dict:
         sealed_keys = {k for k, d in definitions.items() if d.encrypt_at_rest}
     try:
         with transaction.atomic():
+            if held is not None and not PendingImport.objects.filter(
+                    pk=held.pk, account=account, member_id=actor.member_id).delete()[0]:
+                raise ValidationError("Nothing to import: upload the file again.")
             writes = bulk.plan_writes(account, plan.lines, cleaned, sealed_keys)
             bulk.write(writes)
             audit.record(AuditEventType.PEOPLE_IMPORTED, actor=actor, account_id=account.pk,
@@ -472,11 +531,11 @@ def _clean_or_raise(definitions, line: int, row: dict):
     return builtin, custom, tags
 
 
-def do_define_field(account, key: str, label: str, field_type: str, *, actor, options=(),
+def do_define_field(account, key: str, label: str, field_type: str, *, actor: Principal, options=(),
                     pd_class: str = "personal", encrypt_at_rest: bool = False,
                     request=None) -> FieldDefinition:
     """Define a custom field (needs ``people.write``)."""
-    _authorize(actor, account.pk, "people.write")
+    authorize(actor, P.PEOPLE_WRITE, account_id=account.pk)
     errors = {}
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", key or ""):
         errors["key"] = ["Use 1–40 lower-case letters, digits and underscores."]

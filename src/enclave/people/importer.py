@@ -11,6 +11,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from enclave.people import visibility
 from enclave.people.actions import EDITABLE, clean_row, row_cleaner
 from enclave.people.models import FieldDefinition
 
@@ -63,7 +64,7 @@ def decode(data: bytes) -> str:
     return text
 
 
-def _check_header(header: list[str], definitions: dict) -> list[str]:
+def _check_header(header: list[str], definitions: dict, perms) -> list[str]:
     keys = {f"custom.{k}" for k in definitions}
     allowed = set(EDITABLE) | {"tags"} | keys
     columns = [h.strip() for h in header]
@@ -71,6 +72,12 @@ def _check_header(header: list[str], definitions: dict) -> list[str]:
     if unknown:
         raise ImportFileError(f"Unknown column(s): {', '.join(unknown)}. Allowed: "
                               f"{', '.join(sorted(allowed))}.")
+    # Like the edit form: a member writes only the fields they see in full.
+    hidden = [c for c in columns if c != "tags" and visibility.field_level(
+        perms, c, definitions.values()) != visibility.VISIBLE]
+    if hidden:
+        raise ImportFileError(f"Your role cannot import column(s) {', '.join(hidden)}: it "
+                              "sees them masked or not at all. Remove them from the file.")
     if len(set(columns)) != len(columns):
         raise ImportFileError("A column appears twice in the header.")
     if "email" not in columns and "external_id" not in columns:
@@ -78,8 +85,9 @@ def _check_header(header: list[str], definitions: dict) -> list[str]:
     return columns
 
 
-def plan_import(data: bytes, account_id: int) -> ImportPlan:
-    """Validate the whole file. Raises ImportFileError for file-level problems; row
+def plan_import(data: bytes, account_id: int, perms) -> ImportPlan:
+    """Validate the whole file for a member holding ``perms``. Raises ImportFileError for
+    file-level problems (including a column the member does not see in full); row
     problems are collected in ``plan.errors`` (at most ``MAX_ERRORS``)."""
     text = decode(data)
     try:
@@ -88,7 +96,7 @@ def plan_import(data: bytes, account_id: int) -> ImportPlan:
         if not header:
             raise ImportFileError("The file is empty.")
         definitions = {d.key: d for d in FieldDefinition.objects.filter(account_id=account_id)}
-        plan = ImportPlan(columns=_check_header(header, definitions),
+        plan = ImportPlan(columns=_check_header(header, definitions, perms),
                           sealed_keys=frozenset(k for k, d in definitions.items()
                                                 if d.encrypt_at_rest))
         clean = row_cleaner(definitions, plan.columns)

@@ -1,7 +1,7 @@
 """People: the marketing contacts of an account, their tags and custom fields.
 
-Each built-in field's personal-data class is in ``visibility.FIELD_CLASSES`` (the one
-table); custom fields carry theirs on ``FieldDefinition.pd_class``.
+Each field's personal-data class is in the one registry (``access.personal_data``);
+custom fields carry theirs on ``FieldDefinition.pd_class``.
 """
 
 from __future__ import annotations
@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import uuid
 
+from django.conf import settings
 from django.db import models
 
+from enclave.access import personal_data
 from enclave.core import clock
 from enclave.keys.fields import EncryptedTextField
 
 CONSENT_CHOICES = ("unknown", "granted", "withdrawn")
 FIELD_TYPES = ("text", "number", "date", "boolean", "select")
-PD_CLASSES = ("none", "personal", "sensitive")
+# The visibility classes a custom field may carry (the registry's, less "secret").
+PD_CLASSES = (personal_data.NONE, personal_data.PERSONAL, personal_data.SENSITIVE)
 
 
 class Person(models.Model):
@@ -106,19 +109,26 @@ class FieldDefinition(models.Model):
         ]
 
 
-class ErasureTombstone(models.Model):
-    """An erased person's id, kept so a restore from an older backup can erase them again.
+class PendingImport(models.Model):
+    """A previewed CSV import waiting for the member's confirmation.
 
-    Holds ids only — nothing that identifies the person.
+    The file is kept encrypted by the keyring (purpose "fields", bound to this row), only
+    for its member and account, and deleted on confirm, on cancel, on expiry (the
+    housekeeping job) and whenever anyone in the account is erased (the personal-data
+    registry links it to every person of its account), so it never holds an erased
+    person's data. Replaces keeping the file in the session.
     """
 
-    account_id = models.BigIntegerField(db_index=True)
-    person_id = models.BigIntegerField()
-    erased_at = models.DateTimeField(default=clock.now)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["account_id", "person_id"],
-                                               name="tombstone_unique")]
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE,
+                                related_name="+")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="+")
+    row_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    data = EncryptedTextField()
+    columns = models.JSONField(default=list)
+    rows = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=clock.now)
+    expires_at = models.DateTimeField()
 
 
 def sealed_values(person: Person) -> dict:

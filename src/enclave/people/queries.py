@@ -18,6 +18,7 @@ from django.db.models import F, FloatField, Q, TextField, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 
+from enclave.core import jsondepth
 from enclave.people import access, visibility
 
 PAGE_SIZE = 50
@@ -44,7 +45,9 @@ def encode_cursor(value, pk: int) -> str:
 
 def decode_cursor(token: str) -> tuple[str | float, int]:
     try:
-        value, pk = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        # A crafted cursor may nest deeply: TooDeep is a ValueError, not a RecursionError.
+        value, pk = jsondepth.loads(
+            base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if isinstance(value, bool) or not isinstance(value, str | int | float) \
                 or not isinstance(pk, int) or isinstance(pk, bool):
             raise ValueError

@@ -1,4 +1,4 @@
-"""People pages under /app/people/. Every route has an entry in ``endpoints.ENDPOINTS``."""
+"""People pages under /app/people/. Every route has an entry in ``access.endpoints``."""
 
 from django.urls import path
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("fields/", views.people_fields, name="people-fields"),
     path("import/", views.people_import, name="people-import"),
     path("import/confirm/", views.people_import_confirm, name="people-import-confirm"),
+    path("import/cancel/", views.people_import_cancel, name="people-import-cancel"),
     path("<int:person_id>/", views.person_detail, name="people-detail"),
     path("<int:person_id>/edit/", views.person_edit, name="people-edit"),
     path("<int:person_id>/reveal/", views.person_reveal, name="people-reveal"),

@@ -1,18 +1,20 @@
 """People pages under /app/people/. Thin: parse, call access/actions, render through the
-visibility formatter (``visibility.display``) — no view decides visibility itself."""
+visibility formatter (``visibility.display``) — no view decides visibility itself.
+
+What each page needs (sign-in, permission, re-authentication, methods) is its entry in
+``access.endpoints``, enforced before the view runs; views work with
+``request.principal``."""
 
 from __future__ import annotations
 
 import csv
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
 
+from enclave.access.permissions import Permission
 from enclave.core.views import render_error_page
-from enclave.identity.reauth import require_recent_auth
 from enclave.people import access, actions, importer, visibility
 from enclave.people.csvsafe import neutralise
 from enclave.people.models import FIELD_TYPES, PD_CLASSES, PersonTag
@@ -32,11 +34,7 @@ __all__ = ["COUNT_CAP", "LIST_PARAMS", "PAGE_SIZE", "BadQuery", "_decode_cursor"
 
 EXPORT_CHUNK = 2000
 DEFAULT_COLUMNS = ("email", "first_name", "last_name", "company", "country")
-app_login_required = login_required(login_url="login")
-
-
-def context(request: HttpRequest) -> access.MemberContext:
-    return access.context_for(request.user, request.account)
+P = Permission
 
 
 def _params(request: HttpRequest) -> dict[str, str]:
@@ -63,13 +61,11 @@ def _columns(ctx, raw: str, definitions) -> list[str]:
     return visibility.visible_fields(wanted, ctx.perms, definitions)
 
 
-@app_login_required
 def people_list(request: HttpRequest) -> HttpResponse:
     """Anyone in the account sees the count; ``people.read`` sees the rows."""
-    ctx = context(request)
-    if not ctx.can("people.read"):
-        total = access.Person.objects.filter(account_id=ctx.account_id,
-                                             archived_at__isnull=True).count()
+    ctx = request.principal
+    if not ctx.can(P.PEOPLE_READ):
+        total = access.count_people(ctx)
         return render(request, "people/aggregate.html", {"total": total, "ctx": ctx})
     definitions = access.field_definitions(ctx.account_id)
     params = _params(request)
@@ -105,28 +101,24 @@ def _detail(request, ctx, person, *, revealed=None, errors=None, status=200) -> 
              visibility.format_person(person, fields, ctx.perms, definitions) if not s.hidden]
     tags = list(PersonTag.objects.filter(person=person).values_list("tag__name", flat=True))
     return render(request, "people/detail.html", {
-        "ctx": ctx, "person": person, "shown": shown, "tags": tags,
-        "can_reveal": ctx.can("people.unmask"), "can_write": ctx.can("people.write"),
-        "can_erase": ctx.can("people.erase"), "revealed": revealed, "errors": errors or {}},
+        "person": person, "shown": shown, "tags": tags,
+        "can_reveal": ctx.can(P.PEOPLE_UNMASK), "can_write": ctx.can(P.PEOPLE_WRITE),
+        "can_erase": ctx.can(P.PEOPLE_ERASE), "revealed": revealed, "errors": errors or {}},
         status=status)
 
 
-@app_login_required
 def person_detail(request: HttpRequest, person_id: int) -> HttpResponse:
-    ctx = context(request)
+    ctx = request.principal
     return _detail(request, ctx, access.access_person(ctx, person_id))
 
 
-@require_POST
-@app_login_required
 def person_reveal(request: HttpRequest, person_id: int) -> HttpResponse:
-    ctx = context(request)
+    ctx = request.principal
     person = access.access_person(ctx, person_id)
-    access.require(ctx, "people.unmask")
     field = request.POST.get("field", "")
     try:
         value = actions.do_reveal_value(person, field, request.POST.get("reason", ""),
-                                        actor=request.user, request=request)
+                                        actor=ctx, request=request)
     except ValidationError as exc:
         return _detail(request, ctx, person, errors=_error_dict(exc), status=422)
     return _detail(request, ctx, person, revealed={"field": field, "value": value})
@@ -156,17 +148,14 @@ def _posted(ctx, request, definitions) -> dict:
     return {n: request.POST.get(n, "") for n in names if n in request.POST}
 
 
-@require_http_methods(["GET", "POST"])
-@app_login_required
 def person_create(request: HttpRequest) -> HttpResponse:
-    ctx = context(request)
-    access.require(ctx, "people.write")
+    ctx = request.principal
     definitions = access.field_definitions(ctx.account_id)
     errors, values = {}, {}
     if request.method == "POST":
         values = _posted(ctx, request, definitions)
         try:
-            person = actions.do_create_person(ctx.account, values, actor=request.user,
+            person = actions.do_create_person(ctx.account, values, actor=ctx,
                                               request=request)
         except ValidationError as exc:
             errors = _error_dict(exc)
@@ -174,21 +163,19 @@ def person_create(request: HttpRequest) -> HttpResponse:
             return redirect(f"/app/people/{person.pk}/")
     fields = [(n, label, values.get(n, v)) for n, label, v in _form_fields(ctx, definitions)]
     return render(request, "people/form.html", {
-        "ctx": ctx, "fields": fields, "errors": errors, "tags": values.get("tags", ""),
+        "fields": fields, "errors": errors, "tags": values.get("tags", ""),
         "title": "Add a person"}, status=422 if errors else 200)
 
 
-@require_http_methods(["GET", "POST"])
-@app_login_required
 def person_edit(request: HttpRequest, person_id: int) -> HttpResponse:
-    ctx = context(request)
+    ctx = request.principal
     person = access.access_person(ctx, person_id, for_write=True)
     definitions = access.field_definitions(ctx.account_id)
     errors, values = {}, {}
     if request.method == "POST":
         values = _posted(ctx, request, definitions)
         try:
-            actions.do_update_person(person, values, actor=request.user, request=request)
+            actions.do_update_person(person, values, actor=ctx, request=request)
         except ValidationError as exc:
             errors = _error_dict(exc)
         else:
@@ -198,34 +185,28 @@ def person_edit(request: HttpRequest, person_id: int) -> HttpResponse:
     fields = [(n, label, values.get(n, v))
               for n, label, v in _form_fields(ctx, definitions, person)]
     return render(request, "people/form.html", {
-        "ctx": ctx, "fields": fields, "errors": errors, "person": person,
+        "fields": fields, "errors": errors,
         "tags": values.get("tags", tags), "title": f"Edit person {person.pk}"},
         status=422 if errors else 200)
 
 
 # --- archive, erase ---
 
-@require_POST
-@app_login_required
 def person_archive(request: HttpRequest, person_id: int) -> HttpResponse:
-    ctx = context(request)
+    ctx = request.principal
     person = access.access_person(ctx, person_id, for_write=True)
-    actions.do_archive_person(person, actor=request.user, request=request)
+    actions.do_archive_person(person, actor=ctx, request=request)
     return redirect(f"/app/people/{person.pk}/")
 
 
-@require_http_methods(["GET", "POST"])
-@app_login_required
-@require_recent_auth
 def person_erase(request: HttpRequest, person_id: int) -> HttpResponse:
-    ctx = context(request)
-    access.require(ctx, "people.erase")
+    ctx = request.principal
     person = access.access_person(ctx, person_id, for_write=True)
     if request.method == "POST":
         if request.POST.get("confirm") != "erase":
             return render(request, "people/erase.html", {
                 "person": person, "error": "Type erase to confirm."}, status=422)
-        actions.do_erase_person(person, actor=request.user, request=request)
+        actions.do_erase_person(person, actor=ctx, request=request)
         return redirect("/app/people/")
     return render(request, "people/erase.html", {"person": person, "error": ""})
 
@@ -253,13 +234,10 @@ def export_rows(ctx, rows, columns, definitions):
         last = chunk[-1].pk
 
 
-@app_login_required
-@require_recent_auth
 def people_export(request: HttpRequest) -> HttpResponse:
     """Streamed CSV of the filtered people (``people.export``); masked values stay masked,
     hidden columns are left out. The export itself is audited."""
-    ctx = context(request)
-    access.require(ctx, "people.export")
+    ctx = request.principal
     definitions = access.field_definitions(ctx.account_id)
     params = {k: v for k, v in _params(request).items() if k not in ("after", "sort")}
     try:
@@ -268,7 +246,7 @@ def people_export(request: HttpRequest) -> HttpResponse:
     except (BadQuery, visibility.FieldNotQueryable) as exc:
         return render_error_page(request, 400, "Cannot export this selection", str(exc))
     actions.do_record_export(ctx.account, columns=columns, filters=sorted(params),
-                             actor=request.user, request=request)
+                             actor=ctx, request=request)
     response = StreamingHttpResponse(export_rows(ctx, rows, columns, definitions),
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="people.csv"'
@@ -277,7 +255,6 @@ def people_export(request: HttpRequest) -> HttpResponse:
 
 # --- import ---
 
-IMPORT_SESSION_KEY = "enclave_people_import"
 PREVIEW_ROWS = 10
 
 
@@ -294,17 +271,15 @@ def _import_page(request, ctx, *, plan=None, error="", status=200) -> HttpRespon
     else:
         columns = []
     return render(request, "people/import.html", {
-        "ctx": ctx, "plan": plan, "error": error, "preview": preview,
+        "plan": plan, "error": error, "preview": preview,
         "preview_columns": columns, "max_mb": importer.MAX_BYTES // (1024 * 1024)},
         status=status)
 
 
-@require_http_methods(["GET", "POST"])
-@app_login_required
 def people_import(request: HttpRequest) -> HttpResponse:
-    """Upload → validate the whole file → preview (nothing written) or per-row errors."""
-    ctx = context(request)
-    access.require(ctx, "people.write")
+    """Upload → validate the whole file → preview (nothing written; the file is held
+    encrypted until confirmed) or per-row errors."""
+    ctx = request.principal
     if request.method == "GET":
         return _import_page(request, ctx)
     upload = request.FILES.get("file")
@@ -314,48 +289,47 @@ def people_import(request: HttpRequest) -> HttpResponse:
         return _import_page(request, ctx, error="The file is too large.", status=422)
     data = upload.read()
     try:
-        plan = importer.plan_import(data, ctx.account_id)
+        plan = importer.plan_import(data, ctx.account_id, ctx.perms)
+        if plan.ok:
+            actions.do_stage_import(ctx.account, importer.decode(data), plan, actor=ctx,
+                                    request=request)
     except importer.ImportFileError as exc:
         return _import_page(request, ctx, error=str(exc), status=422)
-    if not plan.ok:
-        return _import_page(request, ctx, plan=plan, status=422)
-    request.session[IMPORT_SESSION_KEY] = {"account": ctx.account_id,
-                                           "csv": data.decode("utf-8-sig")}
-    return _import_page(request, ctx, plan=plan)
+    return _import_page(request, ctx, plan=plan, status=200 if plan.ok else 422)
 
 
-@require_POST
-@app_login_required
 def people_import_confirm(request: HttpRequest) -> HttpResponse:
-    """Write the previewed file (validated again) in one transaction, or nothing."""
-    ctx = context(request)
-    access.require(ctx, "people.write")
-    pending = request.session.pop(IMPORT_SESSION_KEY, None)
-    if not pending or pending.get("account") != ctx.account_id:
+    """Write the held file (validated again) in one transaction, or nothing."""
+    ctx = request.principal
+    held = actions.held_import(ctx.account, actor=ctx)
+    if held is None:
         return _import_page(request, ctx, error="Nothing to import: upload the file again.",
                             status=409)
     try:
-        plan = importer.plan_import(pending["csv"].encode(), ctx.account_id)
-        counts = actions.do_import_people(ctx.account, plan, actor=request.user,
-                                          request=request)
+        plan = importer.plan_import(held.data.encode(), ctx.account_id, ctx.perms)
+        counts = actions.do_import_people(ctx.account, plan, actor=ctx, request=request,
+                                          held=held)
     except importer.ImportFileError as exc:
         return _import_page(request, ctx, error=str(exc), status=422)
     except ValidationError as exc:
         return _import_page(request, ctx, error=" ".join(exc.messages), status=422)
-    return render(request, "people/import_done.html", {"ctx": ctx, "counts": counts})
+    return render(request, "people/import_done.html", {"counts": counts})
+
+
+def people_import_cancel(request: HttpRequest) -> HttpResponse:
+    """Discard the held file."""
+    ctx = request.principal
+    actions.do_discard_import(ctx.account, actor=ctx, request=request)
+    return redirect("/app/people/import/")
 
 
 # --- custom fields ---
 
-@require_http_methods(["GET", "POST"])
-@app_login_required
 def people_fields(request: HttpRequest) -> HttpResponse:
     """The account's custom fields; members with ``people.write`` define new ones."""
-    ctx = context(request)
-    access.require(ctx, "people.read")
+    ctx = request.principal
     errors = {}
     if request.method == "POST":
-        access.require(ctx, "people.write")
         options = request.POST.get("options", "").split(",")
         try:
             actions.do_define_field(ctx.account, request.POST.get("key", ""),
@@ -363,7 +337,7 @@ def people_fields(request: HttpRequest) -> HttpResponse:
                                     request.POST.get("type", ""), options=options,
                                     pd_class=request.POST.get("pd_class", ""),
                                     encrypt_at_rest=request.POST.get("encrypt_at_rest") == "on",
-                                    actor=request.user, request=request)
+                                    actor=ctx, request=request)
         except ValidationError as exc:
             errors = _error_dict(exc)
         else:
@@ -371,4 +345,4 @@ def people_fields(request: HttpRequest) -> HttpResponse:
     return render(request, "people/fields.html", {
         "ctx": ctx, "definitions": access.field_definitions(ctx.account_id),
         "errors": errors, "types": FIELD_TYPES, "classes": PD_CLASSES,
-        "can_define": ctx.can("people.write")}, status=422 if errors else 200)
+        "can_define": ctx.can(P.PEOPLE_WRITE)}, status=422 if errors else 200)

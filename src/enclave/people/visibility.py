@@ -1,7 +1,8 @@
 """Personal-data visibility: the ONE table and the ONE formatter.
 
-``FIELD_CLASSES`` gives every built-in field of a person its personal-data class
-(custom fields carry theirs on ``FieldDefinition.pd_class``). :func:`level` turns a
+``FIELD_CLASSES`` gives every built-in field of a person its personal-data class, taken
+from the one personal-data registry (``enclave.access.personal_data``); custom fields
+carry theirs on ``FieldDefinition.pd_class``. :func:`level` turns a
 member's permissions and a class into ``visible``, ``masked`` or ``hidden``:
 
 =================  ===========  ======================  ==================================
@@ -29,32 +30,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from enclave.accounts.permissions import ROLE_PERMISSIONS
+from enclave.access import personal_data
+from enclave.access.permissions import ROLE_PERMISSIONS, Permission
 
 VISIBLE, MASKED, HIDDEN = "visible", "masked", "hidden"
-LEVELS = (VISIBLE, MASKED, HIDDEN)
 
-# The one table of built-in fields → personal-data class.
-FIELD_CLASSES: dict[str, str] = {
-    "email": "personal",
-    "first_name": "personal",
-    "last_name": "personal",
-    "phone": "personal",
-    "address": "sensitive",
-    "ip": "sensitive",
-    "company": "none",
-    "country": "none",
-    "external_id": "none",
-    "consent": "none",
-    "created_at": "none",
-    "updated_at": "none",
-}
+# The built-in fields a person shows, in display order, with their classes from the
+# personal-data registry (the one place that says what is personal).
 FIELD_LABELS: dict[str, str] = {
     "email": "Email", "first_name": "First name", "last_name": "Last name",
     "phone": "Phone", "address": "Address", "ip": "IP address", "company": "Company",
     "country": "Country", "external_id": "External id", "consent": "Consent",
     "created_at": "Created", "updated_at": "Updated",
 }
+FIELD_CLASSES: dict[str, str] = personal_data.classes_of("people.Person", FIELD_LABELS)
 # Text fields that may be searched, filtered and sorted (when visible to the member).
 QUERYABLE = ("email", "first_name", "last_name", "phone", "company", "country",
              "external_id", "consent")
@@ -63,15 +52,16 @@ MASK = "•••"
 
 def level(perms, pd_class: str) -> str:
     """``visible`` / ``masked`` / ``hidden`` for a member with ``perms`` (see table)."""
-    if "people.read" not in perms:
+    if Permission.PEOPLE_READ not in perms:
         return HIDDEN
-    if pd_class == "none":
+    if pd_class == personal_data.NONE:
         return VISIBLE
-    if pd_class == "personal":
-        return VISIBLE if "people.write" in perms else MASKED
-    if pd_class == "sensitive":
-        return VISIBLE if {"people.write", "people.unmask"} <= set(perms) else MASKED
-    return HIDDEN  # unknown class: fail closed
+    if pd_class == personal_data.PERSONAL:
+        return VISIBLE if Permission.PEOPLE_WRITE in perms else MASKED
+    if pd_class == personal_data.SENSITIVE:
+        return (VISIBLE if {Permission.PEOPLE_WRITE, Permission.PEOPLE_UNMASK} <= set(perms)
+                else MASKED)
+    return HIDDEN  # unknown class (or a secret): fail closed
 
 
 ROLE_VISIBILITY: dict[str, dict[str, str]] = {

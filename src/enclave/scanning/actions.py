@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from enclave.core import audit
+from enclave.core import actions as core_actions
+from enclave.core import audit, controls
 from enclave.core.models import AuditEventType
 from enclave.scanning.audit import AuditResult
 from enclave.scanning.models import DependencyAudit
@@ -13,8 +14,11 @@ from enclave.scanning.models import DependencyAudit
 def do_record_dependency_audit(result: AuditResult, *, actor=None) -> DependencyAudit:
     """Store ``result`` as the latest dependency audit (read by control DEP-1).
 
-    System action (``actor=None``) or an operator's CLI run. Append-only: every run is a
-    new row, so an older clean audit is never overwritten by editing. Returns the row.
+    System action (``actor=None``: the scheduled job) or an operator's CLI run.
+    Append-only: every run is a new row, so an older clean audit is never overwritten by
+    editing. DEP-1 is then checked again and its stored result replaced in the same
+    transaction, so /security shows this audit at once rather than after the next
+    15-minute controls run. Returns the row.
     """
     with transaction.atomic():
         row = DependencyAudit.objects.create(
@@ -31,4 +35,5 @@ def do_record_dependency_audit(result: AuditResult, *, actor=None) -> Dependency
                    "data_date": result.data_date.isoformat() if result.data_date else None,
                    "source": row.source},
         )
+        core_actions.do_record_control_results(controls.run_all(only={"DEP-1"}), actor=actor)
     return row

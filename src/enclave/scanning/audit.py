@@ -23,6 +23,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from enclave.config import PROJECT_ROOT
 from enclave.core import clock
 from enclave.scanning import osv
 from enclave.scanning.errors import AuditInputError
@@ -31,6 +32,7 @@ CLEAN, VULNERABLE, INCOMPLETE = "clean", "vulnerable", "incomplete"
 STATUSES = (CLEAN, VULNERABLE, INCOMPLETE)
 DEFAULT_MAX_AGE_DAYS = 7
 NOT_PINNED = "could not be audited: not pinned"
+DEFAULT_REQUIREMENTS = PROJECT_ROOT / "requirements" / "base.txt"
 
 # pip's rule: "#" starts a comment at the start of a line or after whitespace.
 _COMMENT = re.compile(r"(^|\s)#.*$")
@@ -97,12 +99,14 @@ class AuditResult:
     unaudited: tuple[Unaudited, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
     advisories: int | None = None
+    # Set when the audit could not run at all (lock or advisory data unusable): one line.
+    error: str | None = None
 
     @property
     def status(self) -> str:
         if self.vulnerabilities:
             return VULNERABLE
-        if self.unaudited or self.stale:
+        if self.unaudited or self.stale or self.error:
             return INCOMPLETE
         return CLEAN
 
@@ -122,7 +126,23 @@ class AuditResult:
             "unaudited": [{"package": u.package, "version": u.version, "reason": u.reason}
                           for u in self.unaudited],
             "warnings": len(self.warnings), "warning_samples": list(self.warnings[:5]),
+            "error": self.error,
         }
+
+
+def failed_audit(source: str, requirements: str, reason: str, *,
+                 max_age_days: int = DEFAULT_MAX_AGE_DAYS) -> AuditResult:
+    """The result of an audit that could not run: incomplete, stale, every package unaudited.
+
+    Recorded like any other result, so control DEP-1 fails and says why instead of
+    showing the previous (possibly clean) run.
+    """
+    reason = scrub(reason)
+    return AuditResult(
+        source=source, requirements=requirements, ran_at=clock.now(), data_date=None,
+        data_age_days=None, max_age_days=max_age_days, stale=True, pinned=0,
+        unaudited=(Unaudited("*", "", f"could not be audited: {reason}"),), error=reason,
+    )
 
 
 # --- the lock -----------------------------------------------------------------------

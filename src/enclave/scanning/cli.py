@@ -1,7 +1,8 @@
 """``enclave deps audit``: audit the locked dependencies for known vulnerabilities.
 
-With ``--advisory-db PATH`` the lock is checked offline against an OSV advisory
-directory; without it, through pip-audit's online service. The result is recorded for
+With ``--advisory-db PATH`` (default: ``ENCLAVE_ADVISORY_DB``) the lock is checked
+offline against an OSV advisory directory; without either, through pip-audit's online
+service. The result is recorded for
 control DEP-1 unless ``--no-record`` is given.
 
 Exit codes:
@@ -23,10 +24,10 @@ import json
 import sys
 from pathlib import Path
 
-from enclave.config import PROJECT_ROOT
 from enclave.scanning.audit import (
     CLEAN,
     DEFAULT_MAX_AGE_DAYS,
+    DEFAULT_REQUIREMENTS,
     VULNERABLE,
     AuditResult,
     audit_with_advisories,
@@ -35,7 +36,6 @@ from enclave.scanning.audit import (
 from enclave.scanning.errors import AuditInputError
 
 EXIT_CLEAN, EXIT_VULNERABLE, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
-DEFAULT_REQUIREMENTS = PROJECT_ROOT / "requirements" / "base.txt"
 
 
 def _max_age(raw: str) -> int:
@@ -51,7 +51,8 @@ def _max_age(raw: str) -> int:
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``enclave deps audit`` to ``parser``."""
     parser.add_argument("--advisory-db", type=Path, metavar="PATH",
-                        help="offline OSV advisory directory (default: ask pip-audit's service)")
+                        help="offline OSV advisory directory (default: ENCLAVE_ADVISORY_DB, "
+                        "else ask pip-audit's online service)")
     parser.add_argument("--requirements", type=Path, default=DEFAULT_REQUIREMENTS,
                         metavar="PATH", help="hash-pinned lock (default: requirements/base.txt)")
     parser.add_argument("--max-age-days", type=_max_age, default=DEFAULT_MAX_AGE_DAYS,
@@ -71,9 +72,12 @@ def exit_code(result: AuditResult) -> int:
 
 def run_audit(args: argparse.Namespace) -> AuditResult:
     """Audit per ``args``. Raises :class:`AuditInputError` for unusable input."""
+    from django.conf import settings
+
     lock = parse_lock(Path(args.requirements))
-    if args.advisory_db is not None:
-        return audit_with_advisories(lock, Path(args.advisory_db), max_age_days=args.max_age_days)
+    advisory_db = args.advisory_db or settings.CONFIG.advisory_db
+    if advisory_db is not None:
+        return audit_with_advisories(lock, Path(advisory_db), max_age_days=args.max_age_days)
     from enclave.scanning.pipaudit import audit_with_pip_audit
 
     return audit_with_pip_audit(lock, max_age_days=args.max_age_days)

@@ -17,6 +17,9 @@ threads = 4
 timeout = 30
 graceful_timeout = 5
 accesslog = "-"
+# The path (%(U)s), which the redacting filter rids of one-time tokens; never the request
+# line %(r)s, the query string %(q)s or the Referer %(f)s (search terms, next= links):
+# tests/server/test_gunicorn.py.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms http'
 proc_name = "enclave-http"
 forwarded_allow_ips = ""

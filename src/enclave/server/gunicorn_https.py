@@ -20,6 +20,9 @@ threads = 4
 timeout = 60
 graceful_timeout = 10
 accesslog = "-"
+# The path (%(U)s), which the redacting filter rids of one-time tokens; never the request
+# line %(r)s, the query string %(q)s or the Referer %(f)s (search terms, next= links):
+# tests/server/test_gunicorn.py.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 proc_name = "enclave-https"
 limit_request_field_size = 8190

@@ -1,9 +1,16 @@
 """Render the nginx edge configuration (deploy/nginx/enclave.conf) from Enclave's policy.
 
 The TLS policy (:mod:`enclave.server.tls`), the static security headers
-(:func:`enclave.core.headers.static_headers`) and the body limit come from the same data
-the embedded server uses, so the edge and ``make run`` cannot drift apart:
+(:func:`enclave.core.headers.static_headers`), the body limit and the paths that carry
+one-time tokens (the path rules of :mod:`enclave.logs.policy`) come from the same data the
+embedded server uses, so the edge and ``make run`` cannot drift apart:
 tests/server/test_nginx.py fails when the committed file differs from :func:`render`.
+
+The edge's access log has its own format: the path with token segments replaced (a
+``map`` from the policy's patterns), no query string (search terms, ``next=`` links) and no
+Referer (a page opened from a token link is the Referer of everything it loads). nginx's
+error log cannot be redacted and writes the request line, so errors on token paths are not
+logged at the edge (the app logs those requests, redacted).
 
 ``python -m enclave.server.nginx`` prints the file; ``--write`` updates the committed one.
 """
@@ -17,6 +24,7 @@ from urllib.parse import urlsplit
 
 from enclave import config
 from enclave.core import headers
+from enclave.logs import policy
 from enclave.server import tls
 from enclave.server.probes import version_name
 
@@ -25,13 +33,17 @@ PUBLIC_URL = "https://enclave.example.com"
 CERTIFICATE = "/etc/enclave/tls/fullchain.pem"
 CERTIFICATE_KEY = "/etc/enclave/tls/privkey.pem"
 UPSTREAM = "127.0.0.1:8000"
+ACCESS_LOG = "/var/log/nginx/enclave.access.log"
+LOG_FORMAT = "enclave_redacted"
+LOG_PATH_VARIABLE = "$enclave_log_path"
 # OpenSSL group names as nginx's ssl_ecdh_curve spells them.
 NGINX_GROUPS = {"X25519": "X25519", "P-256": "prime256v1", "P-384": "secp384r1"}
 
 
 def render(*, public_url: str = PUBLIC_URL, certificate: str = CERTIFICATE,
            certificate_key: str = CERTIFICATE_KEY, upstream: str = UPSTREAM,
-           preload: bool = False, https_port: int = 443, http_port: int = 80) -> str:
+           preload: bool = False, https_port: int = 443, http_port: int = 80,
+           access_log: str = ACCESS_LOG) -> str:
     """The complete nginx include (``http {}`` context) for one Enclave deployment.
 
     ``public_url`` is the deployment's ENCLAVE_PUBLIC_URL: its host is the server name,
@@ -41,12 +53,15 @@ def render(*, public_url: str = PUBLIC_URL, certificate: str = CERTIFICATE,
     server_name = urlsplit(public_url).hostname
     if not public_url.startswith("https://") or not server_name:
         raise ValueError(f"public_url must be an https:// origin, got {public_url!r}")
+    paths = policy.load().paths
     return "\n".join([
         *_preamble(),
-        *_https_server(server_name, https_port, certificate, certificate_key, upstream,
-                       preload),
+        *_redacted_log_format(paths),
         "",
-        *_http_server(server_name, http_port, public_url, upstream),
+        *_https_server(server_name, https_port, certificate, certificate_key, upstream,
+                       preload, access_log, paths),
+        "",
+        *_http_server(server_name, http_port, public_url, upstream, access_log),
         "",
     ])
 
@@ -55,7 +70,8 @@ def _preamble() -> list[str]:
     return [
         "# Enclave edge: TLS termination in front of gunicorn, in nginx's http {} context",
         "# (e.g. /etc/nginx/conf.d/enclave.conf).",
-        "# GENERATED from enclave/server/tls.py and enclave/core/headers.py by",
+        "# GENERATED from enclave/server/tls.py, enclave/core/headers.py and the path rules",
+        "# of enclave/logs/policy.py by",
         "# `python -m enclave.server.nginx --write`; do not edit (tests/server/test_nginx.py",
         "# fails on drift). For your host, print your own copy instead:",
         "#   python -m enclave.server.nginx --public-url https://<host> --certificate ...",
@@ -64,8 +80,71 @@ def _preamble() -> list[str]:
     ]
 
 
+def _map_entry(path: policy.PathRedactor, segments: tuple[str, ...]) -> str:
+    """One ``map`` line: a regex over ``$uri`` (decoded, slashes merged) and the path
+    rebuilt with the token segment(s) replaced, other segments and the rest kept."""
+    regex, value, group = ["^"], [], 0
+    for segment in segments:
+        if segment == policy.PATH_TOKEN:
+            regex.append("/[^/]+")
+            value.append("/" + ("" if path.action == "remove" else f"[REDACTED:{path.name}]"))
+        elif segment == policy.PATH_ANY:
+            group += 1
+            regex.append("/([^/]+)")
+            value.append(f"/${group}")
+        else:
+            regex.append("/" + segment.replace(".", r"\."))
+            value.append("/" + segment)
+    regex.append("(.*)$")
+    value.append(f"${group + 1}")
+    return f'    "~{"".join(regex)}" "{"".join(value)}";'
+
+
+def _token_location(paths: tuple[policy.PathRedactor, ...]) -> str:
+    """A location regex for the paths of every token pattern (up to its first token,
+    which must not be empty: ``/app/signup/`` itself is an ordinary page)."""
+    prefixes = []
+    for path in paths:
+        for segments in path.patterns:
+            head = segments[:segments.index(policy.PATH_TOKEN)]
+            prefixes.append("".join("/[^/]+" if s == policy.PATH_ANY
+                                    else "/" + s.replace(".", r"\.") for s in head) + "/")
+    return f"^(?:{'|'.join(prefixes)})[^/]"
+
+
+def _redacted_log_format(paths: tuple[policy.PathRedactor, ...]) -> list[str]:
+    return [
+        "# Access log without secrets (enclave/logs/policy.py path rules): one-time tokens in",
+        "# the path are replaced; the query string (search terms, next= links) and the",
+        "# Referer (a page opened from a token link is the Referer of all it loads) are left",
+        "# out. Never log $request, $request_uri, $args or $http_referer.",
+        f"map $uri {LOG_PATH_VARIABLE} {{",
+        "    default $uri;",
+        *(_map_entry(path, segments) for path in paths for segments in path.patterns),
+        "}",
+        f"log_format {LOG_FORMAT} '$remote_addr - [$time_iso8601] \"$request_method "
+        f"{LOG_PATH_VARIABLE} $server_protocol\" $status $body_bytes_sent $request_time "
+        "\"$http_user_agent\"';",
+    ]
+
+
+def _proxy(upstream: str, indent: str = "        ") -> list[str]:
+    return [indent + line for line in (
+        f"proxy_pass http://{upstream};",
+        "proxy_http_version 1.1;",
+        'proxy_set_header Connection "";',
+        "proxy_set_header Host $host;",
+        "# Overwrites anything the client sent: the app trusts these from the edge.",
+        "proxy_set_header X-Forwarded-Proto https;",
+        "proxy_set_header X-Forwarded-For $remote_addr;",
+        "proxy_set_header X-Real-IP $remote_addr;",
+        "proxy_redirect off;",
+    )]
+
+
 def _https_server(server_name: str, port: int, certificate: str, certificate_key: str,
-                  upstream: str, preload: bool) -> list[str]:
+                  upstream: str, preload: bool, access_log: str,
+                  paths: tuple[policy.PathRedactor, ...]) -> list[str]:
     protocols = " ".join(version_name(v) for v in tls.PROTOCOLS)
     curves = ":".join(NGINX_GROUPS[g] for g in tls.GROUPS)
     max_body = config.load({}).max_body_bytes
@@ -94,6 +173,7 @@ def _https_server(server_name: str, port: int, certificate: str, certificate_key
         f"    client_max_body_size {max_body};",
         "    # Responses carry secrets (CSRF tokens); compressing them invites BREACH.",
         "    gzip off;",
+        f"    access_log {access_log} {LOG_FORMAT};",
         "",
         "    # Static security headers (enclave/core/headers.py). The app sends them as well;",
         "    # hiding its copies leaves exactly one of each, also on errors nginx generates.",
@@ -102,15 +182,15 @@ def _https_server(server_name: str, port: int, certificate: str, certificate_key
         *_static_headers(preload),
         "",
         "    location / {",
-        f"        proxy_pass http://{upstream};",
-        "        proxy_http_version 1.1;",
-        '        proxy_set_header Connection "";',
-        "        proxy_set_header Host $host;",
-        "        # Overwrites anything the client sent: the app trusts these from the edge.",
-        "        proxy_set_header X-Forwarded-Proto https;",
-        "        proxy_set_header X-Forwarded-For $remote_addr;",
-        "        proxy_set_header X-Real-IP $remote_addr;",
-        "        proxy_redirect off;",
+        *_proxy(upstream),
+        "    }",
+        "",
+        "    # One-time token links. nginx's error log writes the request line and upstream URL",
+        "    # in clear and cannot be redacted: errors on these paths are not logged here (the",
+        "    # app logs the requests it receives, redacted).",
+        f"    location ~ {_token_location(paths)} {{",
+        "        error_log /dev/null;",
+        *_proxy(upstream),
         "    }",
         "}",
     ]
@@ -126,13 +206,15 @@ def _static_headers(preload: bool) -> list[str]:
     return lines
 
 
-def _http_server(server_name: str, port: int, public_url: str, upstream: str) -> list[str]:
+def _http_server(server_name: str, port: int, public_url: str, upstream: str,
+                 access_log: str) -> list[str]:
     return [
         "server {",
         f"    listen {port};",
         f"    listen [::]:{port};",
         f"    server_name {server_name};",
         "    server_tokens off;",
+        f"    access_log {access_log} {LOG_FORMAT};",
         "",
         "    # The API is refused, never redirected: a client that follows a redirect has",
         "    # already sent its credential in clear. The app answers the refusal itself",
@@ -164,12 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--certificate", default=CERTIFICATE)
     parser.add_argument("--certificate-key", default=CERTIFICATE_KEY)
     parser.add_argument("--upstream", default=UPSTREAM, help="gunicorn host:port")
+    parser.add_argument("--access-log", default=ACCESS_LOG, help="the edge's access log file")
     parser.add_argument("--hsts-preload", action="store_true",
                         help="as with ENCLAVE_HSTS_PRELOAD=1")
     args = parser.parse_args(argv)
     options = {"public_url": args.public_url, "certificate": args.certificate,
                "certificate_key": args.certificate_key, "upstream": args.upstream,
-               "preload": args.hsts_preload}
+               "preload": args.hsts_preload, "access_log": args.access_log}
     if args.write:
         if vars(args) != {**vars(parser.parse_args([])), "write": True}:
             parser.error("--write renders the template with defaults; print yours instead")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from enclave.config import Config
 from enclave.server import tls
+from enclave.server.binding import bind_addresses
 
 STOP_TIMEOUT = 15.0
 
@@ -78,9 +79,33 @@ def child_commands(cfg: Config) -> dict[str, tuple[list[str], dict[str, str]]]:
     }
 
 
-def wait_for_port(port: int, timeout: float = 30.0) -> bool:
+def ports_in_use(cfg: Config) -> list[str]:
+    """``NAME=port`` of each listener port that another process already holds on one of
+    our bind addresses (a connect would reach that process and look like our server)."""
+    taken = []
+    for name, port in (("ENCLAVE_HTTPS_PORT", cfg.https_port),
+                       ("ENCLAVE_HTTP_PORT", cfg.http_port)):
+        for address in bind_addresses(port):
+            host = address.rpartition(":")[0].strip("[]")
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                # As gunicorn does: a port with connections in TIME_WAIT is free.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((host, port))
+                except OSError:
+                    taken.append(f"{name}={port}")
+                    break
+    return taken
+
+
+def wait_for_port(port: int, timeout: float = 30.0, alive=None) -> bool:
+    """True once something accepts on ``port``; False at ``timeout`` or as soon as
+    ``alive()`` (the listener's process) says it has died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            return False
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return True
@@ -111,9 +136,14 @@ def serve(cfg: Config) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
+        taken = ports_in_use(cfg)
+        if taken:
+            print(f"enclave: cannot listen: {', '.join(taken)} already in use; stop what "
+                  "listens there or choose another port", file=sys.stderr)
+            return 1
         for name, (argv, env) in child_commands(cfg).items():
             children[name] = subprocess.Popen(argv, env=env)  # noqa: S603
-        if not wait_for_port(cfg.https_port):
+        if not wait_for_port(cfg.https_port, alive=lambda: children["https"].poll() is None):
             print("enclave: the HTTPS listener did not start; see the messages above",
                   file=sys.stderr)
             return 1

@@ -1,5 +1,11 @@
 """TLS for the embedded server: a local CA, a leaf certificate, and the server context.
 
+The local CA carries a critical NameConstraints extension: it can only ever certify
+``localhost``, the configured public host (a DNS name, or exactly that IP address) and
+the two loopback addresses, so a user who trusts it in a browser trusts nothing else —
+even if its key leaks. A CA without those exact constraints (made by an older version,
+or for another public host) is replaced, with a new leaf, on the next ``enclave serve``.
+
 Policy (Mozilla "intermediate", ECDHE + AEAD only): TLS 1.2 and 1.3, no compression,
 no renegotiation, no session tickets, groups X25519/P-256/P-384 and the TLS 1.3 suites (via
 :data:`OPENSSL_CNF`, which Python's ssl module cannot express). The same constants are
@@ -11,17 +17,20 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import os
 import ssl
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from enclave.config import Config
 
+logger = logging.getLogger(__name__)
 OPENSSL_CNF = Path(__file__).with_name("openssl.cnf")
 TLS12_CIPHERS = (
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -71,10 +80,62 @@ def ca_key_path(cfg: Config) -> Path:
     return cfg.secrets_dir / "tls-ca.key"
 
 
+def _host_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def permitted_names(cfg: Config) -> list[x509.GeneralName]:
+    """The only names the local CA may certify (its NameConstraints permitted subtrees):
+    ``localhost``, the public host — a DNS name (which, per RFC 5280, also covers its
+    subdomains), or for an IP address exactly that address (/32, /128) — and
+    127.0.0.1/32 and ::1/128."""
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    host_ip = _host_ip(cfg.public_host)
+    if host_ip is None and cfg.public_host != "localhost":
+        names.append(x509.DNSName(cfg.public_host))
+    networks = {ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")}
+    if host_ip is not None:
+        networks.add(ipaddress.ip_network(host_ip))
+    names += [x509.IPAddress(n) for n in sorted(networks, key=lambda n: (n.version, n))]
+    return names
+
+
+def ca_mismatch(cfg: Config) -> str | None:
+    """Why the existing local CA cannot stay, or None (it fits, or there is none yet).
+
+    It must carry critical NameConstraints permitting exactly :func:`permitted_names`:
+    none at all means it could sign for any domain; others permit a host that is no
+    longer configured (or miss the one that is)."""
+    if not (cfg.tls_ca.is_file() and ca_key_path(cfg).is_file()):
+        return None
+    cert = x509.load_pem_x509_certificate(cfg.tls_ca.read_bytes())
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.NameConstraints)
+    except x509.ExtensionNotFound:
+        return "it has no name constraints (it could sign a certificate for any domain)"
+    permitted = ext.value.permitted_subtrees or []
+    if not ext.critical or ext.value.excluded_subtrees \
+            or set(permitted) != set(permitted_names(cfg)):
+        return (f"its name constraints ({_describe(permitted)}) are not the configured "
+                f"names ({_describe(permitted_names(cfg))})")
+    return None
+
+
+def _describe(names) -> str:
+    return ", ".join(str(n.value) for n in names) or "none"
+
+
 def ensure_local_ca(cfg: Config) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    """Load the local CA, creating it (P-256, 10 years) on first use."""
+    """Load the local CA, creating it (P-256, 10 years, name-constrained to
+    :func:`permitted_names`) on first use, or replacing one that does not fit
+    (:func:`ca_mismatch`; logged as a warning: browsers must trust the new one). The old
+    CA's key is overwritten, so it can sign nothing more."""
     key_path = ca_key_path(cfg)
-    if cfg.tls_ca.is_file() and key_path.is_file():
+    mismatch = ca_mismatch(cfg)
+    if mismatch is None and cfg.tls_ca.is_file() and key_path.is_file():
         cert = x509.load_pem_x509_certificate(cfg.tls_ca.read_bytes())
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         return cert, key  # type: ignore[return-value]
@@ -93,6 +154,8 @@ def ensure_local_ca(cfg: Config) -> tuple[x509.Certificate, ec.EllipticCurvePriv
             digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
             key_encipherment=False, data_encipherment=False, key_agreement=False,
             encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.NameConstraints(permitted_subtrees=permitted_names(cfg),
+                                            excluded_subtrees=None), critical=True)
         .add_extension(ski, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
                        critical=False)
@@ -100,18 +163,40 @@ def ensure_local_ca(cfg: Config) -> tuple[x509.Certificate, ec.EllipticCurvePriv
     )
     _write_private(key_path, _key_pem(key))
     _write_public(cfg.tls_ca, cert.public_bytes(serialization.Encoding.PEM))
+    if mismatch is not None:
+        logger.warning(
+            "enclave: replaced the local CA %s because %s. The new one may only certify %s; "
+            "trust the new %s in your browser and remove the old \"Enclave local CA\" "
+            "(its key is gone, it can sign nothing more).",
+            cfg.tls_ca, mismatch, _describe(permitted_names(cfg)), cfg.tls_ca)
     return cert, key
 
 
 def leaf_needs_renewal(cfg: Config) -> bool:
-    if not (cfg.tls_cert.is_file() and cfg.tls_key.is_file()):
+    """True when the leaf is missing, near expiry, or not issued by the current CA (or
+    there is no CA that fits the configuration: it is about to be replaced)."""
+    if not (cfg.tls_cert.is_file() and cfg.tls_key.is_file() and cfg.tls_ca.is_file()):
+        return True
+    if ca_mismatch(cfg) is not None:
         return True
     cert = x509.load_pem_x509_certificate(cfg.tls_cert.read_bytes())
+    ca = x509.load_pem_x509_certificate(cfg.tls_ca.read_bytes())
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return True
     return cert.not_valid_after_utc - _now() < LEAF_RENEW_BEFORE
 
 
+def leaf_names(cfg: Config) -> list[x509.GeneralName]:
+    """The leaf's subject alternative names: every name the CA permits, as exact names."""
+    return [x509.IPAddress(n.value.network_address) if isinstance(n, x509.IPAddress) else n
+            for n in permitted_names(cfg)]
+
+
 def ensure_certificates(cfg: Config) -> bool:
-    """Create the local CA and a localhost leaf certificate if missing or near expiry.
+    """Create (or replace, see :func:`ensure_local_ca`) the local CA and issue a leaf
+    certificate when it is missing, near expiry or not issued by that CA.
 
     Returns True when a new leaf was written. Never touches operator-provided files: it is
     only called when ENCLAVE_TLS_CERT/KEY are the embedded defaults.
@@ -120,11 +205,7 @@ def ensure_certificates(cfg: Config) -> bool:
         return False
     ca_cert, ca_key = ensure_local_ca(cfg)
     key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
-    if cfg.public_host != "localhost":
-        names.append(x509.DNSName(cfg.public_host))
-    names += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-              x509.IPAddress(ipaddress.ip_address("::1"))]
+    names = leaf_names(cfg)
     now = _now()
     cert = (
         x509.CertificateBuilder()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,11 +19,29 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# Ports for servers a test starts itself, picked at random below Linux's ephemeral range
+# (32768-60999): between the pick and the server's bind, an outgoing connection of any
+# process can take a free ephemeral port, never one of these. Never the same port twice
+# in one process, so two picks in a row always differ.
+PORT_RANGE = range(20000, 32000)
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A localhost port nothing listens on now, not handed out before in this process.
+    Also the port to use for "nothing listens there" (connection refused) tests."""
+    for _ in range(500):
+        port = PORT_RANGE[secrets.randbelow(len(PORT_RANGE))]
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free localhost port in {PORT_RANGE.start}-{PORT_RANGE.stop - 1}")
 
 
 @dataclass(frozen=True)
@@ -72,28 +91,48 @@ def server_env(var_dir: Path, https_port: int, http_port: int, **extra: str) -> 
 @contextlib.contextmanager
 def run_enclave(var_dir: Path | None = None, timeout: float = 60.0, **extra_env: str,
                 ) -> Iterator[LiveEnclave]:
-    """Start ``enclave serve`` and yield once HTTPS answers; stop it afterwards."""
+    """Start ``enclave serve`` and yield once HTTPS answers; stop it afterwards.
+
+    If another process took one of its ports first (the server exits saying the address
+    is in use), it starts again on other ports, up to three times."""
     var_dir = var_dir or Path(tempfile.mkdtemp(prefix="enclave-live-"))
-    https_port, http_port = free_port(), free_port()
     log_path = var_dir.parent / f"{var_dir.name}-serve.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "enclave", "serve"],
-            env=server_env(var_dir, https_port, http_port, **extra_env),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    live = LiveEnclave(https_port, http_port, var_dir, log_path, proc)
+    for attempt in range(3):
+        https_port, http_port = free_port(), free_port()
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "enclave", "serve"],
+                env=server_env(var_dir, https_port, http_port, **extra_env),
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        live = LiveEnclave(https_port, http_port, var_dir, log_path, proc)
+        try:
+            _wait_ready(live, timeout)
+        except PortTaken:
+            stop(proc)
+            if attempt == 2:
+                raise
+            continue
+        except BaseException:
+            stop(proc)
+            raise
+        break
     try:
-        _wait_ready(live, timeout)
         yield live
     finally:
         stop(proc)
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind a port another process took after it was picked."""
 
 
 def _wait_ready(live: LiveEnclave, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if live.process.poll() is not None:
+            if "already in use; stop what listens there" in live.log():
+                raise PortTaken(f"a port of enclave serve was taken:\n{live.log()}")
             raise RuntimeError(
                 f"enclave serve exited with {live.process.returncode}:\n{live.log()}")
         if "Enclave is running at" in live.log():

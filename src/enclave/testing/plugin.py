@@ -4,6 +4,16 @@ It points Enclave at a throwaway var/ directory and the test database chosen by
 ``ENCLAVE_TEST_DB`` (``sqlite``, the default, or ``postgres``) before settings import.
 With ``ENCLAVE_TEST_DB=postgres`` only database tests run (each also ran on SQLite), and
 an unreachable PostgreSQL skips them — or fails the run when ``ENCLAVE_REQUIRE_POSTGRES=1``.
+
+Password hashing: most tests hash a password only to set up a member or sign in, and
+argon2id at the production cost (``enclave.settings.ARGON2_PARAMETERS``, ~0.1 s a hash)
+made that a large share of the suite. The suite therefore hashes with argon2id at the
+smallest cost argon2 allows (:data:`FAST_ARGON2_PARAMETERS`): the same hasher, format
+and upgrade-at-login path, only cheaper. A test about hashing itself (stored format,
+upgrade, timing, control AUTH-1) carries ``@pytest.mark.real_password_hashing`` and runs
+with the production parameters. Only this plugin lowers the cost; production settings
+never do, and control AUTH-1 fails under the fast parameters (tests/testing/
+test_plugin.py), so a deployment with them could not report a pass.
 """
 
 from __future__ import annotations
@@ -72,18 +82,83 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(pytest.mark.skip(reason=f"PostgreSQL at {where} is unreachable"))
 
 
+# argon2's minimum: 1 pass over 8 KiB, one lane.
+FAST_ARGON2_PARAMETERS = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> None:
+    """Hash with :data:`FAST_ARGON2_PARAMETERS` for the whole session (see module doc)."""
+    from django.conf import settings
+
+    settings.ARGON2_PARAMETERS = dict(FAST_ARGON2_PARAMETERS)
+
+
+@pytest.fixture(autouse=True)
+def _real_password_hashing(request):
+    """Production argon2id parameters for tests marked ``real_password_hashing``."""
+    if request.node.get_closest_marker("real_password_hashing") is None:
+        yield
+        return
+    from django.test import override_settings
+
+    from enclave import settings as production
+
+    with override_settings(ARGON2_PARAMETERS=dict(production.ARGON2_PARAMETERS)):
+        yield
+
+
 def pytest_addoption(parser) -> None:
     parser.addoption("--enclave-fail-on-skip", action="store_true",
                      help="fail the run if any test was skipped (CI's PostgreSQL pass)")
+    parser.addoption("--enclave-fail-on-skip-outside-db", action="store_true",
+                     help="fail the run if a test without django_db was skipped (CI's SQLite "
+                          "pass: such a test runs only there, so its skip hides it; a "
+                          "database test skipped on SQLite runs again on PostgreSQL)")
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus) -> None:
-    if not session.config.getoption("--enclave-fail-on-skip"):
+    every = session.config.getoption("--enclave-fail-on-skip")
+    outside_db = session.config.getoption("--enclave-fail-on-skip-outside-db")
+    if not (every or outside_db):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
-    if skipped and session.exitstatus == 0:
-        reporter.write_line(f"enclave: {skipped} test(s) skipped where none may be; failing",
-                            red=True)
+    reports = reporter.stats.get("skipped", []) if reporter else []
+    if not every:
+        reports = [r for r in reports if "django_db" not in getattr(r, "keywords", {})]
+    if reports and session.exitstatus == 0:
+        for report in reports:
+            reporter.write_line(f"enclave: skipped: {report.nodeid}", red=True)
+        reporter.write_line(f"enclave: {len(reports)} test(s) skipped where none may be; "
+                            "failing", red=True)
         session.exitstatus = 1
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_database_connection(request, django_db_blocker):
+    """PostgreSQL pass: a database test that leaves another connection open to the test
+    database fails, naming it. Otherwise the leak surfaces later and elsewhere: a
+    ResourceWarning in whichever test the garbage collector happens to run, or a test
+    database that cannot be dropped at the end of the session."""
+    yield
+    if TEST_DB != "postgres" or request.node.get_closest_marker("django_db") is None:
+        return
+    import time
+
+    from django.db import connection
+
+    query = ("SELECT application_name, state, left(query, 120) FROM pg_stat_activity "
+             "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+             "AND backend_type = 'client backend'")
+    deadline = time.monotonic() + 5  # a thread still finishing closes its own
+    while True:
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(query)
+            others = cursor.fetchall()
+        if not others or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    if others:
+        pytest.fail(f"the test left {len(others)} other connection(s) open to the test "
+                    f"database: {others}", pytrace=False)

@@ -38,7 +38,7 @@ DEFAULT_PLANS = (
     Plan("Team", "$49", "per month", "10,000",
          ("Hosted by us", "Daily encrypted backups", "Email support")),
     Plan("Business", "$199", "per month", "100,000",
-         ("Everything in Team", "Custom roles", "Priority incident response")),
+         ("Everything in Team", "Custom roles", "Priority email support")),
 )
 
 

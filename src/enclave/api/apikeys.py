@@ -1,7 +1,8 @@
 """API endpoints for API keys: list (``api_keys:read``) and revoke (``api_keys:revoke``).
 
-Both also need the key's creator to hold ``api_keys.manage`` now, with a ceiling that
-includes it (``access.require_key_manager``). Responses never carry a token or its hash.
+Those scopes map to ``API_KEYS_READ`` / ``API_KEYS_MANAGE``, so both work only while the
+key's creator still holds them and its ceiling includes them (``access.scopes``).
+Responses never carry a token or its hash.
 Keys are created and rolled only in the web app (re-authentication) or by operators
 with ``enclave apikeys``.
 """
@@ -14,7 +15,6 @@ from rest_framework.response import Response
 
 from enclave.api.base import ApiView
 from enclave.apikeys import access, actions
-from enclave.people.access import MemberContext
 
 
 class ApiKeySerializer(serializers.Serializer):
@@ -53,32 +53,21 @@ def key_json(key) -> dict:
             "predecessor": key.predecessor.public_id if key.predecessor_id else None}
 
 
-class _KeysView(ApiView):
-    def manager_ctx(self) -> MemberContext:
-        access.require_key_manager(self.request.auth)
-        ctx = self.ctx
-        # The key's own perms never include api_keys.manage (no scope grants it); the
-        # creator's do, which require_key_manager just checked.
-        return MemberContext(ctx.member, ctx.account, ctx.membership,
-                             ctx.perms | {"api_keys.manage"})
-
-
-class ApiKeysView(_KeysView):
+class ApiKeysView(ApiView):
     @extend_schema(operation_id="api_keys_list", responses=ApiKeyListSerializer,
                    summary="The account's API keys (never their secrets)")
     def get(self, request):
-        return Response({"results": [key_json(k) for k in access.keys_of(self.manager_ctx())]})
+        return Response({"results": [key_json(k) for k in access.keys_of(request.auth)]})
 
 
-class ApiKeyRevokeView(_KeysView):
+class ApiKeyRevokeView(ApiView):
     @extend_schema(operation_id="api_keys_revoke", request=None,
                    responses=ApiKeySerializer,
                    parameters=[OpenApiParameter("public_id", str, OpenApiParameter.PATH,
                                                 pattern="^[0-9A-Za-z]{12}$")],
                    summary="Revoke an API key now (takes effect on the next request)")
     def post(self, request, public_id: str):
-        key = access.access_key(self.manager_ctx(), public_id)
-        actions.do_revoke_api_key(key, actor=request.user, request=request._request,
-                                  via_api_key=request.auth.public_id)
+        key = access.access_key(request.auth, public_id)
+        actions.do_revoke_api_key(key, actor=request.auth, request=request._request)
         key.refresh_from_db()
         return Response(key_json(key))

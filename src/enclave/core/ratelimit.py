@@ -1,4 +1,5 @@
-"""Rate limiters: Redis (shared by every app server) and local (one process), one protocol.
+"""The project's one rate limiter: Redis (shared by every app server) or local (one
+process), one protocol, and named limits counted on it (:func:`hit`).
 
 Fixed windows: a named limit ``"1000/min"`` allows 1000 hits per key in each clock-aligned
 60-second window. Window boundaries come from :mod:`enclave.core.clock` (Redis TTLs only
@@ -8,6 +9,7 @@ sleeping. Chosen by ``settings.API_RATE_LIMITER``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -125,3 +127,21 @@ def rate_limiter() -> RateLimiter:
         _limiter = import_string(settings.API_RATE_LIMITER)()
         _limiter_path = settings.API_RATE_LIMITER
     return _limiter
+
+
+def rate(name: str) -> tuple[int, int]:
+    """(count, window seconds) of the named limit; KeyError when not configured."""
+    from enclave.config import parse_rate
+
+    return parse_rate(settings.ENCLAVE_API_RATES[name])
+
+
+def counter_key(name: str, ident: str) -> str:
+    # Hash the identifier: Redis keys carry no addresses (personal data) or key ids.
+    return f"{name}:{hashlib.sha256(ident.encode()).hexdigest()[:32]}"
+
+
+def hit(name: str, ident: str) -> Decision:
+    """Count one hit for ``ident`` against the named limit ``name``; the Decision."""
+    count, window = rate(name)
+    return rate_limiter().hit(counter_key(name, ident), count, window)

@@ -1,7 +1,7 @@
 """``POST /api/v1/events``: the ingest endpoint (thin edge: check, parse, call the action).
 
 Authenticated by an API key with the ``events:write`` scope (the registry entry in
-``enclave.api.endpoints``); throttled per key and per client IP with the ``ingest.*``
+``enclave.access.endpoints``); throttled per key and per client IP with the ``ingest.*``
 limits. The body is read raw and decoded by msgspec (``events.schema``) — no DRF parser
 or serializer on the hot path. 202 is sent only after the transaction has committed.
 """
@@ -16,7 +16,9 @@ from rest_framework.request import Request
 
 from enclave.api.base import ApiView
 from enclave.api.errors import Conflict
+from enclave.api.parsers import TooDeep
 from enclave.apikeys.throttle import IngestIpThrottle, IngestKeyThrottle
+from enclave.core import jsondepth
 from enclave.events import schema
 from enclave.events.actions import IngestConflict, do_ingest_events
 
@@ -97,8 +99,10 @@ class IngestView(ApiView):
         try:
             payload = schema.parse(body)
             result = do_ingest_events(request.auth.account, payload.events,
-                                      principal=request.auth, request=django_request,
+                                      actor=request.auth, request=django_request,
                                       batched=payload.batched)
+        except jsondepth.TooDeep as exc:
+            raise TooDeep(str(exc)) from None
         except schema.PayloadError as exc:
             raise exceptions.ParseError(str(exc)) from None
         except schema.EventErrors as exc:

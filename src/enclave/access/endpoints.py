@@ -1,0 +1,219 @@
+"""The one endpoint registry: every route of the public site, the web app and the REST
+API, per method, with what it needs. Views declare no permission, login or method rule:
+
+* web routes are enforced by ``enclave.accounts.middleware.EndpointMiddleware``
+  (405 for an unlisted method, sign-in, account membership, the permission, recent
+  re-authentication);
+* API routes by ``enclave.api.base.ApiView`` (key, scope, permission, rate limits).
+
+The generated authorization tests (tests/people/test_authorization.py for the web and
+site entries, tests/api/test_authorization.py for the API) read this registry with the
+permission, scope and visibility tables; a route without an entry, or an entry without a
+route, fails the suite.
+
+``access`` says who may call at all:
+
+* ``PUBLIC`` — anyone (the site, sign-in, one-time links);
+* ``SIGNED_IN`` — a signed-in member, about their own identity (sessions, password, MFA);
+* ``ACCOUNT`` — a signed-in member acting in their current account, holding
+  ``permission`` when one is given (``None``: any member of the account);
+* ``API_KEY`` — an API key with ``scope`` and, when given, ``permission``; ``PUBLIC`` API
+  routes (health, schema) take no key.
+
+``target`` names the kind of id the URL takes (``person``, ``membership``, ``api_key``,
+``session``), for the cross-tenant tests; ``shows_people`` marks responses that carry
+person fields (for the generated visibility tests); ``reauth`` marks web endpoints that
+need a recent password (+ MFA) confirmation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from enclave.access.permissions import Permission
+
+P = Permission
+PUBLIC, SIGNED_IN, ACCOUNT, API_KEY = "public", "signed-in", "account", "api-key"
+WEB, API, SITE = "web", "api", "site"
+API_PREFIX = "/api/v1/"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    access: str
+    permission: Permission | None = None
+    scope: str | None = None
+    target: str | None = None
+    shows_people: bool = False
+    reauth: bool = False
+    surface: str = WEB
+
+    def __post_init__(self) -> None:
+        # The registry's own invariants, checked when the module is imported.
+        if self.permission is not None and not isinstance(self.permission, Permission):
+            raise TypeError(f"{self.name}: permission must be a Permission member")
+        if self.access not in (PUBLIC, SIGNED_IN, ACCOUNT, API_KEY):
+            raise ValueError(f"{self.name}: unknown access {self.access!r}")
+        if self.permission is not None and self.access not in (ACCOUNT, API_KEY):
+            raise ValueError(f"{self.name}: a permission needs ACCOUNT or API_KEY access")
+        if (self.access == API_KEY) != (self.scope is not None):
+            raise ValueError(f"{self.name}: API_KEY access and a scope go together")
+        if self.reauth and self.surface != WEB:
+            raise ValueError(f"{self.name}: re-authentication is a web rule")
+
+
+def web(name: str, method: str, access: str, permission: Permission | None = None,
+        **kwargs) -> Endpoint:
+    return Endpoint(name, method, access, permission, surface=WEB, **kwargs)
+
+
+def api(name: str, method: str, scope: str | None, permission: Permission | None = None,
+        **kwargs) -> Endpoint:
+    return Endpoint(name, method, PUBLIC if scope is None else API_KEY, permission,
+                    scope=scope, surface=API, **kwargs)
+
+
+def site(name: str) -> Endpoint:
+    return Endpoint(name, "GET", PUBLIC, surface=SITE)
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    # --- public website and shared pages ---
+    site("landing"),
+    site("pricing"),
+    site("security"),
+    site("security-txt"),
+    site("problem-type"),
+    site("api-docs"),
+    # Benchmark baseline (benchmarks/bench_api.py): routed only when
+    # settings.ENCLAVE_API_BENCH_VIEW, which live environments refuse.
+    site("api-bench-person"),
+    # --- identity: one-time links and sign-in (no session needed) ---
+    web("setup-owner", "GET", PUBLIC),
+    web("setup-owner", "POST", PUBLIC),
+    web("signup", "GET", PUBLIC),
+    web("signup", "POST", PUBLIC),
+    web("signup-complete", "GET", PUBLIC),
+    web("signup-complete", "POST", PUBLIC),
+    web("login", "GET", PUBLIC),
+    web("login", "POST", PUBLIC),
+    web("login-mfa", "GET", PUBLIC),
+    web("login-mfa", "POST", PUBLIC),
+    web("logout", "POST", PUBLIC),
+    web("password-reset", "GET", PUBLIC),
+    web("password-reset", "POST", PUBLIC),
+    web("password-reset-confirm", "GET", PUBLIC),
+    web("password-reset-confirm", "POST", PUBLIC),
+    web("accept-invitation", "GET", PUBLIC),
+    web("accept-invitation", "POST", PUBLIC),
+    # --- identity: the member's own sign-in, sessions and MFA ---
+    web("app-home", "GET", SIGNED_IN),
+    web("account-switch", "POST", SIGNED_IN),
+    web("sessions", "GET", SIGNED_IN),
+    web("session-revoke", "POST", SIGNED_IN, target="session"),
+    web("sessions-revoke-all", "POST", SIGNED_IN),
+    web("password-change", "GET", SIGNED_IN),
+    web("password-change", "POST", SIGNED_IN),
+    web("mfa", "GET", SIGNED_IN),
+    web("mfa-setup", "GET", SIGNED_IN, reauth=True),
+    web("mfa-setup", "POST", SIGNED_IN, reauth=True),
+    web("mfa-recovery-codes", "POST", SIGNED_IN, reauth=True),
+    web("mfa-disable", "POST", SIGNED_IN, reauth=True),
+    web("reauth", "GET", SIGNED_IN),
+    web("reauth", "POST", SIGNED_IN),
+    # --- account settings, team, roles, audit ---
+    web("invite", "GET", ACCOUNT, P.TEAM_MANAGE),
+    web("invite", "POST", ACCOUNT, P.TEAM_MANAGE),
+    web("account-security", "GET", ACCOUNT, P.ACCOUNT_MANAGE, reauth=True),
+    web("account-security", "POST", ACCOUNT, P.ACCOUNT_MANAGE, reauth=True),
+    web("team", "GET", ACCOUNT, P.TEAM_READ),
+    web("team-roles", "GET", ACCOUNT, P.TEAM_READ),
+    web("team-roles", "POST", ACCOUNT, P.ACCOUNT_MANAGE, reauth=True),
+    web("team-change-role", "POST", ACCOUNT, P.TEAM_MANAGE, target="membership",
+        reauth=True),
+    web("team-remove", "POST", ACCOUNT, P.TEAM_MANAGE, target="membership", reauth=True),
+    web("team-transfer", "POST", ACCOUNT, P.ACCOUNT_MANAGE, target="membership",
+        reauth=True),
+    web("audit-log", "GET", ACCOUNT, P.AUDIT_READ, shows_people=True),
+    web("audit-export", "GET", ACCOUNT, P.AUDIT_READ, reauth=True, shows_people=True),
+    # --- people ---
+    web("people-list", "GET", ACCOUNT, shows_people=True),
+    web("people-export", "GET", ACCOUNT, P.PEOPLE_EXPORT, shows_people=True, reauth=True),
+    web("people-fields", "GET", ACCOUNT, P.PEOPLE_READ),
+    web("people-fields", "POST", ACCOUNT, P.PEOPLE_WRITE),
+    web("people-import", "GET", ACCOUNT, P.PEOPLE_WRITE),
+    web("people-import", "POST", ACCOUNT, P.PEOPLE_WRITE),
+    web("people-import-confirm", "POST", ACCOUNT, P.PEOPLE_WRITE),
+    web("people-import-cancel", "POST", ACCOUNT, P.PEOPLE_WRITE),
+    web("people-create", "GET", ACCOUNT, P.PEOPLE_WRITE),
+    web("people-create", "POST", ACCOUNT, P.PEOPLE_WRITE),
+    web("people-detail", "GET", ACCOUNT, P.PEOPLE_READ, target="person",
+        shows_people=True),
+    web("people-edit", "GET", ACCOUNT, P.PEOPLE_WRITE, target="person", shows_people=True),
+    web("people-edit", "POST", ACCOUNT, P.PEOPLE_WRITE, target="person"),
+    web("people-reveal", "POST", ACCOUNT, P.PEOPLE_UNMASK, target="person"),
+    web("people-archive", "POST", ACCOUNT, P.PEOPLE_WRITE, target="person"),
+    web("people-erase", "GET", ACCOUNT, P.PEOPLE_ERASE, target="person", reauth=True),
+    web("people-erase", "POST", ACCOUNT, P.PEOPLE_ERASE, target="person", reauth=True),
+    # --- API keys (web pages) ---
+    web("api-keys-list", "GET", ACCOUNT, P.API_KEYS_MANAGE),
+    web("api-keys-create", "GET", ACCOUNT, P.API_KEYS_MANAGE, reauth=True),
+    web("api-keys-create", "POST", ACCOUNT, P.API_KEYS_MANAGE, reauth=True),
+    web("api-keys-policy", "POST", ACCOUNT, P.ACCOUNT_MANAGE, reauth=True),
+    web("api-keys-roll", "POST", ACCOUNT, P.API_KEYS_MANAGE, target="api_key",
+        reauth=True),
+    web("api-keys-revoke", "POST", ACCOUNT, P.API_KEYS_MANAGE, target="api_key"),
+    # --- REST API /api/v1/ ---
+    api("api-health", "GET", None),
+    api("api-openapi", "GET", None),
+    api("api-people", "GET", "people:read", P.PEOPLE_READ, shows_people=True),
+    api("api-people", "POST", "people:write", P.PEOPLE_WRITE, shows_people=True),
+    api("api-people-upsert", "POST", "people:write", P.PEOPLE_WRITE, shows_people=True),
+    api("api-person", "GET", "people:read", P.PEOPLE_READ, target="person",
+        shows_people=True),
+    api("api-person", "PATCH", "people:write", P.PEOPLE_WRITE, target="person",
+        shows_people=True),
+    api("api-person", "DELETE", "people:erase", P.PEOPLE_ERASE, target="person"),
+    api("api-person-archive", "POST", "people:write", P.PEOPLE_WRITE, target="person",
+        shows_people=True),
+    api("api-person-tags", "GET", "people:read", P.PEOPLE_READ, target="person"),
+    api("api-person-tags", "POST", "people:write", P.PEOPLE_WRITE, target="person"),
+    api("api-person-tag", "DELETE", "people:write", P.PEOPLE_WRITE, target="person"),
+    api("api-tags", "GET", "people:read", P.PEOPLE_READ),
+    api("api-fields", "GET", "people:read", P.PEOPLE_READ),
+    api("api-fields", "POST", "people:write", P.PEOPLE_WRITE),
+    api("api-members", "GET", "team:read", P.TEAM_READ),
+    api("api-member", "GET", "team:read", P.TEAM_READ, target="membership"),
+    api("api-audit", "GET", "audit:read", P.AUDIT_READ, shows_people=True),
+    api("api-account", "GET", "account:read"),
+    api("api-keys", "GET", "api_keys:read", P.API_KEYS_READ),
+    api("api-key-revoke", "POST", "api_keys:revoke", P.API_KEYS_MANAGE, target="api_key"),
+    # Ingest: storing events needs EVENTS_WRITE; the action also authorizes PEOPLE_WRITE
+    # when a batch identifies or references people.
+    api("api-events", "POST", "events:write", P.EVENTS_WRITE),
+)
+
+_BY_KEY: dict[tuple[str, str], Endpoint] = {}
+for _entry in ENDPOINTS:
+    if (_entry.name, _entry.method) in _BY_KEY:
+        raise ValueError(f"duplicate registry entry {_entry.method} {_entry.name}")
+    _BY_KEY[(_entry.name, _entry.method)] = _entry
+NAMES = frozenset(e.name for e in ENDPOINTS)
+
+
+def lookup(name: str | None, method: str) -> Endpoint | None:
+    """The entry for route ``name`` and ``method`` (HEAD counts as GET); None if absent."""
+    method = "GET" if method == "HEAD" else method
+    return _BY_KEY.get((name or "", method))
+
+
+def methods(name: str) -> frozenset[str]:
+    """The methods route ``name`` answers (HEAD with GET)."""
+    out = {e.method for e in ENDPOINTS if e.name == name}
+    return frozenset(out | ({"HEAD"} if "GET" in out else set()))
+
+
+def of_surface(surface: str) -> tuple[Endpoint, ...]:
+    return tuple(e for e in ENDPOINTS if e.surface == surface)

@@ -1,0 +1,69 @@
+"""The one scope table: what each API-key scope lets a key do.
+
+A key's principal holds the intersection of three sets, recomputed on every request
+(:func:`enclave.access.principal.for_api_key`):
+
+1. its creator's CURRENT permissions in the account, so a demoted creator narrows every
+   key they made and a removed creator kills them;
+2. its role ceiling: a built-in role (the visibility table reads permissions, so an
+   ``analyst`` ceiling sees masked data);
+3. the union of its scopes' permissions (this table).
+
+Scope permission sets are deliberately NOT closed under ``permissions.IMPLIED``: a
+write-only scope (``events:write``) grants ``PEOPLE_WRITE`` without ``PEOPLE_READ``, so
+the visibility table hides every personal field from such a key and ingest treats it as
+unable to see any value (docs/events.md, "existence").
+
+``account:read`` maps to no permission: it gates an endpoint that needs none. The
+``api_keys:*`` scopes map to ``API_KEYS_READ`` / ``API_KEYS_MANAGE``, so those endpoints
+work only while the key's creator still holds them and the ceiling includes them.
+"""
+
+from __future__ import annotations
+
+from enclave.access.permissions import ROLE_PERMISSIONS, Permission, close
+
+P = Permission
+
+SCOPES: dict[str, frozenset[Permission]] = {
+    "people:read": frozenset({P.PEOPLE_READ}),
+    "people:write": close({P.PEOPLE_READ, P.PEOPLE_WRITE}),
+    "people:export": close({P.PEOPLE_READ, P.PEOPLE_EXPORT}),
+    "people:erase": close({P.PEOPLE_ERASE}),
+    "events:write": frozenset({P.EVENTS_WRITE, P.PEOPLE_WRITE}),
+    "audit:read": frozenset({P.AUDIT_READ}),
+    "account:read": frozenset(),
+    "team:read": frozenset({P.TEAM_READ}),
+    "api_keys:read": frozenset({P.API_KEYS_READ}),
+    "api_keys:revoke": close({P.API_KEYS_MANAGE}),
+}
+
+SCOPE_DESCRIPTIONS: dict[str, str] = {
+    "people:read": "Read people (personal data as the role ceiling allows)",
+    "people:write": "Create, update, upsert and archive people",
+    "people:export": "Export people",
+    "people:erase": "Erase people",
+    "events:write": "Send events and identify calls to the ingest endpoint (write-only)",
+    "audit:read": "Read the audit log",
+    "account:read": "Read the account's settings",
+    "team:read": "Read the team and roles",
+    "api_keys:read": "List the account's API keys (never their secrets)",
+    "api_keys:revoke": "Revoke the account's API keys (the creator must still hold "
+                       "api_keys.manage)",
+}
+
+# Ceilings are built-in role names; a key can never see more than this role would.
+CEILINGS: tuple[str, ...] = tuple(ROLE_PERMISSIONS)
+
+
+def scope_permissions(scopes) -> frozenset[Permission]:
+    """Union of the permissions of ``scopes`` (unknown scopes grant nothing)."""
+    out: set[Permission] = set()
+    for scope in scopes:
+        out |= SCOPES.get(scope, frozenset())
+    return frozenset(out)
+
+
+def ceiling_permissions(role: str) -> frozenset[Permission]:
+    """The permissions of built-in role ``role`` (unknown: nothing)."""
+    return ROLE_PERMISSIONS.get(role, frozenset())
