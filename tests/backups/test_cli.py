@@ -67,7 +67,7 @@ class TestCommands:
 
 
 class TestInterruptedBackup:
-    def test_sigkill_during_backup_leaves_nothing_complete(self, deployment):
+    def test_sigkill_during_backup_leaves_nothing_complete(self, deployment, tmp_path):
         var = Path(deployment["ENCLAVE_VAR_DIR"])
         db = sqlite3.connect(var / "data" / "enclave.sqlite3")
         db.execute("CREATE TABLE IF NOT EXISTS bulk (b BLOB)")
@@ -75,18 +75,25 @@ class TestInterruptedBackup:
                    "WHERE i < 300) INSERT INTO bulk SELECT randomblob(1048576) FROM n")
         db.commit()
         db.close()
-        proc = subprocess.Popen([*ENCLAVE, "backup", "create"], env=deployment,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         backups = var / "backups"
+        # A backup killed by another test leaves its own small data.enc.part behind (prune
+        # removes it later): watch only the part file of the backup started here.
+        earlier = set(backups.glob("*/data.enc.part"))
+        log = tmp_path / "stderr"
+        with log.open("wb") as stderr:  # a file, not a pipe: progress output never blocks it
+            proc = subprocess.Popen([*ENCLAVE, "backup", "create"], env=deployment,
+                                    stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            parts = list(backups.glob("*/data.enc.part"))
+        while time.monotonic() < deadline and proc.poll() is None:
+            parts = [p for p in backups.glob("*/data.enc.part") if p not in earlier]
             if parts and parts[0].stat().st_size > 8 * 1024 * 1024:
                 break
             time.sleep(0.005)
         else:
             proc.kill()
-            pytest.fail("the backup never started streaming")
+            proc.wait()
+            pytest.fail(f"the backup was not seen streaming (exit {proc.returncode}): "
+                        f"{log.read_text(errors='replace')[-2000:]}")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         interrupted = parts[0].parent.name
