@@ -154,9 +154,40 @@ class TestPrecision:
     def test_events_body_is_required(self, schema):
         assert schema["paths"]["/api/v1/events"]["post"]["requestBody"]["required"] is True
 
+    @pytest.mark.parametrize("event", [
+        {"type": "identify", "email": None, "external_id": None},
+        {"type": "identify"},
+        {"type": "track", "event": "x", "email": "a@b.co", "properties": {"k\u0000": 1}},
+        {"type": "identify", "external_id": "u-1", "fields": {"0": None}},
+        {"type": "identify", "external_id": "u-1", "fields": {"first_name": 5}},
+        {"type": "identify", "external_id": "u-1", "fields": {"consent": "maybe"}}],
+        ids=["identify-naming-no-one", "identify-without-names", "track-key-with-nul",
+             "unknown-field", "number-as-text", "consent-not-a-choice"])
+    @pytest.mark.parametrize("batched", [False, True], ids=["single", "batched"])
+    def test_event_the_server_refuses_is_invalid_per_the_document(self, schema, event,
+                                                                  batched):
+        body = {"batch": [event]} if batched else event
+        assert not _events_validator(schema).is_valid(body)
+
+    @pytest.mark.parametrize("batched", [False, True], ids=["single", "batched"])
+    def test_identify_naming_its_person_is_valid_per_the_document(self, schema, batched):
+        event = {"type": "identify", "external_id": "u-1", "email": None}
+        assert _events_validator(schema).is_valid({"batch": [event]} if batched else event)
+
     def test_created_person_links_to_the_person_operations(self, schema):
         links = schema["paths"]["/api/v1/people"]["post"]["responses"]["201"]["links"]
         assert links["people_get"]["parameters"] == {"person_id": "$response.body#/id"}
+
+def _events_validator(schema):
+    """A JSON Schema 2020-12 validator for POST /api/v1/events's body, its references
+    resolved against the document's components."""
+    from jsonschema import Draft202012Validator
+
+    body = schema["paths"]["/api/v1/events"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]
+    if "$ref" in body:
+        body = schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+    return Draft202012Validator({**body, "components": schema["components"]})
 
 
 @pytest.mark.django_db
@@ -190,6 +221,18 @@ class TestAccountDocument:
         assert custom["properties"]["plan"]["anyOf"] == [{"enum": ["gold", "free"]},
                                                          {"type": "null"}]
         assert custom["properties"]["score"]["anyOf"][0]["type"] == "number"
+
+    def test_identify_fields_name_every_accounts_field_typed(self, world, fields):
+        from tests.api.conftest import key_client
+
+        response = key_client(world).get("/api/v1/openapi.json")
+        identify = response.json()["components"]["schemas"]["IdentifyFields"]
+        assert identify["additionalProperties"] is False
+        assert "patternProperties" not in identify
+        custom = {k for k in identify["properties"] if k.startswith("custom.")}
+        assert custom == {"custom.score", "custom.plan", "custom.diagnosis"}
+        assert identify["properties"]["custom.score"]["anyOf"][0]["type"] == "number"
+        assert identify["properties"]["first_name"]["anyOf"][0]["maxLength"] == 100
 
     def test_document_without_a_key_names_no_accounts_fields(self, world, fields):
         from tests.conftest import HttpsClient

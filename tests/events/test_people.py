@@ -67,12 +67,32 @@ class TestIdentify:
         people_actions.do_define_field(world.account, "score", "Score", "number",
                                        actor=world.actor("owner"))
         bad = ingest.post(URL, identify(email=PERSON["email"], fields={"custom.score": "lots"}))
-        good = ingest.post(URL, identify(email=PERSON["email"], fields={"custom.score": "7"}))
+        good = ingest.post(URL, identify(email=PERSON["email"], fields={"custom.score": 7}))
         assert bad.status_code == 422
-        assert bad.json()["errors"] == {"fields.custom.score": ["Enter a number."]}
+        assert bad.json()["errors"] == {"fields.custom.score": [
+            "Send a JSON number between -1000000000000000 and 1000000000000000, or null."]}
         assert good.status_code == 202
         world.person.refresh_from_db()
         assert world.person.custom["score"] == 7
+
+    @pytest.mark.parametrize(("key", "value"), [("custom.score", "7"), ("first_name", 5),
+                                                ("consent", True), ("country", 44)])
+    def test_field_value_of_another_json_type_is_refused_not_coerced(self, ingest, world,
+                                                                     key, value):
+        people_actions.do_define_field(world.account, "score", "Score", "number",
+                                       actor=world.actor("owner"))
+        response = ingest.post(URL, identify(email=PERSON["email"], fields={key: value}))
+        assert response.status_code == 422
+        assert list(response.json()["errors"]) == [f"fields.{key}"]
+        world.person.refresh_from_db()
+        assert world.person.custom.get("score") is None
+        assert world.person.first_name == PERSON["first_name"]
+
+    def test_text_field_longer_than_its_limit_as_sent_is_refused(self, ingest, world):
+        response = ingest.post(URL, identify(email=PERSON["email"],
+                                             fields={"first_name": "A" * 100 + " "}))
+        assert response.status_code == 422
+        assert response.json()["errors"] == {"fields.first_name": ["At most 100 characters."]}
 
     def test_encrypted_custom_field_is_sealed_not_searchable(self, ingest, world):
         people_actions.do_define_field(world.account, "notes", "Notes", "text",
@@ -90,18 +110,27 @@ class TestIdentify:
         response = ingest.post(URL, identify(email="a@example.com", fields={"shoe": "9"}))
         assert list(response.json()["errors"]) == ["fields.shoe"]
 
-    def test_email_of_another_person_is_422_and_stores_nothing(self, world):
+    def test_email_of_another_person_is_409_and_stores_nothing(self, world):
         Person.objects.create(account=world.account, email="taken@example.com")
         ingest = ingest_client(world, scopes=["events:write", "people:read"])
         response = ingest.post(URL, {"batch": [
             {"type": "track", "event": "x"},
             identify(external_id=PERSON["external_id"], email="taken@example.com")]})
-        assert response.status_code == 422
+        assert response.status_code == 409
         assert response.json()["errors"] == {
             "batch.1.email": ["Another person has this email address."]}
         assert not Event.objects.exists()
         world.person.refresh_from_db()
         assert world.person.email == PERSON["email"]
+
+    def test_conflict_beside_an_invalid_event_is_422_for_the_invalid_one(self, world):
+        Person.objects.create(account=world.account, email="taken@example.com")
+        ingest = ingest_client(world, scopes=["events:write", "people:read"])
+        response = ingest.post(URL, {"batch": [
+            identify(external_id=PERSON["external_id"], email="taken@example.com"),
+            identify(external_id="other", fields={"country": "Nowhere"})]})
+        assert response.status_code == 422
+        assert list(response.json()["errors"]) == ["batch.1.fields.country"]
 
     def test_write_only_key_cannot_learn_that_an_email_is_taken(self, ingest, world):
         Person.objects.create(account=world.account, email="taken@example.com")
@@ -219,7 +248,9 @@ class TestExistenceIsNeverRevealed:
         client = ingest_client(world, scopes=["events:write", "people:read"])
         response = client.post(URL, identify(external_id=PERSON["external_id"],
                                              email="taken@example.com"))
-        assert response.status_code == 422
+        assert response.status_code == 409
+        assert response.json()["errors"] == {
+            "email": ["Another person has this email address."]}
 
 
 @pytest.mark.django_db

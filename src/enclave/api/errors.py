@@ -80,7 +80,12 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
 
 
 def _from_django_validation(exc: DjangoValidationError) -> exceptions.APIException:
-    errors = field_errors(exc)
+    return invalid(field_errors(exc))
+
+
+def invalid(errors: dict[str, list[str]]) -> exceptions.APIException:
+    """422 ``validation`` listing ``errors``; 409 ``conflict`` (same ``errors``) when every
+    one is a uniqueness clash — the request is valid, the current data is in the way."""
     messages = {m for ms in errors.values() for m in ms}
     if messages and messages <= CONFLICT_MESSAGES:
         conflict = Conflict(" ".join(sorted(messages)))

@@ -15,7 +15,7 @@ from rest_framework import exceptions, status
 from rest_framework.request import Request
 
 from enclave.api.base import ApiView
-from enclave.api.errors import Conflict
+from enclave.api.errors import Conflict, invalid
 from enclave.api.parsers import TooDeep
 from enclave.apikeys.throttle import IngestIpThrottle, IngestKeyThrottle
 from enclave.core import jsondepth
@@ -106,7 +106,7 @@ class IngestView(ApiView):
         except schema.PayloadError as exc:
             raise exceptions.ParseError(str(exc)) from None
         except schema.EventErrors as exc:
-            raise exceptions.ValidationError(exc.errors) from None
+            raise invalid(exc.errors) from None
         except IngestConflict as exc:
             raise Conflict(str(exc)) from None
         return HttpResponse(

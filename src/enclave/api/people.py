@@ -21,7 +21,7 @@ from enclave.api import serializers as s
 from enclave.api.base import ApiView
 from enclave.api.errors import FieldNotQueryable, InvalidQuery
 from enclave.core.prepared import Prepared, run_together
-from enclave.people import access, actions, visibility
+from enclave.people import access, actions, values, visibility
 from enclave.people import views as people_views
 from enclave.people.models import FieldDefinition, Person, PersonTag, Tag
 
@@ -116,7 +116,7 @@ class _PersonWriting(ApiView):
         if email is not None and email.strip() and not re.fullmatch(actions.EMAIL_PATTERN,
                                                                     email):
             errors["email"] = ["Enter a valid email address."]
-        errors.update(s.custom_value_errors(validated.get("custom", {}), definitions))
+        errors.update(values.custom_value_errors(validated.get("custom", {}), definitions))
         if errors:
             raise exceptions.ValidationError(errors)
         return data

@@ -13,6 +13,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from enclave.api import serializers as s
 from enclave.core import problems
 from enclave.events import schema as events_schema
+from enclave.people import values
+from enclave.people.actions import EMAIL_PATTERN
 
 PROBLEM_COMPONENT = "Problem"
 # Statuses any authenticated operation can answer with, besides its own success codes.
@@ -116,16 +118,16 @@ def _no_nul(node):
             node.get("format") not in _STRING_FORMATS_WITHOUT_NUL:
         pattern = node.get("pattern")
         if pattern is None:
-            node["pattern"] = s.NO_NUL
+            node["pattern"] = values.NO_NUL
         elif pattern == r"\S":
             node["pattern"] = s.NOT_BLANK
-        elif pattern != s.EMAIL_PATTERN and not pattern.startswith(
+        elif pattern != EMAIL_PATTERN and not pattern.startswith(
                 ("^[a-z", "^[0-9", "^[^\\u0000]", "^(", "^\\s", "^(?!")):
             raise ValueError(f"pattern {pattern!r} may allow NUL; make it exclude NUL")
     extra = node.get("additionalProperties")
     if isinstance(extra, dict) or (node.get("type") == "object" and "properties" not in node
                                    and extra is not False):
-        node.setdefault("propertyNames", {"type": "string", "pattern": s.NO_NUL})
+        node.setdefault("propertyNames", {"type": "string", "pattern": values.NO_NUL})
     for key in ("properties", "patternProperties"):
         for value in node.get(key, {}).values():
             _no_nul(value)
@@ -155,7 +157,7 @@ def _person_write(component: dict) -> None:
         if name in visibility.FIELD_CLASSES and visibility.level(
                 perms, visibility.FIELD_CLASSES[name]) != visibility.VISIBLE:
             del properties[name]
-    for name, rule in s.PERSON_FIELD_RULES.items():
+    for name, rule in values.PERSON_FIELD_RULES.items():
         if name in properties:
             properties[name].update(rule)
 
@@ -164,7 +166,7 @@ def _upsert(component: dict) -> dict:
     """An upsert names who to match: one whole object schema per way (a non-blank
     external_id; else an email), like the events' identify."""
     variants = []
-    for name, rule in (("external_id", r"\S"), ("email", s.EMAIL_PATTERN)):
+    for name, rule in (("external_id", r"\S"), ("email", EMAIL_PATTERN)):
         variant = copy.deepcopy(component)
         variant.pop("description", None)
         variant["required"] = [*variant.get("required", []), name]

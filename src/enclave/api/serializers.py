@@ -15,13 +15,11 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from enclave.people.actions import CUSTOM_TEXT_MAX, EMAIL_PATTERN, TAG_MAX, TEXT_LIMITS
+from enclave.people.actions import TAG_MAX, TEXT_LIMITS
 from enclave.people.models import CONSENT_CHOICES, FIELD_TYPES, PD_CLASSES
+from enclave.people.values import custom_value_schema
 
 TAGS_MAX_PER_REQUEST = 100
-# Text the parser accepts (enclave.api.parsers.unstorable refuses NUL with a 400): every
-# request string in the OpenAPI document carries this pattern (enclave.api.schema).
-NO_NUL = r"^[^\u0000]*$"
 # Text with a visible character (and no NUL).
 NOT_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 
@@ -86,21 +84,6 @@ class ScalarField(serializers.Field):
 
 def _text(name: str) -> serializers.CharField:
     return StrictCharField(required=False, allow_blank=True, max_length=TEXT_LIMITS[name])
-
-
-# What the actions accept for the built-in text fields (people.actions: each value is
-# stripped, then checked; blank clears), as OpenAPI rules for the document
-# (enclave.api.schema). Python's re and the schema's \s agree with str.strip().
-PERSON_FIELD_RULES: dict[str, dict] = {
-    "email": {"anyOf": [{"pattern": EMAIL_PATTERN}, {"pattern": r"^\s*$"}]},
-    "phone": {"pattern": r"^\s*(\+[0-9 ()\-.]{2,30}[0-9()\-.]"
-                         r"|[0-9()\-.][0-9 ()\-.]{1,29}[0-9()\-.])?\s*$"},
-    "custom": {"propertyNames": {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,39}$",
-                                 "description": "A custom field key of the account "
-                                                "(GET /fields); an undefined key is a 422."}},
-    "country": {"pattern": r"^\s*([A-Za-z]{2})?\s*$",
-                "description": "ISO 3166 two-letter code; empty clears it."},
-}
 
 
 class PersonWriteSerializer(StrictSerializer):
@@ -250,58 +233,11 @@ class AccountSerializer(serializers.Serializer):
         help_text="The permissions this key holds (creator ∩ role ceiling ∩ scopes).")
 
 
-# --- custom field values: one JSON Schema per field type, for the account's document
-# (GET /api/v1/openapi.json with a key) and for the check of every value a key sends ---
-CUSTOM_NUMBER_LIMIT = 10**15  # beyond it a float no longer holds every integer
-
-
-def custom_value_schema(definition) -> dict:
-    """What the API accepts for ``definition``'s value: its JSON type only (no coercion:
-    "5" is not a number, "yes" not a boolean), or null to clear it."""
-    by_type = {
-        "text": {"type": "string", "maxLength": CUSTOM_TEXT_MAX, "pattern": NO_NUL},
-        "number": {"type": "number", "minimum": -CUSTOM_NUMBER_LIMIT,
-                   "maximum": CUSTOM_NUMBER_LIMIT},
-        "date": {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
-        "boolean": {"type": "boolean"},
-        "select": {"enum": list(definition.options)},
-    }
-    return {"anyOf": [by_type[definition.type], {"type": "null"}],
-            "description": f"{definition.label} ({definition.type}); null clears it."}
-
-
+# --- custom field values: the account's document (GET /api/v1/openapi.json with a key)
+# names them with their types (enclave.people.values, which also checks what a key sends)
 def custom_values_schema(definitions) -> dict:
     """The ``custom`` object of a person write body for these field definitions."""
     return {"type": "object", "additionalProperties": False,
             "properties": {d.key: custom_value_schema(d) for d in definitions},
             "description": "Custom field values by key: this account's fields that the "
                            "key may set. Any other key is a 422."}
-
-
-def custom_value_errors(values: Mapping, definitions) -> dict[str, list[str]]:
-    """``custom.<key>`` → message for each value its field's schema refuses (unknown keys
-    are left to the action, which names them)."""
-    from jsonschema import Draft202012Validator
-
-    by_key = {d.key: d for d in definitions}
-    errors = {}
-    for key, value in values.items():
-        if key not in by_key:
-            continue
-        validator = Draft202012Validator(custom_value_schema(by_key[key]),
-                                         format_checker=Draft202012Validator.FORMAT_CHECKER)
-        if not validator.is_valid(value):
-            kind = by_key[key].type
-            errors[f"custom.{key}"] = [_CUSTOM_MESSAGES[kind].format(
-                options=", ".join(by_key[key].options), limit=CUSTOM_TEXT_MAX,
-                number=CUSTOM_NUMBER_LIMIT)]
-    return errors
-
-
-_CUSTOM_MESSAGES = {
-    "text": "Send a string of at most {limit} characters without NUL, or null.",
-    "number": "Send a JSON number between -{number} and {number}, or null.",
-    "date": "Send a date as a YYYY-MM-DD string, or null.",
-    "boolean": "Send true or false (a JSON boolean), or null.",
-    "select": "Send one of: {options}; or null.",
-}

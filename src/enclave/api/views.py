@@ -19,6 +19,7 @@ from enclave.access.principal import Principal
 from enclave.api import serializers as s
 from enclave.api.schema import person_write_bodies
 from enclave.apikeys.auth import ApiKeyAuthentication
+from enclave.events import schema as events_schema
 
 
 class HealthView(APIView):
@@ -94,6 +95,10 @@ def _account_document(document: dict, principal: Principal) -> dict:
     definitions = access.field_definitions(principal.account_id)
     writable = [d for d in definitions if visibility.field_level(
         principal.perms, f"custom.{d.key}", definitions) == visibility.VISIBLE]
-    for body in person_write_bodies(document["components"]["schemas"]):
+    schemas = document["components"]["schemas"]
+    for body in person_write_bodies(schemas):
         body["properties"]["custom"] = s.custom_values_schema(writable)
+    # Ingest sets any of the account's fields (a write-only key writes blind:
+    # docs/events.md), so an identify's fields name them all.
+    schemas.update(events_schema.openapi_components(definitions))
     return document

@@ -43,7 +43,7 @@ from enclave.core.models import AuditEventType
 from enclave.events.models import Event, MessageId
 from enclave.events.schema import AnyEvent, EventErrors, Identify, Track
 from enclave.people import actions as people_actions
-from enclave.people import visibility
+from enclave.people import values, visibility
 from enclave.people.models import FieldDefinition, Person, PersonTag, Tag, sealed_values
 
 P = Permission
@@ -247,6 +247,14 @@ def _clean_identify(account, events, where) -> _Plan:
             errors[_join(where(i), f"fields.{key}")] = [
                 f"Send {key} at the top level of the event, not in fields."]
         data = {k: v for k, v in event.fields.items() if k not in _TOP_LEVEL}
+        # Types as the document says, no coercion (5 is not a text, "5" not a number).
+        mistyped = values.builtin_value_errors(data)
+        mistyped.update(values.custom_value_errors(
+            {k[7:]: v for k, v in data.items() if k.startswith("custom.")},
+            definitions.values()))
+        for key, messages in mistyped.items():
+            errors[_join(where(i), f"fields.{key}")] = messages
+            del data[key]
         builtin, custom, _, bad = people_actions.clean_row(definitions, {
             **data, "email": event.email, "external_id": event.external_id})
         for key, messages in bad.items():
