@@ -268,7 +268,7 @@ def openapi_request_schema() -> dict:
     (event, batch), components = msgspec.json.schema_components([AnyEvent, Batch])
     resolved = {name: _oas31(schema, components) for name, schema in components.items()}
     track = resolved["Track"]["properties"]["properties"]
-    track["propertyNames"] = {**track.get("propertyNames", {}), "pattern": _NO_NUL}
+    track["propertyNames"] = {**track.get("propertyNames", {}), "pattern": values.NO_NUL}
     track["additionalProperties"] = _value_ref(2)
     # An identify event names its person (the rule _check enforces): one whole object
     # schema per way of naming it, that name's text required (a sibling "anyOf" beside
@@ -295,7 +295,6 @@ def _naming(identify: dict, name: str) -> dict:
     return variant
 
 
-_NO_NUL = values.NO_NUL
 VALUE_COMPONENT = "EventPropertyValue"
 FIELDS_COMPONENT = "IdentifyFields"
 
@@ -315,9 +314,9 @@ def openapi_components(definitions=None) -> dict[str, dict]:
             VALUE_COMPONENT: {
         "description": f"Any JSON value; properties nest at most {MAX_PROPERTIES_DEPTH} "
                        "levels (deeper is a 422).",
-        "anyOf": [{"type": ["string", "number", "boolean", "null"], "pattern": _NO_NUL},
+        "anyOf": [{"type": ["string", "number", "boolean", "null"], "pattern": values.NO_NUL},
                   {"type": "array", "items": _value_ref(0)},
-                  {"type": "object", "propertyNames": {"pattern": _NO_NUL},
+                  {"type": "object", "propertyNames": {"pattern": values.NO_NUL},
                    "additionalProperties": _value_ref(0)}]}}
 
 

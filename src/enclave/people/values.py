@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
-from enclave.people.actions import CUSTOM_TEXT_MAX, EMAIL_PATTERN, TEXT_LIMITS
+from enclave.people.actions import CUSTOM_TEXT_MAX, EDITABLE, EMAIL_PATTERN, TEXT_LIMITS
 from enclave.people.models import CONSENT_CHOICES
 
 # Text the parsers accept (NUL is refused with a 400): every request string in the
@@ -38,24 +37,22 @@ PERSON_FIELD_RULES: dict[str, dict] = {
 
 # The built-in fields an identify event sets through ``fields`` (email and external id
 # name the person at the event's top level; tags are the event's own list).
-IDENTIFY_FIELDS = ("first_name", "last_name", "phone", "company", "address", "country",
-                   "ip", "consent")
+IDENTIFY_FIELDS = tuple(f for f in EDITABLE if f not in ("email", "external_id"))
 
 
 def builtin_value_schema(name: str) -> dict:
     """An identify event's value for built-in field ``name``: text as the people API
     takes it, or null (clears it, like "")."""
-    text: dict = {"type": "string", "pattern": NO_NUL}
-    if name in TEXT_LIMITS:
-        text["maxLength"] = TEXT_LIMITS[name]
-    rule = PERSON_FIELD_RULES.get(name, {})
-    if "pattern" in rule:
-        text["pattern"] = rule["pattern"]
     if name == "ip":
         text = {"type": "string", "anyOf": [{"pattern": r"^\s*$"}, {"format": "ipv4"},
                                             {"format": "ipv6"}]}
     elif name == "consent":
-        text["pattern"] = rf"^\s*({'|'.join(CONSENT_CHOICES)})?\s*$"
+        text = {"type": "string", "pattern": rf"^\s*({'|'.join(CONSENT_CHOICES)})?\s*$"}
+    else:
+        text = {"type": "string",
+                "pattern": PERSON_FIELD_RULES.get(name, {}).get("pattern", NO_NUL)}
+        if name in TEXT_LIMITS:
+            text["maxLength"] = TEXT_LIMITS[name]
     return {"anyOf": [text, {"type": "null"}]}
 
 
@@ -76,16 +73,20 @@ def builtin_value_errors(values: Mapping) -> dict[str, list[str]]:
 def custom_value_schema(definition) -> dict:
     """What is accepted for ``definition``'s value: its JSON type only (no coercion:
     "5" is not a number, "yes" not a boolean), or null to clear it."""
+    return {**_typed(definition.type, tuple(definition.options or ())),
+            "description": f"{definition.label} ({definition.type}); null clears it."}
+
+
+def _typed(kind: str, options: tuple[str, ...]) -> dict:
     by_type = {
         "text": {"type": "string", "maxLength": CUSTOM_TEXT_MAX, "pattern": NO_NUL},
         "number": {"type": "number", "minimum": -CUSTOM_NUMBER_LIMIT,
                    "maximum": CUSTOM_NUMBER_LIMIT},
         "date": {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
         "boolean": {"type": "boolean"},
-        "select": {"enum": list(definition.options)},
+        "select": {"enum": list(options)},
     }
-    return {"anyOf": [by_type[definition.type], {"type": "null"}],
-            "description": f"{definition.label} ({definition.type}); null clears it."}
+    return {"anyOf": [by_type[kind], {"type": "null"}]}
 
 
 def custom_value_errors(values: Mapping, definitions: Iterable) -> dict[str, list[str]]:
@@ -108,15 +109,8 @@ def custom_value_errors(values: Mapping, definitions: Iterable) -> dict[str, lis
 def _validator(kind: str, options: tuple[str, ...]):
     from jsonschema import Draft202012Validator
 
-    schema = custom_value_schema(_Definition(kind, options))
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
-@dataclass(frozen=True)
-class _Definition:
-    type: str
-    options: tuple[str, ...]
-    label: str = ""
+    return Draft202012Validator(_typed(kind, options),
+                                format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 _CUSTOM_MESSAGES = {
