@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "enclave.backups",
     "enclave.apikeys",
     "enclave.events",
+    "enclave.audience",
 ]
 
 MIDDLEWARE = [

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("backups",),
     ("people",),
     ("events",),
+    ("audience",),
     ("accounts",),
     ("apikeys",),
     ("api",),

@@ -16,7 +16,8 @@ Invariants (asserted by tests/access/test_permissions.py):
 3. Implied permissions hold in every role, built-in or custom (:data:`IMPLIED`,
    :func:`close`): e.g. ``PEOPLE_WRITE`` implies ``PEOPLE_READ``.
 4. ``user`` does marketing work; ``analyst`` reads people masked; ``viewer`` holds no
-   ``people.*`` permission (aggregates only).
+   ``people.*`` permission (aggregates only: segment names, rules with masked values,
+   counts).
 5. Custom roles choose from :data:`CUSTOM_ROLE_PERMISSIONS` (everything but the
    owner-only permissions).
 6. A principal may grant a role (by role change or invitation) only when that role's
@@ -43,6 +44,8 @@ class Permission(enum.StrEnum):
     TEAM_MANAGE = "team.manage"
     BILLING_MANAGE = "billing.manage"
     EVENTS_WRITE = "events.write"
+    SEGMENTS_READ = "segments.read"
+    SEGMENTS_MANAGE = "segments.manage"
     API_KEYS_READ = "api_keys.read"
     API_KEYS_MANAGE = "api_keys.manage"
     AUDIT_READ = "audit.read"
@@ -58,6 +61,10 @@ DESCRIPTIONS: dict[Permission, str] = {
     P.PEOPLE_UNMASK: "Reveal a masked value, with a reason (audited)",
     P.PEOPLE_ERASE: "Erase a person and scrub them from the audit log",
     P.EVENTS_WRITE: "Send events through the ingest API",
+    P.SEGMENTS_READ: "See segments, their rules and member counts (members' personal "
+                     "data as the visibility table allows)",
+    P.SEGMENTS_MANAGE: "Create, change and delete segments and add people to lists "
+                       "(rules only on fields one sees in full)",
     P.TEAM_READ: "See the team and roles",
     P.TEAM_MANAGE: "Invite members, change roles and remove members (never beyond "
                    "one's own permissions)",
@@ -76,6 +83,7 @@ IMPLIED: dict[Permission, frozenset[Permission]] = {
     P.PEOPLE_ERASE: frozenset({P.PEOPLE_READ, P.PEOPLE_WRITE}),
     P.TEAM_MANAGE: frozenset({P.TEAM_READ}),
     P.API_KEYS_MANAGE: frozenset({P.API_KEYS_READ}),
+    P.SEGMENTS_MANAGE: frozenset({P.SEGMENTS_READ}),
 }
 
 ALL: frozenset[Permission] = frozenset(Permission)
@@ -97,9 +105,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "owner": ALL,
     "admin": close(ALL - OWNER_ONLY),
     "user": close({P.PEOPLE_WRITE, P.PEOPLE_EXPORT, P.PEOPLE_UNMASK, P.EVENTS_WRITE,
-                   P.TEAM_READ}),
-    "analyst": close({P.PEOPLE_READ, P.PEOPLE_EXPORT, P.PEOPLE_UNMASK, P.TEAM_READ}),
-    "viewer": close({P.TEAM_READ}),
+                   P.SEGMENTS_MANAGE, P.TEAM_READ}),
+    "analyst": close({P.PEOPLE_READ, P.PEOPLE_EXPORT, P.PEOPLE_UNMASK, P.SEGMENTS_READ,
+                      P.TEAM_READ}),
+    "viewer": close({P.SEGMENTS_READ, P.TEAM_READ}),
 }
 BUILT_IN_ROLES: tuple[str, ...] = tuple(ROLE_PERMISSIONS)
 

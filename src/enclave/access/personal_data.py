@@ -142,6 +142,18 @@ MODELS: tuple[Model, ...] = (
                 "received_at", "key_public_id"),
         "properties": personal("json"),
     }, links=(Link(PERSON, "person_id"),)),
+    # --- audience: segment membership and its history are about a person ---
+    # A rule's values may name someone ("email equals ..."): the tree is personal, shown
+    # to a role with its values masked where that role cannot see the field in full.
+    Model("audience.Segment", {
+        **plain("id", "account", "name", "kind", "time_dependent", "created_by",
+                "created_at", "updated_at", "refreshed_at"),
+        "rules": personal("json"),
+    }),
+    Model("audience.SegmentMember", plain("id", "segment", "person", "since"),
+          links=(Link(PERSON, "person_id"),)),
+    Model("audience.SegmentTransition", plain("id", "segment", "person", "kind", "at"),
+          links=(Link(PERSON, "person_id"),)),
     Model("events.MessageId", plain("id", "account", "message_id", "received_at")),
     # --- the audit log: ids only, never values; an erased person's rows are scrubbed ---
     Model("core.AuditEvent", {

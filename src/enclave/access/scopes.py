@@ -31,6 +31,8 @@ SCOPES: dict[str, frozenset[Permission]] = {
     "people:export": close({P.PEOPLE_READ, P.PEOPLE_EXPORT}),
     "people:erase": close({P.PEOPLE_ERASE}),
     "events:write": frozenset({P.EVENTS_WRITE, P.PEOPLE_WRITE}),
+    "segments:read": frozenset({P.SEGMENTS_READ}),
+    "segments:write": close({P.SEGMENTS_MANAGE}),
     "audit:read": frozenset({P.AUDIT_READ}),
     "account:read": frozenset(),
     "team:read": frozenset({P.TEAM_READ}),
@@ -44,6 +46,10 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     "people:export": "Export people",
     "people:erase": "Erase people",
     "events:write": "Send events and identify calls to the ingest endpoint (write-only)",
+    "segments:read": "Read segments, counts and members (members' fields need "
+                     "people:read as well)",
+    "segments:write": "Create, change and delete segments and lists (rules on people's "
+                      "fields need people:read as well)",
     "audit:read": "Read the audit log",
     "account:read": "Read the account's settings",
     "team:read": "Read the team and roles",

@@ -13,7 +13,7 @@ class AuditEventType(models.IntegerChoices):
 
     Ranges: 100–199 deployment/system, 200–299 identity, 300–399 accounts and team,
     400–499 people, 500–599 API and keys, 600–699 keys/logs, 700–799 backups,
-    800–899 billing, 900–999 incidents.
+    800–899 billing, 900–999 incidents, 1000–1099 audience.
     """
 
     ENVIRONMENT_STAMPED = 101, "environment stamped"
@@ -90,6 +90,12 @@ class AuditEventType(models.IntegerChoices):
     BACKUP_EXPUNGED = 704, "backup expunged and its data key destroyed"
     BACKUP_DRILL_RUN = 705, "restore drill run"
     ERASURE_TOMBSTONE_RECORDED = 706, "erasure recorded for re-application after restores"
+    # Audience (enclave.audience): 1000–1099.
+    SEGMENT_CREATED = 1001, "segment created"
+    SEGMENT_CHANGED = 1002, "segment changed"
+    SEGMENT_DELETED = 1003, "segment deleted"
+    SEGMENT_PEOPLE_ADDED = 1004, "people added to a list"
+    SEGMENT_PEOPLE_REMOVED = 1005, "people removed from a list"
 
 
 class DeploymentStamp(models.Model):

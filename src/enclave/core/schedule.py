@@ -41,6 +41,8 @@ SCHEDULE: tuple[Job, ...] = (
         run_at_start=True),
     Job("events-message-ids", "enclave.events.purge_message_ids", every_seconds=3600),
     Job("people-held-imports", "enclave.people.purge_expired_imports", every_seconds=900),
+    Job("segments-changed", "enclave.audience.refresh_changed", every_seconds=60),
+    Job("segments-time", "enclave.audience.refresh_time_dependent", every_seconds=3600),
 )
 
 

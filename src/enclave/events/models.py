@@ -35,6 +35,9 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["account", "received_at"], name="event_account_received"),
             models.Index(fields=["person"], name="event_person"),
+            # Segment rules "did X at least N times in the last D days" (audience.rules).
+            models.Index(fields=["account", "name", "occurred_at", "person"],
+                         name="event_account_name_time"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(type__in=EVENT_TYPES),

@@ -357,8 +357,9 @@ def do_archive_person(person: Person, *, actor: Principal, request=None) -> Pers
         locked = Person.objects.select_for_update().get(pk=person.pk)
         if locked.archived_at is not None:
             return locked
-        locked.archived_at = clock.now()
-        locked.save(update_fields=["archived_at"])
+        # updated_at too: segment membership is refreshed for people changed since.
+        locked.archived_at = locked.updated_at = clock.now()
+        locked.save(update_fields=["archived_at", "updated_at"])
         audit.record(AuditEventType.PERSON_ARCHIVED, actor=actor, account_id=locked.account_id,
                      request=request, target_type="person", target_id=locked.pk)
     return locked

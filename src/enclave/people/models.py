@@ -50,6 +50,8 @@ class Person(models.Model):
             models.Index(fields=["account", "id"]),
             models.Index(fields=["account", "email"]),
             models.Index(fields=["account", "external_id"]),
+            # Segment upkeep: the people changed since a watermark (audience.membership).
+            models.Index(fields=["account", "updated_at"], name="person_account_updated"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["account", "email"], condition=~models.Q(email=""),

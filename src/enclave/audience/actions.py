@@ -1,0 +1,208 @@
+"""Segment state changes. One transaction and one audit row each; audit rows name the
+segment by id and people by id — never a rule's values, which may be personal data."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from enclave.access.permissions import Permission
+from enclave.access.principal import Principal, authorize
+from enclave.audience import membership, rules
+from enclave.audience.models import DYNAMIC, KINDS, STATIC, Segment, SegmentMember
+from enclave.core import audit, clock
+from enclave.core.models import AuditEventType
+
+P = Permission
+NAME_MAX = 100
+MAX_PEOPLE_PER_CALL = 1000
+
+
+def _clean_name(name) -> str:
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise ValidationError({"name": "Give the segment a name."})
+    if len(name) > NAME_MAX or "\x00" in name:
+        raise ValidationError({"name": f"At most {NAME_MAX} characters, no NUL."})
+    return name
+
+
+def checked_rules(data, *, actor: Principal, segment_id: int | None = None) -> rules.Rule:
+    """``data`` as a rule tree usable by ``actor`` in its account; ValidationError keyed
+    ``rules`` otherwise (unknown field, wrong operator, a field the actor does not see in
+    full, a missing segment, a cycle, too deep or too many conditions)."""
+    try:
+        rule = rules.parse(data)
+        rules.check(rule, membership.context(actor.account_id, actor.perms),
+                    segment_id=segment_id)
+    except rules.RuleError as exc:
+        raise ValidationError({"rules": str(exc)}) from None
+    return rule
+
+
+def _unique_name(exc: IntegrityError) -> ValidationError:
+    if "name" in str(exc) or "segment_name_unique" in str(exc):
+        return ValidationError({"name": "Another segment has this name."}, code="unique")
+    raise exc
+
+
+def do_create_segment(account, name: str, kind: str, rule_data=None, *, actor: Principal,
+                      request=None) -> Segment:
+    """A dynamic segment (``rule_data``: a rule tree) or a static list (no rules). Needs
+    ``segments.manage``; the rules are checked against what the actor may see."""
+    authorize(actor, P.SEGMENTS_MANAGE, account_id=account.pk)
+    name = _clean_name(name)
+    if kind not in KINDS:
+        raise ValidationError({"kind": "Choose dynamic or static."})
+    if kind == STATIC and rule_data is not None:
+        raise ValidationError({"rules": "A static list has no rules; add people to it."})
+    rule = checked_rules(rule_data, actor=actor) if kind == DYNAMIC else None
+    try:
+        with transaction.atomic():
+            segment = Segment.objects.create(
+                account=account, name=name, kind=kind,
+                rules=None if rule is None else rules.to_json(rule),
+                time_dependent=bool(rule is not None and rules.time_dependent(rule)),
+                created_by_id=actor.member_id)
+            audit.record(AuditEventType.SEGMENT_CREATED, actor=actor, account_id=account.pk,
+                         request=request, target_type="segment", target_id=segment.pk,
+                         extra={"kind": kind})
+    except IntegrityError as exc:
+        raise _unique_name(exc) from None
+    return segment
+
+
+def do_change_segment(segment: Segment, *, name=None, rule_data=None, actor: Principal,
+                      request=None) -> Segment:
+    """Rename and/or replace a dynamic segment's rules (checked against what the actor
+    may see, so nobody saves a rule on a field hidden or masked to them). A change of
+    rules is evaluated in full at the next refresh. No change → no audit row."""
+    authorize(actor, P.SEGMENTS_MANAGE, account_id=segment.account_id)
+    if rule_data is not None and segment.kind == STATIC:
+        raise ValidationError({"rules": "A static list has no rules; add people to it."})
+    name = None if name is None else _clean_name(name)
+    rule = None if rule_data is None else checked_rules(rule_data, actor=actor,
+                                                         segment_id=segment.pk)
+    try:
+        with transaction.atomic():
+            locked = Segment.objects.select_for_update().get(pk=segment.pk,
+                                                             account_id=segment.account_id)
+            changed = []
+            if name is not None and name != locked.name:
+                locked.name = name
+                changed.append("name")
+            if rule is not None and rules.to_json(rule) != locked.rules:
+                locked.rules = rules.to_json(rule)
+                locked.time_dependent = rules.time_dependent(rule)
+                locked.refreshed_at = None  # the next refresh evaluates everyone
+                changed.append("rules")
+            if not changed:
+                return locked
+            locked.updated_at = clock.now()
+            locked.save()
+            audit.record(AuditEventType.SEGMENT_CHANGED, actor=actor,
+                         account_id=locked.account_id, request=request,
+                         target_type="segment", target_id=locked.pk,
+                         extra={"fields": changed})
+    except IntegrityError as exc:
+        raise _unique_name(exc) from None
+    return locked
+
+
+def do_delete_segment(segment: Segment, *, actor: Principal, request=None) -> None:
+    """Delete a segment with its rows and history. Refused (409) while another segment's
+    rules refer to it."""
+    authorize(actor, P.SEGMENTS_MANAGE, account_id=segment.account_id)
+    with transaction.atomic():
+        locked = Segment.objects.select_for_update().filter(
+            pk=segment.pk, account_id=segment.account_id).first()
+        if locked is None:
+            return
+        users = referring(locked)
+        if users:
+            raise ValidationError(
+                {"segment": f"Segment(s) {', '.join(map(str, users))} refer to this one; "
+                            "change them first."}, code="in_use")
+        locked.delete()
+        audit.record(AuditEventType.SEGMENT_DELETED, actor=actor,
+                     account_id=segment.account_id, request=request,
+                     target_type="segment", target_id=segment.pk)
+
+
+def referring(segment: Segment) -> list[int]:
+    """Ids of the account's segments whose rules refer to ``segment`` directly."""
+    out = []
+    for pk, stored in Segment.objects.filter(account_id=segment.account_id, kind=DYNAMIC) \
+            .exclude(pk=segment.pk).values_list("pk", "rules"):
+        try:
+            if segment.pk in rules.referenced_segments(rules.parse(stored)):
+                out.append(pk)
+        except rules.RuleError:
+            continue
+    return out
+
+
+def _people_ids(segment: Segment, person_ids) -> list[int]:
+    from enclave.people.models import Person
+
+    ids = sorted({int(i) for i in person_ids})
+    if not ids:
+        raise ValidationError({"people": "Name at least one person."})
+    if len(ids) > MAX_PEOPLE_PER_CALL:
+        raise ValidationError({"people": f"At most {MAX_PEOPLE_PER_CALL} people at once."})
+    found = set(Person.objects.filter(account_id=segment.account_id, pk__in=ids)
+                .values_list("pk", flat=True))
+    missing = [i for i in ids if i not in found]
+    if missing:  # another account's person looks exactly like a missing one
+        raise ValidationError({"people": f"No such person: {', '.join(map(str, missing))}."})
+    return ids
+
+
+def _require_list(segment: Segment) -> None:
+    if segment.kind != STATIC:
+        raise ValidationError({"segment": "People join a dynamic segment by its rules; "
+                                          "add them to a static list instead."})
+
+
+def do_add_segment_people(segment: Segment, person_ids, *, actor: Principal,
+                          request=None) -> int:
+    """Add people (of the segment's account) to a static list; returns how many were new.
+    Dynamic segments referring to the list are brought up to date for them."""
+    authorize(actor, P.SEGMENTS_MANAGE, account_id=segment.account_id)
+    _require_list(segment)
+    ids = _people_ids(segment, person_ids)
+    now = clock.now()
+    with transaction.atomic():
+        Segment.objects.select_for_update().get(pk=segment.pk)
+        present = set(SegmentMember.objects.filter(segment=segment, person_id__in=ids)
+                      .values_list("person_id", flat=True))
+        new = [i for i in ids if i not in present]
+        if not new:
+            return 0
+        membership._write(segment, new, [], now)
+        audit.record(AuditEventType.SEGMENT_PEOPLE_ADDED, actor=actor,
+                     account_id=segment.account_id, request=request,
+                     target_type="segment", target_id=segment.pk, extra={"people": new})
+        membership.refresh_dependents(segment.account_id, segment.pk, new, now=now)
+    return len(new)
+
+
+def do_remove_segment_people(segment: Segment, person_ids, *, actor: Principal,
+                             request=None) -> int:
+    """Remove people from a static list; returns how many were members."""
+    authorize(actor, P.SEGMENTS_MANAGE, account_id=segment.account_id)
+    _require_list(segment)
+    ids = _people_ids(segment, person_ids)
+    now = clock.now()
+    with transaction.atomic():
+        Segment.objects.select_for_update().get(pk=segment.pk)
+        present = sorted(SegmentMember.objects.filter(segment=segment, person_id__in=ids)
+                         .values_list("person_id", flat=True))
+        if not present:
+            return 0
+        membership._write(segment, [], present, now)
+        audit.record(AuditEventType.SEGMENT_PEOPLE_REMOVED, actor=actor,
+                     account_id=segment.account_id, request=request,
+                     target_type="segment", target_id=segment.pk, extra={"people": present})
+        membership.refresh_dependents(segment.account_id, segment.pk, present, now=now)
+    return len(present)

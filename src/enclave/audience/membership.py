@@ -1,0 +1,194 @@
+"""Who is in a segment: evaluated live, and kept as rows (with entry/exit history).
+
+Counts, member lists and previews always run the compiled rule (:func:`people_in`), so
+they are exact at the moment they are asked. ``SegmentMember`` keeps the membership of
+dynamic segments as rows, so that every change is recorded as a ``SegmentTransition``
+(what flows trigger on). It is maintained incrementally: :func:`refresh_changed`
+re-evaluates each dynamic segment only for the people changed or sending events since
+its last refresh (watermarks overlap by :data:`OVERLAP`, so a transaction that committed
+late is never missed; re-evaluating is idempotent). Rules that depend on "now" are also
+re-evaluated in full by :func:`refresh_time_dependent`; a new or changed segment is
+evaluated in full at its first refresh. Both run as periodic jobs
+(``core.schedule``) and take "now" from the one clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.db import transaction
+from django.db.models import Q
+
+from enclave.audience import rules
+from enclave.audience.models import (
+    DYNAMIC,
+    ENTERED,
+    EXITED,
+    STATIC,
+    Segment,
+    SegmentMember,
+    SegmentTransition,
+)
+from enclave.core import clock
+
+log = logging.getLogger(__name__)
+OVERLAP = dt.timedelta(minutes=5)
+_CHUNK = 5000
+
+
+def stored_rules_lookup(account_id: int):
+    """``segment id → stored rules`` for the account (``rules._MISSING`` when absent)."""
+    cache: dict[int, object] = {}
+
+    def lookup(segment_id: int):
+        if segment_id not in cache:
+            row = Segment.objects.filter(account_id=account_id, pk=segment_id).values_list(
+                "kind", "rules").first()
+            cache[segment_id] = rules._MISSING if row is None else (
+                None if row[0] == STATIC else row[1])
+        return cache[segment_id]
+    return lookup
+
+
+def context(account_id: int, perms=frozenset(), *, now=None) -> rules.Context:
+    from enclave.people.access import field_definitions
+
+    return rules.Context(account_id=account_id, perms=frozenset(perms),
+                         definitions=field_definitions(account_id),
+                         segment_rules=stored_rules_lookup(account_id),
+                         now=now or clock.now())
+
+
+def people_in(rule: rules.Rule, ctx: rules.Context):
+    """The account's unarchived people matching ``rule``: one query, tenant-filtered."""
+    from enclave.people.models import Person
+
+    return Person.objects.filter(account_id=ctx.account_id, archived_at__isnull=True) \
+        .filter(rules.compile(rule, ctx))
+
+
+def members_of(segment: Segment, ctx: rules.Context):
+    """The people in ``segment`` now: a list's rows, or a dynamic segment's rule live."""
+    from enclave.people.models import Person
+
+    if segment.kind == STATIC:
+        return Person.objects.filter(
+            account_id=segment.account_id, archived_at__isnull=True,
+            pk__in=SegmentMember.objects.filter(segment=segment).values("person_id"))
+    return people_in(rules.parse(segment.rules), ctx)
+
+
+def refresh(segment_id: int, *, restrict: Q | None = None, now=None) -> tuple[int, int]:
+    """Bring a dynamic segment's rows up to date (only for people matching ``restrict``
+    when given) and record each entry and exit. Returns (entered, exited). Idempotent;
+    the segment row is locked, so two refreshes of one segment never interleave."""
+    now = now or clock.now()
+    with transaction.atomic():
+        segment = Segment.objects.select_for_update().filter(pk=segment_id,
+                                                             kind=DYNAMIC).first()
+        if segment is None:
+            return 0, 0
+        try:
+            rule = rules.parse(segment.rules)
+        except rules.RuleError:
+            # Only an anonymised restore stores an unusable tree (the registry blanks it).
+            log.warning("segment rules unusable", extra={"segment_id": segment.pk})
+            return 0, 0
+        ctx = context(segment.account_id, now=now)
+        matching = people_in(rule, ctx)
+        stored = SegmentMember.objects.filter(segment=segment)
+        if restrict is not None:
+            matching = matching.filter(restrict)
+            stored = stored.filter(person_id__in=_scope(segment.account_id, restrict))
+        entering = list(matching.exclude(pk__in=SegmentMember.objects.filter(
+            segment=segment).values("person_id")).values_list("pk", flat=True))
+        leaving = list(stored.exclude(person_id__in=matching.values("pk"))
+                       .values_list("person_id", flat=True))
+        _write(segment, entering, leaving, now)
+        Segment.objects.filter(pk=segment.pk).update(refreshed_at=now)
+    return len(entering), len(leaving)
+
+
+def _scope(account_id: int, restrict: Q):
+    from enclave.people.models import Person
+
+    return Person.objects.filter(account_id=account_id).filter(restrict).values("pk")
+
+
+def _write(segment: Segment, entering: list[int], leaving: list[int], now) -> None:
+    for start in range(0, len(entering), _CHUNK):
+        ids = entering[start:start + _CHUNK]
+        SegmentMember.objects.bulk_create(
+            [SegmentMember(segment=segment, person_id=i, since=now) for i in ids],
+            ignore_conflicts=True)
+        SegmentTransition.objects.bulk_create(
+            [SegmentTransition(segment=segment, person_id=i, kind=ENTERED, at=now)
+             for i in ids])
+    for start in range(0, len(leaving), _CHUNK):
+        ids = leaving[start:start + _CHUNK]
+        SegmentMember.objects.filter(segment=segment, person_id__in=ids).delete()
+        SegmentTransition.objects.bulk_create(
+            [SegmentTransition(segment=segment, person_id=i, kind=EXITED, at=now)
+             for i in ids])
+
+
+def changed_since(account_id: int, since) -> Q:
+    """People of the account changed, or who sent an event, at or after ``since``."""
+    from enclave.events.models import Event
+    from enclave.people.models import Person
+
+    return Q(pk__in=Person.objects.filter(account_id=account_id, updated_at__gte=since)
+             .values("pk")) | Q(pk__in=Event.objects.filter(
+                 account_id=account_id, received_at__gte=since, person__isnull=False)
+             .values("person_id"))
+
+
+def refresh_changed(*, now=None) -> int:
+    """The incremental job: every dynamic segment re-evaluated for the people changed
+    since its last refresh (in full when it was never refreshed). Returns how many
+    segments were refreshed."""
+    now = now or clock.now()
+    done = 0
+    for segment_id, account_id, refreshed_at in Segment.objects.filter(kind=DYNAMIC) \
+            .order_by("pk").values_list("pk", "account_id", "refreshed_at"):
+        restrict = None if refreshed_at is None else changed_since(account_id,
+                                                                   refreshed_at - OVERLAP)
+        refresh(segment_id, restrict=restrict, now=now)
+        done += 1
+    return done
+
+
+def refresh_time_dependent(*, now=None) -> int:
+    """The periodic full re-evaluation of segments whose rules depend on "now"."""
+    now = now or clock.now()
+    ids = list(Segment.objects.filter(kind=DYNAMIC, time_dependent=True)
+               .order_by("pk").values_list("pk", flat=True))
+    for segment_id in ids:
+        refresh(segment_id, now=now)
+    return len(ids)
+
+
+def refresh_dependents(account_id: int, segment_id: int, person_ids, *, now=None) -> None:
+    """After a list's rows change by hand: dynamic segments that refer to it (directly
+    or through others) re-evaluated for those people."""
+    for dependent in dependents(account_id, segment_id):
+        refresh(dependent, restrict=Q(pk__in=list(person_ids)), now=now)
+
+
+def dependents(account_id: int, segment_id: int) -> list[int]:
+    """Dynamic segments of the account that refer to ``segment_id``, transitively."""
+    refers: dict[int, set[int]] = {}
+    for pk, stored in Segment.objects.filter(account_id=account_id, kind=DYNAMIC) \
+            .values_list("pk", "rules"):
+        try:
+            refers[pk] = rules.referenced_segments(rules.parse(stored))
+        except rules.RuleError:
+            refers[pk] = set()
+    found: list[int] = []
+    frontier = {segment_id}
+    while frontier:
+        nxt = {pk for pk, refs in refers.items() if refs & frontier and pk not in found}
+        found.extend(sorted(nxt))
+        frontier = nxt
+    return found

@@ -1,0 +1,238 @@
+"""Segment rules: the typed tree, what the account and the author allow, and what the
+compiled query matches (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import pytest
+
+from enclave.access.permissions import ROLE_PERMISSIONS
+from enclave.audience import membership, rules
+from enclave.audience.models import DYNAMIC, STATIC, Segment, SegmentMember
+from tests.audience.conftest import NOW
+
+OWNER = ROLE_PERMISSIONS["owner"]
+
+
+def match(audience, tree, perms=OWNER) -> set[str]:
+    rule = rules.parse(tree)
+    ctx = membership.context(audience.world.account.pk, perms, now=NOW)
+    rules.check(rule, ctx)
+    return audience.names(membership.people_in(rule, ctx))
+
+
+def field(name, op, value=None) -> dict:
+    return {"type": "field", "field": name, "op": op, "value": value}
+
+
+def group(match_, *children) -> dict:
+    return {"type": "group", "match": match_, "rules": list(children)}
+
+
+def refused(audience, tree, perms=OWNER) -> str:
+    with pytest.raises(rules.RuleError) as caught:
+        match(audience, tree, perms)
+    return str(caught.value)
+
+
+@pytest.mark.django_db
+class TestBuiltInFields:
+    def test_equals_ignores_case(self, audience):
+        assert match(audience, field("email", "equals", "ANN@shop.example")) == {"ann"}
+
+    def test_contains_and_starts_with(self, audience):
+        assert match(audience, field("email", "contains", "@shop.")) == {"ann", "bob", "dan"}
+        assert match(audience, field("first_name", "starts_with", "ca")) == {"cat"}
+
+    def test_not_contains_includes_people_without_the_text(self, audience):
+        assert match(audience, field("email", "not_contains", "shop")) == {"cat", "world"}
+
+    def test_in_matches_any_listed_value(self, audience):
+        assert match(audience, field("country", "in", ["fr", "GB"])) == {
+            "ann", "bob", "cat", "world"}
+
+    def test_empty_and_not_empty(self, audience):
+        assert match(audience, field("first_name", "empty")) == {"dan"}
+        assert "dan" not in match(audience, field("first_name", "not_empty"))
+
+    def test_created_within_the_last_days(self, audience):
+        assert match(audience, field("created_at", "within_last_days", 7)) == {"ann", "dan"}
+
+    def test_created_more_than_days_ago(self, audience):
+        assert match(audience, field("created_at", "more_than_days_ago", 30)) == {"bob", "cat"}
+
+    def test_created_before_a_date(self, audience):
+        assert match(audience, field("created_at", "before", "2026-05-10")) == {"bob", "cat"}
+
+
+@pytest.mark.django_db
+class TestCustomFields:
+    def test_number_comparisons(self, audience):
+        assert match(audience, field("custom.score", "gte", 7.5)) == {"ann", "cat"}
+        assert match(audience, field("custom.score", "lt", 5)) == {"bob"}
+
+    def test_number_not_equals_leaves_out_people_without_a_value(self, audience):
+        assert match(audience, field("custom.score", "not_equals", 3)) == {"ann", "cat"}
+
+    def test_select_in(self, audience):
+        assert match(audience, field("custom.plan", "in", ["pro", "free"])) == {"ann", "bob"}
+
+    def test_text_empty_counts_a_missing_key(self, audience):
+        assert match(audience, field("custom.city", "empty")) == {"bob", "dan", "world"}
+
+    def test_date_after(self, audience):
+        assert match(audience, field("custom.birthday", "after", "1986-01-01")) == {"ann"}
+
+    def test_birthday_within_days_matches_the_anniversary(self, audience):
+        assert match(audience, field("custom.birthday", "anniversary_within_days", 7)) == {
+            "ann"}
+        assert match(audience, field("custom.birthday", "anniversary_within_days", 4)) == set()
+
+
+@pytest.mark.django_db
+class TestTagsEventsAndGroups:
+    def test_has_and_has_not_a_tag(self, audience):
+        assert match(audience, {"type": "tag", "tag": "vip"}) == {"bob", "dan"}
+        assert match(audience, {"type": "tag", "tag": "vip", "has": False}) == {
+            "ann", "cat", "world"}
+
+    def test_event_at_least_n_times_within_a_window(self, audience):
+        tree = {"type": "event", "name": "Viewed page", "min": 3, "within_days": 14}
+        assert match(audience, tree) == {"ann"}
+
+    def test_event_at_least_once_ever(self, audience):
+        assert match(audience, {"type": "event", "name": "Viewed page"}) == {
+            "ann", "bob", "cat"}
+
+    def test_event_at_most_n_times_includes_people_who_never_did_it(self, audience):
+        tree = {"type": "event", "name": "Viewed page", "max": 1, "within_days": 14}
+        assert match(audience, tree) == {"bob", "cat", "dan", "world"}
+
+    def test_did_not_do_since_a_date(self, audience):
+        tree = {"type": "event", "name": "Viewed page", "max": 0, "since": "2026-06-12"}
+        assert match(audience, tree) == {"cat", "dan", "world"}
+
+    def test_event_with_a_property_condition(self, audience):
+        tree = {"type": "event", "name": "Viewed page",
+                "where": {"property": "page", "op": "equals", "value": "/blog"}}
+        assert match(audience, tree) == {"cat"}
+        numeric = {"type": "event", "name": "Viewed page",
+                   "where": {"property": "n", "op": "gt", "value": 4}}
+        assert match(audience, numeric) == {"ann"}
+
+    def test_the_issue_example_combines_tag_event_and_not(self, audience):
+        tree = group("all", {"type": "tag", "tag": "trial"},
+                     {"type": "event", "name": "Viewed page", "min": 3, "within_days": 14},
+                     {"type": "not", "rule": field("country", "equals", "FR")})
+        assert match(audience, tree) == {"ann"}
+
+    def test_any_group(self, audience):
+        tree = group("any", field("country", "equals", "FR"), {"type": "tag", "tag": "vip"})
+        assert match(audience, tree) == {"bob", "dan"}
+
+    def test_archived_people_are_never_members(self, audience):
+        from enclave.core import clock
+
+        audience.people["dan"].archived_at = clock.now()
+        audience.people["dan"].save()
+        assert match(audience, {"type": "tag", "tag": "vip"}) == {"bob"}
+
+
+@pytest.mark.django_db
+class TestSegmentConditions:
+    def test_in_a_static_list(self, audience):
+        vip_list = Segment.objects.create(account=audience.world.account, name="L",
+                                          kind=STATIC)
+        SegmentMember.objects.create(segment=vip_list, person=audience.people["cat"])
+        assert match(audience, {"type": "segment", "segment": vip_list.pk}) == {"cat"}
+
+    def test_in_a_dynamic_segment_uses_its_rule_live(self, audience):
+        inner = Segment.objects.create(account=audience.world.account, name="D",
+                                       kind=DYNAMIC, rules={"type": "tag", "tag": "vip"})
+        tree = group("all", {"type": "segment", "segment": inner.pk},
+                     field("country", "equals", "FR"))
+        assert match(audience, tree) == {"bob"}
+
+    def test_another_accounts_segment_does_not_exist(self, audience):
+        theirs = Segment.objects.create(account=audience.world.other, name="X", kind=STATIC)
+        assert "does not exist" in refused(audience, {"type": "segment",
+                                                      "segment": theirs.pk})
+
+    def test_a_cycle_is_refused(self, audience):
+        first = Segment.objects.create(account=audience.world.account, name="A",
+                                       kind=DYNAMIC, rules={"type": "tag", "tag": "vip"})
+        second = Segment.objects.create(account=audience.world.account, name="B",
+                                        kind=DYNAMIC,
+                                        rules={"type": "segment", "segment": first.pk})
+        rule = rules.parse({"type": "segment", "segment": second.pk})
+        ctx = membership.context(audience.world.account.pk, OWNER, now=NOW)
+        with pytest.raises(rules.RuleError, match="refer to itself"):
+            rules.check(rule, ctx, segment_id=first.pk)
+
+
+@pytest.mark.django_db
+class TestRefused:
+    @pytest.mark.parametrize(("tree", "says"), [
+        (field("nickname", "equals", "x"), "Unknown field"),
+        (field("custom.nope", "equals", "x"), "Unknown field"),
+        (field("custom.score", "contains", "1"), "not an operator for a number"),
+        (field("custom.score", "gt", "7"), "send a number"),
+        (field("email", "equals", 7), "send a text"),
+        (field("custom.plan", "equals", "gold"), "not one of the field's options"),
+        (field("created_at", "before", "2026-13-01"), "YYYY-MM-DD"),
+        (field("email", "empty", "x"), "send no value"),
+        (field("email", "in", []), "list of 1"),
+        (field("custom.secret_note", "equals", "x"), "encrypted at rest"),
+        ({"type": "event", "name": "x", "min": 5, "max": 2}, "min is more than max"),
+        ({"type": "segment", "segment": 999999}, "does not exist"),
+        ({"type": "group", "match": "all", "rules": []}, "length >= 1"),
+        ({"type": "tag", "tag": "vip", "sql": "1=1"}, "unknown field"),
+        ({"type": "raw", "sql": "DROP TABLE x"}, "Invalid value 'raw'"),
+    ])
+    def test_invalid_tree_is_refused_with_a_reason(self, audience, tree, says):
+        assert says.lower() in refused(audience, tree).lower()
+
+    def test_too_deep_is_refused(self, audience):
+        tree = {"type": "tag", "tag": "vip"}
+        for _ in range(rules.MAX_DEPTH + 1):
+            tree = {"type": "not", "rule": tree}
+        assert "nest at most" in refused(audience, tree)
+
+    def test_too_many_conditions_are_refused(self, audience):
+        leaves = [{"type": "tag", "tag": f"t{i}"} for i in range(rules.MAX_CONDITIONS)]
+        tree = group("all", group("any", *leaves), {"type": "tag", "tag": "extra"})
+        assert f"at most {rules.MAX_CONDITIONS} conditions" in refused(audience, tree)
+
+
+@pytest.mark.django_db
+class TestVisibility:
+    """A rule is a search: nobody may use one on a value they cannot see in full."""
+
+    @pytest.mark.parametrize("role", ["analyst", "viewer"])
+    def test_personal_field_refused_for_a_role_that_sees_it_masked_or_not_at_all(
+            self, audience, role):
+        says = refused(audience, field("email", "equals", "ann@shop.example"),
+                       ROLE_PERMISSIONS[role])
+        assert "not visible in full" in says
+
+    def test_sensitive_custom_field_refused_without_unmask(self, audience):
+        perms = frozenset(ROLE_PERMISSIONS["user"]) - {
+            __import__("enclave.access.permissions", fromlist=["P"]).P.PEOPLE_UNMASK}
+        assert "not visible in full" in refused(audience, field("custom.salary", "gt", 1),
+                                                perms)
+
+    def test_event_property_condition_refused_for_a_masked_role(self, audience):
+        tree = {"type": "event", "name": "Viewed page",
+                "where": {"property": "page", "op": "equals", "value": "/blog"}}
+        assert "event properties" in refused(audience, tree, ROLE_PERMISSIONS["analyst"])
+
+    def test_user_may_use_personal_fields(self, audience):
+        assert match(audience, field("email", "equals", "ann@shop.example"),
+                     ROLE_PERMISSIONS["user"]) == {"ann"}
+
+    def test_masked_json_hides_values_of_fields_the_reader_cannot_see(self, audience):
+        tree = group("all", field("email", "equals", "ann@shop.example"),
+                     field("country", "equals", "GB"))
+        shown = rules.masked_json(tree, ROLE_PERMISSIONS["analyst"], [])
+        assert shown["rules"][0]["value"] == "•••"
+        assert shown["rules"][1]["value"] == "GB"
+        assert rules.masked_json(tree, OWNER, []) == tree
