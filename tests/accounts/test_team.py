@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import TestCase
 
-from enclave.access.permissions import Permission
+from enclave.access.permissions import ROLE_PERMISSIONS, Permission
 from enclave.access.principal import permissions_of
 from enclave.accounts import actions
 from enclave.accounts.models import Invitation, Membership, Role
@@ -237,8 +237,10 @@ class TestGrantEscalation:
 
     @pytest.fixture
     def manager(self, world):
-        """A custom role holding only team.manage (and the team.read it implies)."""
-        role = actions.do_save_custom_role(world.account, "Team managers", ["team.manage"],
+        """A custom role holding team.manage and what a viewer holds — nothing more."""
+        viewer = sorted(p.value for p in ROLE_PERMISSIONS["viewer"])
+        role = actions.do_save_custom_role(world.account, "Team managers",
+                                           ["team.manage", *viewer],
                                            actor=world.actor("owner"))
         member = new_member("manager@acme.example", world.account, "viewer")
         with TestCase.captureOnCommitCallbacks(execute=True):

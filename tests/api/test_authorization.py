@@ -25,6 +25,7 @@ from enclave.access import endpoints
 from enclave.access.permissions import ROLE_PERMISSIONS
 from enclave.access.scopes import SCOPES, scope_permissions
 from enclave.accounts.models import Membership
+from enclave.audience.actions import do_add_segment_people, do_create_segment
 from enclave.people import visibility
 from enclave.people.actions import do_update_person
 from enclave.people.models import PersonTag
@@ -42,9 +43,16 @@ PAYLOADS = {
     ("api-fields", "POST"): {"key": "tier", "type": "select", "options": ["a", "b"],
                              "pd_class": "none"},
     ("api-events", "POST"): {"type": "track", "event": "Viewed pricing"},
+    ("api-segments", "POST"): {"name": "New", "kind": "dynamic",
+                               "rules": {"type": "tag", "tag": TAG}},
+    ("api-segment", "PATCH"): {"name": "Renamed"},
+    ("api-segments-preview", "POST"): {"rules": {"type": "tag", "tag": TAG}},
+    ("api-segment-members", "POST"): lambda world: {"people": [world.person.pk]},
 }
 SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
-           ("api-person", "DELETE"): 204, ("api-events", "POST"): 202}
+           ("api-person", "DELETE"): 204, ("api-events", "POST"): 202,
+           ("api-segments", "POST"): 201, ("api-segment", "DELETE"): 204,
+           ("api-segment-member", "DELETE"): 204}
 API_ENDPOINTS = endpoints.of_surface(endpoints.API)
 CASES = [(way, role) for way in ("ceiling", "creator") for role in ROLES]
 
@@ -127,9 +135,16 @@ def key_for(world, way: str, role: str) -> tuple[ApiClient, frozenset[str], froz
 
 
 def prepare(world) -> None:
-    """Give the person a tag and an audit row, and each account an API key to revoke (as
-    their owners, through the actions)."""
+    """Give the person a tag and an audit row, each account an API key to revoke and a
+    static list holding its person (as their owners, through the actions)."""
     do_update_person(world.person, {"tags": [TAG]}, actor=world.actor("owner"))
+    world.segment = do_create_segment(world.account, "Listed", "static",
+                                      actor=world.actor("owner"))
+    do_add_segment_people(world.segment, [world.person.pk], actor=world.actor("owner"))
+    world.other_segment = do_create_segment(world.other, "Theirs", "static",
+                                            actor=world.other_actor())
+    do_add_segment_people(world.other_segment, [world.other_person.pk],
+                          actor=world.other_actor())
     world.victim_key = make_key(world.account, world.members["admin"],
                                 scopes=["people:read"], name="victim")[1]
     world.other_key = make_key(world.other, world.other_owner, scopes=["people:read"],
@@ -147,11 +162,20 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["tag"] = TAG
     if endpoint.target == "api_key":
         kwargs["public_id"] = (world.other_key if other_tenant else world.victim_key).public_id
+    if endpoint.target == "segment":
+        kwargs["segment_id"] = (world.other_segment if other_tenant else world.segment).pk
+    if endpoint.name == "api-segment-member":
+        kwargs["person_id"] = (world.other_person if other_tenant else world.person).pk
     return reverse(endpoint.name, kwargs=kwargs)
 
 
-def call(client, endpoint, url):
+def payload_for(endpoint, world):
     payload = PAYLOADS.get((endpoint.name, endpoint.method))
+    return payload(world) if callable(payload) else payload
+
+
+def call(client, endpoint, url, world):
+    payload = payload_for(endpoint, world)
     return client.generic(endpoint.method, url, json.dumps(payload) if payload else "")
 
 
@@ -173,7 +197,7 @@ class TestStatusByRole:
     def test_status_follows_scopes_and_the_permission_table(self, world, way, role, endpoint):
         prepare(world)
         client, scopes, perms = key_for(world, way, role)
-        response = call(client, endpoint, url_for(endpoint, world))
+        response = call(client, endpoint, url_for(endpoint, world), world)
         status, slug = expected_status(endpoint, scopes, perms)
         assert response.status_code == status, response.content[:500]
         if slug:
@@ -208,13 +232,13 @@ class TestFieldVisibilityByRole:
                                                                 endpoint, field):
         prepare(world)
         client, scopes, perms = key_for(world, way, role)
-        response = call(client, endpoint, url_for(endpoint, world))
+        response = call(client, endpoint, url_for(endpoint, world), world)
         # The response itself first: an error would show no value at all, so "hidden" and
         # "masked" below mean nothing unless the endpoint answered as it should.
         assert response.status_code == expected_status(endpoint, scopes, perms)[0], \
             response.content[:500]
         text = response.content.decode()
-        payload = PAYLOADS.get((endpoint.name, endpoint.method)) or {}
+        payload = payload_for(endpoint, world) or {}
         raw, masked = payload.get(field, PERSON[field]), MASKED.get(field)
         level = expected_level(endpoint, scopes, perms, field)
         if level == visibility.VISIBLE:
@@ -233,12 +257,12 @@ class TestCrossTenant:
     def test_another_accounts_id_is_404_like_a_missing_one(self, world, endpoint):
         prepare(world)
         client, _, _ = key_for(world, "ceiling", "owner")
-        other = call(client, endpoint, url_for(endpoint, world, other_tenant=True))
+        other = call(client, endpoint, url_for(endpoint, world, other_tenant=True), world)
         missing_url = (url_for(endpoint, world).replace(world.victim_key.public_id,
                                                         "000000000000")
                        if endpoint.target == "api_key" else
                        re.sub(r"/\d+(/|$)", r"/999999\1", url_for(endpoint, world), count=1))
-        missing = call(client, endpoint, missing_url)
+        missing = call(client, endpoint, missing_url, world)
         assert other.status_code == missing.status_code == 404
         strip = ("trace_id", "instance")
         assert {k: v for k, v in other.json().items() if k not in strip} == \
@@ -248,7 +272,8 @@ class TestCrossTenant:
         prepare(world)
         client, _, _ = key_for(world, "ceiling", "owner")
         writes = [e for e in GENERATED if e.target and e.method != "GET"]
-        statuses = {_id(e): call(client, e, url_for(e, world, other_tenant=True)).status_code
+        statuses = {_id(e): call(client, e, url_for(e, world, other_tenant=True),
+                                 world).status_code
                     for e in writes}
         assert statuses == {_id(e): 404 for e in writes}
         world.other_person.refresh_from_db()
@@ -267,7 +292,7 @@ class TestCrossTenant:
         for name, method in (("api-person", "PATCH"), ("api-person-tags", "POST"),
                              ("api-key-revoke", "POST")):
             endpoint = endpoints.lookup(name, method)
-            assert call(client, endpoint, url_for(endpoint, world)).status_code == 200
+            assert call(client, endpoint, url_for(endpoint, world), world).status_code == 200
         world.person.refresh_from_db()
         world.victim_key.refresh_from_db()
         assert world.person.company == "Edited Co"

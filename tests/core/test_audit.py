@@ -6,6 +6,7 @@ from django.db import transaction
 from enclave.core import audit
 from enclave.core.models import AuditEvent, AuditEventType
 from tests.apikeys.triggers import TRIGGERS as APIKEYS_TRIGGERS
+from tests.audience.triggers import TRIGGERS as AUDIENCE_TRIGGERS
 from tests.backups.triggers import TRIGGERS as BACKUPS_TRIGGERS
 from tests.events.triggers import TRIGGERS as EVENTS_TRIGGERS
 from tests.identity.triggers import TRIGGERS as IDENTITY_TRIGGERS
@@ -78,6 +79,7 @@ TRIGGERS.update(PEOPLE_TRIGGERS)
 TRIGGERS.update(BACKUPS_TRIGGERS)
 TRIGGERS.update(APIKEYS_TRIGGERS)
 TRIGGERS.update(EVENTS_TRIGGERS)
+TRIGGERS.update(AUDIENCE_TRIGGERS)
 
 
 @pytest.mark.django_db

@@ -21,7 +21,7 @@ route, fails the suite.
   routes (health, schema) take no key.
 
 ``target`` names the kind of id the URL takes (``person``, ``membership``, ``api_key``,
-``session``), for the cross-tenant tests; ``shows_people`` marks responses that carry
+``session``, ``segment``), for the cross-tenant tests; ``shows_people`` marks responses that carry
 person fields (for the generated visibility tests); ``reauth`` marks web endpoints that
 need a recent password (+ MFA) confirmation.
 """
@@ -190,6 +190,22 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     api("api-account", "GET", "account:read"),
     api("api-keys", "GET", "api_keys:read", P.API_KEYS_READ),
     api("api-key-revoke", "POST", "api_keys:revoke", P.API_KEYS_MANAGE, target="api_key"),
+    # Segments: members are rendered through the visibility formatter with the key's
+    # permissions (without people:read a key sees their ids only).
+    api("api-segments", "GET", "segments:read", P.SEGMENTS_READ),
+    api("api-segments", "POST", "segments:write", P.SEGMENTS_MANAGE),
+    api("api-segments-preview", "POST", "segments:write", P.SEGMENTS_MANAGE,
+        shows_people=True),
+    api("api-segment", "GET", "segments:read", P.SEGMENTS_READ, target="segment"),
+    api("api-segment", "PATCH", "segments:write", P.SEGMENTS_MANAGE, target="segment"),
+    api("api-segment", "DELETE", "segments:write", P.SEGMENTS_MANAGE, target="segment"),
+    api("api-segment-count", "GET", "segments:read", P.SEGMENTS_READ, target="segment"),
+    api("api-segment-members", "GET", "segments:read", P.SEGMENTS_READ, target="segment",
+        shows_people=True),
+    api("api-segment-members", "POST", "segments:write", P.SEGMENTS_MANAGE,
+        target="segment"),
+    api("api-segment-member", "DELETE", "segments:write", P.SEGMENTS_MANAGE,
+        target="segment"),
     # Ingest: storing events needs EVENTS_WRITE; the action also authorizes PEOPLE_WRITE
     # when a batch identifies or references people.
     api("api-events", "POST", "events:write", P.EVENTS_WRITE),

@@ -30,6 +30,12 @@ CONFLICT_MESSAGES = frozenset({
     "Another person has this email address.",
     "Another person has this external id.",
     "A field with this key exists.",
+    # Segments (enclave.audience.actions / rules)
+    "Another segment has this name.",
+    "Other segments refer to this one; change them first.",
+    "A segment cannot refer to itself, directly or through other segments.",
+    "This segment is a static list: it has no rules; add people to it.",
+    "People join a dynamic segment by its rules; add them to a static list instead.",
 })
 
 

@@ -11,6 +11,7 @@ import copy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 from enclave.api import serializers as s
+from enclave.audience import schema as audience_schema
 from enclave.core import problems
 from enclave.events import schema as events_schema
 from enclave.people import values
@@ -183,6 +184,29 @@ def person_write_bodies(schemas: dict):
             yield from component.get("anyOf", [component])
 
 
+def segment_bodies(schemas: dict) -> None:
+    """Segment bodies carry the rule tree (``audience.schema``); a create names its kind:
+    a dynamic segment needs rules, a static list has none."""
+    rule = {"$ref": "#/components/schemas/SegmentRule"}
+    for name in ("SegmentChangeRequest", "SegmentPreviewRequest"):
+        if name in schemas:
+            schemas[name]["properties"]["rules"] = dict(rule)
+    create = schemas.get("SegmentCreateRequest")
+    if create is None or "anyOf" in create:
+        return
+    variants = []
+    for kind, rules_schema, required in (("dynamic", dict(rule), ["rules"]),
+                                         ("static", {"type": "null"}, [])):
+        variant = copy.deepcopy(create)
+        variant.pop("description", None)
+        variant["properties"]["kind"] = {"type": "string", "enum": [kind]}
+        variant["properties"]["rules"] = rules_schema
+        variant["required"] = sorted({*variant.get("required", []), *required})
+        variants.append(variant)
+    schemas["SegmentCreateRequest"] = {"description": create.get("description", ""),
+                                       "anyOf": variants}
+
+
 def _field_definition(component: dict) -> None:
     """A select field needs at least one option (do_define_field)."""
     from enclave.people.models import FIELD_TYPES
@@ -242,6 +266,7 @@ def make_precise(result, generator, request, public):
     chains."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(events_schema.openapi_components())
+    schemas.update(audience_schema.openapi_components())
     for name, component in schemas.items():
         if name.endswith("Request"):  # COMPONENT_SPLIT_REQUEST: the request serializers
             component["additionalProperties"] = False
@@ -252,6 +277,7 @@ def make_precise(result, generator, request, public):
             _no_nul(component)
     if "PersonUpsertRequest" in schemas:
         schemas["PersonUpsertRequest"] = _upsert(schemas["PersonUpsertRequest"])
+    segment_bodies(schemas)
     for _, _, operation in _operations(result):
         _parameters(operation)
         body = operation.get("requestBody")

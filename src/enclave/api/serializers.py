@@ -241,3 +241,89 @@ def custom_values_schema(definitions) -> dict:
             "properties": {d.key: custom_value_schema(d) for d in definitions},
             "description": "Custom field values by key: this account's fields that the "
                            "key may set. Any other key is a 422."}
+
+
+# --- segments (enclave.api.segments); the rule tree's schema is audience.schema's ---
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: DRF's IntegerField would also take "5", 5.0 and true."""
+
+    default_error_messages = {"invalid": "Send a whole number (a JSON integer)."}
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "object"})  # replaced by SegmentRule (api.schema)
+class RuleTreeField(serializers.Field):
+    """A segment's rule tree, checked by ``audience.rules`` in the action."""
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def _segment_name(required: bool) -> serializers.CharField:
+    return StrictCharField(max_length=100, required=required, validators=[
+        RegexValidator(NOT_BLANK, "A name needs a visible character.")])
+
+
+class SegmentCreateSerializer(StrictSerializer):
+    name = _segment_name(True)
+    kind = serializers.ChoiceField(choices=["dynamic", "static"],
+                                   help_text="dynamic: people match its rules; static: a "
+                                             "list people are added to.")
+    rules = RuleTreeField(required=False, allow_null=True,
+                          help_text="A dynamic segment's rule tree (a static list has none).")
+
+
+class SegmentChangeSerializer(StrictSerializer):
+    name = _segment_name(False)
+    rules = RuleTreeField(required=False, help_text="Replaces a dynamic segment's rules.")
+
+
+class SegmentPreviewRequestSerializer(StrictSerializer):
+    rules = RuleTreeField()
+
+
+class SegmentPeopleSerializer(StrictSerializer):
+    people = serializers.ListField(
+        child=StrictIntegerField(min_value=1, max_value=2**63 - 1), min_length=1,
+        max_length=1000, help_text="Person ids of this account (at most 1,000).")
+
+
+class SegmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["dynamic", "static"])
+    rules = RuleTreeField(allow_null=True, help_text="The rule tree; values of conditions "
+                          "on fields this key does not see in full are masked.")
+    time_dependent = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    refreshed_at = serializers.DateTimeField(
+        allow_null=True, help_text="Membership rows (and entry/exit history) are up to date "
+                                   "with changes until then; counts are always live.")
+
+
+class SegmentListSerializer(serializers.Serializer):
+    results = SegmentSerializer(many=True)
+
+
+class SegmentCountSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+
+
+class SegmentPreviewSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    sample = PersonSerializer(many=True, help_text="Up to 20 matching people, as this key "
+                                                   "may see them.")
+
+
+class SegmentPeopleResultSerializer(serializers.Serializer):
+    changed = serializers.IntegerField(help_text="How many people were added (not already "
+                                                 "members) or removed (were members).")

@@ -4,7 +4,7 @@
 from django.conf import settings
 from django.urls import path, register_converter
 
-from enclave.api import account, people, views
+from enclave.api import account, people, segments, views
 from enclave.api import apikeys as apikeys_api
 from enclave.api import events as events_api
 
@@ -46,6 +46,17 @@ urlpatterns = [
     path("v1/api-keys", apikeys_api.ApiKeysView.as_view(), name="api-keys"),
     path("v1/api-keys/<str:public_id>/revoke", apikeys_api.ApiKeyRevokeView.as_view(),
          name="api-key-revoke"),
+    # Segments (enclave.api.segments)
+    path("v1/segments", segments.SegmentsView.as_view(), name="api-segments"),
+    path("v1/segments/preview", segments.SegmentPreviewView.as_view(),
+         name="api-segments-preview"),
+    path("v1/segments/<id:segment_id>", segments.SegmentView.as_view(), name="api-segment"),
+    path("v1/segments/<id:segment_id>/count", segments.SegmentCountView.as_view(),
+         name="api-segment-count"),
+    path("v1/segments/<id:segment_id>/members", segments.SegmentMembersView.as_view(),
+         name="api-segment-members"),
+    path("v1/segments/<id:segment_id>/members/<id:person_id>",
+         segments.SegmentMemberView.as_view(), name="api-segment-member"),
     # Events ingest (enclave.api.events)
     path("v1/events", events_api.IngestView.as_view(), name="api-events"),
 ]

@@ -19,6 +19,7 @@ from enclave.access.principal import Principal
 from enclave.api import serializers as s
 from enclave.api.schema import person_write_bodies
 from enclave.apikeys.auth import ApiKeyAuthentication
+from enclave.audience import schema as audience_schema
 from enclave.events import schema as events_schema
 
 
@@ -101,4 +102,6 @@ def _account_document(document: dict, principal: Principal) -> dict:
     # Ingest sets any of the account's fields (a write-only key writes blind:
     # docs/events.md), so an identify's fields name them all.
     schemas.update(events_schema.openapi_components(definitions))
+    # Segment rules name the fields this key may use in full, each with its operators.
+    schemas.update(audience_schema.openapi_components(definitions, principal.perms))
     return document

@@ -6,10 +6,12 @@ permission raises ``access.principal.NotAuthorized`` (403).
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 
 from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
+from enclave.audience import membership, rules
 from enclave.audience.models import Segment
 
 
@@ -31,3 +33,35 @@ def access_segment(principal: Principal, segment_id, *, for_write: bool = False)
     if segment is None:
         raise Http404("No such segment.")
     return segment
+
+
+def checked_rules(data, *, actor: Principal, segment_id: int | None = None) -> rules.Rule:
+    """``data`` as a rule tree usable by ``actor`` in its account; ValidationError keyed
+    ``rules`` otherwise (unknown field, wrong operator, a field the actor does not see in
+    full, a missing segment, a cycle, too deep or too many conditions)."""
+    try:
+        rule = rules.parse(data)
+        rules.check(rule, membership.context(actor.account_id, actor.perms),
+                    segment_id=segment_id)
+    except rules.MissingSegment as exc:
+        raise Http404(str(exc)) from None
+    except rules.RuleError as exc:
+        raise ValidationError({"rules": str(exc)}) from None
+    return rule
+
+
+def segment_people(principal: Principal, segment: Segment):
+    """The people in ``segment`` now (needs ``segments.read``); render them through the
+    visibility formatter."""
+    authorize(principal, Permission.SEGMENTS_READ, account_id=segment.account_id)
+    return membership.members_of(segment, membership.context(segment.account_id,
+                                                             principal.perms))
+
+
+def matching_people(principal: Principal, rule_data):
+    """The people an unsaved rule tree matches now (a preview: needs ``segments.manage``,
+    and the tree must be one the principal could save)."""
+    authorize(principal, Permission.SEGMENTS_MANAGE)
+    rule = checked_rules(rule_data, actor=principal)
+    return membership.people_in(rule, membership.context(principal.account_id,
+                                                         principal.perms))

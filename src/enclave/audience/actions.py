@@ -5,16 +5,23 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.http import Http404
 
 from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
-from enclave.audience import membership, rules
+from enclave.audience import access, membership, rules
 from enclave.audience.models import DYNAMIC, KINDS, STATIC, Segment, SegmentMember
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
 
 P = Permission
 NAME_MAX = 100
+IN_USE = "Other segments refer to this one; change them first."
+DUPLICATE_NAME = "Another segment has this name."
+# The segment's kind is in the way (409): the request would be fine for the other kind.
+LIST_HAS_NO_RULES = "This segment is a static list: it has no rules; add people to it."
+DYNAMIC_HAS_NO_HAND_MEMBERS = ("People join a dynamic segment by its rules; add them to a "
+                               "static list instead.")
 MAX_PEOPLE_PER_CALL = 1000
 
 
@@ -27,22 +34,9 @@ def _clean_name(name) -> str:
     return name
 
 
-def checked_rules(data, *, actor: Principal, segment_id: int | None = None) -> rules.Rule:
-    """``data`` as a rule tree usable by ``actor`` in its account; ValidationError keyed
-    ``rules`` otherwise (unknown field, wrong operator, a field the actor does not see in
-    full, a missing segment, a cycle, too deep or too many conditions)."""
-    try:
-        rule = rules.parse(data)
-        rules.check(rule, membership.context(actor.account_id, actor.perms),
-                    segment_id=segment_id)
-    except rules.RuleError as exc:
-        raise ValidationError({"rules": str(exc)}) from None
-    return rule
-
-
 def _unique_name(exc: IntegrityError) -> ValidationError:
     if "name" in str(exc) or "segment_name_unique" in str(exc):
-        return ValidationError({"name": "Another segment has this name."}, code="unique")
+        return ValidationError({"name": DUPLICATE_NAME}, code="unique")
     raise exc
 
 
@@ -56,7 +50,7 @@ def do_create_segment(account, name: str, kind: str, rule_data=None, *, actor: P
         raise ValidationError({"kind": "Choose dynamic or static."})
     if kind == STATIC and rule_data is not None:
         raise ValidationError({"rules": "A static list has no rules; add people to it."})
-    rule = checked_rules(rule_data, actor=actor) if kind == DYNAMIC else None
+    rule = access.checked_rules(rule_data, actor=actor) if kind == DYNAMIC else None
     try:
         with transaction.atomic():
             segment = Segment.objects.create(
@@ -79,9 +73,9 @@ def do_change_segment(segment: Segment, *, name=None, rule_data=None, actor: Pri
     rules is evaluated in full at the next refresh. No change → no audit row."""
     authorize(actor, P.SEGMENTS_MANAGE, account_id=segment.account_id)
     if rule_data is not None and segment.kind == STATIC:
-        raise ValidationError({"rules": "A static list has no rules; add people to it."})
+        raise ValidationError({"rules": LIST_HAS_NO_RULES})
     name = None if name is None else _clean_name(name)
-    rule = None if rule_data is None else checked_rules(rule_data, actor=actor,
+    rule = None if rule_data is None else access.checked_rules(rule_data, actor=actor,
                                                          segment_id=segment.pk)
     try:
         with transaction.atomic():
@@ -110,19 +104,16 @@ def do_change_segment(segment: Segment, *, name=None, rule_data=None, actor: Pri
 
 
 def do_delete_segment(segment: Segment, *, actor: Principal, request=None) -> None:
-    """Delete a segment with its rows and history. Refused (409) while another segment's
-    rules refer to it."""
+    """Delete a segment with its rows and history. Refused (409: ``IN_USE``) while another
+    segment's rules refer to it (``referring`` lists them)."""
     authorize(actor, P.SEGMENTS_MANAGE, account_id=segment.account_id)
     with transaction.atomic():
         locked = Segment.objects.select_for_update().filter(
             pk=segment.pk, account_id=segment.account_id).first()
         if locked is None:
             return
-        users = referring(locked)
-        if users:
-            raise ValidationError(
-                {"segment": f"Segment(s) {', '.join(map(str, users))} refer to this one; "
-                            "change them first."}, code="in_use")
+        if referring(locked):
+            raise ValidationError({"segment": IN_USE}, code="in_use")
         locked.delete()
         audit.record(AuditEventType.SEGMENT_DELETED, actor=actor,
                      account_id=segment.account_id, request=request,
@@ -154,14 +145,13 @@ def _people_ids(segment: Segment, person_ids) -> list[int]:
                 .values_list("pk", flat=True))
     missing = [i for i in ids if i not in found]
     if missing:  # another account's person looks exactly like a missing one
-        raise ValidationError({"people": f"No such person: {', '.join(map(str, missing))}."})
+        raise Http404(f"No such person: {', '.join(map(str, missing[:20]))}.")
     return ids
 
 
 def _require_list(segment: Segment) -> None:
     if segment.kind != STATIC:
-        raise ValidationError({"segment": "People join a dynamic segment by its rules; "
-                                          "add them to a static list instead."})
+        raise ValidationError({"segment": DYNAMIC_HAS_NO_HAND_MEMBERS})
 
 
 def do_add_segment_people(segment: Segment, person_ids, *, actor: Principal,

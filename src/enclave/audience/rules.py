@@ -42,12 +42,18 @@ from msgspec import Meta
 from enclave.access import personal_data
 from enclave.core import clock
 from enclave.people import visibility
+from enclave.people.values import CUSTOM_NUMBER_LIMIT
 
-MAX_DEPTH = 5  # groups (and nots) nested at most this deep
-MAX_CONDITIONS = 50  # conditions in a whole tree
-MAX_IN_VALUES = 100
+# How many rules a group holds at each level of nesting: the top group up to 20, a group
+# inside it up to 5, one inside that up to 5; no deeper groups. So a tree holds at most
+# 20 × 5 × 5 = 500 conditions, and the OpenAPI document can say all of it exactly.
+GROUP_SIZES = (20, 5, 5)
+MAX_DEPTH = len(GROUP_SIZES)
+MAX_CONDITIONS = 20 * 5 * 5
+MAX_IN_VALUES = 50
 MAX_DAYS = 3660
 TEXT_MAX = 200
+NUMBER_LIMIT = CUSTOM_NUMBER_LIMIT
 
 Text = Annotated[str, Meta(max_length=TEXT_MAX, pattern=r"^[^\x00]*$")]
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")]
@@ -73,7 +79,7 @@ class TagRule(msgspec.Struct, tag_field="type", tag="tag", forbid_unknown_fields
 class PropertyRule(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     property: PropertyKey
     op: Literal["equals", "not_equals", "contains", "gt", "gte", "lt", "lte", "exists"]
-    value: str | int | float | bool | None = None
+    value: Text | int | float | bool | None = None
 
 
 class EventRule(msgspec.Struct, tag_field="type", tag="event", forbid_unknown_fields=True,
@@ -95,7 +101,7 @@ class SegmentRule(msgspec.Struct, tag_field="type", tag="segment", forbid_unknow
 class GroupRule(msgspec.Struct, tag_field="type", tag="group", forbid_unknown_fields=True,
                 frozen=True):
     match: Literal["all", "any"]
-    rules: Annotated[list[Rule], Meta(min_length=1, max_length=MAX_CONDITIONS)]
+    rules: Annotated[list[Rule], Meta(min_length=1)]  # sizes by level: _check_size
 
 
 class NotRule(msgspec.Struct, tag_field="type", tag="not", forbid_unknown_fields=True,
@@ -108,6 +114,16 @@ Rule = FieldRule | TagRule | EventRule | SegmentRule | GroupRule | NotRule
 
 class RuleError(ValueError):
     """A rule tree that cannot be used; ``str()`` says what and where, safe to show."""
+
+
+class MissingSegment(RuleError):
+    """The tree refers to a segment the account does not have (the API's 404)."""
+
+
+class SegmentCycle(RuleError):
+    """Saving the tree would make a segment refer to itself (the API's 409)."""
+
+    MESSAGE = "A segment cannot refer to itself, directly or through other segments."
 
 
 def parse(data: Any) -> Rule:
@@ -129,17 +145,21 @@ def _walk(rule: Rule, depth: int = 0):
         yield from _walk(rule.rule, depth + 1)
 
 
-def _check_size(rule: Rule) -> None:
-    conditions = 0
-    for node, depth in _walk(rule):
-        if depth > MAX_DEPTH:
-            raise RuleError(f"Rules nest at most {MAX_DEPTH} groups deep.")
-        if not isinstance(node, GroupRule | NotRule):
-            conditions += 1
-    if conditions > MAX_CONDITIONS:
-        raise RuleError(f"A segment has at most {MAX_CONDITIONS} conditions.")
-    if conditions == 0:
-        raise RuleError("A segment needs at least one condition.")
+def _check_size(rule: Rule, level: int = 0) -> None:
+    """Groups nest at most ``MAX_DEPTH`` deep, each holding at most its level's
+    ``GROUP_SIZES``; a ``not`` wraps one condition or group (never another ``not``)."""
+    if isinstance(rule, NotRule):
+        if isinstance(rule.rule, NotRule):
+            raise RuleError("A not wraps a condition or a group, not another not.")
+        _check_size(rule.rule, level)
+    elif isinstance(rule, GroupRule):
+        if level >= MAX_DEPTH:
+            raise RuleError(f"Groups nest at most {MAX_DEPTH} deep.")
+        if len(rule.rules) > GROUP_SIZES[level]:
+            raise RuleError(f"A group at depth {level + 1} holds at most "
+                            f"{GROUP_SIZES[level]} rules.")
+        for child in rule.rules:
+            _check_size(child, level + 1)
 
 
 def to_json(rule: Rule) -> Any:
@@ -175,7 +195,7 @@ OPS: dict[str, tuple[str, ...]] = {
     "datetime": ("before", "after", "within_last_days", "more_than_days_ago"),
 }
 BUILTIN_TYPES: dict[str, str] = {
-    **{name: "text" for name in visibility.QUERYABLE}, "consent": "select",
+    **dict.fromkeys(visibility.QUERYABLE, "text"), "consent": "select",
     "created_at": "datetime", "updated_at": "datetime",
 }
 NO_VALUE_OPS = ("empty", "not_empty", "is_true", "is_false")
@@ -252,6 +272,9 @@ def _check_value(rule: FieldRule, kind: str, ctx: Context) -> None:
         if kind == "number":
             if type(item) not in (int, float):
                 raise RuleError(f"{where} {op}: send a number.")
+            if abs(item) > NUMBER_LIMIT:
+                raise RuleError(f"{where} {op}: numbers are between -{NUMBER_LIMIT} and "
+                                f"{NUMBER_LIMIT}.")
         elif not isinstance(item, str):
             raise RuleError(f"{where} {op}: send a text.")
         elif kind == "select" and where.startswith("custom.") and item not in (
@@ -277,17 +300,14 @@ def check(rule: Rule, ctx: Context, *, segment_id: int | None = None) -> None:
             _check_field(node, ctx)
         elif isinstance(node, EventRule):
             _check_event(node, ctx)
-        elif isinstance(node, SegmentRule):
-            if ctx.segment_rules(node.segment) is _MISSING:
-                raise RuleError(f"Segment {node.segment} does not exist.")
+        elif isinstance(node, SegmentRule) and ctx.segment_rules(node.segment) is _MISSING:
+            raise MissingSegment(f"Segment {node.segment} does not exist.")
     _check_cycles(rule, ctx, segment_id)
 
 
 def _check_event(rule: EventRule, ctx: Context) -> None:
-    if rule.min is not None and rule.max is not None and rule.min > rule.max:
-        raise RuleError(f"event {rule.name!r}: min is more than max.")
-    if rule.within_days is not None and rule.since is not None:
-        raise RuleError(f"event {rule.name!r}: give within_days or since, not both.")
+    # min above max matches nobody; within_days and since together both apply. Neither
+    # is an error: the OpenAPI document could not say so (it cannot compare two values).
     if rule.where is not None:
         # Event properties are personal data (the registry): only an author who sees
         # personal data in full may filter on them.
@@ -300,6 +320,9 @@ def _check_event(rule: EventRule, ctx: Context) -> None:
                             "need one.")
         if where.op in ("gt", "gte", "lt", "lte") and type(where.value) not in (int, float):
             raise RuleError(f"event {rule.name!r}: {where.op} compares with a number.")
+        if type(where.value) in (int, float) and abs(where.value) > NUMBER_LIMIT:
+            raise RuleError(f"event {rule.name!r}: numbers are between -{NUMBER_LIMIT} and "
+                            f"{NUMBER_LIMIT}.")
         if where.op == "contains" and not isinstance(where.value, str):
             raise RuleError(f"event {rule.name!r}: contains takes a text.")
 
@@ -313,8 +336,7 @@ def _check_cycles(rule: Rule, ctx: Context, segment_id: int | None) -> None:
     while todo:
         sid, path = todo.pop()
         if segment_id is not None and sid == segment_id:
-            raise RuleError("A segment cannot refer to itself, directly or through other "
-                            "segments.")
+            raise SegmentCycle(SegmentCycle.MESSAGE)
         if sid in seen:
             continue
         seen.add(sid)
@@ -330,7 +352,7 @@ def _check_cycles(rule: Rule, ctx: Context, segment_id: int | None) -> None:
 
 # --- compiling ---
 
-def compile(rule: Rule, ctx: Context) -> Q:  # noqa: A001 (the module's verb)
+def compile(rule: Rule, ctx: Context) -> Q:
     """A ``Q`` over ``people.Person`` matching ``rule`` (already :func:`check`ed)."""
     if isinstance(rule, GroupRule):
         parts = [compile(child, ctx) for child in rule.rules]
@@ -450,10 +472,11 @@ def _date_q(rule: FieldRule, name: str, kind: str, ctx: Context) -> Q:
     op, value = rule.op, rule.value
     if kind == "datetime":
         if op in ("before", "after"):
-            moment = dt.datetime.combine(_date(value), dt.time(), tzinfo=dt.UTC)
-            if op == "after":
-                moment += dt.timedelta(days=1)
-            return Q(**{f"{name}__{'lt' if op == 'before' else 'gte'}": moment})
+            if op == "before":
+                return Q(**{f"{name}__lt": dt.datetime.combine(_date(value), dt.time(),
+                                                               tzinfo=dt.UTC)})
+            return Q(**{f"{name}__gt": dt.datetime.combine(_date(value), dt.time.max,
+                                                           tzinfo=dt.UTC)})
         moment = ctx.now - dt.timedelta(days=value)
         if op == "within_last_days":
             return Q(**{f"{name}__gte": moment, f"{name}__lte": ctx.now})
