@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "enclave.core.middleware.BodySizeLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "enclave.accounts.middleware.CrossSiteFormMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -268,6 +269,11 @@ ENCLAVE_API_RATES = {
     # address whether or not it has a login (enclave.identity.actions): over either, 429.
     "account_mail.ip": "20/h",
     "account_mail.address": "5/h",
+    # Public subscribe forms (each may send a confirmation email) and the preference
+    # centre / confirmation pages, per client IP; confirmation mails per address.
+    "subscribe.ip": "10/min",
+    "subscribe.address": "3/h",
+    "preferences.ip": "60/min",
     **dict(CONFIG.api_rates),
 }
 # Client addresses the per-IP limits skip: the host itself (a local proxy, health checks,

@@ -5,6 +5,7 @@ from enclave.core import views as core_views
 urlpatterns = [
     path("", include("enclave.website.urls")),
     path("problems/<slug:slug>", core_views.problem_type, name="problem-type"),
+    path("", include("enclave.audience.urls")),
     path("app/", include("enclave.identity.urls")),
     path("app/", include("enclave.accounts.urls")),
     path("app/people/", include("enclave.people.urls")),

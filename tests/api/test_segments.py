@@ -148,7 +148,13 @@ class TestRefusals:
         problem(response, 404, "not-found")
         assert not SegmentMember.objects.exists()
 
-    @pytest.mark.parametrize("people", [["1"], [1.0], [True], [0], [], None])
+    def test_a_whole_number_sent_as_a_float_is_an_id(self, api, world):
+        list_id = create(api, "L", "static", None).json()["id"]
+        response = api.post(f"/api/v1/segments/{list_id}/members",
+                            {"people": [float(world.person.pk)]})
+        assert response.json() == {"changed": 1}
+
+    @pytest.mark.parametrize("people", [["1"], [1.5], [True], [0], [], None])
     def test_people_must_be_a_list_of_ids(self, api, people):
         list_id = create(api, "L", "static", None).json()["id"]
         response = api.post(f"/api/v1/segments/{list_id}/members", {"people": people})

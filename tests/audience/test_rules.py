@@ -99,6 +99,17 @@ class TestTagsEventsAndGroups:
         tree = {"type": "event", "name": "Viewed page", "min": 3, "within_days": 14}
         assert match(audience, tree) == {"ann"}
 
+    def test_whole_numbers_sent_as_floats_count_as_integers(self, audience):
+        tree = {"type": "event", "name": "Viewed page", "min": 3.0, "within_days": 14.0}
+        assert match(audience, tree) == {"ann"}
+
+    def test_min_above_max_matches_nobody(self, audience):
+        assert match(audience, {"type": "event", "name": "Viewed page", "min": 3,
+                                "max": 1}) == set()
+
+    def test_after_the_last_representable_day_matches_nobody(self, audience):
+        assert match(audience, field("created_at", "after", "9999-12-31")) == set()
+
     def test_event_at_least_once_ever(self, audience):
         assert match(audience, {"type": "event", "name": "Viewed page"}) == {
             "ann", "bob", "cat"}
@@ -183,6 +194,7 @@ class TestRefused:
         (field("email", "in", []), "list of 1"),
         (field("custom.secret_note", "equals", "x"), "encrypted at rest"),
         (field("custom.score", "gt", 10**16), "numbers are between"),
+        (field("email", "equals", "x" * 201), "at most 200 characters"),
         ({"type": "segment", "segment": 999999}, "does not exist"),
         ({"type": "group", "match": "all", "rules": []}, "length >= 1"),
         ({"type": "tag", "tag": "vip", "sql": "1=1"}, "unknown field"),

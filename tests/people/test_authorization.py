@@ -62,6 +62,10 @@ SUCCESS = {
     ("GET", "signup-complete"): 404, ("POST", "signup-complete"): 404,
     ("GET", "password-reset-confirm"): 404, ("POST", "password-reset-confirm"): 404,
     ("GET", "accept-invitation"): 404, ("POST", "accept-invitation"): 404,
+    ("GET", "preferences"): 404, ("POST", "preferences"): 404,
+    ("GET", "subscription-confirm"): 404, ("POST", "subscription-confirm"): 404,
+    # A form id that names no topic: the same "invalid link" page.
+    ("GET", "subscribe-form"): 404, ("POST", "subscribe-form"): 404,
     ("POST", "signup"): 200, ("POST", "password-reset"): 200,
     # No MFA challenge pending: back to the login page.
     ("GET", "login-mfa"): 302, ("POST", "login-mfa"): 302,
@@ -98,6 +102,8 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["session_id"] = (world.other_session if other_tenant else world.session).pk
     elif "<str:token>" in _pattern_of(endpoint.name):
         kwargs["token"] = BOGUS_TOKEN
+    elif "<str:public_id>" in _pattern_of(endpoint.name):
+        kwargs["public_id"] = "no-such-form"
     url = reverse(endpoint.name, kwargs=kwargs)
     return url + f"?cols={ALL_COLUMNS}" if endpoint.name in COLUMNED else url
 

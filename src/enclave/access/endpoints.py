@@ -23,7 +23,9 @@ route, fails the suite.
 ``target`` names the kind of id the URL takes (``person``, ``membership``, ``api_key``,
 ``session``, ``segment``), for the cross-tenant tests; ``shows_people`` marks responses that carry
 person fields (for the generated visibility tests); ``reauth`` marks web endpoints that
-need a recent password (+ MFA) confirmation.
+need a recent password (+ MFA) confirmation; ``cross_site`` marks a public form that
+other sites post to (no CSRF token: what it does must be safe to forge — a subscribe form
+only ever sends a confirmation email).
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class Endpoint:
     shows_people: bool = False
     reauth: bool = False
     surface: str = WEB
+    # A public form other sites post to (a subscribe form embedded on an account's site):
+    # no CSRF token can come with it (accounts.middleware.CrossSiteFormMiddleware).
+    cross_site: bool = False
 
     def __post_init__(self) -> None:
         # The registry's own invariants, checked when the module is imported.
@@ -62,6 +67,9 @@ class Endpoint:
             raise ValueError(f"{self.name}: API_KEY access and a scope go together")
         if self.reauth and self.surface != WEB:
             raise ValueError(f"{self.name}: re-authentication is a web rule")
+        if self.cross_site and (self.surface != WEB or self.access != PUBLIC
+                                or self.method != "POST"):
+            raise ValueError(f"{self.name}: only a public web POST takes cross-site posts")
 
 
 def web(name: str, method: str, access: str, permission: Permission | None = None,
@@ -108,6 +116,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     web("password-reset-confirm", "POST", PUBLIC),
     web("accept-invitation", "GET", PUBLIC),
     web("accept-invitation", "POST", PUBLIC),
+    # --- audience: what a person does without signing in (a signed link, a form) ---
+    web("preferences", "GET", PUBLIC),
+    web("preferences", "POST", PUBLIC),
+    web("subscription-confirm", "GET", PUBLIC),
+    web("subscription-confirm", "POST", PUBLIC),
+    web("subscribe-form", "GET", PUBLIC),
+    web("subscribe-form", "POST", PUBLIC, cross_site=True),
     # --- identity: the member's own sign-in, sessions and MFA ---
     web("app-home", "GET", SIGNED_IN),
     web("account-switch", "POST", SIGNED_IN),

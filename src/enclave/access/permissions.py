@@ -46,6 +46,7 @@ class Permission(enum.StrEnum):
     EVENTS_WRITE = "events.write"
     SEGMENTS_READ = "segments.read"
     SEGMENTS_MANAGE = "segments.manage"
+    TOPICS_MANAGE = "topics.manage"
     API_KEYS_READ = "api_keys.read"
     API_KEYS_MANAGE = "api_keys.manage"
     AUDIT_READ = "audit.read"
@@ -65,6 +66,7 @@ DESCRIPTIONS: dict[Permission, str] = {
                      "data as the visibility table allows)",
     P.SEGMENTS_MANAGE: "Create, change and delete segments and add people to lists "
                        "(rules only on fields one sees in full)",
+    P.TOPICS_MANAGE: "Create and change subscription topics and their consent text",
     P.TEAM_READ: "See the team and roles",
     P.TEAM_MANAGE: "Invite members, change roles and remove members (never beyond "
                    "one's own permissions)",
@@ -105,7 +107,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "owner": ALL,
     "admin": close(ALL - OWNER_ONLY),
     "user": close({P.PEOPLE_WRITE, P.PEOPLE_EXPORT, P.PEOPLE_UNMASK, P.EVENTS_WRITE,
-                   P.SEGMENTS_MANAGE, P.TEAM_READ}),
+                   P.SEGMENTS_MANAGE, P.TOPICS_MANAGE, P.TEAM_READ}),
     "analyst": close({P.PEOPLE_READ, P.PEOPLE_EXPORT, P.PEOPLE_UNMASK, P.SEGMENTS_READ,
                       P.TEAM_READ}),
     "viewer": close({P.SEGMENTS_READ, P.TEAM_READ}),

@@ -154,6 +154,22 @@ MODELS: tuple[Model, ...] = (
           links=(Link(PERSON, "person_id"),)),
     Model("audience.SegmentTransition", plain("id", "segment", "person", "kind", "at"),
           links=(Link(PERSON, "person_id"),)),
+    Model("audience.Topic", plain("id", "account", "key", "name", "description",
+                                  "double_opt_in", "consent_text", "consent_version",
+                                  "public_id", "created_at")),
+    Model("audience.Subscription", plain("id", "person", "topic", "status", "changed_at"),
+          links=(Link(PERSON, "person_id"),)),
+    # The proof of consent; the address it came from is sensitive.
+    Model("audience.ConsentRecord", {
+        **plain("id", "account", "person", "topic", "status", "method", "consent_version",
+                "at"),
+        "ip": sensitive("null"),
+    }, links=(Link(PERSON, "person_id"),)),
+    # A keyed MAC of an address: pseudonymous, still about someone.
+    Model("audience.Suppression", {
+        **plain("id", "account", "mac_version", "reason", "created_at"),
+        "email_mac": personal(),
+    }),
     Model("events.MessageId", plain("id", "account", "message_id", "received_at")),
     # --- the audit log: ids only, never values; an erased person's rows are scrubbed ---
     Model("core.AuditEvent", {

@@ -188,9 +188,9 @@ def segment_bodies(schemas: dict) -> None:
     """Segment bodies carry the rule tree (``audience.schema``); a create names its kind:
     a dynamic segment needs rules, a static list has none."""
     rule = {"$ref": "#/components/schemas/SegmentRule"}
-    for name in ("SegmentChangeRequest", "SegmentPreviewRequest"):
-        if name in schemas:
-            schemas[name]["properties"]["rules"] = dict(rule)
+    for name, component in schemas.items():  # PATCH bodies are "Patched…" components
+        if name.endswith(("SegmentChangeRequest", "SegmentPreviewBodyRequest")):
+            component["properties"]["rules"] = dict(rule)
     create = schemas.get("SegmentCreateRequest")
     if create is None or "anyOf" in create:
         return
@@ -242,7 +242,8 @@ def _parameters(operation: dict) -> None:
 
 def _links(result) -> None:
     """OpenAPI links, so clients (and schemathesis's stateful phase) know that a created
-    person's id feeds the person operations, and an added tag the remove-tag one."""
+    person's id feeds the person operations, an added tag the remove-tag one and a created
+    segment's id the segment operations."""
     person = {"person_id": "$response.body#/id"}
     to_person = {op: {"operationId": op, "parameters": person}
                  for op in ("people_get", "people_update", "people_archive",
@@ -253,6 +254,11 @@ def _links(result) -> None:
         for status in statuses:
             by_id[op_id]["responses"][status]["links"] = {
                 k: dict(v) for k, v in to_person.items() if k != op_id}
+    segment = {"segment_id": "$response.body#/id"}
+    by_id["segments_create"]["responses"]["201"]["links"] = {
+        op: {"operationId": op, "parameters": dict(segment)}
+        for op in ("segments_get", "segments_update", "segments_count", "segments_members",
+                   "segments_members_add", "segments_delete")}
     by_id["people_tags_add"]["responses"]["200"]["links"] = {"people_tags_remove": {
         "operationId": "people_tags_remove",
         "parameters": {"person_id": "$request.path.person_id",

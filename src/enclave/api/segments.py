@@ -157,11 +157,11 @@ class SegmentMemberView(_Segments):
 class SegmentPreviewView(_Segments):
     """Count and a sample of the people an (unsaved) rule tree matches."""
 
-    @extend_schema(operation_id="segments_preview", request=s.SegmentPreviewRequestSerializer,
+    @extend_schema(operation_id="segments_preview", request=s.SegmentPreviewBodySerializer,
                    responses=s.SegmentPreviewSerializer,
                    summary="Count and a sample of 20 people a rule tree matches now")
     def post(self, request):
-        data = self.validated(s.SegmentPreviewRequestSerializer)
+        data = self.validated(s.SegmentPreviewBodySerializer)
         people = access.matching_people(self.principal, data["rules"])
         sample = list(people.order_by("pk")[:PREVIEW_SAMPLE])
         return Response({"count": people.count(),

@@ -246,11 +246,14 @@ def custom_values_schema(definitions) -> dict:
 # --- segments (enclave.api.segments); the rule tree's schema is audience.schema's ---
 
 class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer only: DRF's IntegerField would also take "5", 5.0 and true."""
+    """A JSON integer only (5 or 5.0): DRF's IntegerField would also take "5" and true."""
 
     default_error_messages = {"invalid": "Send a whole number (a JSON integer)."}
 
     def to_internal_value(self, data):
+        # JSON has one number type: 5.0 is the integer 5 (JSON Schema agrees).
+        if type(data) is float and data.is_integer() and abs(data) < 2**63:
+            data = int(data)
         if type(data) is not int:
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -286,7 +289,7 @@ class SegmentChangeSerializer(StrictSerializer):
     rules = RuleTreeField(required=False, help_text="Replaces a dynamic segment's rules.")
 
 
-class SegmentPreviewRequestSerializer(StrictSerializer):
+class SegmentPreviewBodySerializer(StrictSerializer):
     rules = RuleTreeField()
 
 

@@ -129,11 +129,23 @@ class SegmentCycle(RuleError):
 def parse(data: Any) -> Rule:
     """The rule tree in ``data`` (parsed JSON), shape-checked; RuleError if malformed."""
     try:
-        rule = msgspec.convert(data, Rule, strict=True)
+        rule = msgspec.convert(_integral(data), Rule, strict=True)
     except msgspec.ValidationError as exc:
         raise RuleError(str(exc).replace("`", "")) from None
     _check_size(rule)
     return rule
+
+
+def _integral(data: Any) -> Any:
+    """JSON has one number type: 3.0 is the integer 3 (JSON Schema agrees), so counts,
+    days and ids sent as 3.0 are taken as 3."""
+    if type(data) is float and data.is_integer() and abs(data) < 2**63:
+        return int(data)
+    if isinstance(data, dict):
+        return {k: _integral(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_integral(v) for v in data]
+    return data
 
 
 def _walk(rule: Rule, depth: int = 0):
@@ -277,6 +289,8 @@ def _check_value(rule: FieldRule, kind: str, ctx: Context) -> None:
                                 f"{NUMBER_LIMIT}.")
         elif not isinstance(item, str):
             raise RuleError(f"{where} {op}: send a text.")
+        elif len(item) > TEXT_MAX or "\x00" in item:
+            raise RuleError(f"{where} {op}: at most {TEXT_MAX} characters, no NUL.")
         elif kind == "select" and where.startswith("custom.") and item not in (
                 _definition(where, ctx.definitions).options or ()):
             raise RuleError(f"{where} {op}: {item!r} is not one of the field's options.")

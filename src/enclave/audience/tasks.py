@@ -17,3 +17,11 @@ def refresh_changed() -> int:
 def refresh_time_dependent() -> int:
     """Segments whose rules depend on "now" re-evaluated in full."""
     return membership.refresh_time_dependent()
+
+
+@shared_task(name="enclave.audience.send_confirmation")
+def send_confirmation(person_id: int, topic_id: int) -> None:
+    """Mail a double opt-in link (minted here, in the worker: never in the queue)."""
+    from enclave.audience.subscriptions import do_send_confirmation
+
+    do_send_confirmation(person_id, topic_id)

@@ -96,6 +96,13 @@ class AuditEventType(models.IntegerChoices):
     SEGMENT_DELETED = 1003, "segment deleted"
     SEGMENT_PEOPLE_ADDED = 1004, "people added to a list"
     SEGMENT_PEOPLE_REMOVED = 1005, "people removed from a list"
+    TOPIC_CREATED = 1010, "subscription topic created"
+    TOPIC_CHANGED = 1011, "subscription topic changed"
+    SUBSCRIPTION_CHANGED = 1020, "subscription changed"
+    SUBSCRIPTION_CONFIRMED = 1021, "subscription confirmed (double opt-in)"
+    ERASURE_REQUESTED = 1022, "person asked to be erased (preference centre)"
+    ADDRESS_SUPPRESSED = 1030, "address suppressed"
+    ADDRESS_UNSUPPRESSED = 1031, "address removed from the suppression list"
 
 
 class DeploymentStamp(models.Model):

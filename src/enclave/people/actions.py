@@ -285,6 +285,17 @@ def _apply(person: Person, builtin: dict, custom: dict) -> list[str]:
     return changed
 
 
+# --- erasure hooks: apps above people that must act when a person is erased ---
+_ERASURE_HOOKS: list = []
+
+
+def register_erasure_hook(hook) -> None:
+    """``hook(account_id, email)`` runs inside every erasure's transaction, before the
+    person's rows go (audience: the address joins the suppression list)."""
+    if hook not in _ERASURE_HOOKS:
+        _ERASURE_HOOKS.append(hook)
+
+
 # --- actions ---
 
 def do_create_person(account, data: dict, *, actor: Principal, request=None) -> Person:
@@ -350,6 +361,33 @@ def do_upsert_person(account, data: dict, *, actor: Principal, request=None) -> 
     return do_update_person(existing, data, actor=actor, request=request), False
 
 
+def do_capture_person(account, email: str, *, source: str, actor=None,
+                      request=None) -> Person:
+    """The person of ``account`` with this address, created when new — for what people
+    do themselves (a subscribe form), so a system action (``actor`` None). Raises
+    ValidationError for an unusable address. Audited as created, naming the source."""
+    authorize_system(actor)
+    try:
+        email = _clean_email(str(email or "").strip())
+    except ValueError as exc:
+        raise ValidationError({"email": str(exc)}) from None
+    if not email:
+        raise ValidationError({"email": "Enter your email address."})
+    with transaction.atomic():
+        existing = Person.objects.filter(account=account, email=email).first()
+        if existing is not None:
+            return existing
+        try:
+            with transaction.atomic():
+                person = Person.objects.create(account=account, email=email)
+        except IntegrityError:  # created meanwhile by another request
+            return Person.objects.get(account=account, email=email)
+        audit.record(AuditEventType.PERSON_CREATED, actor=None, account_id=account.pk,
+                     request=request, target_type="person", target_id=person.pk,
+                     extra={"fields": ["email"], "source": source})
+    return person
+
+
 def do_archive_person(person: Person, *, actor: Principal, request=None) -> Person:
     """Archive (hide from lists; data kept). Needs ``people.write``."""
     authorize(actor, P.PEOPLE_WRITE, account_id=person.account_id)
@@ -379,6 +417,8 @@ def do_erase_person(person: Person, *, actor: Principal, request=None) -> None:
                                                            account_id=account_id).first()
         if locked is None:
             return
+        for hook in _ERASURE_HOOKS:
+            hook(account_id, locked.email)
         row_key = personal_data.row_key_of(personal_data.PERSON, locked)
         touched = personal_data.erase_subjects(connection, personal_data.PERSON,
                                                [(account_id, person_id, row_key)])
