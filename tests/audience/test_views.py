@@ -121,6 +121,11 @@ class TestSubscribeForm:
         assert status(person, news) == PENDING
         assert mail.outbox[-1].to == ["new@reader.example"]
 
+    def test_a_form_asks_for_confirmation_even_for_a_single_opt_in_topic(self, world, client):
+        news = topic(world, double_opt_in=False)
+        client.post(f"/subscribe/{news.public_id}", {"email": world.person.email})
+        assert status(world.person, news) == PENDING
+
     def test_a_known_and_an_unknown_address_get_the_same_page(self, world, client):
         news = topic(world, double_opt_in=True)
         known = client.post(f"/subscribe/{news.public_id}", {"email": world.person.email})

@@ -5,8 +5,9 @@ about this topic?").
 * A person's state per topic is ``subscribed`` / ``unsubscribed`` / ``pending`` (no row:
   never asked). Every change appends a ``ConsentRecord``: when, how (``METHODS``), from
   which address, under which version of the topic's consent text.
-* A topic with double opt-in puts a new subscriber in ``pending`` and mails them a
-  confirmation link (``tokens``); only a confirmed subscriber is ``subscribed``.
+* A topic with double opt-in (and every public form, whatever the topic) puts a new
+  subscriber in ``pending`` and mails them a confirmation link (``tokens``); only a
+  confirmed subscriber is ``subscribed``.
   Unconfirmed people are never mailed marketing (:func:`may_email`).
 * The suppression list holds keyed MACs of addresses that are never mailed, whatever a
   segment says: added by hand, by complaints and by erasure (people's erasure hook).
@@ -143,8 +144,8 @@ def do_change_subscription(person, topic: Topic, subscribe: bool, *, method: str
                            ip: str | None = None, actor: Principal | None, request=None) -> str:
     """Subscribe or unsubscribe ``person`` to ``topic``; returns the resulting status.
 
-    A subscription to a double opt-in topic is ``pending`` until the person confirms by
-    the mailed link (sent after commit). A member or key (``people.write``) records
+    A subscription to a double opt-in topic — or by a public form, to any topic — is
+    ``pending`` until the person confirms by the mailed link (sent after commit). A member or key (``people.write``) records
     ``import``/``api``/``app``/``complaint`` changes; the person's own (forms, links,
     preference centre) come with ``actor=None``."""
     if method not in METHODS:
@@ -161,8 +162,10 @@ def do_change_subscription(person, topic: Topic, subscribe: bool, *, method: str
         current = Subscription.objects.select_for_update().filter(
             person=person, topic=topic).values_list("status", flat=True).first()
         if subscribe:
-            status = SUBSCRIBED if (not topic.double_opt_in or current == SUBSCRIBED) \
-                else PENDING
+            # A public form always asks for confirmation, whatever the topic says: anyone
+            # can post any address to it.
+            confirm = topic.double_opt_in or method == "form"
+            status = SUBSCRIBED if (not confirm or current == SUBSCRIBED) else PENDING
         else:
             status = UNSUBSCRIBED
         if _set(person, topic, status, method, ip, actor=actor, request=request) == PENDING \
@@ -218,8 +221,8 @@ class AddressLimited(Exception):
 def do_subscribe_by_form(topic: Topic, email: str, *, ip: str | None = None,
                          request=None):
     """A public form's subscription (system action): the person with this address is
-    found or created, then subscribed — ``pending`` with a confirmation email for a
-    double opt-in topic. The same answer whether or not the address was known."""
+    found or created, then ``pending`` with a confirmation email (forms always confirm).
+    The same answer whether or not the address was known."""
     from enclave.core import ratelimit
     from enclave.people.actions import do_capture_person
 
