@@ -26,6 +26,7 @@ from enclave.access.permissions import ROLE_PERMISSIONS
 from enclave.access.scopes import SCOPES, scope_permissions
 from enclave.accounts.models import Membership
 from enclave.audience.actions import do_add_segment_people, do_create_segment
+from enclave.audience.subscriptions import do_create_topic
 from enclave.people import visibility
 from enclave.people.actions import do_update_person
 from enclave.people.models import PersonTag
@@ -48,11 +49,17 @@ PAYLOADS = {
     ("api-segment", "PATCH"): {"name": "Renamed"},
     ("api-segments-preview", "POST"): {"rules": {"type": "tag", "tag": TAG}},
     ("api-segment-members", "POST"): lambda world: {"people": [world.person.pk]},
+    ("api-topics", "POST"): {"key": "offers", "name": "Offers", "consent_text": "Deals."},
+    ("api-topic", "PATCH"): {"name": "Monthly news"},
+    ("api-person-subscriptions", "POST"): {"topic": "news", "subscribed": True},
+    ("api-suppressions", "POST"): {"email": "gone@example.com"},
+    ("api-suppressions-check", "POST"): {"email": "gone@example.com"},
+    ("api-suppressions-remove", "POST"): {"email": "gone@example.com"},
 }
 SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
            ("api-person", "DELETE"): 204, ("api-events", "POST"): 202,
            ("api-segments", "POST"): 201, ("api-segment", "DELETE"): 204,
-           ("api-segment-member", "DELETE"): 204}
+           ("api-segment-member", "DELETE"): 204, ("api-topics", "POST"): 201}
 API_ENDPOINTS = endpoints.of_surface(endpoints.API)
 CASES = [(way, role) for way in ("ceiling", "creator") for role in ROLES]
 
@@ -135,8 +142,8 @@ def key_for(world, way: str, role: str) -> tuple[ApiClient, frozenset[str], froz
 
 
 def prepare(world) -> None:
-    """Give the person a tag and an audit row, each account an API key to revoke and a
-    static list holding its person (as their owners, through the actions)."""
+    """Give the person a tag and an audit row, each account an API key to revoke, a
+    static list holding its person and a topic (as their owners, through the actions)."""
     do_update_person(world.person, {"tags": [TAG]}, actor=world.actor("owner"))
     world.segment = do_create_segment(world.account, "Listed", "static",
                                       actor=world.actor("owner"))
@@ -145,6 +152,10 @@ def prepare(world) -> None:
                                             actor=world.other_actor())
     do_add_segment_people(world.other_segment, [world.other_person.pk],
                           actor=world.other_actor())
+    world.topic = do_create_topic(world.account, "news", "News", consent_text="News.",
+                                  actor=world.actor("owner"))
+    world.other_topic = do_create_topic(world.other, "news", "News", consent_text="News.",
+                                        actor=world.other_actor())
     world.victim_key = make_key(world.account, world.members["admin"],
                                 scopes=["people:read"], name="victim")[1]
     world.other_key = make_key(world.other, world.other_owner, scopes=["people:read"],
@@ -164,6 +175,8 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["public_id"] = (world.other_key if other_tenant else world.victim_key).public_id
     if endpoint.target == "segment":
         kwargs["segment_id"] = (world.other_segment if other_tenant else world.segment).pk
+    if endpoint.target == "topic":
+        kwargs["topic_id"] = (world.other_topic if other_tenant else world.topic).pk
     if endpoint.name == "api-segment-member":
         kwargs["person_id"] = (world.other_person if other_tenant else world.person).pk
     return reverse(endpoint.name, kwargs=kwargs)

@@ -21,11 +21,11 @@ route, fails the suite.
   routes (health, schema) take no key.
 
 ``target`` names the kind of id the URL takes (``person``, ``membership``, ``api_key``,
-``session``, ``segment``), for the cross-tenant tests; ``shows_people`` marks responses that carry
-person fields (for the generated visibility tests); ``reauth`` marks web endpoints that
-need a recent password (+ MFA) confirmation; ``cross_site`` marks a public form that
-other sites post to (no CSRF token: what it does must be safe to forge — a subscribe form
-only ever sends a confirmation email).
+``session``, ``segment``, ``topic``), for the cross-tenant tests; ``shows_people`` marks
+responses that carry person fields (for the generated visibility tests); ``reauth`` marks
+web endpoints that need a recent password (+ MFA) confirmation; ``cross_site`` marks a
+public form that other sites post to (no CSRF token: what it does must be safe to forge —
+a subscribe form only ever sends a confirmation email).
 """
 
 from __future__ import annotations
@@ -221,6 +221,19 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         target="segment"),
     api("api-segment-member", "DELETE", "segments:write", P.SEGMENTS_MANAGE,
         target="segment"),
+    # Topics, a person's subscriptions and consent history, the suppression list.
+    api("api-topics", "GET", "topics:read"),
+    api("api-topics", "POST", "topics:write", P.TOPICS_MANAGE),
+    api("api-topic", "GET", "topics:read", target="topic"),
+    api("api-topic", "PATCH", "topics:write", P.TOPICS_MANAGE, target="topic"),
+    api("api-person-subscriptions", "GET", "people:read", P.PEOPLE_READ, target="person"),
+    api("api-person-subscriptions", "POST", "people:write", P.PEOPLE_WRITE,
+        target="person"),
+    api("api-person-consent", "GET", "people:read", P.PEOPLE_READ, target="person"),
+    # The address is given in full and answered about: as for seeing an email in full.
+    api("api-suppressions", "POST", "people:write", P.PEOPLE_WRITE),
+    api("api-suppressions-check", "POST", "people:write", P.PEOPLE_WRITE),
+    api("api-suppressions-remove", "POST", "people:write", P.PEOPLE_WRITE),
     # Ingest: storing events needs EVENTS_WRITE; the action also authorizes PEOPLE_WRITE
     # when a batch identifies or references people.
     api("api-events", "POST", "events:write", P.EVENTS_WRITE),

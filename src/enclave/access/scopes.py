@@ -14,7 +14,8 @@ write-only scope (``events:write``) grants ``PEOPLE_WRITE`` without ``PEOPLE_REA
 the visibility table hides every personal field from such a key and ingest treats it as
 unable to see any value (docs/events.md, "existence").
 
-``account:read`` maps to no permission: it gates an endpoint that needs none. The
+``account:read`` and ``topics:read`` map to no permission: they gate endpoints that need
+none (the account's settings, its topics' names and consent texts). The
 ``api_keys:*`` scopes map to ``API_KEYS_READ`` / ``API_KEYS_MANAGE``, so those endpoints
 work only while the key's creator still holds them and the ceiling includes them.
 """
@@ -33,6 +34,8 @@ SCOPES: dict[str, frozenset[Permission]] = {
     "events:write": frozenset({P.EVENTS_WRITE, P.PEOPLE_WRITE}),
     "segments:read": frozenset({P.SEGMENTS_READ}),
     "segments:write": close({P.SEGMENTS_MANAGE}),
+    "topics:read": frozenset(),
+    "topics:write": frozenset({P.TOPICS_MANAGE}),
     "audit:read": frozenset({P.AUDIT_READ}),
     "account:read": frozenset(),
     "team:read": frozenset({P.TEAM_READ}),
@@ -50,6 +53,8 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
                      "people:read as well)",
     "segments:write": "Create, change and delete segments and lists (rules on people's "
                       "fields need people:read as well)",
+    "topics:read": "Read the account's subscription topics",
+    "topics:write": "Create and change subscription topics",
     "audit:read": "Read the audit log",
     "account:read": "Read the account's settings",
     "team:read": "Read the team and roles",

@@ -36,6 +36,8 @@ CONFLICT_MESSAGES = frozenset({
     "A segment cannot refer to itself, directly or through other segments.",
     "This segment is a static list: it has no rules; add people to it.",
     "People join a dynamic segment by its rules; add them to a static list instead.",
+    "A topic with this key exists.",
+    "This address was suppressed when its person was erased; it stays suppressed.",
 })
 
 

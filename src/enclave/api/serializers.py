@@ -330,3 +330,91 @@ class SegmentPreviewSerializer(serializers.Serializer):
 class SegmentPeopleResultSerializer(serializers.Serializer):
     changed = serializers.IntegerField(help_text="How many people were added (not already "
                                                  "members) or removed (were members).")
+
+
+# --- topics, subscriptions, consent, suppression (enclave.api.topics) ---
+
+class TopicWriteSerializer(StrictSerializer):
+    key = serializers.RegexField(r"^[a-z][a-z0-9_-]{0,39}\Z", max_length=40,
+                                 help_text="1–40 lower-case letters, digits, - and _.")
+    name = StrictCharField(max_length=100, validators=[
+        RegexValidator(NOT_BLANK, "A name needs a visible character.")])
+    description = StrictCharField(max_length=300, required=False, allow_blank=True)
+    consent_text = StrictCharField(max_length=1000, validators=[
+        RegexValidator(NOT_BLANK, "The consent text needs a visible character.")],
+        help_text="What a subscriber agrees to; changing it starts a new consent version.")
+    double_opt_in = StrictBooleanField(required=False, default=True)
+
+
+class TopicChangeSerializer(StrictSerializer):
+    name = StrictCharField(max_length=100, required=False, validators=[
+        RegexValidator(NOT_BLANK, "A name needs a visible character.")])
+    description = StrictCharField(max_length=300, required=False, allow_blank=True)
+    consent_text = StrictCharField(max_length=1000, required=False, validators=[
+        RegexValidator(NOT_BLANK, "The consent text needs a visible character.")])
+    double_opt_in = StrictBooleanField(required=False)
+
+
+class TopicSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    consent_text = serializers.CharField()
+    consent_version = serializers.IntegerField()
+    double_opt_in = serializers.BooleanField()
+    form_url = serializers.CharField(help_text="The topic's public subscribe form.")
+
+
+class TopicListSerializer(serializers.Serializer):
+    results = TopicSerializer(many=True)
+
+
+class SubscriptionWriteSerializer(StrictSerializer):
+    topic = StrictCharField(max_length=40, help_text="The topic's key.")
+    subscribed = StrictBooleanField()
+    method = serializers.ChoiceField(choices=["api", "import", "complaint"], required=False,
+                                     default="api")
+
+
+class SubscriptionSerializer(serializers.Serializer):
+    topic = serializers.CharField(help_text="The topic's key.")
+    status = serializers.ChoiceField(choices=["subscribed", "unsubscribed", "pending"])
+    changed_at = serializers.DateTimeField()
+
+
+class SubscriptionListSerializer(serializers.Serializer):
+    results = SubscriptionSerializer(many=True)
+
+
+class ConsentRecordSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    topic = serializers.CharField(allow_null=True, help_text="null: every topic.")
+    status = serializers.CharField()
+    method = serializers.CharField()
+    consent_version = serializers.IntegerField(allow_null=True)
+    ip = serializers.CharField(allow_null=True, help_text="As this key may see it.")
+
+
+class ConsentListSerializer(serializers.Serializer):
+    results = ConsentRecordSerializer(many=True)
+
+
+class SuppressionWriteSerializer(StrictSerializer):
+    email = StrictCharField(max_length=254, validators=[
+        RegexValidator(NOT_BLANK, "Send an address.")])
+    reason = serializers.ChoiceField(choices=["manual", "complaint", "bounce"],
+                                     required=False, default="manual")
+
+
+class SuppressionAddressSerializer(StrictSerializer):
+    email = StrictCharField(max_length=254, validators=[
+        RegexValidator(NOT_BLANK, "Send an address.")])
+
+
+class SuppressionResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="Whether the list changed.")
+
+
+class SuppressionCheckResultSerializer(serializers.Serializer):
+    suppressed = serializers.BooleanField()

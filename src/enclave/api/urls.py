@@ -4,7 +4,7 @@
 from django.conf import settings
 from django.urls import path, register_converter
 
-from enclave.api import account, people, segments, views
+from enclave.api import account, people, segments, topics, views
 from enclave.api import apikeys as apikeys_api
 from enclave.api import events as events_api
 
@@ -57,6 +57,18 @@ urlpatterns = [
          name="api-segment-members"),
     path("v1/segments/<id:segment_id>/members/<id:person_id>",
          segments.SegmentMemberView.as_view(), name="api-segment-member"),
+    # Topics, subscriptions, consent, suppression (enclave.api.topics)
+    path("v1/topics", topics.TopicsView.as_view(), name="api-topics"),
+    path("v1/topics/<id:topic_id>", topics.TopicView.as_view(), name="api-topic"),
+    path("v1/people/<id:person_id>/subscriptions", topics.PersonSubscriptionsView.as_view(),
+         name="api-person-subscriptions"),
+    path("v1/people/<id:person_id>/consent", topics.PersonConsentView.as_view(),
+         name="api-person-consent"),
+    path("v1/suppressions", topics.SuppressionsView.as_view(), name="api-suppressions"),
+    path("v1/suppressions/check", topics.SuppressionCheckView.as_view(),
+         name="api-suppressions-check"),
+    path("v1/suppressions/remove", topics.SuppressionRemoveView.as_view(),
+         name="api-suppressions-remove"),
     # Events ingest (enclave.api.events)
     path("v1/events", events_api.IngestView.as_view(), name="api-events"),
 ]

@@ -65,3 +65,65 @@ def matching_people(principal: Principal, rule_data):
     rule = checked_rules(rule_data, actor=principal)
     return membership.people_in(rule, membership.context(principal.account_id,
                                                          principal.perms))
+
+
+def topics_of(principal: Principal):
+    """The account's topics (any member or key of the account may read them)."""
+    from enclave.audience.models import Topic
+
+    return Topic.objects.filter(account_id=principal.account_id).order_by("key")
+
+
+def access_topic(principal: Principal, topic_id, *, for_write: bool = False):
+    """One topic of the principal's account; Http404 if missing or another account's.
+    Changing it needs ``topics.manage``."""
+    from enclave.audience.models import Topic
+
+    if for_write:
+        authorize(principal, Permission.TOPICS_MANAGE)
+    try:
+        topic_id = int(topic_id)
+    except (TypeError, ValueError):
+        raise Http404("No such topic.") from None
+    topic = Topic.objects.filter(account_id=principal.account_id, pk=topic_id).first()
+    if topic is None:
+        raise Http404("No such topic.")
+    return topic
+
+
+def topic_by_key(principal: Principal, key: str):
+    """The account's topic with this key; Http404 otherwise."""
+    from enclave.audience.models import Topic
+
+    topic = Topic.objects.filter(account_id=principal.account_id, key=str(key)).first()
+    if topic is None:
+        raise Http404("No such topic.")
+    return topic
+
+
+def subscriptions_of(principal: Principal, person) -> list:
+    """A person's subscriptions (needs ``people.read``)."""
+    from enclave.audience.models import Subscription
+
+    authorize(principal, Permission.PEOPLE_READ, account_id=person.account_id)
+    return list(Subscription.objects.filter(person=person).select_related("topic")
+                .order_by("topic__key"))
+
+
+def consent_history(principal: Principal, person) -> list:
+    """A person's consent records, oldest first (needs ``people.read``)."""
+    from enclave.audience.models import ConsentRecord
+
+    authorize(principal, Permission.PEOPLE_READ, account_id=person.account_id)
+    return list(ConsentRecord.objects.filter(person=person).select_related("topic")
+                .order_by("at", "pk"))
+
+
+def is_suppressed(principal: Principal, email: str) -> bool:
+    """Whether ``email`` is on the account's suppression list. Answering says something
+    about an address given in full, so it needs what seeing an email in full needs
+    (``people.write``, the registry's permission for the check)."""
+    from enclave.audience import subscriptions
+
+    authorize(principal, Permission.PEOPLE_WRITE)
+    return subscriptions.is_suppressed(principal.account_id, email)

@@ -145,8 +145,9 @@ def do_change_subscription(person, topic: Topic, subscribe: bool, *, method: str
     """Subscribe or unsubscribe ``person`` to ``topic``; returns the resulting status.
 
     A subscription to a double opt-in topic — or by a public form, to any topic — is
-    ``pending`` until the person confirms by the mailed link (sent after commit). A member or key (``people.write``) records
-    ``import``/``api``/``app``/``complaint`` changes; the person's own (forms, links,
+    ``pending`` until the person confirms by the mailed link (sent after commit). A
+    member or key (``people.write``) records ``import``/``api``/``app``/``complaint``
+    changes; the person's own (forms, links,
     preference centre) come with ``actor=None``."""
     if method not in METHODS:
         raise ValidationError({"method": f"One of {', '.join(METHODS)}."})
