@@ -109,6 +109,13 @@ def cmd_apikeys(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_segments(args: argparse.Namespace) -> int:
+    _setup_django()
+    from enclave.audience.cli import run
+
+    return run(args)
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     _setup_django()
     from django.core.management import execute_from_command_line
@@ -163,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     from enclave.apikeys.cli import add_apikeys_parser
 
     add_apikeys_parser(sub).set_defaults(func=cmd_apikeys)
+
+    from enclave.audience.cli import add_segments_parser
+
+    add_segments_parser(sub).set_defaults(func=cmd_segments)
 
     p = sub.add_parser("manage", help="run a Django management command", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
