@@ -44,12 +44,13 @@ from enclave.core import clock
 from enclave.people import visibility
 from enclave.people.values import CUSTOM_NUMBER_LIMIT
 
-# How many rules a group holds at each level of nesting: the top group up to 20, a group
-# inside it up to 5, one inside that up to 5; no deeper groups. So a tree holds at most
-# 20 × 5 × 5 = 500 conditions, and the OpenAPI document can say all of it exactly.
-GROUP_SIZES = (20, 5, 5)
+# How many rules a group holds at each level of nesting: the top group up to 10, a group
+# inside it up to 5, one inside that up to 4; no deeper groups. So a tree holds at most
+# 10 × 5 × 4 = 200 conditions (each one a subquery at most: the cost of the one query a
+# tree compiles to stays bounded), and the OpenAPI document can say all of it exactly.
+GROUP_SIZES = (10, 5, 4)
 MAX_DEPTH = len(GROUP_SIZES)
-MAX_CONDITIONS = 20 * 5 * 5
+MAX_CONDITIONS = 10 * 5 * 4
 MAX_IN_VALUES = 50
 MAX_DAYS = 3660
 TEXT_MAX = 200
