@@ -76,6 +76,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "enclave.core.context.site",
+                "enclave.accounts.context.app_navigation",
             ],
         },
     },

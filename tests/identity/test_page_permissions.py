@@ -1,6 +1,7 @@
 """Identity pages decide by permission (the one table), never by role name: the invite
-page needs ``team.manage``, account security ``account.manage``; the /app/ home links
-to People, Team and Audit only for members whose role includes their read permission."""
+page needs ``team.manage``, account security ``account.manage``; the app menu shows an
+area only to members whose role includes its permission; the home's counts are
+aggregates any member sees."""
 
 from __future__ import annotations
 
@@ -26,10 +27,10 @@ def with_custom_role(world: World, role: str, perms: list[str]):
     return world.client(role)
 
 
-def home_links(client) -> list[str]:
+def app_menu(client) -> list[str]:
     page = client.get("/app/").text
-    areas = re.search(r'<ul id="app-areas">(.*?)</ul>', page, re.S)
-    return re.findall(r'<a href="([^"]+)">', areas[1]) if areas else []
+    nav = re.search(r'<nav class="app-nav" aria-label="App">(.*?)</nav>', page, re.S)
+    return re.findall(r'<a href="([^"]+)"', nav[1]) if nav else []
 
 
 @pytest.mark.django_db
@@ -39,7 +40,7 @@ class TestInvitePage:
         assert client.get("/app/account/invite/").status_code == 200
 
     def test_custom_role_with_team_manage_sends_the_invitation(self, world):
-        client = with_custom_role(world, "viewer", ["team.manage"])
+        client = with_custom_role(world, "viewer", ["team.manage", "segments.read"])
         page = client.get("/app/account/invite/").text
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
         client.post("/app/account/invite/", {"csrfmiddlewaretoken": csrf,
@@ -71,25 +72,35 @@ class TestAccountSecurityPage:
 
 
 @pytest.mark.django_db
-class TestHomeLinks:
-    @pytest.mark.parametrize(("role", "expected"), [
-        ("owner", ["/app/people/", "/app/team/", "/app/audit/", "/app/api-keys/"]),
-        ("admin", ["/app/people/", "/app/team/", "/app/audit/", "/app/api-keys/"]),
-        ("user", ["/app/people/", "/app/team/"]),
-        ("analyst", ["/app/people/", "/app/team/"]),
-        ("viewer", ["/app/team/"]),
-    ])
-    def test_links_follow_the_roles_permissions(self, world, role, expected):
-        assert home_links(world.client(role)) == expected
+class TestAppMenu:
+    """The shell's menu (access.navigation) for custom roles: areas follow permissions."""
 
-    def test_custom_role_with_audit_read_only_sees_the_audit_link(self, world):
+    def test_custom_role_with_audit_read_sees_the_audit_log(self, world):
         client = with_custom_role(world, "viewer", ["audit.read"])
-        assert home_links(client) == ["/app/audit/"]
+        assert app_menu(client) == ["/app/", "/app/people/", "/app/topics/", "/app/audit/"]
 
-    def test_custom_role_with_api_keys_manage_sees_the_api_keys_link(self, world):
+    def test_custom_role_with_api_keys_manage_sees_api_keys(self, world):
         client = with_custom_role(world, "viewer", ["api_keys.manage"])
-        assert home_links(client) == ["/app/api-keys/"]
+        assert app_menu(client) == ["/app/", "/app/people/", "/app/topics/",
+                                    "/app/api-keys/"]
 
-    def test_custom_role_with_people_read_sees_the_people_link(self, world):
-        client = with_custom_role(world, "viewer", ["people.read"])
-        assert home_links(client) == ["/app/people/"]
+    def test_custom_role_with_segments_read_sees_segments(self, world):
+        client = with_custom_role(world, "viewer", ["segments.read"])
+        assert app_menu(client) == ["/app/", "/app/people/", "/app/segments/",
+                                    "/app/topics/"]
+
+
+@pytest.mark.django_db
+class TestHomeCounts:
+    def test_home_shows_people_subscribers_and_segments_to_any_member(self, world):
+        from enclave.audience.actions import do_create_segment
+        from enclave.audience.subscriptions import do_change_subscription, do_create_topic
+
+        owner = world.actor("owner")
+        topic = do_create_topic(world.account, "news", "News", consent_text="x",
+                                double_opt_in=False, actor=owner)
+        do_change_subscription(world.person, topic, True, method="app", actor=owner)
+        do_create_segment(world.account, "L", "static", actor=owner)
+        page = world.client("viewer").get("/app/").text
+        counts = dict(re.findall(r'<dt>([^<]+)</dt><dd id="count-[a-z]+">(\d+)</dd>', page))
+        assert counts == {"People": "1", "Subscribed": "1", "Segments": "1"}

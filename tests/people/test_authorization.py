@@ -12,6 +12,7 @@ every personal field is visible / masked / hidden as the tables say.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -21,6 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from enclave.access import endpoints
 from enclave.access.permissions import ROLE_PERMISSIONS
 from enclave.accounts.models import Membership
+from enclave.audience.actions import do_add_segment_people, do_create_segment
 from enclave.core import clock
 from enclave.core.models import AuditEvent
 from enclave.identity.models import MemberSession
@@ -47,6 +49,13 @@ PAYLOADS = {
     "api-keys-policy": {"max_age_days": "30"},
     "signup": {"email": "someone.new@example.com"},
     "password-reset": {"email": "someone.new@example.com"},
+    "segments-create": {"name": "From GB", "kind": "dynamic", "rules_json": json.dumps(
+        {"type": "field", "field": "country", "op": "equals", "value": "GB"})},
+    "segments-preview": {"rules_json": json.dumps(
+        {"type": "field", "field": "country", "op": "equals", "value": "GB"})},
+    "segments-edit": {"name": "Renamed list"},
+    "topics-list": {"key": "offers", "name": "Offers", "consent_text": "Deals.",
+                    "double_opt_in": "on"},
 }
 # What a caller who may use the endpoint gets (default: GET 200, POST 302).
 SUCCESS = {
@@ -70,6 +79,7 @@ SUCCESS = {
     # No MFA challenge pending: back to the login page.
     ("GET", "login-mfa"): 302, ("POST", "login-mfa"): 302,
     ("POST", "login"): 422,
+    ("POST", "segments-preview"): 200,
 }
 ALL_COLUMNS = ",".join(visibility.FIELD_CLASSES)
 COLUMNED = ("people-list", "people-export")
@@ -100,6 +110,8 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["public_id"] = key.public_id
     elif endpoint.target == "session":
         kwargs["session_id"] = (world.other_session if other_tenant else world.session).pk
+    elif endpoint.target == "segment":
+        kwargs["segment_id"] = (world.other_segment if other_tenant else world.segment).pk
     elif "<str:token>" in _pattern_of(endpoint.name):
         kwargs["token"] = BOGUS_TOKEN
     elif "<str:public_id>" in _pattern_of(endpoint.name):
@@ -124,13 +136,18 @@ def call(client, endpoint, url, world=None):
 
 
 def prepare(world) -> None:
-    """What targets point at: an API key, a second session of the signed-in member, the
-    other tenant's key and session."""
+    """What targets point at: an API key, a second session of the signed-in member, a
+    static list holding the person, the other tenant's key, session and list."""
     world.key = make_key(world.account, world.members["owner"], scopes=["people:read"],
                          role_ceiling="analyst")[1]
     world.other_key = make_key(world.other, world.other_owner, scopes=["people:read"])[1]
     world.session = _session(world.members["owner"], "a")
     world.other_session = _session(world.other_owner, "b")
+    world.segment = do_create_segment(world.account, "Listed", "static",
+                                      actor=world.actor("owner"))
+    do_add_segment_people(world.segment, [world.person.pk], actor=world.actor("owner"))
+    world.other_segment = do_create_segment(world.other, "Theirs", "static",
+                                            actor=world.other_actor())
 
 
 def _session(member, mark: str) -> MemberSession:
@@ -331,6 +348,7 @@ class TestFieldVisibilityByRole:
     @pytest.mark.parametrize(("role", "endpoint", "field"), VISIBILITY_CASES)
     def test_field_is_visible_masked_or_hidden_as_the_table_says(self, world, role,
                                                                 endpoint, field):
+        prepare(world)
         if endpoint.name.startswith("audit"):
             # Give the audit view a person-targeted row to label.
             do_update_person(world.person, {"company": "Initech"},

@@ -172,6 +172,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     web("people-archive", "POST", ACCOUNT, P.PEOPLE_WRITE, target="person"),
     web("people-erase", "GET", ACCOUNT, P.PEOPLE_ERASE, target="person", reauth=True),
     web("people-erase", "POST", ACCOUNT, P.PEOPLE_ERASE, target="person", reauth=True),
+    # --- segments and topics ---
+    web("segments-list", "GET", ACCOUNT, P.SEGMENTS_READ),
+    web("segments-create", "GET", ACCOUNT, P.SEGMENTS_MANAGE),
+    web("segments-create", "POST", ACCOUNT, P.SEGMENTS_MANAGE),
+    web("segments-preview", "POST", ACCOUNT, P.SEGMENTS_MANAGE, shows_people=True),
+    web("segments-detail", "GET", ACCOUNT, P.SEGMENTS_READ, target="segment",
+        shows_people=True),
+    web("segments-edit", "GET", ACCOUNT, P.SEGMENTS_MANAGE, target="segment"),
+    web("segments-edit", "POST", ACCOUNT, P.SEGMENTS_MANAGE, target="segment"),
+    web("segments-delete", "POST", ACCOUNT, P.SEGMENTS_MANAGE, target="segment"),
+    web("topics-list", "GET", ACCOUNT),
+    web("topics-list", "POST", ACCOUNT, P.TOPICS_MANAGE),
     # --- API keys (web pages) ---
     web("api-keys-list", "GET", ACCOUNT, P.API_KEYS_MANAGE),
     web("api-keys-create", "GET", ACCOUNT, P.API_KEYS_MANAGE, reauth=True),

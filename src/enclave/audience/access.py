@@ -127,3 +127,19 @@ def is_suppressed(principal: Principal, email: str) -> bool:
 
     authorize(principal, Permission.PEOPLE_WRITE)
     return subscriptions.is_suppressed(principal.account_id, email)
+
+
+def account_counts(principal: Principal) -> dict[str, int]:
+    """Aggregates any member of the account sees on the home page: unarchived people,
+    people subscribed to at least one topic, segments."""
+    from enclave.audience.models import SUBSCRIBED, Subscription
+    from enclave.people.access import count_people
+
+    account_id = principal.account_id
+    return {
+        "people": count_people(principal),
+        "subscribed": Subscription.objects.filter(
+            topic__account_id=account_id, status=SUBSCRIBED,
+            person__archived_at__isnull=True).values("person_id").distinct().count(),
+        "segments": Segment.objects.filter(account_id=account_id).count(),
+    }

@@ -12,6 +12,7 @@ from enclave.access.permissions import Permission
 from enclave.accounts import actions, forms
 from enclave.accounts.actions import role_label
 from enclave.accounts.models import Membership
+from enclave.audience import access as audience_access
 from enclave.identity import actions as identity_actions
 from enclave.identity import sessions
 from enclave.identity.views import add_errors, form_status
@@ -28,9 +29,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "memberships": memberships, "account": principal.account, "role": role,
         "can_invite": principal.can(P.TEAM_MANAGE),
         "can_secure": principal.can(P.ACCOUNT_MANAGE),
-        "can_people": principal.can(P.PEOPLE_READ), "can_team": principal.can(P.TEAM_READ),
-        "can_audit": principal.can(P.AUDIT_READ),
-        "can_keys": principal.can(P.API_KEYS_MANAGE),
+        "counts": audience_access.account_counts(principal)
+        if principal.account_id is not None else None,
         "mfa_enabled": request.user.mfa_enabled})
 
 

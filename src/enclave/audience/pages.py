@@ -1,0 +1,241 @@
+"""Segment and topic pages under /app/ for members. Thin edges over ``audience.access``
+and the actions; what each route needs is its entry in ``access.endpoints`` (enforced
+before the view runs). People are shown through the visibility formatter.
+
+The segment builder works without JavaScript: a top-level "all"/"any" group of condition
+rows (field, tag, event or segment; each may be negated), and for nested groups the rule
+tree as JSON. Both are checked by ``audience.rules`` exactly as the API's are.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from enclave.access.permissions import Permission
+from enclave.audience import access, actions, rules, schema, subscriptions
+from enclave.audience.models import DYNAMIC, STATIC
+from enclave.core.views import render_error_page
+from enclave.people import access as people_access
+from enclave.people import visibility
+
+P = Permission
+ROWS = 8  # blank condition rows offered by the builder
+SAMPLE = 20
+KINDS = ("field", "tag", "event", "segment")
+
+
+def _usable_fields(principal, definitions) -> list[tuple[str, str]]:
+    """(name, type) of the fields the member may use in a rule."""
+    out = []
+    for variant in schema.field_conditions(definitions, principal.perms):
+        kind = next(k for k, ops in rules.OPS.items()
+                    if set(variant["properties"]["op"]["enum"]) <= set(ops))
+        for name in variant["properties"]["field"]["enum"]:
+            if (name, kind) not in out and name not in (n for n, _ in out):
+                out.append((name, kind))
+    return out
+
+
+def _number(text: str):
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def _row_rule(post, i: int, types: dict[str, str]) -> dict | None:
+    """Row ``i`` of the builder as a rule (None when blank); ValueError says what is
+    wrong with it."""
+    kind = post.get(f"row-{i}-kind", "")
+    value = post.get(f"row-{i}-value", "").strip()
+    if not kind:
+        return None
+    if kind not in KINDS:
+        raise ValueError(f"Row {i + 1}: choose field, tag, event or segment.")
+    if kind == "tag":
+        rule = {"type": "tag", "tag": value}
+    elif kind == "segment":
+        if not value.isdigit():
+            raise ValueError(f"Row {i + 1}: choose a segment.")
+        rule = {"type": "segment", "segment": int(value)}
+    elif kind == "event":
+        rule = {"type": "event", "name": value}
+        for key in ("min", "max", "within_days"):
+            raw = post.get(f"row-{i}-{key}", "").strip()
+            if raw:
+                if not raw.isdigit():
+                    raise ValueError(f"Row {i + 1}: {key} is a whole number.")
+                rule[key] = int(raw)
+    else:
+        name, op = post.get(f"row-{i}-field", ""), post.get(f"row-{i}-op", "")
+        rule = {"type": "field", "field": name, "op": op,
+                "value": _field_value(types.get(name, "text"), op, value, i)}
+    return {"type": "not", "rule": rule} if post.get(f"row-{i}-not") else rule
+
+
+def _field_value(kind: str, op: str, text: str, i: int):
+    if op in rules.NO_VALUE_OPS:
+        return None
+    try:
+        if op in rules.RELATIVE_OPS:
+            return int(text)
+        if kind == "number":
+            return _number(text)
+    except ValueError:
+        raise ValueError(f"Row {i + 1}: enter a number.") from None
+    if op == "in":
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return text
+
+
+def tree_from_post(post, types: dict[str, str]):
+    """The rule tree a builder form describes: the JSON box when filled, else the rows."""
+    advanced = post.get("rules_json", "").strip()
+    if advanced:
+        try:
+            return json.loads(advanced)
+        except ValueError:
+            raise ValueError("The rules are not valid JSON.") from None
+    rows = [r for r in (_row_rule(post, i, types) for i in range(ROWS)) if r is not None]
+    if not rows:
+        raise ValueError("Add at least one condition.")
+    return {"type": "group", "match": "any" if post.get("match") == "any" else "all",
+            "rules": rows}
+
+
+def _sample(principal, people, definitions) -> tuple[list[str], list]:
+    """Every built-in field the member may see (masked ones masked), per person."""
+    columns = visibility.visible_fields(list(visibility.FIELD_CLASSES), principal.perms,
+                                        definitions)
+    return columns, [(p, visibility.format_person(p, columns, principal.perms, definitions))
+                     for p in people]
+
+
+def _builder_context(principal, segment=None, *, error="", tree=None, preview=None) -> dict:
+    definitions = people_access.field_definitions(principal.account_id)
+    fields = _usable_fields(principal, definitions)
+    ops = sorted({op for ops in rules.OPS.values() for op in ops})
+    segments = [s for s in access.segments_of(principal)
+                if segment is None or s.pk != segment.pk]
+    return {"segment": segment, "error": error, "fields": fields, "ops": ops,
+            "segments": segments, "rows": range(ROWS), "kinds": KINDS,
+            "rules_json": json.dumps(tree, indent=2) if tree is not None else "",
+            "preview": preview}
+
+
+def segments_list(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    rows = [(s, access.segment_people(principal, s).count())
+            for s in access.segments_of(principal)]
+    return render(request, "audience/segments.html", {
+        "rows": rows, "can_manage": principal.can(P.SEGMENTS_MANAGE)})
+
+
+def _form_error(request, segment, error: str, tree) -> HttpResponse:
+    return render(request, "audience/segment_form.html", _builder_context(
+        request.principal, segment, error=error, tree=tree), status=422)
+
+
+def _save(request, segment=None) -> HttpResponse:
+    principal = request.principal
+    definitions = people_access.field_definitions(principal.account_id)
+    types = dict(_usable_fields(principal, definitions))
+    kind = segment.kind if segment is not None else request.POST.get("kind", DYNAMIC)
+    tree = None
+    try:
+        if kind == DYNAMIC:
+            tree = tree_from_post(request.POST, types)
+        name = request.POST.get("name", "")
+        if segment is None:
+            segment = actions.do_create_segment(principal.account, name, kind, tree,
+                                                actor=principal, request=request)
+        else:
+            segment = actions.do_change_segment(segment, name=name, rule_data=tree,
+                                                actor=principal, request=request)
+    except (ValueError, Http404) as exc:
+        return _form_error(request, segment, str(exc), tree)
+    except ValidationError as exc:
+        return _form_error(request, segment, " ".join(exc.messages), tree)
+    return redirect(f"/app/segments/{segment.pk}/")
+
+
+def segment_preview(request: HttpRequest) -> HttpResponse:
+    """The builder's Preview button: the count and a sample of 20 for the rules as they
+    stand (nothing saved), rendered through the visibility formatter."""
+    principal = request.principal
+    definitions = people_access.field_definitions(principal.account_id)
+    tree = None
+    try:
+        tree = tree_from_post(request.POST, dict(_usable_fields(principal, definitions)))
+        people = access.matching_people(principal, tree)
+    except (ValueError, Http404) as exc:
+        return _form_error(request, None, str(exc), tree)
+    except ValidationError as exc:
+        return _form_error(request, None, " ".join(exc.messages), tree)
+    columns, sample = _sample(principal, people.order_by("pk")[:SAMPLE], definitions)
+    return render(request, "audience/segment_form.html", _builder_context(
+        principal, None, tree=tree, preview={
+            "count": people.count(), "columns": columns, "rows": sample,
+            "name": request.POST.get("name", "")}))
+
+
+def segment_create(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _save(request)
+    return render(request, "audience/segment_form.html", _builder_context(request.principal))
+
+
+def segment_edit(request: HttpRequest, segment_id: int) -> HttpResponse:
+    segment = access.access_segment(request.principal, segment_id, for_write=True)
+    if request.method == "POST":
+        return _save(request, segment)
+    return render(request, "audience/segment_form.html", _builder_context(
+        request.principal, segment, tree=segment.rules))
+
+
+def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
+    principal = request.principal
+    segment = access.access_segment(principal, segment_id)
+    definitions = people_access.field_definitions(principal.account_id)
+    people = access.segment_people(principal, segment)
+    columns, sample = _sample(principal, people.order_by("pk")[:SAMPLE], definitions) \
+        if principal.can(P.PEOPLE_READ) else ([], [])
+    shown_rules = None if segment.rules is None else json.dumps(
+        rules.masked_json(segment.rules, principal.perms, definitions), indent=2,
+        ensure_ascii=False)
+    return render(request, "audience/segment_detail.html", {
+        "segment": segment, "count": people.count(), "columns": columns, "rows": sample,
+        "rules": shown_rules, "can_manage": principal.can(P.SEGMENTS_MANAGE),
+        "is_list": segment.kind == STATIC})
+
+
+def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
+    principal = request.principal
+    segment = access.access_segment(principal, segment_id, for_write=True)
+    try:
+        actions.do_delete_segment(segment, actor=principal, request=request)
+    except ValidationError as exc:
+        return render_error_page(request, 409, "Cannot delete this segment",
+                                 " ".join(exc.messages))
+    return redirect("/app/segments/")
+
+
+def topics_list(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    error, status = "", 200
+    if request.method == "POST":
+        try:
+            subscriptions.do_create_topic(
+                principal.account, request.POST.get("key", ""), request.POST.get("name", ""),
+                consent_text=request.POST.get("consent_text", ""),
+                description=request.POST.get("description", ""),
+                double_opt_in=request.POST.get("double_opt_in") == "on", actor=principal,
+                request=request)
+            return redirect("/app/topics/")
+        except ValidationError as exc:
+            error, status = " ".join(exc.messages), 422
+    return render(request, "audience/topics.html", {
+        "topics": list(access.topics_of(principal)), "error": error,
+        "can_manage": principal.can(P.TOPICS_MANAGE)}, status=status)
