@@ -91,18 +91,19 @@ def _field_value(kind: str, op: str, text: str, i: int):
 
 
 def tree_from_post(post, types: dict[str, str]):
-    """The rule tree a builder form describes: the JSON box when filled, else the rows."""
-    advanced = post.get("rules_json", "").strip()
-    if advanced:
-        try:
-            return json.loads(advanced)
-        except ValueError:
-            raise ValueError("The rules are not valid JSON.") from None
+    """The rule tree a builder form describes: its rows when any is filled, else the
+    JSON box (nested groups; also where a preview or an edit shows the tree)."""
     rows = [r for r in (_row_rule(post, i, types) for i in range(ROWS)) if r is not None]
-    if not rows:
+    if rows:
+        return {"type": "group", "match": "any" if post.get("match") == "any" else "all",
+                "rules": rows}
+    advanced = post.get("rules_json", "").strip()
+    if not advanced:
         raise ValueError("Add at least one condition.")
-    return {"type": "group", "match": "any" if post.get("match") == "any" else "all",
-            "rules": rows}
+    try:
+        return json.loads(advanced)
+    except ValueError:
+        raise ValueError("The rules are not valid JSON.") from None
 
 
 def _sample(principal, people, definitions) -> tuple[list[str], list]:

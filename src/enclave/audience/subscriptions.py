@@ -376,7 +376,8 @@ def do_send_confirmation(person_id: int, topic_id: int, *, actor=None) -> None:
               f"Someone (we hope you) asked to receive \"{topic.name}\" from "
               f"{topic.account.name}.\n\nConfirm within "
               f"{tokens.LIFETIME[tokens.CONFIRMATION].days} days: {link}\n\n"
-              "If this was not you, ignore this email: nothing will be sent to you.")
+              "If this was not you, ignore this email: nothing will be sent to you.\n\n"
+              f"Your preferences, at any time: {preferences_url(person)}")
 
 
 def preferences_url(person) -> str:
