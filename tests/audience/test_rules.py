@@ -195,6 +195,8 @@ class TestRefused:
         (field("custom.secret_note", "equals", "x"), "encrypted at rest"),
         (field("custom.score", "gt", 10**16), "numbers are between"),
         (field("email", "equals", "x" * 201), "at most 200 characters"),
+        ({"type": "event", "name": "e", "where": {"property": 'a"b', "op": "exists"}},
+         "property"),
         ({"type": "segment", "segment": 999999}, "does not exist"),
         ({"type": "group", "match": "all", "rules": []}, "length >= 1"),
         ({"type": "tag", "tag": "vip", "sql": "1=1"}, "unknown field"),
@@ -226,3 +228,38 @@ class TestRefused:
     def test_not_of_not_is_refused(self, audience):
         tree = {"type": "not", "rule": {"type": "not", "rule": {"type": "tag", "tag": "x"}}}
         assert "not another not" in refused(audience, tree)
+
+
+@pytest.mark.django_db
+class TestHostileKeys:
+    """Keys are data: a custom field or event property named like a lookup path, or with
+    quotes and brackets, is matched as that key — never a crash, never another key."""
+
+    @pytest.mark.parametrize("key", ["a__gt", "a'b", "a.b", "$.x", "a]b[", "a\\b",
+                                     " ", "a b", "ü"])
+    def test_an_event_property_key_is_taken_literally(self, audience, key):
+        import datetime as dt
+
+        from enclave.events.models import Event
+
+        Event.objects.create(account=audience.world.account, person=audience.people["dan"],
+                             type="track", name="Odd", properties={key: "v", "a": {"gt": "v"}},
+                             occurred_at=NOW - dt.timedelta(days=1))
+        for op, value in (("equals", "v"), ("contains", "V"), ("exists", None)):
+            tree = {"type": "event", "name": "Odd",
+                    "where": {"property": key, "op": op, "value": value}}
+            assert match(audience, tree) == {"dan"}, op
+        other = {"type": "event", "name": "Odd",
+                 "where": {"property": key + "x", "op": "equals", "value": "v"}}
+        assert match(audience, other) == set()
+
+    def test_a_custom_field_key_with_double_underscores_is_one_key(self, audience):
+        from enclave.people.models import FieldDefinition, Person
+
+        FieldDefinition.objects.create(account=audience.world.account, key="a__gt",
+                                       label="odd", type="text")
+        Person.objects.filter(pk=audience.people["cat"].pk).update(
+            custom={"a__gt": "yes", "a": {"gt": "no"}})
+        assert match(audience, field("custom.a__gt", "equals", "yes")) == {"cat"}
+        assert match(audience, field("custom.a__gt", "empty")) == {
+            "ann", "bob", "dan", "world"}

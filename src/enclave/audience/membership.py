@@ -64,8 +64,9 @@ def people_in(rule: rules.Rule, ctx: rules.Context):
     """The account's unarchived people matching ``rule``: one query, tenant-filtered."""
     from enclave.people.models import Person
 
-    return Person.objects.filter(account_id=ctx.account_id, archived_at__isnull=True) \
-        .filter(rules.compile(rule, ctx))
+    query = rules.compile(rule, ctx)
+    return ctx.people(Person.objects.filter(account_id=ctx.account_id,
+                                            archived_at__isnull=True)).filter(query)
 
 
 def members_of(segment: Segment, ctx: rules.Context):

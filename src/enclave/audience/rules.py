@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from django.db.models import Count, DateField, Q
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Substr
 from django.db.models.lookups import (
     GreaterThan,
@@ -60,7 +60,9 @@ Text = Annotated[str, Meta(max_length=TEXT_MAX, pattern=r"^[^\x00]*$")]
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")]
 Days = Annotated[int, Meta(ge=0, le=MAX_DAYS)]
 Count_ = Annotated[int, Meta(ge=0, le=1_000_000)]
-PropertyKey = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00]*$")]
+# No double quote: SQLite's JSON paths cannot name such a key, and a rule must mean the
+# same on SQLite and PostgreSQL (events may still carry such keys; rules cannot use them).
+PropertyKey = Annotated[str, Meta(min_length=1, max_length=128, pattern=r'^[^\x00"]*$')]
 Value = str | int | float | bool | list[Text] | None
 
 
@@ -225,6 +227,12 @@ class Context:
     # segment id → its stored rules (None for a static list); missing id: not in account
     segment_rules: Any = None
     now: dt.datetime = field(default_factory=clock.now)
+    # Filled by compile: aliases the people query must carry (name → (key, expression)).
+    aliases: dict = field(default_factory=dict)
+
+    def people(self, queryset):
+        """``queryset`` of people with the aliases a compiled ``Q`` refers to."""
+        return queryset.alias(**{name: expr for name, (_, expr) in self.aliases.items()})
 
 
 def field_type(name: str, definitions) -> str:
@@ -416,6 +424,12 @@ def _compile_event(rule: EventRule, ctx: Context) -> Q:
         events = events.filter(occurred_at__gte=dt.datetime.combine(
             rule.since, dt.time(), tzinfo=dt.UTC))
     if rule.where is not None:
+        # The property key is data (any text an event carried): it reaches the query as
+        # an expression's parameter, never as part of a lookup path ("a__gt" is a key).
+        events = events.alias(audience_property=KeyTransform(rule.where.property,
+                                                             "properties"),
+                              audience_property_text=KeyTextTransform(rule.where.property,
+                                                                      "properties"))
         events = events.filter(_property_q(rule.where))
     low = 1 if rule.min is None and rule.max is None else (rule.min or 0)
     counted = events.values("person_id").annotate(n=Count("id"))
@@ -430,22 +444,34 @@ def _compile_event(rule: EventRule, ctx: Context) -> Q:
 
 
 def _property_q(where: PropertyRule) -> Q:
-    key = f"properties__{where.property}"
+    """On the events query aliased with ``audience_property`` (the JSON value) and
+    ``audience_property_text`` (as text)."""
     if where.op == "exists":
         return Q(properties__has_key=where.property)
     if where.op == "equals":
-        return Q(**{key: where.value})
+        return Q(audience_property=where.value)
     if where.op == "not_equals":
-        return Q(properties__has_key=where.property) & ~Q(**{key: where.value})
+        return Q(properties__has_key=where.property) & ~Q(audience_property=where.value)
     if where.op == "contains":
-        return Q(**{f"{key}__icontains": where.value})
-    return Q(**{f"{key}__{where.op}": where.value})
+        return Q(audience_property_text__icontains=where.value)
+    return Q(**{f"audience_property__{where.op}": where.value})
+
+
+def _custom_alias(ctx: Context, key: str) -> str:
+    """An alias on the people query for custom value ``key``: the key reaches SQL as an
+    expression's parameter, never as part of a lookup path (a key may hold "__")."""
+    for name, (existing, _) in ctx.aliases.items():
+        if existing == key:
+            return name
+    name = f"audience_custom_{len(ctx.aliases)}"
+    ctx.aliases[name] = (key, KeyTransform(key, "custom"))
+    return name
 
 
 def _compile_field(rule: FieldRule, ctx: Context) -> Q:
     kind = field_type(rule.field, ctx.definitions)
     custom = rule.field.startswith("custom.")
-    name = f"custom__{rule.field.removeprefix('custom.')}" if custom else rule.field
+    name = _custom_alias(ctx, rule.field.removeprefix("custom.")) if custom else rule.field
     op, value = rule.op, rule.value
     if op in ("empty", "not_empty"):
         empty = Q(**{f"{name}__isnull": True})
