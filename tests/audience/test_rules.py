@@ -263,3 +263,33 @@ class TestHostileKeys:
         assert match(audience, field("custom.a__gt", "equals", "yes")) == {"cat"}
         assert match(audience, field("custom.a__gt", "empty")) == {
             "ann", "bob", "dan", "world"}
+
+
+@pytest.mark.django_db
+class TestSubscriptionConditions:
+    def _news(self, audience):
+        from enclave.audience.subscriptions import do_change_subscription, do_create_topic
+
+        owner = audience.world.actor("owner")
+        news = do_create_topic(audience.world.account, "news", "News", consent_text="x",
+                               actor=owner)
+        do_change_subscription(audience.people["ann"], news, True, method="app",
+                               actor=owner)  # double opt-in: pending
+        return news
+
+    def test_status_pending_and_never(self, audience):
+        self._news(audience)
+        assert match(audience, {"type": "subscription", "topic": "news",
+                                "status": "pending"}) == {"ann"}
+        assert match(audience, {"type": "subscription", "topic": "news",
+                                "status": "never"}) == {"bob", "cat", "dan", "world"}
+        assert match(audience, {"type": "subscription", "topic": "news"}) == set()
+
+    def test_an_unknown_topic_is_missing(self, audience):
+        with pytest.raises(rules.MissingTopic):
+            match(audience, {"type": "subscription", "topic": "nope"})
+
+    def test_a_role_without_people_read_cannot_use_subscriptions(self, audience):
+        self._news(audience)
+        assert "without people.read" in refused(
+            audience, {"type": "subscription", "topic": "news"}, ROLE_PERMISSIONS["viewer"])

@@ -43,7 +43,7 @@ def checked_rules(data, *, actor: Principal, segment_id: int | None = None) -> r
         rule = rules.parse(data)
         rules.check(rule, membership.context(actor.account_id, actor.perms),
                     segment_id=segment_id)
-    except rules.MissingSegment as exc:
+    except (rules.MissingSegment, rules.MissingTopic) as exc:
         raise Http404(str(exc)) from None
     except rules.RuleError as exc:
         raise ValidationError({"rules": str(exc)}) from None

@@ -10,7 +10,9 @@ A rule is one of (``type`` is the tag):
 * ``event`` — did event ``name`` at least ``min`` / at most ``max`` times (default: at
   least once), within the last ``within_days`` days or since ``since``, optionally only
   events whose ``property`` compares as ``op`` with ``value``;
-* ``segment`` — is (``member``: true) or is not in segment ``segment`` (no cycles).
+* ``segment`` — is (``member``: true) or is not in segment ``segment`` (no cycles);
+* ``subscription`` — the person's ``status`` for topic ``topic`` (a key): subscribed,
+  unsubscribed, pending or never asked.
 
 :func:`parse` checks the shape (msgspec: strict types, no unknown keys, limits);
 :func:`check` what needs the account: fields and their types, segments, cycles, and what
@@ -101,6 +103,12 @@ class SegmentRule(msgspec.Struct, tag_field="type", tag="segment", forbid_unknow
     member: bool = True
 
 
+class SubscriptionRule(msgspec.Struct, tag_field="type", tag="subscription",
+                       forbid_unknown_fields=True, frozen=True):
+    topic: Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[^\x00]*$")]
+    status: Literal["subscribed", "unsubscribed", "pending", "never"] = "subscribed"
+
+
 class GroupRule(msgspec.Struct, tag_field="type", tag="group", forbid_unknown_fields=True,
                 frozen=True):
     match: Literal["all", "any"]
@@ -112,7 +120,7 @@ class NotRule(msgspec.Struct, tag_field="type", tag="not", forbid_unknown_fields
     rule: Rule
 
 
-Rule = FieldRule | TagRule | EventRule | SegmentRule | GroupRule | NotRule
+Rule = FieldRule | TagRule | EventRule | SegmentRule | SubscriptionRule | GroupRule | NotRule
 
 
 class RuleError(ValueError):
@@ -121,6 +129,10 @@ class RuleError(ValueError):
 
 class MissingSegment(RuleError):
     """The tree refers to a segment the account does not have (the API's 404)."""
+
+
+class MissingTopic(RuleError):
+    """The tree names a topic the account does not have (the API's 404)."""
 
 
 class SegmentCycle(RuleError):
@@ -323,9 +335,21 @@ def check(rule: Rule, ctx: Context, *, segment_id: int | None = None) -> None:
             _check_field(node, ctx)
         elif isinstance(node, EventRule):
             _check_event(node, ctx)
+        elif isinstance(node, SubscriptionRule):
+            _check_subscription(node, ctx)
         elif isinstance(node, SegmentRule) and ctx.segment_rules(node.segment) is _MISSING:
             raise MissingSegment(f"Segment {node.segment} does not exist.")
     _check_cycles(rule, ctx, segment_id)
+
+
+def _check_subscription(rule: SubscriptionRule, ctx: Context) -> None:
+    from enclave.audience.models import Topic
+
+    # Who is subscribed to what is about people: as for a field of class "none".
+    if visibility.level(ctx.perms, personal_data.NONE) != visibility.VISIBLE:
+        raise RuleError("You cannot use subscriptions in a rule without people.read.")
+    if not Topic.objects.filter(account_id=ctx.account_id, key=rule.topic).exists():
+        raise MissingTopic(f"Topic {rule.topic!r} does not exist.")
 
 
 def _check_event(rule: EventRule, ctx: Context) -> None:
@@ -391,12 +415,24 @@ def compile(rule: Rule, ctx: Context) -> Q:
         tagged = PersonTag.objects.filter(tag__account_id=ctx.account_id,
                                           tag__name=rule.tag).values("person_id")
         return Q(pk__in=tagged) if rule.has else ~Q(pk__in=tagged)
+    if isinstance(rule, SubscriptionRule):
+        return _compile_subscription(rule, ctx)
     if isinstance(rule, SegmentRule):
         inside = _compile_segment(rule.segment, ctx)
         return inside if rule.member else ~inside
     if isinstance(rule, EventRule):
         return _compile_event(rule, ctx)
     return _compile_field(rule, ctx)
+
+
+def _compile_subscription(rule: SubscriptionRule, ctx: Context) -> Q:
+    from enclave.audience.models import Subscription
+
+    rows = Subscription.objects.filter(topic__account_id=ctx.account_id,
+                                       topic__key=rule.topic)
+    if rule.status == "never":
+        return ~Q(pk__in=rows.values("person_id"))
+    return Q(pk__in=rows.filter(status=rule.status).values("person_id"))
 
 
 def _compile_segment(segment_id: int, ctx: Context) -> Q:

@@ -147,10 +147,16 @@ def openapi_components(definitions=None, perms=None) -> dict:
                 tag={"type": "string", "minLength": 1, "maxLength": 50, "pattern": NO_NUL},
                 has={"type": "boolean"}),
         _event_condition(perms),
+        *([] if perms is not None and visibility.level(perms, personal_data.NONE) !=
+          visibility.VISIBLE else [_object(
+              ["type", "topic"], type=_const("subscription"),
+              topic={"type": "string", "minLength": 1, "maxLength": 40, "pattern": NO_NUL},
+              status=_const("subscribed", "unsubscribed", "pending", "never"))]),
         _object(["type", "segment"], type=_const("segment"),
                 segment={"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
                 member={"type": "boolean"}),
-    ], "description": "One condition: field, tag, event or segment membership."}
+    ], "description": "One condition: field, tag, event, subscription or segment "
+                      "membership."}
     components = {"SegmentCondition": condition}
     for level in range(rules.MAX_DEPTH, -1, -1):
         inner = [_ref("SegmentCondition")]
