@@ -103,6 +103,10 @@ class TestTagsEventsAndGroups:
         tree = {"type": "event", "name": "Viewed page", "min": 3.0, "within_days": 14.0}
         assert match(audience, tree) == {"ann"}
 
+    def test_at_least_zero_times_matches_everyone(self, audience):
+        assert match(audience, {"type": "event", "name": "Viewed page", "min": 0}) == {
+            "ann", "bob", "cat", "dan", "world"}
+
     def test_min_above_max_matches_nobody(self, audience):
         assert match(audience, {"type": "event", "name": "Viewed page", "min": 3,
                                 "max": 1}) == set()
@@ -212,9 +216,9 @@ class TestRefused:
         assert "nest at most" in refused(audience, tree)
 
     def test_the_deepest_allowed_nesting_is_accepted(self, audience):
-        tree = {"type": "tag", "tag": "vip"}
+        tree = {"type": "not", "rule": {"type": "tag", "tag": "vip"}}
         for _ in range(rules.MAX_DEPTH):
-            tree = {"type": "not", "rule": group("all", tree)}
+            tree = group("all", tree)
         assert match(audience, tree) == {"ann", "cat", "world"}
 
     @pytest.mark.parametrize("level", range(rules.MAX_DEPTH))
@@ -225,9 +229,12 @@ class TestRefused:
             tree = group("all", tree)
         assert f"holds at most {rules.GROUP_SIZES[level]} rules" in refused(audience, tree)
 
-    def test_not_of_not_is_refused(self, audience):
-        tree = {"type": "not", "rule": {"type": "not", "rule": {"type": "tag", "tag": "x"}}}
-        assert "not another not" in refused(audience, tree)
+    @pytest.mark.parametrize("inner", [
+        {"type": "not", "rule": {"type": "tag", "tag": "x"}},
+        {"type": "group", "match": "all", "rules": [{"type": "tag", "tag": "x"}]}])
+    def test_not_wraps_only_a_condition(self, audience, inner):
+        assert "A not wraps one condition" in refused(audience, {"type": "not",
+                                                                 "rule": inner})
 
 
 @pytest.mark.django_db

@@ -157,18 +157,19 @@ def openapi_components(definitions=None, perms=None) -> dict:
                 member={"type": "boolean"}),
     ], "description": "One condition: field, tag, event, subscription or segment "
                       "membership."}
-    components = {"SegmentCondition": condition}
+    negation = _object(["type", "rule"], type=_const("not"), rule=_ref("SegmentCondition"))
+    components = {"SegmentCondition": condition, "SegmentNot": negation}
     for level in range(rules.MAX_DEPTH, -1, -1):
-        inner = [_ref("SegmentCondition")]
+        options = [_ref("SegmentCondition"), _ref("SegmentNot")]
         if level < rules.MAX_DEPTH:
-            inner.append(_object(
+            options.append(_object(
                 ["type", "match", "rules"], type=_const("group"), match=_const("all", "any"),
                 rules={"type": "array", "minItems": 1, "maxItems": rules.GROUP_SIZES[level],
                        "items": _ref(_depth_name(level + 1))}))
-        negation = _object(["type", "rule"], type=_const("not"), rule={"anyOf": inner})
-        components[_depth_name(level)] = {"anyOf": [*inner, negation]}
+        components[_depth_name(level)] = {"anyOf": options}
     components["SegmentRule"]["description"] = (
-        "A segment's rule tree: a condition, a group (all/any of its rules) or a not. "
+        "A segment's rule tree: a condition, a not (of one condition) or a group (all/any "
+        "of its rules). "
         f"Groups nest {rules.MAX_DEPTH} deep at most, holding "
         f"{' / '.join(map(str, rules.GROUP_SIZES))} rules by depth.")
     return components
