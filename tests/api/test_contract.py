@@ -56,7 +56,7 @@ def test_live_api_conforms_to_its_openapi_schema(tmp_path, artifacts_dir):
              "--phases", PHASES, "--workers", "1",
              "--request-timeout", "20", "--no-shrink", "--output-sanitize", "true",
              "--report", "junit", "--report-dir", str(report)],
-            cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+            cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
         server_log = live.log()
     (artifacts_dir / "schemathesis-server.log").write_text(server_log)
     output = result.stdout + result.stderr
