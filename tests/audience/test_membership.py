@@ -125,6 +125,23 @@ class TestRefresh:
 
 
 @pytest.mark.django_db
+class TestJobsGoOn:
+    def test_a_segment_that_fails_does_not_stop_the_others(self, audience, caplog):
+        from enclave.audience.models import Segment
+
+        broken = vip_segment(audience, "Broken")
+        fine = vip_segment(audience, "Fine")
+        # A tree the compiler cannot run (as an anonymised restore could leave): a
+        # referenced segment whose stored rules name a field that is gone.
+        Segment.objects.filter(pk=broken.pk).update(rules={
+            "type": "field", "field": "custom.gone", "op": "equals", "value": "x"})
+        with clock.frozen(NOW):
+            assert membership.refresh_changed() == 1
+        assert rows(audience, fine) == {"bob", "dan"}
+        assert "segment refresh failed" in caplog.text
+
+
+@pytest.mark.django_db
 class TestLists:
     def test_adding_to_a_list_updates_segments_that_refer_to_it(self, audience):
         owner = audience.world.actor("owner")

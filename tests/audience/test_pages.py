@@ -75,6 +75,59 @@ class TestBuilder:
 
 
 @pytest.mark.django_db
+class TestHostileBuilderInput:
+    @pytest.mark.parametrize(("text", "says"), [
+        ("[" * 3000 + "]" * 3000, "nest too deep"),
+        ('{"type": "field", "field": "custom.score", "op": "gt", "value": NaN}',
+         "not valid JSON")])
+    def test_is_a_page_error_not_a_crash(self, world, text, says):
+        response = world.client("user").post("/app/segments/new/", {
+            "name": "Hostile", "kind": "dynamic", "rules_json": text})
+        assert response.status_code == 422
+        assert says in response.text
+        assert not Segment.objects.exists()
+
+    def test_a_nan_in_a_row_is_a_page_error(self, world):
+        from enclave.people.actions import do_define_field
+
+        do_define_field(world.account, "score", "Score", "number", actor=world.actor("owner"))
+        response = world.client("user").post("/app/segments/new/", {"name": "N", **rows(
+            r0={"kind": "field", "field": "custom.score", "op": "gt", "value": "nan"})})
+        assert response.status_code == 422
+        assert not Segment.objects.exists()
+
+
+@pytest.mark.django_db
+class TestEditMasked:
+    def _masked_editor(self, world):
+        from enclave.accounts.actions import do_change_role, do_save_custom_role
+
+        role = do_save_custom_role(world.account, "Masked segmenters",
+                                   ["segments.manage", "people.read"],
+                                   actor=world.actor("owner"))
+        do_change_role(world.membership("analyst"), role, actor=world.actor("owner"))
+        return world.client("analyst")
+
+    def test_the_edit_page_masks_values_the_editor_cannot_see(self, world):
+        segment = do_create_segment(world.account, "Xq", "dynamic", {
+            "type": "field", "field": "email", "op": "equals", "value": PERSON["email"]},
+            actor=world.actor("owner"))
+        page = self._masked_editor(world).get(f"/app/segments/{segment.pk}/edit/").text
+        assert PERSON["email"] not in page
+
+    def test_renaming_keeps_rules_the_editor_sees_masked(self, world):
+        rule = {"type": "field", "field": "email", "op": "equals", "value": PERSON["email"]}
+        segment = do_create_segment(world.account, "Xq", "dynamic", rule,
+                                    actor=world.actor("owner"))
+        shown = {**rule, "value": "•••"}
+        response = self._masked_editor(world).post(f"/app/segments/{segment.pk}/edit/", {
+            "name": "Renamed", "rules_json": json.dumps(shown)})
+        assert response.status_code == 302
+        segment.refresh_from_db()
+        assert (segment.name, segment.rules["value"]) == ("Renamed", PERSON["email"])
+
+
+@pytest.mark.django_db
 class TestDetail:
     def test_an_analyst_sees_the_sample_and_rule_values_masked(self, world):
         do_create_segment(world.account, "Xq", "dynamic", {

@@ -172,6 +172,21 @@ class TestSegmentConditions:
         assert "does not exist" in refused(audience, {"type": "segment",
                                                       "segment": theirs.pk})
 
+    def test_references_that_multiply_past_the_limit_are_refused(self, audience):
+        account = audience.world.account
+        leaf = Segment.objects.create(account=account, name="Leaf", kind=DYNAMIC,
+                                      rules={"type": "tag", "tag": "vip"})
+        wide = {"type": "group", "match": "any",
+                "rules": [{"type": "segment", "segment": leaf.pk}] * 10}
+        middle = Segment.objects.create(account=account, name="Middle", kind=DYNAMIC,
+                                        rules=wide)
+        tree = {"type": "group", "match": "any",
+                "rules": [{"type": "segment", "segment": middle.pk}] * 10}
+        with pytest.raises(rules.TooLarge):
+            match(audience, tree)
+        assert rules.expanded_size(rules.parse(wide), membership.context(
+            account.pk, OWNER)) == 20
+
     def test_a_cycle_is_refused(self, audience):
         first = Segment.objects.create(account=audience.world.account, name="A",
                                        kind=DYNAMIC, rules={"type": "tag", "tag": "vip"})
@@ -201,6 +216,12 @@ class TestRefused:
         (field("email", "equals", "x" * 201), "at most 200 characters"),
         ({"type": "event", "name": "e", "where": {"property": 'a"b', "op": "exists"}},
          "property"),
+        ({"type": "event", "name": "e", "where": {"property": "-1", "op": "exists"}},
+         "cannot be a number"),
+        ({"type": "event", "name": "e", "where": {"property": " 7", "op": "exists"}},
+         "cannot be a number"),
+        (field("custom.score", "gt", float("nan")), "finite"),
+        (field("custom.score", "gt", float("inf")), "finite"),
         ({"type": "segment", "segment": 999999}, "does not exist"),
         ({"type": "group", "match": "all", "rules": []}, "length >= 1"),
         ({"type": "tag", "tag": "vip", "sql": "1=1"}, "unknown field"),

@@ -164,6 +164,35 @@ class TestSubscribeForm:
                                      {"email": "victim@inbox.example"}).status_code)
         assert codes == [200, 200, 429]
 
+    def test_a_suppressed_address_is_neither_stored_nor_mailed(self, world, client):
+        news = topic(world, double_opt_in=True)
+        subs.do_suppress_address(world.account, "complained@inbox.example",
+                                 reason="complaint", actor=None)
+        with mailing():
+            response = client.post(f"/subscribe/{news.public_id}",
+                                   {"email": "Complained@Inbox.example"})
+        assert "Check your inbox" in response.text  # the usual answer
+        assert not Person.objects.filter(email="complained@inbox.example").exists()
+        assert mail.outbox == []
+
+    def test_an_erased_persons_address_is_not_brought_back_by_a_form(self, world, client):
+        news = topic(world)
+        email = world.person.email
+        do_erase_person(world.person, actor=world.actor("owner"))
+        client.post(f"/subscribe/{news.public_id}", {"email": email})
+        assert not Person.objects.filter(account=world.account, email=email).exists()
+
+    def test_the_address_limit_is_per_account(self, world, client, settings):
+        settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES,
+                                      "subscribe.address": "1/h"}
+        ours = topic(world)
+        theirs = subs.do_create_topic(world.other, "news", "News", consent_text="x",
+                                      actor=world.other_actor())
+        assert client.post(f"/subscribe/{ours.public_id}",
+                           {"email": "v@inbox.example"}).status_code == 200
+        assert client.post(f"/subscribe/{theirs.public_id}",
+                           {"email": "v@inbox.example"}).status_code == 200
+
     def test_an_unknown_form_is_the_invalid_link_page(self, client):
         assert client.post("/subscribe/nope", {"email": "a@b.example"}).status_code == 404
 

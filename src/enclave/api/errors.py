@@ -34,6 +34,7 @@ CONFLICT_MESSAGES = frozenset({
     "Another segment has this name.",
     "Other segments refer to this one; change them first.",
     "A segment cannot refer to itself, directly or through other segments.",
+    "With the segments it refers to, this rule would have more than 200 conditions.",
     "This segment is a static list: it has no rules; add people to it.",
     "People join a dynamic segment by its rules; add them to a static list instead.",
     "A topic with this key exists.",

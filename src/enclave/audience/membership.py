@@ -155,9 +155,19 @@ def refresh_changed(*, now=None) -> int:
             .order_by("pk").values_list("pk", "account_id", "refreshed_at"):
         restrict = None if refreshed_at is None else changed_since(account_id,
                                                                    refreshed_at - OVERLAP)
-        refresh(segment_id, restrict=restrict, now=now)
-        done += 1
+        done += _refresh_one(segment_id, restrict=restrict, now=now)
     return done
+
+
+def _refresh_one(segment_id: int, **kwargs) -> int:
+    """One segment's refresh for a job: a failure is logged and the job goes on to the
+    next segment (one account's broken segment never stops another's). 1 when done."""
+    try:
+        refresh(segment_id, **kwargs)
+    except Exception:  # noqa: BLE001 — logged with the segment id, then the next one
+        log.exception("segment refresh failed", extra={"segment_id": segment_id})
+        return 0
+    return 1
 
 
 def refresh_time_dependent(*, now=None) -> int:
@@ -165,9 +175,7 @@ def refresh_time_dependent(*, now=None) -> int:
     now = now or clock.now()
     ids = list(Segment.objects.filter(kind=DYNAMIC, time_dependent=True)
                .order_by("pk").values_list("pk", flat=True))
-    for segment_id in ids:
-        refresh(segment_id, now=now)
-    return len(ids)
+    return sum(_refresh_one(segment_id, now=now) for segment_id in ids)
 
 
 def refresh_dependents(account_id: int, segment_id: int, person_ids, *, now=None) -> None:

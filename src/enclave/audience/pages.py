@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from enclave.access.permissions import Permission
 from enclave.audience import access, actions, rules, schema, subscriptions
 from enclave.audience.models import DYNAMIC, STATIC
+from enclave.core import jsondepth
 from enclave.core.views import render_error_page
 from enclave.people import access as people_access
 from enclave.people import visibility
@@ -101,9 +102,15 @@ def tree_from_post(post, types: dict[str, str]):
     if not advanced:
         raise ValueError("Add at least one condition.")
     try:
-        return json.loads(advanced)
+        return jsondepth.loads(advanced, parse_constant=_no_constant)
+    except jsondepth.TooDeep:
+        raise ValueError("The rules nest too deep.") from None
     except ValueError:
         raise ValueError("The rules are not valid JSON.") from None
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number here")
 
 
 def _sample(principal, people, definitions) -> tuple[list[str], list]:
@@ -153,6 +160,8 @@ def _save(request, segment=None) -> HttpResponse:
             segment = actions.do_create_segment(principal.account, name, kind, tree,
                                                 actor=principal, request=request)
         else:
+            if tree is not None and tree == _shown_rules(principal, segment, definitions):
+                tree = None  # the rules as shown, unchanged (masked values included)
             segment = actions.do_change_segment(segment, name=name, rule_data=tree,
                                                 actor=principal, request=request)
     except (ValueError, Http404) as exc:
@@ -192,8 +201,18 @@ def segment_edit(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = access.access_segment(request.principal, segment_id, for_write=True)
     if request.method == "POST":
         return _save(request, segment)
+    definitions = people_access.field_definitions(request.principal.account_id)
     return render(request, "audience/segment_form.html", _builder_context(
-        request.principal, segment, tree=segment.rules))
+        request.principal, segment,
+        tree=_shown_rules(request.principal, segment, definitions)))
+
+
+def _shown_rules(principal, segment, definitions):
+    """A segment's rules as ``principal`` may see them (values on fields not visible to
+    them in full masked)."""
+    if segment.rules is None:
+        return None
+    return rules.masked_json(segment.rules, principal.perms, definitions)
 
 
 def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:

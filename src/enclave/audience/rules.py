@@ -25,6 +25,8 @@ events and segments), one SQL statement with the account filter in it.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -81,6 +83,10 @@ class TagRule(msgspec.Struct, tag_field="type", tag="tag", forbid_unknown_fields
     has: bool = True
 
 
+# Keys Django's JSON paths read as list positions ("-1", " 7"): refused, on both databases.
+INDEX_LIKE = re.compile(r"\s*[+-]?\d[\d_]*\s*")
+
+
 class PropertyRule(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     property: PropertyKey
     op: Literal["equals", "not_equals", "contains", "gt", "gte", "lt", "lte", "exists"]
@@ -135,6 +141,14 @@ class MissingTopic(RuleError):
     """The tree names a topic the account does not have (the API's 404)."""
 
 
+class TooLarge(RuleError):
+    """With the segments it refers to, the tree would exceed ``MAX_CONDITIONS`` (409:
+    the other segments are in the way)."""
+
+    MESSAGE = (f"With the segments it refers to, this rule would have more than "
+               f"{MAX_CONDITIONS} conditions.")
+
+
 class SegmentCycle(RuleError):
     """Saving the tree would make a segment refer to itself (the API's 409)."""
 
@@ -153,7 +167,9 @@ def parse(data: Any) -> Rule:
 
 def _integral(data: Any) -> Any:
     """JSON has one number type: 3.0 is the integer 3 (JSON Schema agrees), so counts,
-    days and ids sent as 3.0 are taken as 3."""
+    days and ids sent as 3.0 are taken as 3. NaN and infinities are refused."""
+    if type(data) is float and not math.isfinite(data):
+        raise RuleError("Numbers must be finite.")
     if type(data) is float and data.is_integer() and abs(data) < 2**63:
         return int(data)
     if isinstance(data, dict):
@@ -342,6 +358,30 @@ def check(rule: Rule, ctx: Context, *, segment_id: int | None = None) -> None:
         elif isinstance(node, SegmentRule) and ctx.segment_rules(node.segment) is _MISSING:
             raise MissingSegment(f"Segment {node.segment} does not exist.")
     _check_cycles(rule, ctx, segment_id)
+    if expanded_size(rule, ctx) > MAX_CONDITIONS:
+        raise TooLarge(TooLarge.MESSAGE)
+
+
+def expanded_size(rule: Rule, ctx: Context, _depth: int = 0) -> int:
+    """Conditions ``rule`` compiles to, a referenced dynamic segment counting as all of
+    its own (compiling inlines it): the bound on the one query's size."""
+    if _depth > 20:  # only a stored cycle could go this deep; treat it as too large
+        return MAX_CONDITIONS + 1
+    total = 0
+    for node, _ in _walk(rule):
+        if isinstance(node, GroupRule | NotRule):
+            continue
+        total += 1
+        if isinstance(node, SegmentRule):
+            stored = ctx.segment_rules(node.segment)
+            if stored is not None and stored is not _MISSING:
+                try:
+                    total += expanded_size(parse(stored), ctx, _depth + 1)
+                except RuleError:
+                    continue
+        if total > MAX_CONDITIONS:
+            break
+    return total
 
 
 def _check_subscription(rule: SubscriptionRule, ctx: Context) -> None:
@@ -364,6 +404,9 @@ def _check_event(rule: EventRule, ctx: Context) -> None:
             raise RuleError("You cannot filter on event properties: they are personal data "
                             "not visible in full to you.")
         where = rule.where
+        if INDEX_LIKE.fullmatch(where.property):
+            raise RuleError(f"event {rule.name!r}: a property key cannot be a number "
+                            "(it would name a list position).")
         if (where.op == "exists") != (where.value is None):
             raise RuleError(f"event {rule.name!r}: exists takes no value; other operators "
                             "need one.")

@@ -111,7 +111,7 @@ def _loose_field_condition() -> dict:
 def _event_condition(perms) -> dict:
     count = {"type": ["integer", "null"], "minimum": 0, "maximum": 1_000_000}
     key = {"type": "string", "minLength": 1, "maxLength": 128,
-           "pattern": '^[^\\u0000"]*$'}
+           "pattern": '^(?!\\s*[+-]?\\d[\\d_]*\\s*$)[^\\u0000"]*$'}
     where = [
         _object(["property", "op"], property=key, op=_const("exists"), value=NULL),
         _object(["property", "op", "value"], property=key, op=_const("equals", "not_equals"),

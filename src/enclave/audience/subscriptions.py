@@ -223,20 +223,26 @@ def do_subscribe_by_form(topic: Topic, email: str, *, ip: str | None = None,
                          request=None):
     """A public form's subscription (system action): the person with this address is
     found or created, then ``pending`` with a confirmation email (forms always confirm).
-    The same answer whether or not the address was known."""
+    A suppressed address is neither stored nor mailed (returns None). The same answer
+    whether or not the address was known or suppressed."""
     from enclave.core import ratelimit
-    from enclave.people.actions import do_capture_person
+    from enclave.people.actions import clean_email_address, do_capture_person
 
     email = str(email or "").strip()
     if len(email) > 254 or "\x00" in email:
         raise FormError("Enter a valid email address.")
-    if email and not ratelimit.hit("subscribe.address", email.lower()).allowed:
+    try:
+        email = clean_email_address(email)
+    except ValidationError as exc:
+        raise FormError(" ".join(exc.messages)) from None
+    # Counted per account and valid address only: nobody locks an address out of every
+    # account's forms, and junk does not count against a real one.
+    if not ratelimit.hit("subscribe.address", f"{topic.account_id}:{email}").allowed:
         raise AddressLimited()
+    if is_suppressed(topic.account_id, email):
+        return None  # never mailed again, never stored again; the same answer as usual
     with transaction.atomic():
-        try:
-            person = do_capture_person(topic.account, email, source="form", request=request)
-        except ValidationError as exc:
-            raise FormError(" ".join(exc.messages)) from None
+        person = do_capture_person(topic.account, email, source="form", request=request)
         do_change_subscription(person, topic, True, method="form", ip=ip, actor=None,
                                request=request)
     return person
@@ -368,7 +374,8 @@ def do_send_confirmation(person_id: int, topic_id: int, *, actor=None) -> None:
     person = Person.objects.filter(pk=person_id).first()
     topic = Topic.objects.filter(pk=topic_id).select_related("account").first()
     if person is None or topic is None or not person.email or not Subscription.objects \
-            .filter(person=person, topic=topic, status=PENDING).exists():
+            .filter(person=person, topic=topic, status=PENDING).exists() or \
+            is_suppressed(person.account_id, person.email):
         return
     token = tokens.make(person, tokens.CONFIRMATION, topic_id=topic.pk)
     link = f"{settings.CONFIG.public_url}/confirm/{token}"

@@ -135,13 +135,11 @@ def subscribe_form(request: HttpRequest, public_id: str) -> HttpResponse:
         return render(request, "audience/subscribed.html", {"topic": topic})
     email = request.POST.get("email", "")
     try:
-        person = subscriptions.do_subscribe_by_form(topic, email,
-                                                    ip=audit.client_ip(request),
-                                                    request=request)
+        subscriptions.do_subscribe_by_form(topic, email, ip=audit.client_ip(request),
+                                           request=request)
     except subscriptions.FormError as exc:
         return render(request, "audience/subscribe.html", {"topic": topic,
                                                            "error": str(exc)}, status=422)
     except subscriptions.AddressLimited:
         return _too_many(request)
-    del person
     return render(request, "audience/subscribed.html", {"topic": topic})

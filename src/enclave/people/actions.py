@@ -361,18 +361,25 @@ def do_upsert_person(account, data: dict, *, actor: Principal, request=None) -> 
     return do_update_person(existing, data, actor=actor, request=request), False
 
 
+def clean_email_address(value) -> str:
+    """``value`` as a stored address (stripped, lower-cased); ValidationError keyed
+    ``email`` when it is not one (empty included)."""
+    try:
+        email = _clean_email(str(value or "").strip())
+    except ValueError as exc:
+        raise ValidationError({"email": str(exc)}) from None
+    if not email:
+        raise ValidationError({"email": "Enter your email address."})
+    return email
+
+
 def do_capture_person(account, email: str, *, source: str, actor=None,
                       request=None) -> Person:
     """The person of ``account`` with this address, created when new — for what people
     do themselves (a subscribe form), so a system action (``actor`` None). Raises
     ValidationError for an unusable address. Audited as created, naming the source."""
     authorize_system(actor)
-    try:
-        email = _clean_email(str(email or "").strip())
-    except ValueError as exc:
-        raise ValidationError({"email": str(exc)}) from None
-    if not email:
-        raise ValidationError({"email": "Enter your email address."})
+    email = clean_email_address(email)
     with transaction.atomic():
         existing = Person.objects.filter(account=account, email=email).first()
         if existing is not None:
