@@ -164,7 +164,7 @@ def _refresh_one(segment_id: int, **kwargs) -> int:
     next segment (one account's broken segment never stops another's). 1 when done."""
     try:
         refresh(segment_id, **kwargs)
-    except Exception:  # noqa: BLE001 — logged with the segment id, then the next one
+    except Exception:
         log.exception("segment refresh failed", extra={"segment_id": segment_id})
         return 0
     return 1
