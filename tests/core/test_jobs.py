@@ -1,11 +1,13 @@
 """Background jobs: one schedule, Celery on Redis in production, broker-less when embedded."""
 
 import ssl
+import threading
 import time
 import urllib.request
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
 
 from enclave.celery import app
 from enclave.core import schedule
@@ -27,17 +29,26 @@ class TestSchedule:
 @pytest.mark.django_db(transaction=True)
 class TestCeleryOnRedis:
     def test_worker_runs_control_check_from_a_redis_queue(self):
+        """Waits for the worker's "task finished" signal, then reads: polling the table
+        while the worker thread writes it raced SQLite's shared-cache table lock ("table
+        is locked", seed 8675309)."""
+        finished = threading.Event()
+
+        def on_finished(sender=None, **kwargs):
+            if getattr(sender, "name", None) == "enclave.core.check_controls":
+                finished.set()
+
+        task_postrun.connect(on_finished, weak=False)
         saved = (app.conf.broker_url, app.conf.broker_transport_options)
         app.conf.broker_url = REDIS_URL
         app.conf.broker_transport_options = {}
         try:
             with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
                 app.send_task("enclave.core.check_controls")
-                deadline = time.monotonic() + 60
-                while not ControlResult.objects.exists() and time.monotonic() < deadline:
-                    time.sleep(0.2)
+                assert finished.wait(60), "the worker did not run the control check"
         finally:
             app.conf.broker_url, app.conf.broker_transport_options = saved
+            task_postrun.disconnect(on_finished)
         assert ControlResult.objects.filter(control_id="ENV-1", status="pass").exists()
 
 
