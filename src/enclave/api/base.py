@@ -128,3 +128,9 @@ class ApiView(APIView):
         if not isinstance(data, dict):
             raise exceptions.ValidationError({"body": ["Send a JSON object."]})
         return data
+
+    def validated(self, serializer_class) -> dict:
+        """The body checked by ``serializer_class`` (422 listing every bad field)."""
+        serializer = serializer_class(data=self.body())
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data

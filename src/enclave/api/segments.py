@@ -41,14 +41,7 @@ def _people_json(people, principal) -> list[dict]:
     return [render.person_json(p, principal.perms, definitions, tags[p.pk]) for p in people]
 
 
-class _Segments(ApiView):
-    def validated(self, serializer_class) -> dict:
-        serializer = serializer_class(data=self.body())
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
-
-class SegmentsView(_Segments):
+class SegmentsView(ApiView):
     """The account's segments: list, or create one."""
 
     @extend_schema(operation_id="segments_list", responses=s.SegmentListSerializer,
@@ -70,7 +63,7 @@ class SegmentsView(_Segments):
                         headers={"Location": f"/api/v1/segments/{segment.pk}"})
 
 
-class SegmentView(_Segments):
+class SegmentView(ApiView):
     """One segment: get, change its name or rules, delete."""
 
     @extend_schema(operation_id="segments_get", responses=s.SegmentSerializer,
@@ -99,7 +92,7 @@ class SegmentView(_Segments):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class SegmentCountView(_Segments):
+class SegmentCountView(ApiView):
     """How many people are in a segment now (evaluated live)."""
 
     @extend_schema(operation_id="segments_count", responses=s.SegmentCountSerializer,
@@ -109,7 +102,7 @@ class SegmentCountView(_Segments):
         return Response({"count": access.segment_people(self.principal, segment).count()})
 
 
-class SegmentMembersView(_Segments):
+class SegmentMembersView(ApiView):
     """The people in a segment now (cursor pages in id order); add people to a list."""
 
     query_params = {"GET": frozenset({"limit", "cursor"})}
@@ -140,7 +133,7 @@ class SegmentMembersView(_Segments):
         return Response({"changed": changed})
 
 
-class SegmentMemberView(_Segments):
+class SegmentMemberView(ApiView):
     """Remove one person from a static list."""
 
     @extend_schema(operation_id="segments_members_remove", request=None,
@@ -154,7 +147,7 @@ class SegmentMemberView(_Segments):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class SegmentPreviewView(_Segments):
+class SegmentPreviewView(ApiView):
     """Count and a sample of the people an (unsaved) rule tree matches."""
 
     @extend_schema(operation_id="segments_preview", request=s.SegmentPreviewBodySerializer,

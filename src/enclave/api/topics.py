@@ -22,14 +22,7 @@ def topic_json(topic) -> dict:
             "form_url": f"{settings.CONFIG.public_url}/subscribe/{topic.public_id}"}
 
 
-class _Body(ApiView):
-    def validated(self, serializer_class) -> dict:
-        serializer = serializer_class(data=self.body())
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
-
-class TopicsView(_Body):
+class TopicsView(ApiView):
     """The account's topics: list, or create one."""
 
     @extend_schema(operation_id="topics_list", responses=s.TopicListSerializer,
@@ -50,7 +43,7 @@ class TopicsView(_Body):
                         headers={"Location": f"/api/v1/topics/{topic.pk}"})
 
 
-class TopicView(_Body):
+class TopicView(ApiView):
     """One topic: get, or change it (a new consent text starts a new version)."""
 
     @extend_schema(operation_id="topics_get", responses=s.TopicSerializer,
@@ -74,7 +67,7 @@ def _subscriptions(principal, person) -> dict:
                         for row in access.subscriptions_of(principal, person)]}
 
 
-class PersonSubscriptionsView(_Body):
+class PersonSubscriptionsView(ApiView):
     """A person's subscriptions: list, or subscribe / unsubscribe them to a topic."""
 
     @extend_schema(operation_id="people_subscriptions", responses=s.SubscriptionListSerializer,
@@ -116,7 +109,7 @@ class PersonConsentView(ApiView):
         } for row in access.consent_history(self.principal, person)]})
 
 
-class SuppressionsView(_Body):
+class SuppressionsView(ApiView):
     """Add an address to the suppression list."""
 
     @extend_schema(operation_id="suppressions_add", request=s.SuppressionWriteSerializer,
@@ -130,7 +123,7 @@ class SuppressionsView(_Body):
         return Response({"changed": changed})
 
 
-class SuppressionCheckView(_Body):
+class SuppressionCheckView(ApiView):
     """Whether an address is on the suppression list."""
 
     @extend_schema(operation_id="suppressions_check", request=s.SuppressionAddressSerializer,
@@ -141,7 +134,7 @@ class SuppressionCheckView(_Body):
         return Response({"suppressed": access.is_suppressed(self.principal, data["email"])})
 
 
-class SuppressionRemoveView(_Body):
+class SuppressionRemoveView(ApiView):
     """Take an address off the suppression list (not one an erasure put there: 409)."""
 
     @extend_schema(operation_id="suppressions_remove", request=s.SuppressionAddressSerializer,
