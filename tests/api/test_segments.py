@@ -101,9 +101,11 @@ class TestRefusals:
         assert "Unknown field 'nickname'" in body["errors"]["rules"][0]
         assert not Segment.objects.exists()
 
-    def test_a_rule_naming_a_missing_segment_is_a_404(self, api):
+    def test_a_rule_naming_a_missing_segment_is_a_409_naming_it(self, api):
         response = create(api, rules={"type": "segment", "segment": 999999})
-        assert "does not exist" in problem(response, 404, "not-found")["detail"]
+        body = problem(response, 409, "conflict")
+        assert body["errors"] == {"rules": ["Segment 999999 does not exist."]}
+        assert not Segment.objects.exists()
 
     def test_a_rule_naming_another_accounts_segment_looks_the_same(self, api, world):
         from enclave.audience.actions import do_create_segment
@@ -111,8 +113,8 @@ class TestRefusals:
         theirs = do_create_segment(world.other, "Theirs", "static", actor=world.other_actor())
         response = create(api, rules={"type": "segment", "segment": theirs.pk})
         missing = create(api, "Other", rules={"type": "segment", "segment": theirs.pk + 1000})
-        assert problem(response, 404, "not-found")["detail"].replace(str(theirs.pk), "N") == \
-            problem(missing, 404, "not-found")["detail"].replace(str(theirs.pk + 1000), "N")
+        assert problem(response, 409, "conflict")["detail"].replace(str(theirs.pk), "N") == \
+            problem(missing, 409, "conflict")["detail"].replace(str(theirs.pk + 1000), "N")
 
     def test_a_cycle_is_a_409(self, api):
         first = create(api, "A").json()["id"]
@@ -141,12 +143,20 @@ class TestRefusals:
                             {"people": [world.person.pk]})
         problem(response, 409, "conflict")
 
-    def test_adding_another_accounts_person_is_a_404_and_adds_nobody(self, api, world):
+    def test_adding_another_accounts_person_is_a_409_and_adds_nobody(self, api, world):
         list_id = create(api, "L", "static", None).json()["id"]
         response = api.post(f"/api/v1/segments/{list_id}/members",
                             {"people": [world.person.pk, world.other_person.pk]})
-        problem(response, 404, "not-found")
+        body = problem(response, 409, "conflict")
+        assert body["errors"] == {"people": [f"No such person: {world.other_person.pk}."]}
         assert not SegmentMember.objects.exists()
+
+    def test_removing_someone_not_in_the_list_is_a_404(self, api, world):
+        list_id = create(api, "L", "static", None).json()["id"]
+        for person_id in (world.person.pk, world.other_person.pk, 999999):
+            response = api.delete(f"/api/v1/segments/{list_id}/members/{person_id}")
+            assert problem(response, 404, "not-found")["detail"] == \
+                "This person is not in the list."
 
     def test_a_whole_number_sent_as_a_float_is_an_id(self, api, world):
         list_id = create(api, "L", "static", None).json()["id"]

@@ -58,10 +58,10 @@ class TestSubscriptions:
                         {"topic": "news", "subscribed": True}).json()
         assert body["results"][0]["status"] == "pending"
 
-    def test_an_unknown_topic_is_a_404(self, api, world):
+    def test_an_unknown_topic_is_a_409_naming_the_field(self, api, world):
         response = api.post(f"/api/v1/people/{world.person.pk}/subscriptions",
                             {"topic": "nope", "subscribed": True})
-        problem(response, 404, "not-found")
+        assert problem(response, 409, "conflict")["errors"] == {"topic": ["No such topic."]}
 
     def test_a_method_belonging_to_the_person_cannot_be_claimed(self, api, world):
         make_topic(api)

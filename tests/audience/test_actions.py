@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.http import Http404
 
 from enclave.access.principal import NotAuthorized
 from enclave.audience import actions
 from enclave.audience.models import Segment, SegmentMember
 from enclave.core.models import AuditEvent, AuditEventType
+from enclave.core.validation import MissingReference
 
 EMAIL_RULE = {"type": "field", "field": "email", "op": "equals", "value": "ann@shop.example"}
 TAG_RULE = {"type": "tag", "tag": "vip"}
@@ -133,7 +133,7 @@ class TestDelete:
 class TestListPeople:
     def test_another_accounts_person_cannot_be_added(self, audience):
         listed = create(audience, kind="static")
-        with pytest.raises(Http404, match="No such person"):
+        with pytest.raises(MissingReference, match="No such person"):
             actions.do_add_segment_people(
                 listed, [audience.people["ann"].pk, audience.world.other_person.pk],
                 actor=audience.world.actor("user"))

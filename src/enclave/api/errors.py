@@ -3,10 +3,11 @@
 Besides DRF's own exceptions it maps what the domain layer raises: Django's
 ``ValidationError`` from actions (→ 422 ``validation`` with ``errors`` per field, or 409
 ``conflict`` when the only problem is a uniqueness clash), ``Http404`` and
-``PermissionDenied``. Exceptions may name their problem type with a ``problem_slug``
-attribute (e.g. the API-key authentication failures); otherwise the status decides it.
-Anything else is left to Django, whose ``handler500`` answers /api/ paths with a
-``server-error`` problem.
+``PermissionDenied``; ``MissingReference`` (a body naming a person, segment or topic the
+account does not have) → 409 ``conflict``. Exceptions may name their problem type with a
+``problem_slug`` attribute (e.g. the API-key authentication failures); otherwise the
+status decides it. Anything else is left to Django, whose ``handler500`` answers /api/
+paths with a ``server-error`` problem.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rest_framework import exceptions, status
 from rest_framework.views import set_rollback
 
 from enclave.core import problems
+from enclave.core.validation import MissingReference
 
 _SLUGS = {
     400: "invalid-body", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
@@ -89,6 +91,11 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
 
 
 def _from_django_validation(exc: DjangoValidationError) -> exceptions.APIException:
+    if isinstance(exc, MissingReference):
+        errors = field_errors(exc)
+        conflict = Conflict(" ".join(m for ms in errors.values() for m in ms))
+        conflict.errors = errors
+        return conflict
     return invalid(field_errors(exc))
 
 

@@ -1,7 +1,8 @@
 """Tenant-scoped, permission-checked reads of segments.
 
-Another account's segment looks exactly like a missing one (Http404); a missing
-permission raises ``access.principal.NotAuthorized`` (403).
+Another account's segment looks exactly like a missing one (Http404; named inside a
+request body, ``MissingReference``); a missing permission raises
+``access.principal.NotAuthorized`` (403).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
 from enclave.audience import membership, rules
 from enclave.audience.models import Segment
+from enclave.core.validation import MissingReference
 
 
 def segments_of(principal: Principal):
@@ -44,7 +46,7 @@ def checked_rules(data, *, actor: Principal, segment_id: int | None = None) -> r
         rules.check(rule, membership.context(actor.account_id, actor.perms),
                     segment_id=segment_id)
     except (rules.MissingSegment, rules.MissingTopic) as exc:
-        raise Http404(str(exc)) from None
+        raise MissingReference({"rules": str(exc)}) from None
     except rules.RuleError as exc:
         raise ValidationError({"rules": str(exc)}) from None
     return rule
@@ -92,12 +94,13 @@ def access_topic(principal: Principal, topic_id, *, for_write: bool = False):
 
 
 def topic_by_key(principal: Principal, key: str):
-    """The account's topic with this key; Http404 otherwise."""
+    """The account's topic with this key (named in a request body); MissingReference
+    otherwise."""
     from enclave.audience.models import Topic
 
     topic = Topic.objects.filter(account_id=principal.account_id, key=str(key)).first()
     if topic is None:
-        raise Http404("No such topic.")
+        raise MissingReference({"topic": "No such topic."})
     return topic
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import Http404
 
 from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
@@ -13,6 +12,7 @@ from enclave.audience import access, membership, rules
 from enclave.audience.models import DYNAMIC, KINDS, STATIC, Segment, SegmentMember
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
+from enclave.core.validation import MissingReference
 
 P = Permission
 NAME_MAX = 100
@@ -145,7 +145,8 @@ def _people_ids(segment: Segment, person_ids) -> list[int]:
                 .values_list("pk", flat=True))
     missing = [i for i in ids if i not in found]
     if missing:  # another account's person looks exactly like a missing one
-        raise Http404(f"No such person: {', '.join(map(str, missing[:20]))}.")
+        raise MissingReference(
+            {"people": f"No such person: {', '.join(map(str, missing[:20]))}."})
     return ids
 
 
@@ -179,10 +180,13 @@ def do_add_segment_people(segment: Segment, person_ids, *, actor: Principal,
 
 def do_remove_segment_people(segment: Segment, person_ids, *, actor: Principal,
                              request=None) -> int:
-    """Remove people from a static list; returns how many were members."""
+    """Remove people from a static list; returns how many were members (a person who
+    is not in the list, whether or not they exist, is simply not removed)."""
     authorize(actor, P.SEGMENTS_MANAGE, account_id=segment.account_id)
     _require_list(segment)
-    ids = _people_ids(segment, person_ids)
+    ids = sorted({int(i) for i in person_ids})
+    if len(ids) > MAX_PEOPLE_PER_CALL:
+        raise ValidationError({"people": f"At most {MAX_PEOPLE_PER_CALL} people at once."})
     now = clock.now()
     with transaction.atomic():
         Segment.objects.select_for_update().get(pk=segment.pk)

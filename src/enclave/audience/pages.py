@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from enclave.access.permissions import Permission
@@ -164,7 +164,7 @@ def _save(request, segment=None) -> HttpResponse:
                 tree = None  # the rules as shown, unchanged (masked values included)
             segment = actions.do_change_segment(segment, name=name, rule_data=tree,
                                                 actor=principal, request=request)
-    except (ValueError, Http404) as exc:
+    except ValueError as exc:
         return _form_error(request, segment, str(exc), tree)
     except ValidationError as exc:
         return _form_error(request, segment, " ".join(exc.messages), tree)
@@ -180,7 +180,7 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
     try:
         tree = tree_from_post(request.POST, dict(_usable_fields(principal, definitions)))
         people = access.matching_people(principal, tree)
-    except (ValueError, Http404) as exc:
+    except ValueError as exc:
         return _form_error(request, None, str(exc), tree)
     except ValidationError as exc:
         return _form_error(request, None, " ".join(exc.messages), tree)

@@ -10,6 +10,14 @@ from django.core.validators import validate_email
 MAX_EMAIL_LENGTH = 254
 
 
+class MissingReference(ValidationError):
+    """A request body names something (a person, a segment, a topic) that its account
+    does not have. The request itself is well formed; the data it points at is not there,
+    so the API answers 409 ``conflict`` (not 404: the resource in the URL exists) and pages
+    show the message on the form. Another account's thing is answered exactly like a
+    missing one."""
+
+
 def canonical_email(email: str) -> str:
     """The one form of an email address that identity compares, stores and throttles on.
 
