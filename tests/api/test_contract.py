@@ -23,7 +23,8 @@ CHECKS = "all"
 PHASES = "examples,coverage,fuzzing,stateful"
 # Every scope except revoking keys (a fuzzer could revoke its own key mid-run).
 SCOPES = ("people:read,people:write,people:export,people:erase,audit:read,account:read,"
-          "team:read,api_keys:read,events:write,segments:read,segments:write")
+          "team:read,api_keys:read,events:write,segments:read,segments:write,topics:read,"
+          "topics:write")
 # One worker: with two, hypothesis describes strategies (ast.parse) in two threads at once,
 # and CPython 3.11.7's AST constructor keeps one recursion counter for all threads
 # (python/cpython#106905) — a random "AST constructor recursion depth mismatch".
