@@ -57,7 +57,7 @@ class ErasureTombstone(models.Model):
     object_id = models.BigIntegerField()
     # Tells the erased row from a later one given the same id (access.personal_data
     # .SUBJECT_ROWS; a person's row_id UUID). Empty for subjects without one.
-    row_key = models.CharField(max_length=64, blank=True)
+    row_key = models.CharField(max_length=64, blank=True, default="")
     erased_at = models.DateTimeField(default=clock.now)
 
     class Meta:
