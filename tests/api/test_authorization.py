@@ -49,6 +49,7 @@ PAYLOADS = {
     ("api-segment", "PATCH"): {"name": "Renamed"},
     ("api-segments-preview", "POST"): {"rules": {"type": "tag", "tag": TAG}},
     ("api-segment-members", "POST"): lambda world: {"people": [world.person.pk]},
+    ("api-segment-snapshot", "POST"): {"name": "Snapshot"},
     ("api-topics", "POST"): {"key": "offers", "name": "Offers", "consent_text": "Deals."},
     ("api-topic", "PATCH"): {"name": "Monthly news"},
     ("api-person-subscriptions", "POST"): {"topic": "news", "subscribed": True},
@@ -59,7 +60,8 @@ PAYLOADS = {
 SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
            ("api-person", "DELETE"): 204, ("api-events", "POST"): 202,
            ("api-segments", "POST"): 201, ("api-segment", "DELETE"): 204,
-           ("api-segment-member", "DELETE"): 204, ("api-topics", "POST"): 201}
+           ("api-segment-member", "DELETE"): 204, ("api-topics", "POST"): 201,
+           ("api-segment-snapshot", "POST"): 201}
 API_ENDPOINTS = endpoints.of_surface(endpoints.API)
 CASES = [(way, role) for way in ("ceiling", "creator") for role in ROLES]
 

@@ -83,6 +83,18 @@ class TestLifeOfASegment:
         assert not Segment.objects.exists()
         assert problem(api.get(f"/api/v1/segments/{segment_id}"), 404, "not-found")
 
+    def test_snapshot_creates_a_list_of_the_members_now(self, api, world):
+        tag(world, "vip")
+        segment_id = create(api).json()["id"]
+        response = api.post(f"/api/v1/segments/{segment_id}/snapshot", {"name": "June VIPs"})
+        assert response.status_code == 201
+        body = response.json()
+        assert response["Location"] == f"/api/v1/segments/{body['id']}"
+        assert (body["name"], body["kind"], body["rules"]) == ("June VIPs", "static", None)
+        tag(world)  # the source no longer matches; the list keeps its people
+        assert api.get(f"/api/v1/segments/{segment_id}/count").json() == {"count": 0}
+        assert api.get(f"/api/v1/segments/{body['id']}/count").json() == {"count": 1}
+
     def test_preview_counts_and_samples_without_saving(self, api, world):
         tag(world, "vip")
         response = api.post("/api/v1/segments/preview", {"rules": TAG_RULE})
@@ -132,6 +144,23 @@ class TestRefusals:
     def test_a_duplicate_name_is_a_409(self, api):
         create(api, "Same")
         problem(create(api, "Same"), 409, "conflict")
+
+    def test_a_snapshot_with_a_taken_name_is_a_409_and_creates_nothing(self, api):
+        segment_id = create(api, "Same").json()["id"]
+        problem(api.post(f"/api/v1/segments/{segment_id}/snapshot", {"name": "Same"}),
+                409, "conflict")
+        assert Segment.objects.count() == 1
+
+    def test_a_snapshot_without_a_name_is_a_422(self, api):
+        segment_id = create(api).json()["id"]
+        problem(api.post(f"/api/v1/segments/{segment_id}/snapshot", {}), 422, "validation")
+        assert Segment.objects.count() == 1
+
+    def test_a_snapshot_of_another_accounts_segment_is_a_404(self, api, world):
+        theirs = Segment.objects.create(account=world.other, name="Theirs", kind="static")
+        problem(api.post(f"/api/v1/segments/{theirs.pk}/snapshot", {"name": "Mine"}), 404,
+                "not-found")
+        assert not Segment.objects.filter(name="Mine").exists()
 
     def test_rules_for_a_static_list_are_a_409(self, api):
         list_id = create(api, "L", "static", None).json()["id"]

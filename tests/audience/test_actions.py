@@ -160,3 +160,82 @@ class TestListPeople:
         with pytest.raises(ValidationError, match="At most"):
             actions.do_add_segment_people(listed, range(1, actions.MAX_PEOPLE_PER_CALL + 2),
                                           actor=audience.world.actor("user"))
+
+
+@pytest.mark.django_db
+class TestSnapshot:
+    def test_snapshot_of_a_dynamic_segment_is_a_list_of_its_people_now(self, audience):
+        segment = create(audience)  # tag vip: bob and dan
+        snapshot = actions.do_snapshot_segment(segment, "VIPs in June",
+                                               actor=audience.world.actor("user"))
+        assert (snapshot.kind, snapshot.rules, snapshot.name) == ("static", None,
+                                                                  "VIPs in June")
+        members = SegmentMember.objects.filter(segment=snapshot).values_list("person_id",
+                                                                             flat=True)
+        assert set(members) == {audience.people["bob"].pk, audience.people["dan"].pk}
+
+    def test_snapshot_does_not_follow_later_changes_to_its_source(self, audience):
+        from enclave.people.models import PersonTag
+
+        segment = create(audience)
+        snapshot = actions.do_snapshot_segment(segment, "Then",
+                                               actor=audience.world.actor("user"))
+        PersonTag.objects.filter(person=audience.people["bob"]).delete()
+        assert SegmentMember.objects.filter(segment=snapshot,
+                                            person=audience.people["bob"]).exists()
+
+    def test_snapshot_of_a_list_copies_its_members(self, audience):
+        listed = create(audience, kind="static")
+        actor = audience.world.actor("user")
+        actions.do_add_segment_people(listed, [audience.people["cat"].pk], actor=actor)
+        snapshot = actions.do_snapshot_segment(listed, "Copy", actor=actor)
+        assert list(SegmentMember.objects.filter(segment=snapshot)
+                    .values_list("person_id", flat=True)) == [audience.people["cat"].pk]
+
+    def test_snapshot_audit_row_names_source_and_count_not_people(self, audience):
+        segment = create(audience)
+        snapshot = actions.do_snapshot_segment(segment, "Then",
+                                               actor=audience.world.actor("user"))
+        event = AuditEvent.objects.get(event_type=AuditEventType.SEGMENT_SNAPSHOT_TAKEN)
+        assert (event.target_type, event.target_id, event.extra_data) == (
+            "segment", str(snapshot.pk), {"source": segment.pk, "people": 2})
+
+    def test_snapshot_records_an_entry_transition_per_person(self, audience):
+        from enclave.audience.models import SegmentTransition
+
+        snapshot = actions.do_snapshot_segment(create(audience), "Then",
+                                               actor=audience.world.actor("user"))
+        assert SegmentTransition.objects.filter(segment=snapshot,
+                                                kind="entered").count() == 2
+
+    @pytest.mark.parametrize("role", ["analyst", "viewer"])
+    def test_a_role_without_segments_manage_cannot_snapshot(self, audience, role):
+        segment = create(audience)
+        with pytest.raises(NotAuthorized):
+            actions.do_snapshot_segment(segment, "Then", actor=audience.world.actor(role))
+        assert Segment.objects.count() == 1
+
+    def test_snapshot_with_a_taken_name_writes_nothing(self, audience):
+        segment = create(audience, name="Taken")
+        with pytest.raises(ValidationError, match="Another segment has this name"):
+            actions.do_snapshot_segment(segment, "Taken",
+                                        actor=audience.world.actor("user"))
+        assert Segment.objects.count() == 1
+        assert not SegmentMember.objects.exists()
+        assert not AuditEvent.objects.filter(
+            event_type=AuditEventType.SEGMENT_SNAPSHOT_TAKEN).exists()
+
+    def test_snapshot_of_a_segment_with_unusable_rules_is_a_clear_error(self, audience):
+        segment = create(audience)
+        Segment.objects.filter(pk=segment.pk).update(rules={"type": "nonsense"})
+        segment.refresh_from_db()
+        with pytest.raises(ValidationError, match="cannot be evaluated"):
+            actions.do_snapshot_segment(segment, "Then",
+                                        actor=audience.world.actor("user"))
+        assert Segment.objects.count() == 1
+
+    def test_snapshot_of_another_accounts_segment_is_refused(self, audience):
+        theirs = Segment.objects.create(account=audience.world.other, name="Theirs", kind="static")
+        with pytest.raises(NotAuthorized):
+            actions.do_snapshot_segment(theirs, "Mine", actor=audience.world.actor("user"))
+        assert not Segment.objects.filter(name="Mine").exists()

@@ -1,6 +1,7 @@
 """Audience in Chromium against a real `enclave serve`, driven from the keyboard: the
-owner builds a segment (preview, then save) and a topic; a reader subscribes by the
-public form, confirms by the mailed link and manages their preferences."""
+owner builds a segment (preview, then save), saves it as a list and makes a topic; a
+reader subscribes by the public form, confirms by the mailed link and manages their
+preferences; the owner reads the consent history and checks the suppression list."""
 
 from __future__ import annotations
 
@@ -59,6 +60,15 @@ def test_build_a_segment_and_manage_preferences(tmp_path, artifacts_dir):
             expect(page.get_by_role("heading", level=1)).to_have_text("Readers in GB")
             expect(page.locator("#segment-count")).to_have_text("1")
             page.screenshot(path=str(artifacts_dir / "segment-detail.png"), full_page=True)
+            person_url = page.locator("table a[href^='/app/people/']").first.get_attribute(
+                "href")
+            # "Save as a list": a static list of the people in it now.
+            page.get_by_label("Save the people in it now as a new list, named").fill(
+                "GB readers, June")
+            page.get_by_role("button", name="Save as a list").press("Enter")
+            expect(page.get_by_role("heading", level=1)).to_have_text("GB readers, June")
+            expect(page.get_by_text("A static list.")).to_be_visible()
+            expect(page.locator("#segment-count")).to_have_text("1")
 
             # A topic, then its public form in a fresh browser (no session).
             page.goto(live.https_url + "/app/topics/")
@@ -88,6 +98,21 @@ def test_build_a_segment_and_manage_preferences(tmp_path, artifacts_dir):
             expect(reader.get_by_label("News")).not_to_be_checked()
             reader.screenshot(path=str(artifacts_dir / "preference-centre.png"),
                               full_page=True)
+
+            # The owner finds the proof on the reader's page: every change, how and when.
+            page.goto(live.https_url + person_url)
+            page.get_by_role("link", name="Subscriptions and consent history").press("Enter")
+            history = page.locator("#consent-history")
+            for method in ("form", "confirmation", "preference_centre"):
+                expect(history).to_contain_text(method)
+            expect(page.locator("#subscriptions")).to_contain_text("unsubscribed")
+            # The suppression list from the menu: check an address by keyboard.
+            page.get_by_role("navigation", name="App").get_by_role(
+                "link", name="Suppressions").press("Enter")
+            page.get_by_label("Email address").fill("gb@reader.example")
+            page.get_by_role("button", name="Check").press("Enter")
+            expect(page.locator("#suppressions-message")).to_have_text(
+                "The address is not suppressed.")
         finally:
             browser.close()
         log = live.log()

@@ -148,6 +148,35 @@ class TestDetail:
         assert response.status_code == 409
         assert Segment.objects.filter(pk=inner.pk).exists()
 
+    def test_save_as_a_list_makes_a_list_of_the_people_now(self, world):
+        from enclave.audience.models import SegmentMember
+
+        do_update_person(world.person, {"tags": ["vip"]}, actor=world.actor("owner"))
+        segment = do_create_segment(world.account, "VIPs", "dynamic",
+                                    {"type": "tag", "tag": "vip"}, actor=world.actor("owner"))
+        response = world.client("user").post(f"/app/segments/{segment.pk}/snapshot/",
+                                             {"name": "VIPs in June"})
+        snapshot = Segment.objects.get(name="VIPs in June")
+        assert response["Location"] == f"/app/segments/{snapshot.pk}/"
+        assert list(SegmentMember.objects.filter(segment=snapshot)
+                    .values_list("person_id", flat=True)) == [world.person.pk]
+
+    def test_save_as_a_list_with_a_taken_name_is_a_page_error(self, world):
+        segment = do_create_segment(world.account, "VIPs", "dynamic",
+                                    {"type": "tag", "tag": "vip"}, actor=world.actor("owner"))
+        response = world.client("user").post(f"/app/segments/{segment.pk}/snapshot/",
+                                             {"name": "VIPs"})
+        assert response.status_code == 422
+        assert "Another segment has this name." in response.text
+        assert Segment.objects.count() == 1
+
+    def test_save_as_a_list_is_offered_only_to_managers(self, world):
+        segment = do_create_segment(world.account, "VIPs", "dynamic",
+                                    {"type": "tag", "tag": "vip"}, actor=world.actor("owner"))
+        url = f"/app/segments/{segment.pk}/"
+        assert 'id="snapshot-form"' in world.client("user").get(url).text
+        assert 'id="snapshot-form"' not in world.client("viewer").get(url).text
+
 
 @pytest.mark.django_db
 class TestTopicsPage:
@@ -165,3 +194,147 @@ class TestTopicsPage:
             "key": "Bad Key", "name": "News", "consent_text": "x"})
         assert response.status_code == 422
         assert not Topic.objects.exists()
+
+
+def _topic(world, key="news", double_opt_in=False):
+    from enclave.audience.subscriptions import do_create_topic
+
+    return do_create_topic(world.account, key, key.title(), consent_text="Monthly news.",
+                           double_opt_in=double_opt_in, actor=world.actor("owner"))
+
+
+@pytest.mark.django_db
+class TestPersonSubscriptionsPage:
+    def url(self, world):
+        return f"/app/people/{world.person.pk}/subscriptions/"
+
+    def test_subscribing_from_the_page_records_an_app_consent(self, world):
+        from enclave.audience.models import ConsentRecord, Subscription
+
+        topic = _topic(world)
+        response = world.client("user").post(self.url(world), {"topic": "news",
+                                                               "subscribe": "1"})
+        assert "Subscribed to News." in response.text
+        assert Subscription.objects.get(person=world.person, topic=topic).status == \
+            "subscribed"
+        assert ConsentRecord.objects.get(person=world.person).method == "app"
+
+    def test_a_double_opt_in_topic_waits_for_the_link(self, world):
+        from enclave.audience.models import Subscription
+
+        _topic(world, double_opt_in=True)
+        response = world.client("user").post(self.url(world), {"topic": "news",
+                                                               "subscribe": "1"})
+        assert "A confirmation link was sent for News" in response.text
+        assert Subscription.objects.get(person=world.person).status == "pending"
+
+    def test_unsubscribing_from_the_page(self, world):
+        from enclave.audience.models import Subscription
+
+        _topic(world)
+        client = world.client("user")
+        client.post(self.url(world), {"topic": "news", "subscribe": "1"})
+        client.post(self.url(world), {"topic": "news", "subscribe": "0"})
+        assert Subscription.objects.get(person=world.person).status == "unsubscribed"
+
+    @pytest.mark.parametrize(("data", "says"), [
+        ({"topic": "nope", "subscribe": "1"}, "No such topic."),
+        ({"topic": "news", "subscribe": "yes"}, "Choose subscribe or unsubscribe."),
+    ])
+    def test_bad_input_is_a_page_error_and_changes_nothing(self, world, data, says):
+        from enclave.audience.models import ConsentRecord
+
+        _topic(world)
+        response = world.client("user").post(self.url(world), data)
+        assert response.status_code == 422
+        assert says in response.text
+        assert not ConsentRecord.objects.exists()
+
+    def test_a_masked_role_sees_the_consent_address_masked(self, world):
+        from enclave.audience.subscriptions import do_change_subscription
+        from enclave.people import visibility
+
+        do_change_subscription(world.person, _topic(world), True, method="form",
+                               ip="198.51.100.23", actor=None)
+        page = world.client("analyst").get(self.url(world)).text
+        assert "198.51.100.23" not in page
+        assert visibility.MASK in page
+        assert "198.51.100.23" in world.client("owner").get(self.url(world)).text
+
+    def test_a_reader_gets_no_change_buttons(self, world):
+        _topic(world)
+        page = world.client("analyst").get(self.url(world)).text
+        assert "never subscribed" in page
+        assert 'name="subscribe"' not in page
+
+
+@pytest.mark.django_db
+class TestSuppressionsPage:
+    def post(self, world, action, email="gone@example.com", role="user"):
+        return world.client(role).post("/app/suppressions/", {"action": action,
+                                                              "email": email})
+
+    def test_suppress_check_and_take_off(self, world):
+        assert "The address is suppressed." in self.post(world, "add").text
+        assert "The address is suppressed." in self.post(world, "check").text
+        assert "The address is no longer suppressed." in self.post(world, "remove").text
+        assert "The address is not suppressed." in self.post(world, "check").text
+
+    def test_counts_by_reason_and_never_the_address(self, world):
+        response = self.post(world, "add")
+        assert "<th scope=\"row\">manual</th><td>1</td>" in response.text
+        assert "gone@example.com" not in response.text
+
+    def test_an_address_suppressed_by_erasure_stays(self, world):
+        from enclave.people.actions import do_erase_person
+
+        do_erase_person(world.person, actor=world.actor("owner"))
+        response = self.post(world, "remove", email=PERSON["email"])
+        assert response.status_code == 422
+        assert "stays suppressed" in response.text
+        assert "The address is suppressed." in self.post(world, "check",
+                                                         email=PERSON["email"]).text
+
+    @pytest.mark.parametrize(("action", "email", "says"), [
+        ("add", "", "Enter an email address."),
+        ("delete-all", "gone@example.com", "Choose add, check or remove."),
+    ])
+    def test_bad_input_is_a_page_error(self, world, action, email, says):
+        from enclave.audience.models import Suppression
+
+        response = self.post(world, action, email=email)
+        assert response.status_code == 422
+        assert says in response.text
+        assert not Suppression.objects.exists()
+
+
+@pytest.mark.django_db
+class TestTopicPage:
+    def test_changing_the_consent_text_starts_a_new_version(self, world):
+        topic = _topic(world)
+        response = world.client("user").post(f"/app/topics/{topic.pk}/", {
+            "name": "News", "description": "", "consent_text": "Weekly news.",
+            "double_opt_in": "on"})
+        assert response["Location"] == f"/app/topics/{topic.pk}/"
+        topic.refresh_from_db()
+        assert (topic.consent_text, topic.consent_version, topic.double_opt_in) == (
+            "Weekly news.", 2, True)
+
+    def test_an_empty_name_is_a_page_error_and_changes_nothing(self, world):
+        topic = _topic(world)
+        response = world.client("user").post(f"/app/topics/{topic.pk}/", {
+            "name": " ", "consent_text": "Weekly news."})
+        assert response.status_code == 422
+        assert "This is required." in response.text
+        topic.refresh_from_db()
+        assert (topic.name, topic.consent_version) == ("News", 1)
+
+    def test_counts_subscribers_and_offers_no_form_to_a_viewer(self, world):
+        from enclave.audience.subscriptions import do_change_subscription
+
+        topic = _topic(world)
+        do_change_subscription(world.person, topic, True, method="app",
+                               actor=world.actor("owner"))
+        page = world.client("viewer").get(f"/app/topics/{topic.pk}/").text
+        assert '<span id="topic-subscribed">1</span>' in page
+        assert 'name="consent_text"' not in page

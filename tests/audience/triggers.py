@@ -40,6 +40,11 @@ def _remove(f):
     actions.do_remove_segment_people(listed, [person.pk], actor=world.actor("owner"))
 
 
+def _snapshot(f):
+    world = World()
+    actions.do_snapshot_segment(_list(world), "Copy", actor=world.actor("owner"))
+
+
 def _topic(world: World, double_opt_in=False):
     from enclave.audience.subscriptions import do_create_topic
 
@@ -109,4 +114,5 @@ TRIGGERS = {
     AuditEventType.SEGMENT_DELETED: _delete,
     AuditEventType.SEGMENT_PEOPLE_ADDED: _add,
     AuditEventType.SEGMENT_PEOPLE_REMOVED: _remove,
+    AuditEventType.SEGMENT_SNAPSHOT_TAKEN: _snapshot,
 }

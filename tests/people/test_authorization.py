@@ -23,6 +23,7 @@ from enclave.access import endpoints
 from enclave.access.permissions import ROLE_PERMISSIONS
 from enclave.accounts.models import Membership
 from enclave.audience.actions import do_add_segment_people, do_create_segment
+from enclave.audience.subscriptions import do_create_topic
 from enclave.core import clock
 from enclave.core.models import AuditEvent
 from enclave.identity.models import MemberSession
@@ -54,6 +55,10 @@ PAYLOADS = {
     "segments-preview": {"rules_json": json.dumps(
         {"type": "field", "field": "country", "op": "equals", "value": "GB"})},
     "segments-edit": {"name": "Renamed list"},
+    "segments-snapshot": {"name": "Snapshot"},
+    "topics-detail": {"name": "Monthly news", "consent_text": "News."},
+    "suppressions": {"action": "check", "email": "gone@example.com"},
+    "people-subscriptions": {"topic": "news", "subscribe": "1"},
     "topics-list": {"key": "offers", "name": "Offers", "consent_text": "Deals.",
                     "double_opt_in": "on"},
 }
@@ -80,6 +85,7 @@ SUCCESS = {
     ("GET", "login-mfa"): 302, ("POST", "login-mfa"): 302,
     ("POST", "login"): 422,
     ("POST", "segments-preview"): 200,
+    ("POST", "suppressions"): 200, ("POST", "people-subscriptions"): 200,
 }
 ALL_COLUMNS = ",".join(visibility.FIELD_CLASSES)
 COLUMNED = ("people-list", "people-export")
@@ -112,6 +118,8 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["session_id"] = (world.other_session if other_tenant else world.session).pk
     elif endpoint.target == "segment":
         kwargs["segment_id"] = (world.other_segment if other_tenant else world.segment).pk
+    elif endpoint.target == "topic":
+        kwargs["topic_id"] = (world.other_topic if other_tenant else world.topic).pk
     elif "<str:token>" in _pattern_of(endpoint.name):
         kwargs["token"] = BOGUS_TOKEN
     elif "<str:public_id>" in _pattern_of(endpoint.name):
@@ -148,6 +156,10 @@ def prepare(world) -> None:
     do_add_segment_people(world.segment, [world.person.pk], actor=world.actor("owner"))
     world.other_segment = do_create_segment(world.other, "Theirs", "static",
                                             actor=world.other_actor())
+    world.topic = do_create_topic(world.account, "news", "News", consent_text="News.",
+                                  actor=world.actor("owner"))
+    world.other_topic = do_create_topic(world.other, "news", "News", consent_text="News.",
+                                        actor=world.other_actor())
 
 
 def _session(member, mark: str) -> MemberSession:

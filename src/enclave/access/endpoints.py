@@ -182,8 +182,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     web("segments-edit", "GET", ACCOUNT, P.SEGMENTS_MANAGE, target="segment"),
     web("segments-edit", "POST", ACCOUNT, P.SEGMENTS_MANAGE, target="segment"),
     web("segments-delete", "POST", ACCOUNT, P.SEGMENTS_MANAGE, target="segment"),
+    web("segments-snapshot", "POST", ACCOUNT, P.SEGMENTS_MANAGE, target="segment"),
     web("topics-list", "GET", ACCOUNT),
     web("topics-list", "POST", ACCOUNT, P.TOPICS_MANAGE),
+    web("topics-detail", "GET", ACCOUNT, target="topic"),
+    web("topics-detail", "POST", ACCOUNT, P.TOPICS_MANAGE, target="topic"),
+    # The suppression list answers about addresses typed in full: as for seeing an email.
+    web("suppressions", "GET", ACCOUNT, P.PEOPLE_WRITE),
+    web("suppressions", "POST", ACCOUNT, P.PEOPLE_WRITE),
+    # Shows no person field but the consent history's source addresses (as the ip
+    # field's visibility says: tests/audience/test_pages.py).
+    web("people-subscriptions", "GET", ACCOUNT, P.PEOPLE_READ, target="person"),
+    web("people-subscriptions", "POST", ACCOUNT, P.PEOPLE_WRITE, target="person"),
     # --- API keys (web pages) ---
     web("api-keys-list", "GET", ACCOUNT, P.API_KEYS_MANAGE),
     web("api-keys-create", "GET", ACCOUNT, P.API_KEYS_MANAGE, reauth=True),
@@ -232,6 +242,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     api("api-segment-members", "POST", "segments:write", P.SEGMENTS_MANAGE,
         target="segment"),
     api("api-segment-member", "DELETE", "segments:write", P.SEGMENTS_MANAGE,
+        target="segment"),
+    api("api-segment-snapshot", "POST", "segments:write", P.SEGMENTS_MANAGE,
         target="segment"),
     # Topics, a person's subscriptions and consent history, the suppression list.
     api("api-topics", "GET", "topics:read"),

@@ -32,6 +32,7 @@ AREAS: tuple[Area, ...] = (
     Area("People", "/app/people/", "people-list"),
     Area("Segments", "/app/segments/", "segments-list", P.SEGMENTS_READ),
     Area("Topics", "/app/topics/", "topics-list"),
+    Area("Suppressions", "/app/suppressions/", "suppressions", P.PEOPLE_WRITE),
     Area("Team", "/app/team/", "team", P.TEAM_READ),
     Area("Audit log", "/app/audit/", "audit-log", P.AUDIT_READ),
     Area("API keys", "/app/api-keys/", "api-keys-list", P.API_KEYS_MANAGE),

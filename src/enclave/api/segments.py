@@ -1,5 +1,6 @@
 """Segments under /api/v1/segments: list, create, get, change, delete, count, members
-(cursor pages; add to and remove from static lists) and preview of an unsaved rule tree.
+(cursor pages; add to and remove from static lists), snapshot (a static list of the
+members now) and preview of an unsaved rule tree.
 Thin edges over ``audience.access`` / ``audience.actions``; people are rendered through
 ``enclave.api.render`` (the visibility formatter), rules with masked values
 (``audience.rules.masked_json``)."""
@@ -145,6 +146,22 @@ class SegmentMemberView(ApiView):
                                                 request=request._request):
             raise exceptions.NotFound("This person is not in the list.")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SegmentSnapshotView(ApiView):
+    """A new static list holding the segment's people now."""
+
+    @extend_schema(operation_id="segments_snapshot", request=s.SegmentSnapshotSerializer,
+                   responses={201: s.SegmentSerializer},
+                   summary="Make a static list of the people in the segment now")
+    def post(self, request, segment_id: int):
+        segment = access.access_segment(self.principal, segment_id, for_write=True)
+        data = self.validated(s.SegmentSnapshotSerializer)
+        snapshot = actions.do_snapshot_segment(segment, data["name"], actor=self.principal,
+                                               request=request._request)
+        return Response(segment_json(snapshot, self.principal),
+                        status=status.HTTP_201_CREATED,
+                        headers={"Location": f"/api/v1/segments/{snapshot.pk}"})
 
 
 class SegmentPreviewView(ApiView):

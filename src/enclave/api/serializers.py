@@ -289,6 +289,10 @@ class SegmentChangeSerializer(StrictSerializer):
     rules = RuleTreeField(required=False, help_text="Replaces a dynamic segment's rules.")
 
 
+class SegmentSnapshotSerializer(StrictSerializer):
+    name = _segment_name(True)
+
+
 class SegmentPreviewBodySerializer(StrictSerializer):
     rules = RuleTreeField()
 

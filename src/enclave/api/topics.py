@@ -12,7 +12,6 @@ from enclave.api import serializers as s
 from enclave.api.base import ApiView
 from enclave.audience import access, subscriptions
 from enclave.people import access as people_access
-from enclave.people import visibility
 
 
 def topic_json(topic) -> dict:
@@ -99,14 +98,8 @@ class PersonConsentView(ApiView):
                    summary="A person's consent history, oldest first")
     def get(self, request, person_id: int):
         person = people_access.access_person(self.principal, person_id)
-        ip_level = visibility.level(self.principal.perms, visibility.FIELD_CLASSES["ip"])
-        return Response({"results": [{
-            "at": row.at.isoformat(), "topic": row.topic.key if row.topic else None,
-            "status": row.status, "method": row.method,
-            "consent_version": row.consent_version,
-            "ip": None if ip_level == visibility.HIDDEN or row.ip is None else (
-                row.ip if ip_level == visibility.VISIBLE else visibility.MASK),
-        } for row in access.consent_history(self.principal, person)]})
+        return Response({"results": [{**row, "at": row["at"].isoformat()}
+                                     for row in access.consent_rows(self.principal, person)]})
 
 
 class SuppressionsView(ApiView):

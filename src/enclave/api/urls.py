@@ -55,6 +55,8 @@ urlpatterns = [
          name="api-segment-count"),
     path("v1/segments/<id:segment_id>/members", segments.SegmentMembersView.as_view(),
          name="api-segment-members"),
+    path("v1/segments/<id:segment_id>/snapshot", segments.SegmentSnapshotView.as_view(),
+         name="api-segment-snapshot"),
     path("v1/segments/<id:segment_id>/members/<id:person_id>",
          segments.SegmentMemberView.as_view(), name="api-segment-member"),
     # Topics, subscriptions, consent, suppression (enclave.api.topics)

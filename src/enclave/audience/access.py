@@ -93,6 +93,19 @@ def access_topic(principal: Principal, topic_id, *, for_write: bool = False):
     return topic
 
 
+def topic_counts(principal: Principal, topic) -> dict[str, int]:
+    """How many of the account's unarchived people are subscribed, pending and
+    unsubscribed for ``topic`` (aggregates: any member of the account)."""
+    from django.db.models import Count
+
+    from enclave.audience.models import STATUSES, Subscription
+
+    found = dict(Subscription.objects.filter(topic=topic, topic__account_id=principal.account_id,
+                                             person__archived_at__isnull=True)
+                 .values_list("status").annotate(n=Count("pk")).order_by("status"))
+    return {status: found.get(status, 0) for status in STATUSES}
+
+
 def topic_by_key(principal: Principal, key: str):
     """The account's topic with this key (named in a request body); MissingReference
     otherwise."""
@@ -120,6 +133,32 @@ def consent_history(principal: Principal, person) -> list:
     authorize(principal, Permission.PEOPLE_READ, account_id=person.account_id)
     return list(ConsentRecord.objects.filter(person=person).select_related("topic")
                 .order_by("at", "pk"))
+
+
+def consent_rows(principal: Principal, person) -> list[dict]:
+    """A person's consent history as ``principal`` may see it, oldest first: the address
+    each change came from shown, masked or left out as the ``ip`` field is for them."""
+    from enclave.people import visibility
+
+    ip_level = visibility.level(principal.perms, visibility.FIELD_CLASSES["ip"])
+    return [{
+        "at": row.at, "topic": row.topic.key if row.topic else None, "status": row.status,
+        "method": row.method, "consent_version": row.consent_version,
+        "ip": None if ip_level == visibility.HIDDEN or row.ip is None else (
+            row.ip if ip_level == visibility.VISIBLE else visibility.MASK),
+    } for row in consent_history(principal, person)]
+
+
+def suppression_counts(principal: Principal) -> dict[str, int]:
+    """How many addresses the account's suppression list holds, by reason (the list
+    itself is keyed hashes: there is nothing else to show). Needs ``people.write``."""
+    from django.db.models import Count
+
+    from enclave.audience.models import Suppression
+
+    authorize(principal, Permission.PEOPLE_WRITE)
+    return dict(Suppression.objects.filter(account_id=principal.account_id)
+                .values_list("reason").annotate(n=Count("pk")).order_by("reason"))
 
 
 def is_suppressed(principal: Principal, email: str) -> bool:

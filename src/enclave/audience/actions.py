@@ -23,6 +23,8 @@ LIST_HAS_NO_RULES = "This segment is a static list: it has no rules; add people 
 DYNAMIC_HAS_NO_HAND_MEMBERS = ("People join a dynamic segment by its rules; add them to a "
                                "static list instead.")
 MAX_PEOPLE_PER_CALL = 1000
+LIST_GONE = "The list was deleted meanwhile; nothing was imported."
+UNUSABLE_RULES = "This segment's rules cannot be evaluated; change them first."
 
 
 def _clean_name(name) -> str:
@@ -120,6 +122,40 @@ def do_delete_segment(segment: Segment, *, actor: Principal, request=None) -> No
                      target_type="segment", target_id=segment.pk)
 
 
+def do_snapshot_segment(segment: Segment, name: str, *, actor: Principal,
+                        request=None) -> Segment:
+    """A new static list holding the people in ``segment`` at this moment (a dynamic
+    segment's rules evaluated now, or a list's members copied). The list is independent
+    of its source from then on. Needs ``segments.manage``. The audit row names the
+    source and how many people were copied, not who (a snapshot may hold millions)."""
+    authorize(actor, P.SEGMENTS_MANAGE, account_id=segment.account_id)
+    name = _clean_name(name)
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            source = Segment.objects.filter(pk=segment.pk,
+                                            account_id=segment.account_id).first()
+            if source is None:
+                raise MissingReference({"segment": "No such segment."})
+            try:
+                people = membership.members_of(
+                    source, membership.context(source.account_id, now=now))
+            except rules.RuleError:
+                raise ValidationError({"rules": UNUSABLE_RULES}) from None
+            ids = list(people.order_by("pk").values_list("pk", flat=True))
+            snapshot = Segment.objects.create(
+                account_id=source.account_id, name=name, kind=STATIC,
+                created_by_id=actor.member_id, created_at=now, updated_at=now)
+            membership.write_rows(snapshot, ids, [], now)
+            audit.record(AuditEventType.SEGMENT_SNAPSHOT_TAKEN, actor=actor,
+                         account_id=source.account_id, request=request,
+                         target_type="segment", target_id=snapshot.pk,
+                         extra={"source": source.pk, "people": len(ids)})
+    except IntegrityError as exc:
+        raise _unique_name(exc) from None
+    return snapshot
+
+
 def referring(segment: Segment) -> list[int]:
     """Ids of the account's segments whose rules refer to ``segment`` directly."""
     out = []
@@ -170,12 +206,66 @@ def do_add_segment_people(segment: Segment, person_ids, *, actor: Principal,
         new = [i for i in ids if i not in present]
         if not new:
             return 0
-        membership._write(segment, new, [], now)
+        membership.write_rows(segment, new, [], now)
         audit.record(AuditEventType.SEGMENT_PEOPLE_ADDED, actor=actor,
                      account_id=segment.account_id, request=request,
                      target_type="segment", target_id=segment.pk, extra={"people": new})
         membership.refresh_dependents(segment.account_id, segment.pk, new, now=now)
     return len(new)
+
+
+def do_add_imported_people(segment: Segment, person_ids: list[int], *, actor: Principal,
+                           request=None) -> int:
+    """Everyone a people import names joins the static list ``segment`` — run by
+    ``people.actions.do_import_people`` inside its transaction (see
+    :class:`ListDestination`), so a failure here imports nothing. Returns how many were
+    new to the list. The audit row says how many, not who (a file may name 100,000)."""
+    authorize(actor, P.SEGMENTS_MANAGE, account_id=segment.account_id)
+    now = clock.now()
+    with transaction.atomic():
+        locked = Segment.objects.select_for_update().filter(
+            pk=segment.pk, account_id=segment.account_id, kind=STATIC).first()
+        if locked is None:
+            raise ValidationError({"list": LIST_GONE})
+        present: set[int] = set()
+        for start in range(0, len(person_ids), membership.CHUNK):
+            present.update(SegmentMember.objects.filter(
+                segment=locked, person_id__in=person_ids[start:start + membership.CHUNK])
+                .values_list("person_id", flat=True))
+        new = [i for i in person_ids if i not in present]
+        if not new:
+            return 0
+        membership.write_rows(locked, new, [], now)
+        audit.record(AuditEventType.SEGMENT_PEOPLE_ADDED, actor=actor,
+                     account_id=locked.account_id, request=request,
+                     target_type="segment", target_id=locked.pk,
+                     extra={"via": "import", "count": len(new)})
+        membership.refresh_dependents(locked.account_id, locked.pk, new, now=now)
+    return len(new)
+
+
+class ListDestination:
+    """The account's static lists as somewhere a people import puts everyone its file
+    names (registered with ``people.actions.register_import_destination``). Offered only
+    to members who may manage segments."""
+
+    def choices(self, actor: Principal) -> list[tuple[str, str]]:
+        if not actor.can(P.SEGMENTS_MANAGE):
+            return []
+        return [(str(pk), name) for pk, name in Segment.objects.filter(
+            account_id=actor.account_id, kind=STATIC).order_by("name", "pk")
+            .values_list("pk", "name")]
+
+    def adder(self, actor: Principal, value: str, *, request=None):
+        segment = access.access_segment(actor, value, for_write=True)
+        _require_list(segment)
+
+        def add(person_ids: list[int]) -> None:
+            do_add_imported_people(segment, person_ids, actor=actor, request=request)
+        return add
+
+
+LISTS = ListDestination()
 
 
 def do_remove_segment_people(segment: Segment, person_ids, *, actor: Principal,
@@ -194,7 +284,7 @@ def do_remove_segment_people(segment: Segment, person_ids, *, actor: Principal,
                          .values_list("person_id", flat=True))
         if not present:
             return 0
-        membership._write(segment, [], present, now)
+        membership.write_rows(segment, [], present, now)
         audit.record(AuditEventType.SEGMENT_PEOPLE_REMOVED, actor=actor,
                      account_id=segment.account_id, request=request,
                      target_type="segment", target_id=segment.pk, extra={"people": present})

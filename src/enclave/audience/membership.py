@@ -34,7 +34,7 @@ from enclave.core import clock
 
 log = logging.getLogger(__name__)
 OVERLAP = dt.timedelta(minutes=5)
-_CHUNK = 5000
+CHUNK = 5000
 
 
 def stored_rules_lookup(account_id: int):
@@ -106,7 +106,7 @@ def refresh(segment_id: int, *, restrict: Q | None = None, now=None) -> tuple[in
             segment=segment).values("person_id")).values_list("pk", flat=True))
         leaving = list(stored.exclude(person_id__in=matching.values("pk"))
                        .values_list("person_id", flat=True))
-        _write(segment, entering, leaving, now)
+        write_rows(segment, entering, leaving, now)
         Segment.objects.filter(pk=segment.pk).update(refreshed_at=now)
     return len(entering), len(leaving)
 
@@ -117,17 +117,19 @@ def _scope(account_id: int, restrict: Q):
     return Person.objects.filter(account_id=account_id).filter(restrict).values("pk")
 
 
-def _write(segment: Segment, entering: list[int], leaving: list[int], now) -> None:
-    for start in range(0, len(entering), _CHUNK):
-        ids = entering[start:start + _CHUNK]
+def write_rows(segment: Segment, entering: list[int], leaving: list[int], now) -> None:
+    """Rows for people entering and leaving ``segment`` (inside the caller's
+    transaction), each with its transition."""
+    for start in range(0, len(entering), CHUNK):
+        ids = entering[start:start + CHUNK]
         SegmentMember.objects.bulk_create(
             [SegmentMember(segment=segment, person_id=i, since=now) for i in ids],
             ignore_conflicts=True)
         SegmentTransition.objects.bulk_create(
             [SegmentTransition(segment=segment, person_id=i, kind=ENTERED, at=now)
              for i in ids])
-    for start in range(0, len(leaving), _CHUNK):
-        ids = leaving[start:start + _CHUNK]
+    for start in range(0, len(leaving), CHUNK):
+        ids = leaving[start:start + CHUNK]
         SegmentMember.objects.filter(segment=segment, person_id__in=ids).delete()
         SegmentTransition.objects.bulk_create(
             [SegmentTransition(segment=segment, person_id=i, kind=EXITED, at=now)
@@ -179,10 +181,13 @@ def refresh_time_dependent(*, now=None) -> int:
 
 
 def refresh_dependents(account_id: int, segment_id: int, person_ids, *, now=None) -> None:
-    """After a list's rows change by hand: dynamic segments that refer to it (directly
-    or through others) re-evaluated for those people."""
+    """After a list's rows change by hand or import: dynamic segments that refer to it
+    (directly or through others) re-evaluated for those people (in full past
+    :data:`CHUNK` people, which one ``IN`` list should not carry)."""
+    person_ids = list(person_ids)
+    restrict = Q(pk__in=person_ids) if len(person_ids) <= CHUNK else None
     for dependent in dependents(account_id, segment_id):
-        refresh(dependent, restrict=Q(pk__in=list(person_ids)), now=now)
+        refresh(dependent, restrict=restrict, now=now)
 
 
 def dependents(account_id: int, segment_id: int) -> list[int]:

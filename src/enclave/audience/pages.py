@@ -216,8 +216,11 @@ def _shown_rules(principal, segment, definitions):
 
 
 def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
+    return _detail(request, access.access_segment(request.principal, segment_id))
+
+
+def _detail(request, segment, *, error: str = "", status: int = 200) -> HttpResponse:
     principal = request.principal
-    segment = access.access_segment(principal, segment_id)
     definitions = people_access.field_definitions(principal.account_id)
     people = access.segment_people(principal, segment)
     columns, sample = _sample(principal, people.order_by("pk")[:SAMPLE], definitions) \
@@ -228,7 +231,8 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
     return render(request, "audience/segment_detail.html", {
         "segment": segment, "count": people.count(), "columns": columns, "rows": sample,
         "rules": shown_rules, "can_manage": principal.can(P.SEGMENTS_MANAGE),
-        "is_list": segment.kind == STATIC})
+        "is_list": segment.kind == STATIC, "error": error,
+        "snapshot_name": request.POST.get("name", "") if error else ""}, status=status)
 
 
 def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
@@ -240,6 +244,112 @@ def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
         return render_error_page(request, 409, "Cannot delete this segment",
                                  " ".join(exc.messages))
     return redirect("/app/segments/")
+
+
+def segment_snapshot(request: HttpRequest, segment_id: int) -> HttpResponse:
+    """"Save as a list": a static list of the segment's people now, then its page."""
+    principal = request.principal
+    segment = access.access_segment(principal, segment_id, for_write=True)
+    try:
+        snapshot = actions.do_snapshot_segment(segment, request.POST.get("name", ""),
+                                               actor=principal, request=request)
+    except ValidationError as exc:
+        return _detail(request, segment, error=" ".join(exc.messages), status=422)
+    return redirect(f"/app/segments/{snapshot.pk}/")
+
+
+def person_subscriptions(request: HttpRequest, person_id: int) -> HttpResponse:
+    """A person's subscription per topic and their consent history; members with
+    ``people.write`` subscribe or unsubscribe them (recorded as method "app")."""
+    from enclave.people import access as people_access
+
+    principal = request.principal
+    person = people_access.access_person(principal, person_id,
+                                         for_write=request.method == "POST")
+    error, message, status = "", "", 200
+    if request.method == "POST":
+        choice = request.POST.get("subscribe")
+        try:
+            if choice not in ("1", "0"):
+                raise ValidationError("Choose subscribe or unsubscribe.")
+            topic = access.topic_by_key(principal, request.POST.get("topic", ""))
+            result = subscriptions.do_change_subscription(
+                person, topic, choice == "1", method="app", actor=principal,
+                request=request)
+            message = SUBSCRIPTION_MESSAGES[result].format(topic=topic.name)
+        except ValidationError as exc:
+            error, status = " ".join(exc.messages), 422
+    states = {row.topic_id: row for row in access.subscriptions_of(principal, person)}
+    return render(request, "audience/person_subscriptions.html", {
+        "person": person, "error": error, "message": message,
+        "rows": [(topic, states.get(topic.pk)) for topic in access.topics_of(principal)],
+        "history": access.consent_rows(principal, person),
+        "can_write": principal.can(P.PEOPLE_WRITE)}, status=status)
+
+
+SUBSCRIPTION_MESSAGES = {
+    "subscribed": "Subscribed to {topic}.",
+    "pending": "A confirmation link was sent for {topic}; they are subscribed once they "
+               "follow it.",
+    "unsubscribed": "Unsubscribed from {topic}.",
+}
+
+
+def suppressions(request: HttpRequest) -> HttpResponse:
+    """The suppression list: add an address, check one, take one off. The list holds
+    keyed hashes, so only counts by reason are shown; addresses typed here are never
+    echoed back or logged."""
+    principal = request.principal
+    error, message, status = "", "", 200
+    if request.method == "POST":
+        action, email = request.POST.get("action"), request.POST.get("email", "").strip()
+        try:
+            if not email:
+                raise ValidationError("Enter an email address.")
+            if action == "add":
+                added = subscriptions.do_suppress_address(principal.account, email,
+                                                          actor=principal, request=request)
+                message = ("The address is suppressed." if added
+                           else "The address was already suppressed.")
+            elif action == "remove":
+                removed = subscriptions.do_unsuppress_address(principal.account, email,
+                                                              actor=principal,
+                                                              request=request)
+                message = ("The address is no longer suppressed." if removed
+                           else "The address was not suppressed.")
+            elif action == "check":
+                message = ("The address is suppressed."
+                           if access.is_suppressed(principal, email)
+                           else "The address is not suppressed.")
+            else:
+                raise ValidationError("Choose add, check or remove.")
+        except ValidationError as exc:
+            error, status = " ".join(exc.messages), 422
+    return render(request, "audience/suppressions.html", {
+        "counts": access.suppression_counts(principal), "error": error,
+        "message": message}, status=status)
+
+
+def topic_detail(request: HttpRequest, topic_id: int) -> HttpResponse:
+    """A topic, its subscriber counts, and (``topics.manage``) its edit form; a new
+    consent text starts a new consent version."""
+    principal = request.principal
+    topic = access.access_topic(principal, topic_id, for_write=request.method == "POST")
+    error, status = "", 200
+    if request.method == "POST":
+        try:
+            subscriptions.do_change_topic(
+                topic, name=request.POST.get("name", ""),
+                description=request.POST.get("description", ""),
+                consent_text=request.POST.get("consent_text", ""),
+                double_opt_in=request.POST.get("double_opt_in") == "on", actor=principal,
+                request=request)
+            return redirect(f"/app/topics/{topic.pk}/")
+        except ValidationError as exc:
+            error, status = " ".join(exc.messages), 422
+    return render(request, "audience/topic_detail.html", {
+        "topic": topic, "counts": access.topic_counts(principal, topic), "error": error,
+        "can_manage": principal.can(P.TOPICS_MANAGE)}, status=status)
 
 
 def topics_list(request: HttpRequest) -> HttpResponse:

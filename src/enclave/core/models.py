@@ -96,6 +96,7 @@ class AuditEventType(models.IntegerChoices):
     SEGMENT_DELETED = 1003, "segment deleted"
     SEGMENT_PEOPLE_ADDED = 1004, "people added to a list"
     SEGMENT_PEOPLE_REMOVED = 1005, "people removed from a list"
+    SEGMENT_SNAPSHOT_TAKEN = 1006, "list made from a segment's members now"
     TOPIC_CREATED = 1010, "subscription topic created"
     TOPIC_CHANGED = 1011, "subscription topic changed"
     SUBSCRIPTION_CHANGED = 1020, "subscription changed"

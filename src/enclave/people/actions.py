@@ -296,6 +296,34 @@ def register_erasure_hook(hook) -> None:
         _ERASURE_HOOKS.append(hook)
 
 
+# --- import destinations: where else an import may put everyone its file names ---
+_IMPORT_DESTINATIONS: list = []
+
+
+def register_import_destination(destination) -> None:
+    """An app above people offering somewhere to put an import's people (audience: its
+    static lists). ``destination.choices(actor)`` → ``[(value, label)]`` the actor may
+    pick; ``destination.adder(actor, value, request=)`` → a callable taking the sorted
+    ids of everyone in the file, run inside the import's transaction (it authorizes and
+    audits its own change; ValidationError or Http404 when ``value`` is unusable)."""
+    if destination not in _IMPORT_DESTINATIONS:
+        _IMPORT_DESTINATIONS.append(destination)
+
+
+def import_destinations(actor: Principal) -> list[tuple[str, str]]:
+    """Every destination ``actor`` may add an import's people to, as (value, label)."""
+    return [choice for d in _IMPORT_DESTINATIONS for choice in d.choices(actor)]
+
+
+def import_destination(actor: Principal, value: str, *, request=None):
+    """The adder for the chosen ``value`` (see :func:`register_import_destination`);
+    ValidationError when no destination knows it."""
+    for destination in _IMPORT_DESTINATIONS:
+        if any(v == value for v, _ in destination.choices(actor)):
+            return destination.adder(actor, value, request=request)
+    raise ValidationError({"list": "Choose one of the lists offered."})
+
+
 # --- actions ---
 
 def do_create_person(account, data: dict, *, actor: Principal, request=None) -> Person:
@@ -533,11 +561,13 @@ def do_purge_expired_imports(*, actor=None) -> int:
 
 
 def do_import_people(account, plan, *, actor: Principal, request=None,
-                     held: PendingImport | None = None) -> dict:
+                     held: PendingImport | None = None, then=None) -> dict:
     """Write a validated ``importer.ImportPlan`` in ONE transaction: every row is
     upserted (external id, then email) or nothing is. Needs ``people.write`` and every
     column visible to the actor in full (like the edit form). ``held``: the confirmed
-    held file, deleted in the same transaction.
+    held file, deleted in the same transaction. ``then``: an adder from
+    :func:`import_destination`, given the ids of everyone the file names (created or
+    updated) inside the same transaction — if it fails, nothing is imported.
 
     The rows are written in bulk (``people.bulk``) with the same outcome as upserting
     them one by one in file order. Returns {"created": n, "updated": n}. Raises
@@ -560,10 +590,12 @@ def do_import_people(account, plan, *, actor: Principal, request=None,
                     pk=held.pk, account=account, member_id=actor.member_id).delete()[0]:
                 raise ValidationError("Nothing to import: upload the file again.")
             writes = bulk.plan_writes(account, plan.lines, cleaned, sealed_keys)
-            bulk.write(writes)
+            bulk.write(writes, need_ids=then is not None)
             audit.record(AuditEventType.PEOPLE_IMPORTED, actor=actor, account_id=account.pk,
                          request=request, target_type="account", target_id=account.pk,
                          extra={**writes.counts, "columns": plan.columns})
+            if then is not None:
+                then(sorted({person.pk for person in writes.people}))
     except IntegrityError:
         # Only a concurrent change can get here: plan_writes checked the unique keys.
         raise ValidationError("Another change to these people happened during the "

@@ -79,6 +79,7 @@ class _Writes:
     resealed: dict[int, Person] = field(default_factory=dict)  # pk → person
     touched: dict[int, Person] = field(default_factory=dict)  # changed, in file order
     tags: list[tuple[Person, list[str]]] = field(default_factory=list)
+    people: list = field(default_factory=list)  # every row's person, in file order
     # Set when a row takes an email / external id another row gave up: the updates must
     # then reach the database in file order (a unique index is checked row by row).
     ordered: bool = False
@@ -239,13 +240,15 @@ def plan_writes(account, lines: Sequence[int], cleaned: Sequence, sealed_keys) -
             if resealed:
                 writes.resealed[person.pk] = person
         writes.counts["created" if created else "updated"] += 1
+        writes.people.append(person)
         if tags is not None:
             writes.tags.append((person, tags))
     return writes
 
 
-def write(writes: _Writes) -> None:
-    """Write a plan from :func:`plan_writes` (inside the caller's transaction).
+def write(writes: _Writes, *, need_ids: bool = False) -> None:
+    """Write a plan from :func:`plan_writes` (inside the caller's transaction); with
+    ``need_ids`` every new person's id is set on it afterwards.
 
     Updates go first, so a new person may take an address an existing one gave up."""
     if writes.ordered:
@@ -254,7 +257,7 @@ def write(writes: _Writes) -> None:
     else:
         _write_updates(writes)
     if writes.created:
-        _create(writes.created, need_ids=bool(writes.tags))
+        _create(writes.created, need_ids=need_ids or bool(writes.tags))
     if writes.tags:
         set_tags_bulk(writes.tags)
 

@@ -272,8 +272,9 @@ def _import_page(request, ctx, *, plan=None, error="", status=200) -> HttpRespon
         columns = []
     return render(request, "people/import.html", {
         "plan": plan, "error": error, "preview": preview,
-        "preview_columns": columns, "max_mb": importer.MAX_BYTES // (1024 * 1024)},
-        status=status)
+        "preview_columns": columns, "max_mb": importer.MAX_BYTES // (1024 * 1024),
+        "destinations": actions.import_destinations(ctx) if plan is not None and plan.ok
+        else []}, status=status)
 
 
 def people_import(request: HttpRequest) -> HttpResponse:
@@ -299,7 +300,8 @@ def people_import(request: HttpRequest) -> HttpResponse:
 
 
 def people_import_confirm(request: HttpRequest) -> HttpResponse:
-    """Write the held file (validated again) in one transaction, or nothing."""
+    """Write the held file (validated again) in one transaction, or nothing — with
+    everyone in it added to the chosen list (``list``), if any, in that transaction."""
     ctx = request.principal
     held = actions.held_import(ctx.account, actor=ctx)
     if held is None:
@@ -307,8 +309,10 @@ def people_import_confirm(request: HttpRequest) -> HttpResponse:
                             status=409)
     try:
         plan = importer.plan_import(held.data.encode(), ctx.account_id, ctx.perms)
+        chosen = request.POST.get("list", "")
+        then = actions.import_destination(ctx, chosen, request=request) if chosen else None
         counts = actions.do_import_people(ctx.account, plan, actor=ctx, request=request,
-                                          held=held)
+                                          held=held, then=then)
     except importer.ImportFileError as exc:
         return _import_page(request, ctx, error=str(exc), status=422)
     except ValidationError as exc:
