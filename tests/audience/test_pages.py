@@ -40,6 +40,38 @@ class TestBuilder:
                                      "max": 0, "within_days": None, "since": None,
                                      "where": None}}]}
 
+    def test_rows_in_a_sub_group_become_one_nested_condition(self, world):
+        world.client("user").post("/app/segments/new/", {
+            "name": "Trial and keen", "kind": "dynamic", "group-a-match": "any", **rows(
+                r0={"kind": "tag", "value": "trial"},
+                r1={"kind": "event", "value": "Viewed pricing", "min": "3", "group": "a"},
+                r2={"kind": "event", "value": "Bought", "group": "a"})})
+        rules = Segment.objects.get().rules
+        assert [r["type"] for r in rules["rules"]] == ["tag", "group"]
+        nested = rules["rules"][1]
+        assert (nested["match"], [r["name"] for r in nested["rules"]]) == (
+            "any", ["Viewed pricing", "Bought"])
+
+    def test_a_negated_sub_group_is_none_of_its_rows(self, world):
+        world.client("user").post("/app/segments/new/", {
+            "name": "Not FR or DE", "kind": "dynamic", "group-b-not": "on",
+            "group-b-match": "any", **rows(
+                r0={"kind": "field", "field": "country", "op": "equals", "value": "FR",
+                    "group": "b"},
+                r1={"kind": "field", "field": "country", "op": "equals", "value": "DE",
+                    "group": "b"})})
+        nested = Segment.objects.get().rules["rules"][0]
+        assert (nested["match"], [(r["type"], r["rule"]["value"]) for r in nested["rules"]]
+                ) == ("all", [("not", "FR"), ("not", "DE")])
+
+    def test_an_unknown_group_is_a_page_error(self, world):
+        response = world.client("user").post("/app/segments/new/", {
+            "name": "X", "kind": "dynamic", **rows(
+                r0={"kind": "tag", "value": "trial", "group": "z"})})
+        assert response.status_code == 422
+        assert "Row 1: choose the main group or group A, B, C." in response.text
+        assert not Segment.objects.exists()
+
     def test_preview_counts_and_shows_a_sample_without_saving(self, world):
         response = world.client("user").post("/app/segments/preview/", rows(
             r0={"kind": "field", "field": "country", "op": "equals", "value": "GB"}))

@@ -3,8 +3,8 @@ and the actions; what each route needs is its entry in ``access.endpoints`` (enf
 before the view runs). People are shown through the visibility formatter.
 
 The segment builder works without JavaScript: a top-level "all"/"any" group of condition
-rows (field, tag, event or segment; each may be negated), and for nested groups the rule
-tree as JSON. Both are checked by ``audience.rules`` exactly as the API's are.
+rows (field, tag, event or segment; each may be negated) and up to three sub-groups of
+rows (each all/any, each may be negated); for deeper nesting the rule tree as JSON. Both are checked by ``audience.rules`` exactly as the API's are.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ P = Permission
 ROWS = 8  # blank condition rows offered by the builder
 SAMPLE = 20
 KINDS = ("field", "tag", "event", "segment")
+GROUPS = ("a", "b", "c")  # the builder's sub-groups, besides the main group
 
 
 def _usable_fields(principal, definitions) -> list[tuple[str, str]]:
@@ -93,8 +94,32 @@ def _field_value(kind: str, op: str, text: str, i: int):
 
 def tree_from_post(post, types: dict[str, str]):
     """The rule tree a builder form describes: its rows when any is filled, else the
-    JSON box (nested groups; also where a preview or an edit shows the tree)."""
-    rows = [r for r in (_row_rule(post, i, types) for i in range(ROWS)) if r is not None]
+    JSON box (deeper nesting; also where a preview or an edit shows the tree).
+
+    Each row belongs to the main group or to one of the sub-groups ``GROUPS`` (its
+    ``row-N-group``); a sub-group with rows becomes one condition of the main group,
+    matching all or any of its rows (``group-X-match``), or none of them when negated
+    (``group-X-not``) — e.g. "tagged trial, and (visited pricing 3 times or bought)"."""
+    members: dict[str, list] = {"": [], **{g: [] for g in GROUPS}}
+    for i in range(ROWS):
+        rule = _row_rule(post, i, types)
+        if rule is None:
+            continue
+        group = post.get(f"row-{i}-group", "")
+        if group not in members:
+            raise ValueError(f"Row {i + 1}: choose the main group or group "
+                             f"{', '.join(g.upper() for g in GROUPS)}.")
+        members[group].append(rule)
+    rows = members[""]
+    for group in GROUPS:
+        if members[group]:
+            match = "any" if post.get(f"group-{group}-match") == "any" else "all"
+            rules_ = members[group]
+            if post.get(f"group-{group}-not"):  # a "not" wraps one condition: De Morgan
+                match = "all" if match == "any" else "any"
+                rules_ = [r["rule"] if r["type"] == "not" else {"type": "not", "rule": r}
+                          for r in rules_]
+            rows.append({"type": "group", "match": match, "rules": rules_})
     if rows:
         return {"type": "group", "match": "any" if post.get("match") == "any" else "all",
                 "rules": rows}
@@ -129,6 +154,7 @@ def _builder_context(principal, segment=None, *, error="", tree=None, preview=No
                 if segment is None or s.pk != segment.pk]
     return {"segment": segment, "error": error, "fields": fields, "ops": ops,
             "segments": segments, "rows": range(ROWS), "kinds": KINDS,
+            "groups": [g.upper() for g in GROUPS],
             "rules_json": json.dumps(tree, indent=2) if tree is not None else "",
             "preview": preview}
 
