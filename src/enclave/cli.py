@@ -113,7 +113,17 @@ def cmd_segments(args: argparse.Namespace) -> int:
     _setup_django()
     from enclave.audience.cli import run
 
-    return run(args)
+    return run(args, act_as=_act_as)
+
+
+def _act_as(account_id: int, email: str):
+    """The member with ``email`` acting in ``account_id`` (their permissions there), or
+    None when there is no such member."""
+    from enclave.accounts.access import principal_for
+    from enclave.identity.models import Member
+
+    member = Member.objects.with_email(email).first()
+    return None if member is None else principal_for(member, account_id)
 
 
 def cmd_manage(args: argparse.Namespace) -> int:
@@ -171,9 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_apikeys_parser(sub).set_defaults(func=cmd_apikeys)
 
-    from enclave.audience.cli import add_segments_parser
+    from enclave.audience.cli import add_segments_parser, add_suppressions_parser
 
     add_segments_parser(sub).set_defaults(func=cmd_segments)
+    add_suppressions_parser(sub).set_defaults(func=cmd_segments)
 
     p = sub.add_parser("manage", help="run a Django management command", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
