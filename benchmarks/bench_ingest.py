@@ -37,8 +37,10 @@ HOST = os.environ.get("ENCLAVE_BENCH_PG_HOST", "127.0.0.1")
 PORT = os.environ.get("ENCLAVE_BENCH_PG_PORT", "5432")
 
 # Run inside the deployment's environment: an account, its owner and an ingest key made
-# through the real create action. Prints "<account id> <token> <public id>".
+# through the real create action (scopes: the arguments, else events:write). Prints
+# "<account id> <token> <public id>".
 SETUP = """
+import sys
 import django
 django.setup()
 from django.db import transaction
@@ -52,7 +54,8 @@ member.set_unusable_password()
 member.save()
 Membership.objects.create(member=member, account=account, role="owner")
 with transaction.atomic():
-    token, key = do_create_api_key(account, name="bench", scopes=["events:write"],
+    token, key = do_create_api_key(account, name="bench",
+                                   scopes=sys.argv[1:] or ["events:write"],
                                    actor=principal_for(member, account.pk))
 print(account.pk, token, key.public_id)
 """
@@ -190,9 +193,10 @@ def deployment_env(live, dsn: str) -> dict[str, str]:
                       ENCLAVE_DATABASE_URL=dsn, DJANGO_SETTINGS_MODULE="enclave.settings")
 
 
-def make_ingest_key(env: dict[str, str]) -> tuple[int, str, str]:
-    """(account id, token, public id) of a new account's events:write key."""
-    out = subprocess.run([sys.executable, "-c", SETUP], env=env, check=True,
+def make_ingest_key(env: dict[str, str], *scopes: str) -> tuple[int, str, str]:
+    """(account id, token, public id) of a new account's key (events:write unless
+    ``scopes`` are given)."""
+    out = subprocess.run([sys.executable, "-c", SETUP, *scopes], env=env, check=True,
                          capture_output=True, text=True).stdout.split()
     return int(out[-3]), out[-2], out[-1]
 

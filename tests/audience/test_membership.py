@@ -105,6 +105,39 @@ class TestRefresh:
         assert rows(audience, segment) == set()
         assert history(audience, segment) == [("ann", ENTERED), ("ann", EXITED)]
 
+    def _two_changes(self, audience):
+        """Three segments refreshed together, then ann joins vip and bob leaves it."""
+        segments = [vip_segment(audience, f"VIPs {n}") for n in range(3)]
+        owner = audience.world.actor("owner")
+        with clock.frozen(NOW):
+            membership.refresh_changed()
+        with clock.frozen(NOW + dt.timedelta(minutes=10)):
+            do_update_person(audience.people["ann"], {"tags": ["vip"]}, actor=owner)
+            do_update_person(audience.people["bob"], {"tags": []}, actor=owner)
+        return segments
+
+    def test_who_changed_is_asked_once_for_segments_refreshed_together(self, audience,
+                                                                     monkeypatch):
+        segments = self._two_changes(audience)
+        calls = []
+        original = membership.changed_since
+        monkeypatch.setattr(membership, "changed_since",
+                            lambda *a: calls.append(a) or original(*a))
+        with clock.frozen(NOW + dt.timedelta(minutes=11)):
+            assert membership.refresh_changed() == 3
+        assert len(calls) == 1
+        assert all(rows(audience, s) == {"ann", "dan"} for s in segments)
+
+    def test_past_the_id_limit_each_segment_diffs_in_the_database(self, audience,
+                                                                monkeypatch):
+        segments = self._two_changes(audience)
+        monkeypatch.setattr(membership, "CHANGED_AS_IDS", 1)
+        with clock.frozen(NOW + dt.timedelta(minutes=11)):
+            assert membership.refresh_changed() == 3
+        assert all(rows(audience, s) == {"ann", "dan"} for s in segments)
+        assert history(audience, segments[0]) == [("ann", ENTERED), ("bob", ENTERED),
+                                                  ("bob", EXITED), ("dan", ENTERED)]
+
     def test_refresh_twice_records_nothing_new(self, audience):
         segment = vip_segment(audience)
         with clock.frozen(NOW):

@@ -107,6 +107,16 @@ class TestTagsEventsAndGroups:
         assert match(audience, {"type": "event", "name": "Viewed page", "min": 0}) == {
             "ann", "bob", "cat", "dan", "world"}
 
+    def test_event_between_min_and_max_times_counts_both_bounds_in(self, audience):
+        tree = {"type": "event", "name": "Viewed page", "min": 1, "max": 2, "within_days": 14}
+        assert match(audience, tree) == {"bob", "cat"}
+        assert match(audience, {"type": "event", "name": "Viewed page", "min": 3,
+                                "max": 3}) == {"ann", "bob"}
+
+    def test_event_at_least_n_times_negated_includes_people_who_never_did_it(self, audience):
+        tree = {"type": "not", "rule": {"type": "event", "name": "Viewed page", "min": 2}}
+        assert match(audience, tree) == {"cat", "dan", "world"}
+
     def test_min_above_max_matches_nobody(self, audience):
         assert match(audience, {"type": "event", "name": "Viewed page", "min": 3,
                                 "max": 1}) == set()

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import msgspec
-from django.db.models import Count, DateField, Q
+from django.db.models import DateField, Exists, OuterRef, Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Substr
 from django.db.models.lookups import (
@@ -513,17 +513,20 @@ def _compile_event(rule: EventRule, ctx: Context) -> Q:
                                                                       "properties"))
         events = events.filter(_property_q(rule.where))
     low = 1 if rule.min is None and rule.max is None else (rule.min or 0)
-    counted = events.values("person_id").annotate(n=Count("id"))
     if low == 0 and rule.max is None:  # "at least 0 times": everyone
         return Q(pk__isnull=False)
-    if low == 0:  # "at most max times", zero included: not among those who did more
-        return ~Q(pk__in=counted.filter(n__gt=rule.max).values("person_id"))
-    counted = counted.filter(n__gte=low)
-    if rule.max is not None:
-        counted = counted.filter(n__lte=rule.max)
     if low == 1 and rule.max is None:
+        # "Did X": a semi-join, so the planner chooses between hashing the window's events
+        # (index event_account_name_time) and probing each candidate person's.
         return Q(pk__in=events.values("person_id"))
-    return Q(pk__in=counted.values("person_id"))
+    # "At least N times": EXISTS (… OFFSET N-1 LIMIT 1) per candidate person, which stops
+    # at the N-th event (index event_person_name_time) and is evaluated only for people
+    # the rule's cheaper conditions left — never a count of every event in the window.
+    theirs = events.filter(person_id=OuterRef("pk")).values("pk")
+    out = Q(Exists(theirs[low - 1:low])) if low else Q(pk__isnull=False)
+    if rule.max is not None:  # "at most M times", zero included: not M+1 times
+        out &= ~Q(Exists(theirs[rule.max:rule.max + 1]))
+    return out
 
 
 def _property_q(where: PropertyRule) -> Q:

@@ -16,12 +16,14 @@ EVENT_TYPES = ("identify", "track")
 
 
 class Event(models.Model):
+    # No single-column indexes on the two foreign keys: the composite indexes below start
+    # with them (every index is written by every ingest).
     account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE,
-                                related_name="+")
+                                related_name="+", db_index=False)
     # Erasing a person deletes their events with them (people.actions.do_erase_person
     # deletes the Person row; CASCADE removes these rows in the same transaction).
     person = models.ForeignKey("people.Person", null=True, blank=True,
-                               on_delete=models.CASCADE, related_name="+")
+                               on_delete=models.CASCADE, related_name="+", db_index=False)
     type = models.CharField(max_length=8)
     name = models.CharField(max_length=200, blank=True)
     properties = models.JSONField(default=dict, blank=True)
@@ -34,8 +36,12 @@ class Event(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["account", "received_at"], name="event_account_received"),
-            models.Index(fields=["person"], name="event_person"),
-            # Segment rules "did X at least N times in the last D days" (audience.rules).
+            # A person's events (timeline, erasure's cascade) and segment rules "did X at
+            # least N times in the last D days" probed per candidate person
+            # (audience.rules: EXISTS … OFFSET N-1).
+            models.Index(fields=["person", "name", "occurred_at"],
+                         name="event_person_name_time"),
+            # "Did X in the last D days" over the whole account (a semi-join).
             models.Index(fields=["account", "name", "occurred_at", "person"],
                          name="event_account_name_time"),
         ]
@@ -49,8 +55,9 @@ class MessageId(models.Model):
     """A client message id seen recently. Rows older than 24 hours are purged (hourly job)
     and, until then, treated as absent by the ingest insert itself."""
 
+    # No index of its own: the unique constraint below starts with it.
     account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE,
-                                related_name="+")
+                                related_name="+", db_index=False)
     message_id = models.CharField(max_length=100)
     received_at = models.DateTimeField(default=clock.now, db_index=True)
 
