@@ -275,6 +275,12 @@ ENCLAVE_API_RATES = {
     "subscribe.ip": "10/min",
     "subscribe.address": "3/h",
     "preferences.ip": "60/min",
+    # Confirmation mails per person and topic, whoever subscribes them (a member toggling
+    # a subscription must not flood a person's inbox either).
+    "confirmation.person": "3/h",
+    # Suppression look-ups (check, remove) per member or key: the answer says whether an
+    # address was ever suppressed — or erased — so it is not an unlimited oracle.
+    "suppression.lookup": "300/h",
     **dict(CONFIG.api_rates),
 }
 # Client addresses the per-IP limits skip: the host itself (a local proxy, health checks,

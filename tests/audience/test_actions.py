@@ -239,3 +239,10 @@ class TestSnapshot:
         with pytest.raises(NotAuthorized):
             actions.do_snapshot_segment(theirs, "Mine", actor=audience.world.actor("user"))
         assert not Segment.objects.filter(name="Mine").exists()
+
+    def test_a_clash_other_than_the_name_is_a_conflict_not_a_crash(self):
+        from django.db import IntegrityError
+
+        found = actions._unique_name(IntegrityError("FOREIGN KEY constraint failed"))
+        assert isinstance(found, MissingReference)
+        assert "at the same time" in " ".join(found.messages)

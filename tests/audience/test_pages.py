@@ -64,6 +64,16 @@ class TestBuilder:
         assert (nested["match"], [(r["type"], r["rule"]["value"]) for r in nested["rules"]]
                 ) == ("all", [("not", "FR"), ("not", "DE")])
 
+    def test_a_negated_all_group_is_not_all_of_its_rows(self, world):
+        world.client("user").post("/app/segments/new/", {
+            "name": "Not GB trial", "kind": "dynamic", "group-a-not": "on", **rows(
+                r0={"kind": "field", "field": "country", "op": "equals", "value": "GB",
+                    "group": "a"},
+                r1={"kind": "tag", "value": "trial", "group": "a"})})
+        nested = Segment.objects.get().rules["rules"][0]
+        assert (nested["match"], [r["type"] for r in nested["rules"]]) == (
+            "any", ["not", "not"])
+
     def test_an_unknown_group_is_a_page_error(self, world):
         response = world.client("user").post("/app/segments/new/", {
             "name": "X", "kind": "dynamic", **rows(
@@ -370,3 +380,93 @@ class TestTopicPage:
         page = world.client("viewer").get(f"/app/topics/{topic.pk}/").text
         assert '<span id="topic-subscribed">1</span>' in page
         assert 'name="consent_text"' not in page
+
+
+UNUSABLE = {"type": "field", "field": "custom.gone", "op": "equals", "value": "x"}
+
+
+def _unusable(world):
+    segment = do_create_segment(world.account, "Broken", "dynamic",
+                                {"type": "tag", "tag": "vip"}, actor=world.actor("owner"))
+    Segment.objects.filter(pk=segment.pk).update(rules=UNUSABLE)
+    return segment
+
+
+@pytest.mark.django_db
+class TestUnusableRules:
+    """Only an anonymised restore stores a tree that no longer checks (here: a custom
+    field that is gone): every surface says so instead of failing."""
+
+    def test_the_detail_page_says_the_rules_cannot_be_evaluated(self, world):
+        response = world.client("user").get(f"/app/segments/{_unusable(world).pk}/")
+        assert response.status_code == 200
+        assert "rules cannot be evaluated" in response.text
+        assert 'id="segment-count"' not in response.text
+
+    def test_the_list_page_shows_the_segment_without_a_count(self, world):
+        _unusable(world)
+        response = world.client("user").get("/app/segments/")
+        assert response.status_code == 200
+        assert "rules unusable" in response.text
+
+    def test_save_as_a_list_is_a_page_error_and_creates_nothing(self, world):
+        segment = _unusable(world)
+        response = world.client("user").post(f"/app/segments/{segment.pk}/snapshot/",
+                                             {"name": "Copy"})
+        assert response.status_code == 422
+        assert "rules cannot be evaluated" in response.text
+        assert Segment.objects.count() == 1
+
+    def test_the_api_count_is_a_422(self, world):
+        from tests.api.conftest import key_client
+        from tests.api.test_errors import problem
+
+        api = key_client(world, scopes=["segments:read"])
+        problem(api.get(f"/api/v1/segments/{_unusable(world).pk}/count"), 422,
+                "validation")
+
+    def test_the_cli_count_is_one_line_and_exit_2(self, world, capsys):
+        from enclave import cli
+
+        assert cli.main(["segments", "count", str(_unusable(world).pk)]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.django_db
+class TestPageLimits:
+    def test_suppression_checks_past_the_limit_are_a_429_page(self, world, settings):
+        settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES,
+                                      "suppression.lookup": "1/h"}
+        client = world.client("user")
+        client.post("/app/suppressions/", {"action": "check", "email": "a@example.com"})
+        response = client.post("/app/suppressions/", {"action": "check",
+                                                       "email": "a@example.com"})
+        assert response.status_code == 429
+        assert "Too many look-ups." in response.text
+
+    def test_subscription_toggling_past_the_mail_limit_is_a_429_page(self, world):
+        from enclave.audience.models import Subscription
+
+        _topic(world, double_opt_in=True)
+        client = world.client("user")
+        url = f"/app/people/{world.person.pk}/subscriptions/"
+        for _ in range(3):
+            client.post(url, {"topic": "news", "subscribe": "1"})
+            client.post(url, {"topic": "news", "subscribe": "0"})
+        response = client.post(url, {"topic": "news", "subscribe": "1"})
+        assert response.status_code == 429
+        assert Subscription.objects.get(person=world.person).status == "unsubscribed"
+
+
+@pytest.mark.django_db
+class TestSuppressionsPageInput:
+    @pytest.mark.parametrize("email", ["not an email at all", "a" * 300 + "@example.com"])
+    @pytest.mark.parametrize("action", ["add", "check", "remove"])
+    def test_an_invalid_address_is_a_page_error_and_stores_nothing(self, world, action,
+                                                                   email):
+        from enclave.audience.models import Suppression
+
+        response = world.client("user").post("/app/suppressions/", {"action": action,
+                                                                     "email": email})
+        assert response.status_code == 422
+        assert not Suppression.objects.exists()

@@ -159,3 +159,51 @@ class TestSuppression:
         subs.do_suppress_address(world.account, "gone@example.com", actor=world.actor("user"))
         version = Suppression.objects.get().mac_version
         assert reference_counts("tokens", version)["audience.Suppression.email_mac"] == 1
+
+
+@pytest.mark.django_db
+class TestLimits:
+    def test_a_fourth_confirmation_mail_within_the_hour_is_refused_and_writes_nothing(
+            self, world, monkeypatch):
+        from enclave.core import ratelimit
+
+        queued = []
+        monkeypatch.setattr(subs.mail, "enqueue", lambda *a, **k: queued.append(k))
+        news, actor = topic(world), world.actor("user")
+        for _ in range(3):
+            subs.do_change_subscription(world.person, news, True, method="app", actor=actor)
+            subs.do_change_subscription(world.person, news, False, method="app", actor=actor)
+        records = ConsentRecord.objects.count()
+        with pytest.raises(ratelimit.Limited):
+            subs.do_change_subscription(world.person, news, True, method="app", actor=actor)
+        assert len(queued) == 3
+        assert status(world.person, news) == UNSUBSCRIBED
+        assert ConsentRecord.objects.count() == records
+
+    def test_a_new_hour_allows_another_confirmation(self, world):
+        news, actor = topic(world), world.actor("user")
+        start = clock.now()
+        with clock.frozen(start):
+            for _ in range(3):
+                subs.do_change_subscription(world.person, news, True, method="app",
+                                            actor=actor)
+                subs.do_change_subscription(world.person, news, False, method="app",
+                                            actor=actor)
+        with clock.frozen(start + dt.timedelta(hours=1, minutes=1)):
+            assert subs.do_change_subscription(world.person, news, True, method="app",
+                                               actor=actor) == PENDING
+
+    def test_suppression_look_ups_past_the_limit_are_refused(self, world, settings):
+        from enclave.audience import access
+        from enclave.core import ratelimit
+
+        settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES,
+                                      "suppression.lookup": "2/h"}
+        actor = world.actor("user")
+        assert access.is_suppressed(actor, "a@example.com") is False
+        assert subs.do_unsuppress_address(world.account, "b@example.com",
+                                          actor=actor) is False
+        with pytest.raises(ratelimit.Limited):
+            access.is_suppressed(actor, "c@example.com")
+        # Per member: another member still has their own allowance.
+        assert access.is_suppressed(world.actor("owner"), "c@example.com") is False

@@ -18,7 +18,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import set_rollback
 
-from enclave.core import problems
+from enclave.core import problems, ratelimit
 from enclave.core.validation import MissingReference
 
 _SLUGS = {
@@ -119,6 +119,8 @@ def _normalise(exc: Exception) -> Exception:
         return exceptions.NotFound("Not found (it was removed while this request ran).")
     if isinstance(exc, PermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, ratelimit.Limited):
+        return exceptions.Throttled(wait=exc.retry_after)
     if isinstance(exc, DjangoValidationError):
         return _from_django_validation(exc)
     return exc

@@ -52,12 +52,19 @@ def checked_rules(data, *, actor: Principal, segment_id: int | None = None) -> r
     return rule
 
 
+UNUSABLE_RULES = "This segment's rules cannot be evaluated; change them first."
+
+
 def segment_people(principal: Principal, segment: Segment):
     """The people in ``segment`` now (needs ``segments.read``); render them through the
-    visibility formatter."""
+    visibility formatter. ValidationError keyed ``rules`` when the stored rules cannot be
+    evaluated (only an anonymised restore stores such a tree)."""
     authorize(principal, Permission.SEGMENTS_READ, account_id=segment.account_id)
-    return membership.members_of(segment, membership.context(segment.account_id,
-                                                             principal.perms))
+    try:
+        return membership.members_of(segment, membership.context(segment.account_id,
+                                                                 principal.perms))
+    except rules.RuleError:
+        raise ValidationError({"rules": UNUSABLE_RULES}) from None
 
 
 def matching_people(principal: Principal, rule_data):
@@ -164,10 +171,14 @@ def suppression_counts(principal: Principal) -> dict[str, int]:
 def is_suppressed(principal: Principal, email: str) -> bool:
     """Whether ``email`` is on the account's suppression list. Answering says something
     about an address given in full, so it needs what seeing an email in full needs
-    (``people.write``, the registry's permission for the check)."""
+    (``people.write``, the registry's permission for the check), and is counted against
+    the ``suppression.lookup`` limit (ratelimit.Limited past it)."""
     from enclave.audience import subscriptions
+    from enclave.core.validation import clean_email
 
     authorize(principal, Permission.PEOPLE_WRITE)
+    email = clean_email(email)
+    subscriptions.count_lookup(principal)
     return subscriptions.is_suppressed(principal.account_id, email)
 
 

@@ -23,8 +23,9 @@ LIST_HAS_NO_RULES = "This segment is a static list: it has no rules; add people 
 DYNAMIC_HAS_NO_HAND_MEMBERS = ("People join a dynamic segment by its rules; add them to a "
                                "static list instead.")
 MAX_PEOPLE_PER_CALL = 1000
+CONCURRENT_CHANGE = ("Someone changed these people at the same time; nothing was saved. "
+                     "Try again.")
 LIST_GONE = "The list was deleted meanwhile; nothing was imported."
-UNUSABLE_RULES = "This segment's rules cannot be evaluated; change them first."
 
 
 def _clean_name(name) -> str:
@@ -39,7 +40,8 @@ def _clean_name(name) -> str:
 def _unique_name(exc: IntegrityError) -> ValidationError:
     if "name" in str(exc) or "segment_name_unique" in str(exc):
         return ValidationError({"name": DUPLICATE_NAME}, code="unique")
-    raise exc
+    # Anything else is a concurrent change (a person erased while being copied): 409.
+    return MissingReference({"people": CONCURRENT_CHANGE})
 
 
 def do_create_segment(account, name: str, kind: str, rule_data=None, *, actor: Principal,
@@ -141,16 +143,15 @@ def do_snapshot_segment(segment: Segment, name: str, *, actor: Principal,
                 people = membership.members_of(
                     source, membership.context(source.account_id, now=now))
             except rules.RuleError:
-                raise ValidationError({"rules": UNUSABLE_RULES}) from None
-            ids = list(people.order_by("pk").values_list("pk", flat=True))
+                raise ValidationError({"rules": access.UNUSABLE_RULES}) from None
             snapshot = Segment.objects.create(
                 account_id=source.account_id, name=name, kind=STATIC,
                 created_by_id=actor.member_id, created_at=now, updated_at=now)
-            membership.write_rows(snapshot, ids, [], now)
+            copied = membership.copy_rows(snapshot, people, now)
             audit.record(AuditEventType.SEGMENT_SNAPSHOT_TAKEN, actor=actor,
                          account_id=source.account_id, request=request,
                          target_type="segment", target_id=snapshot.pk,
-                         extra={"source": source.pk, "people": len(ids)})
+                         extra={"source": source.pk, "people": copied})
     except IntegrityError as exc:
         raise _unique_name(exc) from None
     return snapshot

@@ -1,4 +1,5 @@
-"""Segment, topic, suppression and subscription pages under /app/. Every route has an entry in ``access.endpoints``."""
+"""Segment, topic, suppression and subscription pages under /app/. Every route has an
+entry in ``access.endpoints``."""
 
 from django.urls import path
 

@@ -131,10 +131,14 @@ def _act(action, command: str = "segments") -> int | None:
     return None
 
 
-def _count(segment) -> int:
-    from enclave.audience import membership
+def _count(segment) -> int | str:
+    from enclave.audience import membership, rules
 
-    return membership.members_of(segment, membership.context(segment.account_id)).count()
+    try:
+        return membership.members_of(segment,
+                                     membership.context(segment.account_id)).count()
+    except rules.RuleError:
+        return "rules-unusable"
 
 
 def list_segments(args: argparse.Namespace) -> int:
@@ -155,7 +159,10 @@ def count(args: argparse.Namespace) -> int:
         if str(args.segment).isdigit() and len(str(args.segment)) <= 18 else None
     if segment is None:
         return _fail(f"no segment with id {args.segment!r}")
-    print(_count(segment))
+    found = _count(segment)
+    if isinstance(found, str):
+        return _fail(f"segment {segment.pk}'s rules cannot be evaluated; change them first")
+    print(found)
     return 0
 
 
@@ -175,15 +182,19 @@ def refresh(args: argparse.Namespace) -> int:
 
 
 def members(args: argparse.Namespace) -> int:
-    from enclave.audience import membership
+    from enclave.audience import membership, rules
 
     segment, after, limit = _segment(args.segment), _id(args.after), _id(args.limit)
     if segment is None:
         return _fail(f"no segment with id {args.segment!r}")
     if after is None or limit is None or not 1 <= limit <= 100_000:
         return _fail("--after is an id, --limit a number from 1 to 100000")
-    ids = list(membership.members_of(segment, membership.context(segment.account_id))
-               .filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:limit + 1])
+    try:
+        people = membership.members_of(segment, membership.context(segment.account_id))
+    except rules.RuleError:
+        return _fail(f"segment {segment.pk}'s rules cannot be evaluated; change them first")
+    ids = list(people.filter(pk__gt=after).order_by("pk")
+               .values_list("pk", flat=True)[:limit + 1])
     for pk in ids[:limit]:
         print(pk)
     if len(ids) > limit:

@@ -4,7 +4,9 @@ before the view runs). People are shown through the visibility formatter.
 
 The segment builder works without JavaScript: a top-level "all"/"any" group of condition
 rows (field, tag, event or segment; each may be negated) and up to three sub-groups of
-rows (each all/any, each may be negated); for deeper nesting the rule tree as JSON. Both are checked by ``audience.rules`` exactly as the API's are.
+rows (each all/any; negated, it matches when not all / not any of its rows do); for
+deeper nesting the rule tree as JSON. Both are checked by ``audience.rules`` exactly as
+the API's are.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from django.shortcuts import redirect, render
 from enclave.access.permissions import Permission
 from enclave.audience import access, actions, rules, schema, subscriptions
 from enclave.audience.models import DYNAMIC, STATIC
-from enclave.core import jsondepth
+from enclave.core import jsondepth, ratelimit
 from enclave.core.views import render_error_page
 from enclave.people import access as people_access
 from enclave.people import visibility
@@ -159,10 +161,17 @@ def _builder_context(principal, segment=None, *, error="", tree=None, preview=No
             "preview": preview}
 
 
+def _live_count(principal, segment) -> int | None:
+    """How many people are in ``segment`` now; None when its rules cannot be evaluated."""
+    try:
+        return access.segment_people(principal, segment).count()
+    except ValidationError:
+        return None
+
+
 def segments_list(request: HttpRequest) -> HttpResponse:
     principal = request.principal
-    rows = [(s, access.segment_people(principal, s).count())
-            for s in access.segments_of(principal)]
+    rows = [(s, _live_count(principal, s)) for s in access.segments_of(principal)]
     return render(request, "audience/segments.html", {
         "rows": rows, "can_manage": principal.can(P.SEGMENTS_MANAGE)})
 
@@ -248,14 +257,18 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
 def _detail(request, segment, *, error: str = "", status: int = 200) -> HttpResponse:
     principal = request.principal
     definitions = people_access.field_definitions(principal.account_id)
-    people = access.segment_people(principal, segment)
+    try:
+        people = access.segment_people(principal, segment)
+    except ValidationError as exc:
+        people, error = None, error or " ".join(exc.messages)
     columns, sample = _sample(principal, people.order_by("pk")[:SAMPLE], definitions) \
-        if principal.can(P.PEOPLE_READ) else ([], [])
+        if people is not None and principal.can(P.PEOPLE_READ) else ([], [])
     shown_rules = None if segment.rules is None else json.dumps(
         rules.masked_json(segment.rules, principal.perms, definitions), indent=2,
         ensure_ascii=False)
     return render(request, "audience/segment_detail.html", {
-        "segment": segment, "count": people.count(), "columns": columns, "rows": sample,
+        "segment": segment, "count": None if people is None else people.count(),
+        "columns": columns, "rows": sample,
         "rules": shown_rules, "can_manage": principal.can(P.SEGMENTS_MANAGE),
         "is_list": segment.kind == STATIC, "error": error,
         "snapshot_name": request.POST.get("name", "") if error else ""}, status=status)
@@ -305,6 +318,9 @@ def person_subscriptions(request: HttpRequest, person_id: int) -> HttpResponse:
             message = SUBSCRIPTION_MESSAGES[result].format(topic=topic.name)
         except ValidationError as exc:
             error, status = " ".join(exc.messages), 422
+        except ratelimit.Limited as exc:
+            error, status = ("Confirmation links were sent to this person for this topic "
+                             f"too often; {exc}"), 429
     states = {row.topic_id: row for row in access.subscriptions_of(principal, person)}
     return render(request, "audience/person_subscriptions.html", {
         "person": person, "error": error, "message": message,
@@ -351,6 +367,8 @@ def suppressions(request: HttpRequest) -> HttpResponse:
                 raise ValidationError("Choose add, check or remove.")
         except ValidationError as exc:
             error, status = " ".join(exc.messages), 422
+        except ratelimit.Limited as exc:
+            error, status = f"Too many look-ups. {exc}", 429
     return render(request, "audience/suppressions.html", {
         "counts": access.suppression_counts(principal), "error": error,
         "message": message}, status=status)

@@ -37,8 +37,9 @@ from enclave.audience.models import (
     Suppression,
     Topic,
 )
-from enclave.core import audit, clock, mail
+from enclave.core import audit, clock, mail, ratelimit
 from enclave.core.models import AuditEventType
+from enclave.core.validation import clean_email
 
 P = Permission
 KEY_RE = r"^[a-z][a-z0-9_-]{0,39}$"
@@ -169,6 +170,10 @@ def do_change_subscription(person, topic: Topic, subscribe: bool, *, method: str
             status = SUBSCRIBED if (not confirm or current == SUBSCRIBED) else PENDING
         else:
             status = UNSUBSCRIBED
+        if status == PENDING and current != PENDING and person.email:
+            # Another confirmation mail: at most "confirmation.person" per person and
+            # topic, whoever asks (ratelimit.Limited before anything is written).
+            ratelimit.require("confirmation.person", f"{person.pk}:{topic.pk}")
         if _set(person, topic, status, method, ip, actor=actor, request=request) == PENDING \
                 and person.email:
             mail.enqueue("enclave.audience.send_confirmation", person_id=person.pk,
@@ -225,7 +230,6 @@ def do_subscribe_by_form(topic: Topic, email: str, *, ip: str | None = None,
     found or created, then ``pending`` with a confirmation email (forms always confirm).
     A suppressed address is neither stored nor mailed (returns None). The same answer
     whether or not the address was known or suppressed."""
-    from enclave.core import ratelimit
     from enclave.people.actions import clean_email_address, do_capture_person
 
     email = str(email or "").strip()
@@ -241,10 +245,13 @@ def do_subscribe_by_form(topic: Topic, email: str, *, ip: str | None = None,
         raise AddressLimited()
     if is_suppressed(topic.account_id, email):
         return None  # never mailed again, never stored again; the same answer as usual
-    with transaction.atomic():
-        person = do_capture_person(topic.account, email, source="form", request=request)
-        do_change_subscription(person, topic, True, method="form", ip=ip, actor=None,
-                               request=request)
+    try:
+        with transaction.atomic():
+            person = do_capture_person(topic.account, email, source="form", request=request)
+            do_change_subscription(person, topic, True, method="form", ip=ip, actor=None,
+                                   request=request)
+    except ratelimit.Limited:
+        raise AddressLimited() from None
     return person
 
 
@@ -309,6 +316,7 @@ def do_suppress_address(account, email: str, *, reason: str = "manual",
         authorize_system(actor)
     else:
         authorize(actor, P.PEOPLE_WRITE, account_id=account.pk)
+    email = clean_email(email)
     with transaction.atomic():
         added = suppress(account.pk, email, reason)
         if added:
@@ -318,13 +326,25 @@ def do_suppress_address(account, email: str, *, reason: str = "manual",
     return added
 
 
+def count_lookup(actor: Principal) -> None:
+    """One suppression look-up by ``actor`` (a member or a key) against
+    ``suppression.lookup``; ratelimit.Limited past it."""
+    from enclave.core import ratelimit
+
+    who = f"key:{actor.api_key_public_id}" if actor.is_api_key else f"member:{actor.member_id}"
+    ratelimit.require("suppression.lookup", f"{actor.account_id}:{who}")
+
+
 def do_unsuppress_address(account, email: str, *, actor: Principal, request=None) -> bool:
     """Take ``email`` off the list (needs ``people.write``). An address suppressed by an
     erasure stays: the person asked to be forgotten, and that includes not being mailed.
-    True when an entry was removed."""
+    True when an entry was removed. Its answer tells whether the address was suppressed
+    (or erased), so it counts as a look-up (:func:`count_lookup`)."""
     from django.db.models import Q
 
     authorize(actor, P.PEOPLE_WRITE, account_id=account.pk)
+    email = clean_email(email)
+    count_lookup(actor)
     query = Q()
     for version, tag in _macs(email):
         query |= Q(mac_version=version, email_mac=tag)

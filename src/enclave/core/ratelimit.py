@@ -145,3 +145,19 @@ def hit(name: str, ident: str) -> Decision:
     """Count one hit for ``ident`` against the named limit ``name``; the Decision."""
     count, window = rate(name)
     return rate_limiter().hit(counter_key(name, ident), count, window)
+
+
+class Limited(Exception):
+    """Over a named limit (raised by :func:`require`): the API answers 429 with
+    Retry-After, pages a 429 page, the CLI one line."""
+
+    def __init__(self, name: str, retry_after: int) -> None:
+        super().__init__(f"Too many requests; try again in {retry_after} seconds.")
+        self.name, self.retry_after = name, retry_after
+
+
+def require(name: str, ident: str) -> None:
+    """Count one hit; raise :class:`Limited` when over the limit."""
+    decision = hit(name, ident)
+    if not decision.allowed:
+        raise Limited(name, decision.retry_after)
