@@ -97,6 +97,19 @@ class TestSuppression:
         assert api.post("/api/v1/suppressions/check", {"email": email}).json() == {
             "suppressed": True}
 
+    @pytest.mark.parametrize("path", ["", "/check", "/remove"])
+    def test_something_that_is_not_an_address_is_a_422(self, api, path):
+        problem(api.post(f"/api/v1/suppressions{path}", {"email": "0"}), 422, "validation")
+        assert not Suppression.objects.exists()
+
+    def test_look_ups_past_the_limit_are_a_429(self, api, settings):
+        settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES,
+                                      "suppression.lookup": "1/h"}
+        api.post("/api/v1/suppressions/check", {"email": "a@b.example"})
+        response = api.post("/api/v1/suppressions/check", {"email": "a@b.example"})
+        problem(response, 429, "rate-limited")
+        assert int(response["Retry-After"]) >= 1
+
     def test_a_read_only_key_cannot_ask_about_an_address(self, world):
         reader = key_client(world, scopes=["people:read"])
         response = reader.post("/api/v1/suppressions/check", {"email": "a@b.example"})

@@ -113,6 +113,14 @@ def test_build_a_segment_and_manage_preferences(tmp_path, artifacts_dir):
             page.get_by_role("button", name="Check").press("Enter")
             expect(page.locator("#suppressions-message")).to_have_text(
                 "The address is not suppressed.")
+            # A new consent text for the topic starts version 2.
+            page.get_by_role("navigation", name="App").get_by_role(
+                "link", name="Topics").press("Enter")
+            page.get_by_role("link", name="news").press("Enter")
+            expect(page.locator("#topic-subscribed")).to_have_text("0")
+            page.get_by_label("Consent text").fill("A monthly email, and a yearly survey.")
+            page.get_by_role("button", name="Save").press("Enter")
+            expect(page.get_by_text("Consent text, version 2")).to_be_visible()
         finally:
             browser.close()
         log = live.log()

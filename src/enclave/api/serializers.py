@@ -404,16 +404,22 @@ class ConsentListSerializer(serializers.Serializer):
     results = ConsentRecordSerializer(many=True)
 
 
+def _address() -> StrictCharField:
+    """An email address, as the people API accepts and documents them (the pattern)."""
+    from enclave.people.actions import EMAIL_PATTERN
+
+    return StrictCharField(max_length=254, validators=[
+        RegexValidator(EMAIL_PATTERN, "Enter a valid email address.")])
+
+
 class SuppressionWriteSerializer(StrictSerializer):
-    email = StrictCharField(max_length=254, validators=[
-        RegexValidator(NOT_BLANK, "Send an address.")])
+    email = _address()
     reason = serializers.ChoiceField(choices=["manual", "complaint", "bounce"],
                                      required=False, default="manual")
 
 
 class SuppressionAddressSerializer(StrictSerializer):
-    email = StrictCharField(max_length=254, validators=[
-        RegexValidator(NOT_BLANK, "Send an address.")])
+    email = _address()
 
 
 class SuppressionResultSerializer(serializers.Serializer):

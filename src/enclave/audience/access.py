@@ -174,10 +174,10 @@ def is_suppressed(principal: Principal, email: str) -> bool:
     (``people.write``, the registry's permission for the check), and is counted against
     the ``suppression.lookup`` limit (ratelimit.Limited past it)."""
     from enclave.audience import subscriptions
-    from enclave.core.validation import clean_email
+    from enclave.people.actions import clean_email_address
 
     authorize(principal, Permission.PEOPLE_WRITE)
-    email = clean_email(email)
+    email = clean_email_address(email)
     subscriptions.count_lookup(principal)
     return subscriptions.is_suppressed(principal.account_id, email)
 

@@ -39,7 +39,7 @@ from enclave.audience.models import (
 )
 from enclave.core import audit, clock, mail, ratelimit
 from enclave.core.models import AuditEventType
-from enclave.core.validation import clean_email
+from enclave.people.actions import clean_email_address
 
 P = Permission
 KEY_RE = r"^[a-z][a-z0-9_-]{0,39}$"
@@ -316,7 +316,7 @@ def do_suppress_address(account, email: str, *, reason: str = "manual",
         authorize_system(actor)
     else:
         authorize(actor, P.PEOPLE_WRITE, account_id=account.pk)
-    email = clean_email(email)
+    email = clean_email_address(email)
     with transaction.atomic():
         added = suppress(account.pk, email, reason)
         if added:
@@ -343,7 +343,7 @@ def do_unsuppress_address(account, email: str, *, actor: Principal, request=None
     from django.db.models import Q
 
     authorize(actor, P.PEOPLE_WRITE, account_id=account.pk)
-    email = clean_email(email)
+    email = clean_email_address(email)
     count_lookup(actor)
     query = Q()
     for version, tag in _macs(email):
