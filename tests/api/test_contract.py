@@ -55,6 +55,10 @@ def test_live_api_conforms_to_its_openapi_schema(tmp_path, artifacts_dir):
              "--checks", CHECKS, "--max-examples", "20",
              "--seed", str(seed),
              "--phases", PHASES, "--workers", "1",
+             # Hypothesis's "too_slow" health check times data generation itself, so on
+             # a loaded 2-core runner it failed the run at random (seed 577215: POST
+             # /events' nested schema) without any request being wrong.
+             "--suppress-health-check", "too_slow",
              "--request-timeout", "20", "--no-shrink", "--output-sanitize", "true",
              "--report", "junit", "--report-dir", str(report)],
             cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
