@@ -192,6 +192,19 @@ def _require_list(segment: Segment) -> None:
         raise ValidationError({"segment": DYNAMIC_HAS_NO_HAND_MEMBERS})
 
 
+def _join(segment: Segment, person_ids: list[int], now) -> list[int]:
+    """Those of ``person_ids`` not yet in the (locked) list ``segment`` join it, with
+    their transitions; returns them."""
+    present: set[int] = set()
+    for start in range(0, len(person_ids), membership.CHUNK):
+        present.update(SegmentMember.objects.filter(
+            segment=segment, person_id__in=person_ids[start:start + membership.CHUNK])
+            .values_list("person_id", flat=True))
+    new = [i for i in person_ids if i not in present]
+    membership.write_rows(segment, new, [], now)
+    return new
+
+
 def do_add_segment_people(segment: Segment, person_ids, *, actor: Principal,
                           request=None) -> int:
     """Add people (of the segment's account) to a static list; returns how many were new.
@@ -202,12 +215,9 @@ def do_add_segment_people(segment: Segment, person_ids, *, actor: Principal,
     now = clock.now()
     with transaction.atomic():
         Segment.objects.select_for_update().get(pk=segment.pk)
-        present = set(SegmentMember.objects.filter(segment=segment, person_id__in=ids)
-                      .values_list("person_id", flat=True))
-        new = [i for i in ids if i not in present]
+        new = _join(segment, ids, now)
         if not new:
             return 0
-        membership.write_rows(segment, new, [], now)
         audit.record(AuditEventType.SEGMENT_PEOPLE_ADDED, actor=actor,
                      account_id=segment.account_id, request=request,
                      target_type="segment", target_id=segment.pk, extra={"people": new})
@@ -228,15 +238,9 @@ def do_add_imported_people(segment: Segment, person_ids: list[int], *, actor: Pr
             pk=segment.pk, account_id=segment.account_id, kind=STATIC).first()
         if locked is None:
             raise ValidationError({"list": LIST_GONE})
-        present: set[int] = set()
-        for start in range(0, len(person_ids), membership.CHUNK):
-            present.update(SegmentMember.objects.filter(
-                segment=locked, person_id__in=person_ids[start:start + membership.CHUNK])
-                .values_list("person_id", flat=True))
-        new = [i for i in person_ids if i not in present]
+        new = _join(locked, person_ids, now)
         if not new:
             return 0
-        membership.write_rows(locked, new, [], now)
         audit.record(AuditEventType.SEGMENT_PEOPLE_ADDED, actor=actor,
                      account_id=locked.account_id, request=request,
                      target_type="segment", target_id=locked.pk,

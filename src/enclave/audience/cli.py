@@ -116,19 +116,22 @@ def _actor(args, account_id: int, command: str = "segments"):
     return actor
 
 
-def _act(action, command: str = "segments") -> int | None:
-    """Run ``action()``; a refusal becomes one stderr line and exit 2 (returned), a
-    success ``None``."""
+def _act(action) -> tuple[object, int | None]:
+    """Run ``action()``: (its result, None), or — a refusal, written as one stderr
+    line — (None, 2)."""
     from django.core.exceptions import PermissionDenied, ValidationError
     from django.http import Http404
 
     try:
-        action()
+        return action(), None
     except ValidationError as exc:
-        return _fail(" ".join(exc.messages), command)
+        return None, _fail(" ".join(exc.messages))
     except (PermissionDenied, Http404) as exc:
-        return _fail(str(exc) or "not allowed", command)
-    return None
+        return None, _fail(str(exc) or "not allowed")
+
+
+def _unusable(segment) -> int:
+    return _fail(f"segment {segment.pk}'s rules cannot be evaluated; change them first")
 
 
 def _count(segment) -> int | str:
@@ -153,15 +156,12 @@ def list_segments(args: argparse.Namespace) -> int:
 
 
 def count(args: argparse.Namespace) -> int:
-    from enclave.audience.models import Segment
-
-    segment = Segment.objects.filter(pk=int(args.segment)).first() \
-        if str(args.segment).isdigit() and len(str(args.segment)) <= 18 else None
+    segment = _segment(args.segment)
     if segment is None:
         return _fail(f"no segment with id {args.segment!r}")
     found = _count(segment)
     if isinstance(found, str):
-        return _fail(f"segment {segment.pk}'s rules cannot be evaluated; change them first")
+        return _unusable(segment)
     print(found)
     return 0
 
@@ -192,7 +192,7 @@ def members(args: argparse.Namespace) -> int:
     try:
         people = membership.members_of(segment, membership.context(segment.account_id))
     except rules.RuleError:
-        return _fail(f"segment {segment.pk}'s rules cannot be evaluated; change them first")
+        return _unusable(segment)
     ids = list(people.filter(pk__gt=after).order_by("pk")
                .values_list("pk", flat=True)[:limit + 1])
     for pk in ids[:limit]:
@@ -220,13 +220,12 @@ def create(args: argparse.Namespace) -> int:
             rule_data = jsondepth.loads(args.rules)
         except (ValueError, json.JSONDecodeError, jsondepth.TooDeep):
             return _fail("--rules is not valid JSON (or nests too deep)")
-    made = []
-    failed = _act(lambda: made.append(actions.do_create_segment(
+    made, failed = _act(lambda: actions.do_create_segment(
         account, args.name, "static" if args.static else "dynamic", rule_data,
-        actor=actor)))
+        actor=actor))
     if failed is not None:
         return failed
-    print(made[0].pk)
+    print(made.pk)
     return 0
 
 
@@ -239,13 +238,12 @@ def snapshot(args: argparse.Namespace) -> int:
     actor = _actor(args, segment.account_id)
     if actor is None:
         return 2
-    made = []
-    failed = _act(lambda: made.append(actions.do_snapshot_segment(
-        segment, args.name, actor=actor)))
+    made, failed = _act(lambda: actions.do_snapshot_segment(segment, args.name,
+                                                             actor=actor))
     if failed is not None:
         return failed
-    print(made[0].pk)
-    print(f"the new list holds {_count(made[0])} people", file=sys.stderr)
+    print(made.pk)
+    print(f"the new list holds {_count(made)} people", file=sys.stderr)
     return 0
 
 
@@ -258,7 +256,7 @@ def delete(args: argparse.Namespace) -> int:
     actor = _actor(args, segment.account_id)
     if actor is None:
         return 2
-    failed = _act(lambda: actions.do_delete_segment(segment, actor=actor))
+    _, failed = _act(lambda: actions.do_delete_segment(segment, actor=actor))
     if failed is not None:
         return failed
     print(f"deleted segment {segment.pk}", file=sys.stderr)
