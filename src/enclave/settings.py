@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "enclave.apikeys",
     "enclave.events",
     "enclave.audience",
+    "enclave.messaging",
 ]
 
 MIDDLEWARE = [
@@ -221,7 +222,9 @@ SPECTACULAR_SETTINGS.update({
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0,
                                         "maximum": 999_999_999_999_999_999, "example": 1}},
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # Two request fields are called "kind"; each enum gets a name of its own.
+    "ENUM_NAME_OVERRIDES": {"TemplateKindEnum": ["mjml", "html"],
+                            "SegmentKindEnum": ["dynamic", "static"]},
 })
 
 # Background jobs: Celery everywhere. Production uses Redis; the embedded default uses

@@ -10,6 +10,7 @@ urlpatterns = [
     path("app/", include("enclave.accounts.urls")),
     path("app/people/", include("enclave.people.urls")),
     path("app/", include("enclave.audience.app_urls")),
+    path("app/", include("enclave.messaging.app_urls")),
     path("app/api-keys/", include("enclave.apikeys.urls")),
     path("api/", include("enclave.api.urls")),
 ]

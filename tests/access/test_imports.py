@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("people",),
     ("events",),
     ("audience",),
+    ("messaging",),
     ("accounts",),
     ("apikeys",),
     ("api",),

@@ -27,6 +27,7 @@ from enclave.access.scopes import SCOPES, scope_permissions
 from enclave.accounts.models import Membership
 from enclave.audience.actions import do_add_segment_people, do_create_segment
 from enclave.audience.subscriptions import do_create_topic
+from enclave.messaging.actions import do_create_template
 from enclave.people import visibility
 from enclave.people.actions import do_update_person
 from enclave.people.models import PersonTag
@@ -56,12 +57,19 @@ PAYLOADS = {
     ("api-suppressions", "POST"): {"email": "gone@example.com"},
     ("api-suppressions-check", "POST"): {"email": "gone@example.com"},
     ("api-suppressions-remove", "POST"): {"email": "gone@example.com"},
+    ("api-templates", "POST"): {"name": "Welcome", "kind": "html", "subject": "Hi",
+                                "source": "<p>Hello {{ person.first_name }}</p>"},
+    ("api-template", "PATCH"): {"subject": "Hello again"},
+    ("api-template-preview", "POST"): lambda world: {"person": world.person.pk},
 }
 SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
            ("api-person", "DELETE"): 204, ("api-events", "POST"): 202,
            ("api-segments", "POST"): 201, ("api-segment", "DELETE"): 204,
            ("api-segment-member", "DELETE"): 204, ("api-topics", "POST"): 201,
-           ("api-segment-snapshot", "POST"): 201}
+           ("api-segment-snapshot", "POST"): 201, ("api-templates", "POST"): 201,
+           ("api-template", "DELETE"): 204}
+# A template that shows every personal field (for the preview's visibility cases).
+EVERY_FIELD = "\n".join(f"<p>{field}: {{{{ person.{field} }}}}</p>" for field in PERSON)
 API_ENDPOINTS = endpoints.of_surface(endpoints.API)
 CASES = [(way, role) for way in ("ceiling", "creator") for role in ROLES]
 
@@ -145,7 +153,8 @@ def key_for(world, way: str, role: str) -> tuple[ApiClient, frozenset[str], froz
 
 def prepare(world) -> None:
     """Give the person a tag and an audit row, each account an API key to revoke, a
-    static list holding its person and a topic (as their owners, through the actions)."""
+    static list holding its person, a topic and an email template showing every personal
+    field (as their owners, through the actions)."""
     do_update_person(world.person, {"tags": [TAG]}, actor=world.actor("owner"))
     world.segment = do_create_segment(world.account, "Listed", "static",
                                       actor=world.actor("owner"))
@@ -158,6 +167,10 @@ def prepare(world) -> None:
                                   actor=world.actor("owner"))
     world.other_topic = do_create_topic(world.other, "news", "News", consent_text="News.",
                                         actor=world.other_actor())
+    world.template = do_create_template(world.account, "Every field", "html", "Hi",
+                                        EVERY_FIELD, actor=world.actor("owner"))
+    world.other_template = do_create_template(world.other, "Theirs", "html", "Hi",
+                                              EVERY_FIELD, actor=world.other_actor())
     world.victim_key = make_key(world.account, world.members["admin"],
                                 scopes=["people:read"], name="victim")[1]
     world.other_key = make_key(world.other, world.other_owner, scopes=["people:read"],
@@ -179,6 +192,8 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["segment_id"] = (world.other_segment if other_tenant else world.segment).pk
     if endpoint.target == "topic":
         kwargs["topic_id"] = (world.other_topic if other_tenant else world.topic).pk
+    if endpoint.target == "template":
+        kwargs["template_id"] = (world.other_template if other_tenant else world.template).pk
     if endpoint.name == "api-segment-member":
         kwargs["person_id"] = (world.other_person if other_tenant else world.person).pk
     return reverse(endpoint.name, kwargs=kwargs)

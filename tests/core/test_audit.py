@@ -12,6 +12,7 @@ from tests.events.triggers import TRIGGERS as EVENTS_TRIGGERS
 from tests.identity.triggers import TRIGGERS as IDENTITY_TRIGGERS
 from tests.keys.triggers import TRIGGERS as KEYS_TRIGGERS
 from tests.logs.triggers import TRIGGERS as LOGS_TRIGGERS
+from tests.messaging.triggers import TRIGGERS as MESSAGING_TRIGGERS
 from tests.people.triggers import TRIGGERS as PEOPLE_TRIGGERS
 
 
@@ -80,6 +81,7 @@ TRIGGERS.update(BACKUPS_TRIGGERS)
 TRIGGERS.update(APIKEYS_TRIGGERS)
 TRIGGERS.update(EVENTS_TRIGGERS)
 TRIGGERS.update(AUDIENCE_TRIGGERS)
+TRIGGERS.update(MESSAGING_TRIGGERS)
 
 
 @pytest.mark.django_db

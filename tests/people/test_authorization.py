@@ -27,6 +27,7 @@ from enclave.audience.subscriptions import do_create_topic
 from enclave.core import clock
 from enclave.core.models import AuditEvent
 from enclave.identity.models import MemberSession
+from enclave.messaging.actions import do_create_template
 from enclave.people import visibility
 from enclave.people.actions import do_update_person
 from tests.apikeys.factories import make_key
@@ -61,7 +62,15 @@ PAYLOADS = {
     "people-subscriptions": {"topic": "news", "subscribe": "1"},
     "topics-list": {"key": "offers", "name": "Offers", "consent_text": "Deals.",
                     "double_opt_in": "on"},
+    "templates-create": {"name": "Welcome", "kind": "html", "subject": "Hi",
+                         "source": "<p>Hello {{ person.first_name }}</p>"},
+    "templates-detail": {"name": "Every field", "kind": "html", "subject": "Hello",
+                         "source": "<p>Changed</p>"},
 }
+# The world's template shows every personal field (the preview pages' visibility cases).
+EVERY_FIELD = "\n".join(f"<p>{field}: {{{{ person.{field} }}}}</p>" for field in PERSON)
+# Pages that take the person to show in the query string.
+FOR_PERSON = ("templates-preview", "templates-preview-html")
 # What a caller who may use the endpoint gets (default: GET 200, POST 302).
 SUCCESS = {
     ("POST", "people-reveal"): 200, ("POST", "people-import"): 200,
@@ -120,11 +129,15 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["segment_id"] = (world.other_segment if other_tenant else world.segment).pk
     elif endpoint.target == "topic":
         kwargs["topic_id"] = (world.other_topic if other_tenant else world.topic).pk
+    elif endpoint.target == "template":
+        kwargs["template_id"] = (world.other_template if other_tenant else world.template).pk
     elif "<str:token>" in _pattern_of(endpoint.name):
         kwargs["token"] = BOGUS_TOKEN
     elif "<str:public_id>" in _pattern_of(endpoint.name):
         kwargs["public_id"] = "no-such-form"
     url = reverse(endpoint.name, kwargs=kwargs)
+    if endpoint.name in FOR_PERSON:
+        return url + f"?person={world.person.pk}"
     return url + f"?cols={ALL_COLUMNS}" if endpoint.name in COLUMNED else url
 
 
@@ -145,7 +158,8 @@ def call(client, endpoint, url, world=None):
 
 def prepare(world) -> None:
     """What targets point at: an API key, a second session of the signed-in member, a
-    static list holding the person, the other tenant's key, session and list."""
+    static list holding the person, a topic, an email template showing every personal
+    field; the other tenant's key, session, list, topic and template."""
     world.key = make_key(world.account, world.members["owner"], scopes=["people:read"],
                          role_ceiling="analyst")[1]
     world.other_key = make_key(world.other, world.other_owner, scopes=["people:read"])[1]
@@ -160,6 +174,10 @@ def prepare(world) -> None:
                                   actor=world.actor("owner"))
     world.other_topic = do_create_topic(world.other, "news", "News", consent_text="News.",
                                         actor=world.other_actor())
+    world.template = do_create_template(world.account, "Every field", "html", "Hi",
+                                        EVERY_FIELD, actor=world.actor("owner"))
+    world.other_template = do_create_template(world.other, "Theirs", "html", "Hi",
+                                              EVERY_FIELD, actor=world.other_actor())
 
 
 def _session(member, mark: str) -> MemberSession:

@@ -21,11 +21,11 @@ route, fails the suite.
   routes (health, schema) take no key.
 
 ``target`` names the kind of id the URL takes (``person``, ``membership``, ``api_key``,
-``session``, ``segment``, ``topic``), for the cross-tenant tests; ``shows_people`` marks
-responses that carry person fields (for the generated visibility tests); ``reauth`` marks
-web endpoints that need a recent password (+ MFA) confirmation; ``cross_site`` marks a
-public form that other sites post to (no CSRF token: what it does must be safe to forge —
-a subscribe form only ever sends a confirmation email).
+``session``, ``segment``, ``topic``, ``template``), for the cross-tenant tests;
+``shows_people`` marks responses that carry person fields (for the generated visibility
+tests); ``reauth`` marks web endpoints that need a recent password (+ MFA) confirmation;
+``cross_site`` marks a public form that other sites post to (no CSRF token: what it does
+must be safe to forge — a subscribe form only ever sends a confirmation email).
 """
 
 from __future__ import annotations
@@ -194,6 +194,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # field's visibility says: tests/audience/test_pages.py).
     web("people-subscriptions", "GET", ACCOUNT, P.PEOPLE_READ, target="person"),
     web("people-subscriptions", "POST", ACCOUNT, P.PEOPLE_WRITE, target="person"),
+    # --- email templates ---
+    web("templates-list", "GET", ACCOUNT, P.EMAIL_READ),
+    web("templates-create", "GET", ACCOUNT, P.EMAIL_MANAGE),
+    web("templates-create", "POST", ACCOUNT, P.EMAIL_MANAGE),
+    web("templates-detail", "GET", ACCOUNT, P.EMAIL_READ, target="template"),
+    web("templates-detail", "POST", ACCOUNT, P.EMAIL_MANAGE, target="template"),
+    web("templates-delete", "POST", ACCOUNT, P.EMAIL_MANAGE, target="template"),
+    # ?person=<id>: that person's fields as the member may see them.
+    web("templates-preview", "GET", ACCOUNT, P.EMAIL_READ, target="template",
+        shows_people=True),
+    web("templates-preview-html", "GET", ACCOUNT, P.EMAIL_READ, target="template",
+        shows_people=True),
     # --- API keys (web pages) ---
     web("api-keys-list", "GET", ACCOUNT, P.API_KEYS_MANAGE),
     web("api-keys-create", "GET", ACCOUNT, P.API_KEYS_MANAGE, reauth=True),
@@ -258,6 +270,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     api("api-suppressions", "POST", "people:write", P.PEOPLE_WRITE),
     api("api-suppressions-check", "POST", "people:write", P.PEOPLE_WRITE),
     api("api-suppressions-remove", "POST", "people:write", P.PEOPLE_WRITE),
+    # Email templates. A preview with a person renders their fields through the
+    # visibility formatter (people:read needed to name one).
+    api("api-templates", "GET", "email:read", P.EMAIL_READ),
+    api("api-templates", "POST", "email:write", P.EMAIL_MANAGE),
+    api("api-template", "GET", "email:read", P.EMAIL_READ, target="template"),
+    api("api-template", "PATCH", "email:write", P.EMAIL_MANAGE, target="template"),
+    api("api-template", "DELETE", "email:write", P.EMAIL_MANAGE, target="template"),
+    api("api-template-preview", "POST", "email:read", P.EMAIL_READ, target="template",
+        shows_people=True),
     # Ingest: storing events needs EVENTS_WRITE; the action also authorizes PEOPLE_WRITE
     # when a batch identifies or references people.
     api("api-events", "POST", "events:write", P.EVENTS_WRITE),

@@ -17,7 +17,7 @@ Invariants (asserted by tests/access/test_permissions.py):
    :func:`close`): e.g. ``PEOPLE_WRITE`` implies ``PEOPLE_READ``.
 4. ``user`` does marketing work; ``analyst`` reads people masked; ``viewer`` holds no
    ``people.*`` permission (aggregates only: segment names, rules with masked values,
-   counts).
+   counts, email templates).
 5. Custom roles choose from :data:`CUSTOM_ROLE_PERMISSIONS` (everything but the
    owner-only permissions).
 6. A principal may grant a role (by role change or invitation) only when that role's
@@ -47,6 +47,8 @@ class Permission(enum.StrEnum):
     SEGMENTS_READ = "segments.read"
     SEGMENTS_MANAGE = "segments.manage"
     TOPICS_MANAGE = "topics.manage"
+    EMAIL_READ = "email.read"
+    EMAIL_MANAGE = "email.manage"
     API_KEYS_READ = "api_keys.read"
     API_KEYS_MANAGE = "api_keys.manage"
     AUDIT_READ = "audit.read"
@@ -67,6 +69,9 @@ DESCRIPTIONS: dict[Permission, str] = {
     P.SEGMENTS_MANAGE: "Create, change and delete segments and add people to lists "
                        "(rules only on fields one sees in full)",
     P.TOPICS_MANAGE: "Create and change subscription topics and their consent text",
+    P.EMAIL_READ: "See email templates and preview them (with a person's data as the "
+                  "visibility table allows)",
+    P.EMAIL_MANAGE: "Create, change and delete email templates",
     P.TEAM_READ: "See the team and roles",
     P.TEAM_MANAGE: "Invite members, change roles and remove members (never beyond "
                    "one's own permissions)",
@@ -86,6 +91,7 @@ IMPLIED: dict[Permission, frozenset[Permission]] = {
     P.TEAM_MANAGE: frozenset({P.TEAM_READ}),
     P.API_KEYS_MANAGE: frozenset({P.API_KEYS_READ}),
     P.SEGMENTS_MANAGE: frozenset({P.SEGMENTS_READ}),
+    P.EMAIL_MANAGE: frozenset({P.EMAIL_READ}),
 }
 
 ALL: frozenset[Permission] = frozenset(Permission)
@@ -107,10 +113,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "owner": ALL,
     "admin": close(ALL - OWNER_ONLY),
     "user": close({P.PEOPLE_WRITE, P.PEOPLE_EXPORT, P.PEOPLE_UNMASK, P.EVENTS_WRITE,
-                   P.SEGMENTS_MANAGE, P.TOPICS_MANAGE, P.TEAM_READ}),
+                   P.SEGMENTS_MANAGE, P.TOPICS_MANAGE, P.EMAIL_MANAGE, P.TEAM_READ}),
     "analyst": close({P.PEOPLE_READ, P.PEOPLE_EXPORT, P.PEOPLE_UNMASK, P.SEGMENTS_READ,
-                      P.TEAM_READ}),
-    "viewer": close({P.SEGMENTS_READ, P.TEAM_READ}),
+                      P.EMAIL_READ, P.TEAM_READ}),
+    "viewer": close({P.SEGMENTS_READ, P.EMAIL_READ, P.TEAM_READ}),
 }
 BUILT_IN_ROLES: tuple[str, ...] = tuple(ROLE_PERMISSIONS)
 

@@ -170,6 +170,10 @@ MODELS: tuple[Model, ...] = (
         **plain("id", "account", "mac_version", "reason", "created_at"),
         "email_mac": personal(),
     }),
+    # --- messaging: templates are the team's writing, about nobody in particular ---
+    Model("messaging.EmailTemplate", plain("id", "account", "name", "kind", "subject",
+                                           "source", "compiled", "created_by",
+                                           "created_at", "updated_at")),
     Model("events.MessageId", plain("id", "account", "message_id", "received_at")),
     # --- the audit log: ids only, never values; an erased person's rows are scrubbed ---
     Model("core.AuditEvent", {

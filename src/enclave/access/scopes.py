@@ -36,6 +36,8 @@ SCOPES: dict[str, frozenset[Permission]] = {
     "segments:write": close({P.SEGMENTS_MANAGE}),
     "topics:read": frozenset(),
     "topics:write": frozenset({P.TOPICS_MANAGE}),
+    "email:read": frozenset({P.EMAIL_READ}),
+    "email:write": close({P.EMAIL_MANAGE}),
     "audit:read": frozenset({P.AUDIT_READ}),
     "account:read": frozenset(),
     "team:read": frozenset({P.TEAM_READ}),
@@ -55,6 +57,9 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
                       "fields need people:read as well)",
     "topics:read": "Read the account's subscription topics",
     "topics:write": "Create and change subscription topics",
+    "email:read": "Read email templates and render previews (a person's fields in a "
+                  "preview need people:read as well)",
+    "email:write": "Create, change and delete email templates",
     "audit:read": "Read the audit log",
     "account:read": "Read the account's settings",
     "team:read": "Read the team and roles",

@@ -41,6 +41,8 @@ CONFLICT_MESSAGES = frozenset({
     "People join a dynamic segment by its rules; add them to a static list instead.",
     "A topic with this key exists.",
     "This address was suppressed when its person was erased; it stays suppressed.",
+    # Email templates (enclave.messaging.actions)
+    "Another template has this name.",
 })
 
 

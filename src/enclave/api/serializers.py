@@ -428,3 +428,65 @@ class SuppressionResultSerializer(serializers.Serializer):
 
 class SuppressionCheckResultSerializer(serializers.Serializer):
     suppressed = serializers.BooleanField()
+
+
+# --- email templates (enclave.api.templates) ---
+
+def _template_fields(required: bool) -> dict:
+    from enclave.messaging import rendering
+
+    return {
+        "name": StrictCharField(max_length=100, required=required, validators=[
+            RegexValidator(NOT_BLANK, "A name needs a visible character.")]),
+        "kind": serializers.ChoiceField(
+            choices=["mjml", "html"], required=required,
+            help_text="mjml: compiled to HTML when saved; html: used as written. Either "
+                      "way the CSS is inlined when saved."),
+        "subject": StrictCharField(
+            max_length=rendering.MAX_SUBJECT, required=required,
+            help_text="One line; may use Liquid merge fields."),
+        "source": StrictCharField(
+            max_length=rendering.MAX_SOURCE, required=required,
+            help_text="MJML or HTML with Liquid merge fields: person.<field>, "
+                      "person.custom.<key>, account.name, unsubscribe_url, "
+                      "preferences_url. Refused (422, naming the field) unless it "
+                      "compiles, uses only those fields and renders within the "
+                      "sandbox's limits."),
+    }
+
+
+class TemplateWriteSerializer(StrictSerializer):
+    def get_fields(self):
+        return _template_fields(True)
+
+
+class TemplateChangeSerializer(StrictSerializer):
+    def get_fields(self):
+        return _template_fields(False)
+
+
+class TemplateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["mjml", "html"])
+    subject = serializers.CharField()
+    source = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class TemplateListSerializer(serializers.Serializer):
+    results = TemplateSerializer(many=True)
+
+
+class TemplatePreviewBodySerializer(StrictSerializer):
+    person = StrictIntegerField(
+        min_value=1, max_value=2**63 - 1, required=False,
+        help_text="Render for this person of the account (needs people:read; their "
+                  "fields as this key may see them). Without it: a sample person.")
+
+
+class TemplatePreviewSerializer(serializers.Serializer):
+    subject = serializers.CharField()
+    html = serializers.CharField()
+    text = serializers.CharField(help_text="The plain-text part, made from the HTML.")

@@ -4,7 +4,7 @@
 from django.conf import settings
 from django.urls import path, register_converter
 
-from enclave.api import account, people, segments, topics, views
+from enclave.api import account, people, segments, templates, topics, views
 from enclave.api import apikeys as apikeys_api
 from enclave.api import events as events_api
 
@@ -71,6 +71,12 @@ urlpatterns = [
          name="api-suppressions-check"),
     path("v1/suppressions/remove", topics.SuppressionRemoveView.as_view(),
          name="api-suppressions-remove"),
+    # Email templates (enclave.api.templates)
+    path("v1/templates", templates.TemplatesView.as_view(), name="api-templates"),
+    path("v1/templates/<id:template_id>", templates.TemplateView.as_view(),
+         name="api-template"),
+    path("v1/templates/<id:template_id>/preview", templates.TemplatePreviewView.as_view(),
+         name="api-template-preview"),
     # Events ingest (enclave.api.events)
     path("v1/events", events_api.IngestView.as_view(), name="api-events"),
 ]

@@ -44,6 +44,14 @@ def csp_value(nonce: str | None) -> str:
     return "; ".join(f"{k} {v}" for k, v in directives.items()) + "; upgrade-insecure-requests"
 
 
+# A document we serve but did not write (an email's rendered HTML, for its preview):
+# CSP's sandbox gives it an opaque origin (no cookies, no reaching the app), no script
+# runs, nothing may frame it, and only inline styles and https/data images load.
+SANDBOXED_DOCUMENT_CSP = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+    "font-src https:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+
 def static_headers(preload: bool) -> dict[str, str]:
     """Headers identical on every response (no per-request part)."""
     return {

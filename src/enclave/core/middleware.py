@@ -136,6 +136,8 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         for name, value in headers.response_headers(request.csp_nonce).items():
             response[name] = value
+        if getattr(response, "sandboxed_document", False):
+            response["Content-Security-Policy"] = headers.SANDBOXED_DOCUMENT_CSP
         return response
 
 

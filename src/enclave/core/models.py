@@ -13,7 +13,7 @@ class AuditEventType(models.IntegerChoices):
 
     Ranges: 100–199 deployment/system, 200–299 identity, 300–399 accounts and team,
     400–499 people, 500–599 API and keys, 600–699 keys/logs, 700–799 backups,
-    800–899 billing, 900–999 incidents, 1000–1099 audience.
+    800–899 billing, 900–999 incidents, 1000–1099 audience, 1100–1199 messaging.
     """
 
     ENVIRONMENT_STAMPED = 101, "environment stamped"
@@ -104,6 +104,10 @@ class AuditEventType(models.IntegerChoices):
     ERASURE_REQUESTED = 1022, "person asked to be erased (preference centre)"
     ADDRESS_SUPPRESSED = 1030, "address suppressed"
     ADDRESS_UNSUPPRESSED = 1031, "address removed from the suppression list"
+    # Messaging (enclave.messaging): 1100–1199.
+    TEMPLATE_CREATED = 1101, "email template created"
+    TEMPLATE_CHANGED = 1102, "email template changed"
+    TEMPLATE_DELETED = 1103, "email template deleted"
 
 
 class DeploymentStamp(models.Model):

@@ -1,0 +1,67 @@
+"""Tenant-scoped, permission-checked reads of email templates, and previews.
+
+Another account's template looks exactly like a missing one (Http404)."""
+
+from __future__ import annotations
+
+from django.http import Http404
+
+from enclave.access.permissions import Permission
+from enclave.access.principal import Principal, authorize
+from enclave.messaging import rendering
+from enclave.messaging.models import EmailTemplate
+
+P = Permission
+# A preview never holds a person's real links: a working preference-centre token would
+# show a member everything held about the person, past the visibility table.
+PREVIEW_LINKS = {"unsubscribe_url": "https://example.com/unsubscribe (preview)",
+                 "preferences_url": "https://example.com/preferences (preview)"}
+
+
+def templates_of(principal: Principal):
+    """The account's templates (needs ``email.read``)."""
+    authorize(principal, P.EMAIL_READ)
+    return EmailTemplate.objects.filter(account_id=principal.account_id).order_by("name")
+
+
+def access_template(principal: Principal, template_id, *,
+                    for_write: bool = False) -> EmailTemplate:
+    """One template of the principal's account; Http404 if missing or another
+    account's. ``email.read`` to see it, ``email.manage`` to change it."""
+    authorize(principal, P.EMAIL_MANAGE if for_write else P.EMAIL_READ)
+    template = EmailTemplate.objects.filter(account_id=principal.account_id,
+                                            pk=_as_id(template_id, "template")).first()
+    if template is None:
+        raise Http404("No such template.")
+    return template
+
+
+def preview(principal: Principal, template: EmailTemplate,
+            person_id=None) -> rendering.Rendered:
+    """``template`` rendered for a sample person, or for one of the account's people
+    (Http404 for another account's) with their fields exactly as THE formatter shows
+    them to the principal: masked values stay masked, and without ``people.read`` every
+    field is empty. Links are placeholders. Raises ``TemplateError`` when the stored
+    template no longer renders."""
+    from enclave.people.access import field_definitions
+    from enclave.people.models import Person
+
+    authorize(principal, P.EMAIL_READ)
+    definitions = field_definitions(template.account_id)
+    context = rendering.sample_context(definitions)
+    if person_id is not None:
+        person = Person.objects.filter(account_id=principal.account_id,
+                                       pk=_as_id(person_id, "person")).first()
+        if person is None:
+            raise Http404("No such person.")
+        context["person"] = rendering.person_context(person, principal.perms, definitions)
+    context.update(PREVIEW_LINKS)
+    context["account"] = {"name": principal.account.name if principal.account else ""}
+    return rendering.render(template.subject, template.compiled, context)
+
+
+def _as_id(value, kind: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Http404(f"No such {kind}.") from None

@@ -1,0 +1,127 @@
+"""Email template pages under /app/templates/. Thin edges over ``messaging.access`` and
+the actions; what each route needs is its entry in ``access.endpoints``.
+
+The preview page shows the subject and the plain-text part for a sample person or a
+chosen one (their fields as the member may see them); the HTML part opens as its own
+document under a sandboxing CSP (``core.headers.SANDBOXED_DOCUMENT_CSP``): no script
+runs, it has no origin to reach the app with, and only its inline styles and https
+images load.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.html import escape
+
+from enclave.access.permissions import Permission
+from enclave.messaging import access, actions, rendering
+from enclave.messaging.models import KINDS, MJML
+
+P = Permission
+STARTER = """<mjml>
+  <mj-body>
+    <mj-section>
+      <mj-column>
+        <mj-text>Hello {{ person.first_name | default: "there" }},</mj-text>
+        <mj-text>News from {{ account.name }}.</mj-text>
+        <mj-text font-size="11px"><a href="{{ unsubscribe_url }}">Unsubscribe</a> ·
+          <a href="{{ preferences_url }}">Preferences</a></mj-text>
+      </mj-column>
+    </mj-section>
+  </mj-body>
+</mjml>
+"""
+
+
+def _form(request) -> dict:
+    return {k: request.POST.get(k, "") for k in ("name", "kind", "subject", "source")}
+
+
+def _errors(exc: ValidationError) -> dict[str, str]:
+    return {field: " ".join(messages) for field, messages in exc.message_dict.items()}
+
+
+def templates_list(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    return render(request, "messaging/templates.html", {
+        "templates": list(access.templates_of(principal)),
+        "can_manage": principal.can(P.EMAIL_MANAGE)})
+
+
+def template_create(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    form, errors, status = {"kind": MJML, "source": STARTER, "subject": ""}, {}, 200
+    if request.method == "POST":
+        form = _form(request)
+        try:
+            template = actions.do_create_template(
+                principal.account, form["name"], form["kind"], form["subject"],
+                form["source"], actor=principal, request=request)
+            return redirect(f"/app/templates/{template.pk}/")
+        except ValidationError as exc:
+            errors, status = _errors(exc), 422
+    return render(request, "messaging/template_form.html", {
+        "form": form, "errors": errors, "kinds": KINDS, "template": None,
+        "can_manage": True}, status=status)
+
+
+def template_detail(request: HttpRequest, template_id: int) -> HttpResponse:
+    """The template and (``email.manage``) its edit form."""
+    principal = request.principal
+    template = access.access_template(principal, template_id,
+                                      for_write=request.method == "POST")
+    form = {"name": template.name, "kind": template.kind, "subject": template.subject,
+            "source": template.source}
+    errors, status = {}, 200
+    if request.method == "POST":
+        form = _form(request)
+        try:
+            actions.do_change_template(template, actor=principal, request=request, **form)
+            return redirect(f"/app/templates/{template.pk}/")
+        except ValidationError as exc:
+            errors, status = _errors(exc), 422
+    return render(request, "messaging/template_form.html", {
+        "form": form, "errors": errors, "kinds": KINDS, "template": template,
+        "can_manage": principal.can(P.EMAIL_MANAGE)}, status=status)
+
+
+def template_delete(request: HttpRequest, template_id: int) -> HttpResponse:
+    principal = request.principal
+    template = access.access_template(principal, template_id, for_write=True)
+    actions.do_delete_template(template, actor=principal, request=request)
+    return redirect("/app/templates/")
+
+
+def _person_id(request) -> int | None:
+    raw = request.GET.get("person", "").strip()
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+
+
+def _rendered(request, template_id):
+    principal = request.principal
+    template = access.access_template(principal, template_id)
+    person_id = _person_id(request)
+    try:
+        return template, person_id, access.preview(principal, template, person_id), ""
+    except rendering.TemplateError as exc:
+        return template, person_id, None, exc.message
+
+
+def template_preview(request: HttpRequest, template_id: int) -> HttpResponse:
+    template, person_id, out, error = _rendered(request, template_id)
+    return render(request, "messaging/template_preview.html", {
+        "template": template, "person_id": person_id, "out": out, "error": error,
+        "bad_person": bool(request.GET.get("person")) and person_id is None},
+        status=422 if error else 200)
+
+
+def template_preview_html(request: HttpRequest, template_id: int) -> HttpResponse:
+    """The rendered HTML part as its own sandboxed document."""
+    _, _, out, error = _rendered(request, template_id)
+    response = HttpResponse(out.html if out else f"<p>{escape(error)}</p>",
+                            content_type="text/html; charset=utf-8",
+                            status=200 if out else 422)
+    response.sandboxed_document = True  # core.middleware applies the sandbox CSP
+    return response

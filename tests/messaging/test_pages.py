@@ -1,0 +1,104 @@
+"""Template pages: make, fix and preview a template in the browser's terms — forms,
+clear messages, and a preview document that can run nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from enclave.core import headers
+from enclave.messaging import actions
+from enclave.messaging.models import EmailTemplate
+from tests.people.world import MASKED, PERSON, World
+
+SOURCE = "<p>Hello {{ person.first_name }} ({{ person.email }})</p>"
+
+
+@pytest.fixture
+def world(db) -> World:
+    return World()
+
+
+def template(world, source=SOURCE):
+    return actions.do_create_template(world.account, "Welcome", "html",
+                                      "Hi {{ person.first_name }}", source,
+                                      actor=world.actor("owner"))
+
+
+@pytest.mark.django_db
+class TestCreateAndEdit:
+    def test_the_new_page_offers_a_starter_mjml_template(self, world):
+        text = world.client("user").get("/app/templates/new/").content.decode()
+        assert "&lt;mjml&gt;" in text
+        assert "unsubscribe_url" in text
+
+    def test_creating_redirects_to_the_template(self, world):
+        response = world.client("user").post("/app/templates/new/", {
+            "name": "Welcome", "kind": "html", "subject": "Hi", "source": SOURCE})
+        created = EmailTemplate.objects.get()
+        assert (response.status_code, response["Location"]) == (
+            302, f"/app/templates/{created.pk}/")
+
+    def test_a_broken_template_is_shown_again_with_the_message_for_its_field(self, world):
+        response = world.client("user").post("/app/templates/new/", {
+            "name": "Welcome", "kind": "html", "subject": "Hi",
+            "source": "<p>{{ person.password }}</p>"})
+        text = response.content.decode()
+        assert response.status_code == 422
+        assert "Source: Unknown merge field person.password" in text
+        assert "{{ person.password }}" in text  # what was typed is kept for fixing
+        assert not EmailTemplate.objects.exists()
+
+    def test_an_analyst_sees_the_source_but_no_form(self, world):
+        saved = template(world)
+        text = world.client("analyst").get(f"/app/templates/{saved.pk}/").content.decode()
+        assert "Hello {{ person.first_name }}" in text
+        assert "<textarea" not in text
+
+    def test_delete_removes_the_template(self, world):
+        saved = template(world)
+        response = world.client("user").post(f"/app/templates/{saved.pk}/delete/")
+        assert (response.status_code, EmailTemplate.objects.exists()) == (302, False)
+
+
+@pytest.mark.django_db
+class TestPreview:
+    def test_preview_shows_subject_and_text_for_the_chosen_person(self, world):
+        saved = template(world)
+        text = world.client("user").get(
+            f"/app/templates/{saved.pk}/preview/?person={world.person.pk}").content.decode()
+        assert f"Hi {PERSON['first_name']}" in text
+        assert f"Hello {PERSON['first_name']} ({PERSON['email']})" in text
+
+    def test_an_analyst_previews_masked_values(self, world):
+        saved = template(world)
+        text = world.client("analyst").get(
+            f"/app/templates/{saved.pk}/preview/?person={world.person.pk}").content.decode()
+        assert f"({MASKED['email']})" in text
+        assert PERSON["email"] not in text
+
+    def test_a_person_id_that_is_not_a_number_falls_back_to_the_sample(self, world):
+        saved = template(world)
+        response = world.client("user").get(
+            f"/app/templates/{saved.pk}/preview/?person=1%20OR%201")
+        text = response.content.decode()
+        assert response.status_code == 200
+        assert "A person id is a number" in text
+        assert "Hello Ada" in text
+
+    def test_the_html_part_is_a_sandboxed_document(self, world):
+        saved = template(world)
+        response = world.client("user").get(f"/app/templates/{saved.pk}/preview/html")
+        assert response["Content-Security-Policy"] == headers.SANDBOXED_DOCUMENT_CSP
+        assert response["Content-Security-Policy"].startswith("sandbox;")
+        assert "script-src" not in response["Content-Security-Policy"]
+        assert response["X-Frame-Options"] == "DENY"
+        assert "<p>Hello Ada (ada@example.com)</p>" in response.content.decode()
+
+    def test_a_persons_markup_is_escaped_in_the_html_part(self, world):
+        world.person.first_name = "<img src=x onerror=alert(1)>"
+        world.person.save()
+        saved = template(world)
+        body = world.client("user").get(
+            f"/app/templates/{saved.pk}/preview/html?person={world.person.pk}").content.decode()
+        assert "<img src=x" not in body
+        assert "&lt;img src=x" in body

@@ -1,0 +1,170 @@
+"""The template sandbox: what compiles, what a template may read, and hostile templates —
+each refused at save time with one clear line, never a hang, a fetch, a file read or a
+value that escapes its HTML."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from enclave.messaging import rendering
+from enclave.messaging.rendering import TemplateError
+
+MJML = ("<mjml><mj-head><mj-style>.lead { color: #c00000; }</mj-style></mj-head><mj-body>"
+        "<mj-section><mj-column><mj-text css-class=\"lead\">Hi {{ person.first_name }},"
+        " news from {{ account.name }}</mj-text>"
+        "<mj-button href=\"{{ unsubscribe_url }}\">Unsubscribe</mj-button>"
+        "</mj-column></mj-section></mj-body></mjml>")
+
+
+def compiled_error(source: str, kind: str = "html", subject: str = "Hi") -> TemplateError:
+    with pytest.raises(TemplateError) as caught:
+        rendering.compile_template(kind, subject, source)
+    return caught.value
+
+
+def context(**person) -> dict:
+    ctx = rendering.sample_context()
+    ctx["person"].update(person)
+    return ctx
+
+
+class TestCompile:
+    def test_mjml_becomes_html_with_its_css_inlined(self):
+        html = rendering.compile_template("mjml", "Hi", MJML)
+        assert html.lstrip().lower().startswith("<!doctype html>")
+        assert "color: #c00000" in html.split("Hi {{ person.first_name }}")[0][-600:]
+
+    def test_html_style_block_is_inlined_into_the_elements(self):
+        html = rendering.compile_template(
+            "html", "Hi", "<html><head><style>p { color: blue; }</style></head>"
+                          "<body><p>Hello</p></body></html>")
+        assert '<p style="color: blue;">Hello</p>' in html
+
+    def test_liquid_survives_compilation_and_personalises_each_recipient(self):
+        html = rendering.compile_template("mjml", "Hi {{ person.first_name }}", MJML)
+        out = rendering.render("Hi {{ person.first_name }}", html, context(first_name="Bo"))
+        assert (out.subject, "Hi Bo, news from Your company" in out.html) == ("Hi Bo", True)
+
+    def test_plain_text_part_keeps_words_and_link_addresses_not_markup(self):
+        html = rendering.compile_template("mjml", "Hi", MJML)
+        out = rendering.render("Hi", html, context(first_name="Bo"))
+        assert "Hi Bo, news from Your company" in out.text
+        assert "Unsubscribe (https://example.com/unsubscribe)" in out.text
+        assert "<" not in out.text
+        assert "c00000" not in out.text
+
+    def test_broken_mjml_is_refused_with_the_compilers_message(self):
+        error = compiled_error("<mjml><mj-body><mj-section>", kind="mjml")
+        assert (error.field, error.message.startswith("MJML: ")) == ("source", True)
+
+    def test_liquid_syntax_error_names_its_line(self):
+        error = compiled_error("<p>ok</p>\n<p>{% if person.email %}</p>")
+        assert error.field == "source"
+        assert error.message.startswith("Liquid: ")
+        assert "(line 2)" in error.message
+
+    def test_subject_on_two_lines_is_refused(self):
+        error = compiled_error("<p>x</p>", subject="Hi\r\nBcc: everyone@example.com")
+        assert error.field == "subject"
+
+    def test_oversize_source_is_refused_before_anything_parses_it(self):
+        error = compiled_error("x" * (rendering.MAX_SOURCE + 1))
+        assert (error.field, "256,000" in error.message) == ("source", True)
+
+    def test_unknown_kind_is_refused(self):
+        assert compiled_error("<p>x</p>", kind="markdown").field == "kind"
+
+
+class TestMergeFields:
+    @pytest.mark.parametrize("source", [
+        "{{ person.password }}", "{{ settings.SECRET_KEY }}", "{{ person.__class__ }}",
+        "{{ account.owner.email }}", "{{ request }}", "{{ person.custom.tier }}",
+    ])
+    def test_a_field_outside_the_allowlist_is_refused_by_name(self, source):
+        error = compiled_error(source)
+        assert error.message.startswith("Unknown merge field ")
+
+    def test_a_custom_field_of_the_account_is_allowed(self):
+        class Definition:
+            key = "tier"
+
+        html = rendering.compile_template("html", "Hi", "{{ person.custom.tier }}",
+                                          [Definition()])
+        assert html
+
+    def test_a_name_assigned_in_the_template_is_not_a_merge_field(self):
+        assert rendering.compile_template(
+            "html", "Hi", "{% assign n = person.first_name %}{{ n }}")
+
+    def test_a_computed_key_reads_only_what_the_context_holds(self):
+        html = rendering.compile_template(
+            "html", "Hi", "{% assign k = 'first_name' %}{{ person[k] }}")
+        assert "Bo" in rendering.render("Hi", html, context(first_name="Bo")).html
+
+
+class TestHostileTemplates:
+    @pytest.mark.parametrize(("source", "said"), [
+        ("{% for a in (1..100000) %}x{% endfor %}", "loops would run more than 10,000"),
+        ("{% for a in (1..1000) %}{% for b in (1..1000) %}x{% endfor %}{% endfor %}",
+         "loops would run more than 10,000"),
+        ("{% assign s = 'xxxxxxxxxx' %}{% for a in (1..40) %}{% assign s = s | append: s %}"
+         "{% endfor %}", "assigned and captured values are too large"),
+        ("{% for a in (1..9000) %}" + "y" * 300 + "{% endfor %}",
+         "longer than 2,000,000 characters"),
+    ])
+    def test_a_resource_bomb_is_refused_when_saved(self, source, said):
+        error = compiled_error(source)
+        assert (error.field, said in error.message) == ("source", True)
+
+    def test_a_template_over_its_time_budget_is_stopped(self, monkeypatch):
+        monkeypatch.setattr(rendering, "RENDER_SECONDS", -1.0)  # every loop start is late
+        error = compiled_error("{% for a in (1..2) %}x{% endfor %}")
+        assert "takes longer than" in error.message
+
+    @pytest.mark.parametrize("tag", ["include", "render"])
+    def test_loading_another_template_is_not_a_tag(self, tag):
+        error = compiled_error(f"{{% {tag} 'etc/passwd' %}}")
+        assert f"unexpected tag '{tag}'" in error.message
+
+    def test_mjml_include_reads_no_file(self, tmp_path):
+        secret = tmp_path / "secret.mjml"
+        secret.write_text("<mj-text>TOP-SECRET-CONTENT</mj-text>")
+        error = compiled_error(f'<mjml><mj-body><mj-include path="{secret}" /></mj-body>'
+                               "</mjml>", kind="mjml")
+        assert "TOP-SECRET-CONTENT" not in error.message
+        assert error.field == "source"
+
+    def test_a_remote_stylesheet_is_never_fetched(self):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        try:
+            html = rendering.compile_template(
+                "html", "Hi", f'<html><head><link rel="stylesheet" '
+                              f'href="http://127.0.0.1:{port}/x.css"></head><body>x</body></html>')
+            with pytest.raises(BlockingIOError):
+                listener.accept()
+        finally:
+            listener.close()
+        assert f"127.0.0.1:{port}" not in html
+
+    def test_the_safe_filter_is_gone_so_values_are_always_escaped(self):
+        error = compiled_error("{{ person.first_name | safe }}")
+        assert "unknown filter 'safe'" in error.message
+
+    def test_a_persons_value_is_html_escaped_in_the_body(self):
+        html = rendering.compile_template("html", "Hi", "<p>{{ person.first_name }}</p>")
+        out = rendering.render("Hi", html, context(first_name="<script>alert(1)</script>"))
+        assert "<script>" not in out.html
+        assert "&lt;script&gt;" in out.html
+
+    def test_a_runtime_error_never_quotes_the_value_it_failed_on(self):
+        with pytest.raises(TemplateError) as caught:
+            rendering.render("Hi", "{{ person.company | truncate: person.country }}",
+                             context(country="secret-country-value"))
+        assert "secret-country-value" not in caught.value.message
+        assert caught.value.message.startswith("Liquid: a tag or filter on line 1")
