@@ -55,6 +55,49 @@ def _fresh_rate_limits():
         limiter.reset()
 
 
+@pytest.fixture(scope="session")
+def _suite_dns():
+    """One DNS server on 127.0.0.1 for the whole suite (tests.messaging.dnsserver)."""
+    from tests.messaging.dnsserver import LocalDns
+
+    server = LocalDns()
+    yield server
+    server.close()
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_dns(_suite_dns):
+    """No test asks the internet's DNS: sender-domain checks go to the suite's own server,
+    which starts each test knowing no names (a test publishes what it needs, or uses
+    the ``local_dns`` / ``no_dns`` fixtures)."""
+    from django.conf import settings
+
+    from tests.messaging.dnsserver import use_servers
+
+    _suite_dns.txt.clear()
+    previous = use_servers([("127.0.0.1", _suite_dns.port)])
+    yield _suite_dns
+    settings.CONFIG = previous
+
+
+@pytest.fixture
+def local_dns(_hermetic_dns):
+    """The suite's DNS server (empty at the start of each test), for tests that publish
+    records (``local_dns.publish(name, text)``) and read ``local_dns.questions``."""
+    return _hermetic_dns
+
+
+@pytest.fixture
+def no_dns(monkeypatch):
+    """DNS that cannot be asked: the only server is a closed port, and the wait for it
+    is cut short."""
+    from enclave.messaging import domains
+    from tests.messaging.dnsserver import closed_port, use_servers
+
+    monkeypatch.setattr(domains, "LIFETIME_SECONDS", 0.2)
+    use_servers([("127.0.0.1", closed_port())])  # _hermetic_dns puts the config back
+
+
 @pytest.fixture(autouse=True)
 def _job_queue():
     """The test var/ directory has the embedded job queue's folders, as ``enclave serve``

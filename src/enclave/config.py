@@ -125,6 +125,9 @@ class Config:
     # Dependency audit (enclave.scanning): an offline OSV advisory directory; unset = ask
     # pip-audit's online service.
     advisory_db: Path | None = None
+    # Email (enclave.messaging): the DNS servers sender-domain checks ask, as (ip, port);
+    # empty: the system's resolver (/etc/resolv.conf).
+    dns_servers: tuple[tuple[str, int], ...] = ()
 
     @property
     def is_live(self) -> bool:
@@ -215,12 +218,37 @@ def load(env: dict[str, str] | None = None) -> Config:
         **_log_settings(env),
         **_backup_settings(env, var_dir),
         **_api_key_settings(env),
+        dns_servers=_dns_servers(env),
     )
     _refuse_unsafe_live(cfg)
     return cfg
 
 
 EMAIL_BACKENDS = ("file", "console", "smtp")
+
+
+def _dns_servers(env: dict[str, str]) -> tuple[tuple[str, int], ...]:
+    """``ENCLAVE_DNS_SERVERS``: comma-separated ``ip`` or ``ip:port`` (IPv6 as
+    ``[ip]:port``)."""
+    import ipaddress
+
+    out = []
+    for item in filter(None, (p.strip() for p in _get(env, "ENCLAVE_DNS_SERVERS", "").split(","))):
+        host, port = item, "53"
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port = rest.removeprefix(":") or "53"
+        elif item.count(":") == 1:
+            host, port = item.split(":")
+        try:
+            ipaddress.ip_address(host)
+            number = int(port)
+        except ValueError:
+            raise ConfigError("ENCLAVE_DNS_SERVERS", f"not an ip[:port]: {item!r}") from None
+        if not 0 < number < 65536:
+            raise ConfigError("ENCLAVE_DNS_SERVERS", f"port out of range in {item!r}")
+        out.append((host, number))
+    return tuple(out)
 
 
 def _identity_settings(env: dict[str, str], host: str) -> dict:

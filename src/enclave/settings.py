@@ -284,6 +284,9 @@ ENCLAVE_API_RATES = {
     # Suppression look-ups (check, remove) per member or key: the answer says whether an
     # address was ever suppressed — or erased — so it is not an unlimited oracle.
     "suppression.lookup": "300/h",
+    # Sender-domain DNS checks per account: each asks DNS several questions about a name
+    # a member typed.
+    "sender_domain.check": "30/h",
     **dict(CONFIG.api_rates),
 }
 # Client addresses the per-IP limits skip: the host itself (a local proxy, health checks,

@@ -28,11 +28,13 @@ from enclave.accounts.models import Membership
 from enclave.audience.actions import do_add_segment_people, do_create_segment
 from enclave.audience.subscriptions import do_create_topic
 from enclave.messaging.actions import do_create_template
+from enclave.messaging.models import SenderDomain
 from enclave.people import visibility
 from enclave.people.actions import do_update_person
 from enclave.people.models import PersonTag
 from tests.api.conftest import ApiClient, scopes_within
 from tests.apikeys.factories import make_key
+from tests.messaging.world import sender_domains
 from tests.people.world import MASKED, PERSON, ROLES, new_member
 
 TAG = "vip"
@@ -61,13 +63,17 @@ PAYLOADS = {
                                 "source": "<p>Hello {{ person.first_name }}</p>"},
     ("api-template", "PATCH"): {"subject": "Hello again"},
     ("api-template-preview", "POST"): lambda world: {"person": world.person.pk},
+    ("api-sender-domains", "POST"): {"domain": "mail.acme.example"},
 }
 SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
            ("api-person", "DELETE"): 204, ("api-events", "POST"): 202,
            ("api-segments", "POST"): 201, ("api-segment", "DELETE"): 204,
            ("api-segment-member", "DELETE"): 204, ("api-topics", "POST"): 201,
            ("api-segment-snapshot", "POST"): 201, ("api-templates", "POST"): 201,
-           ("api-template", "DELETE"): 204}
+           ("api-template", "DELETE"): 204, ("api-sender-domains", "POST"): 201,
+           ("api-sender-domain", "DELETE"): 204,
+           # A domain whose key waits for its record cannot be rotated yet.
+           ("api-sender-domain-rotate", "POST"): 409}
 # A template that shows every personal field (for the preview's visibility cases).
 EVERY_FIELD = "\n".join(f"<p>{field}: {{{{ person.{field} }}}}</p>" for field in PERSON)
 API_ENDPOINTS = endpoints.of_surface(endpoints.API)
@@ -153,8 +159,9 @@ def key_for(world, way: str, role: str) -> tuple[ApiClient, frozenset[str], froz
 
 def prepare(world) -> None:
     """Give the person a tag and an audit row, each account an API key to revoke, a
-    static list holding its person, a topic and an email template showing every personal
-    field (as their owners, through the actions)."""
+    static list holding its person, a topic, an email template showing every personal
+    field (as their owners, through the actions); sender domains are made when a test
+    first needs them (each makes an RSA key)."""
     do_update_person(world.person, {"tags": [TAG]}, actor=world.actor("owner"))
     world.segment = do_create_segment(world.account, "Listed", "static",
                                       actor=world.actor("owner"))
@@ -192,6 +199,8 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["segment_id"] = (world.other_segment if other_tenant else world.segment).pk
     if endpoint.target == "topic":
         kwargs["topic_id"] = (world.other_topic if other_tenant else world.topic).pk
+    if endpoint.target == "sender_domain":
+        kwargs["domain_id"] = sender_domains(world)[1 if other_tenant else 0].pk
     if endpoint.target == "template":
         kwargs["template_id"] = (world.other_template if other_tenant else world.template).pk
     if endpoint.name == "api-segment-member":
@@ -313,6 +322,7 @@ class TestCrossTenant:
         assert not PersonTag.objects.filter(person=world.other_person).exists()
         world.other_key.refresh_from_db()
         assert world.other_key.revoked_at is None
+        assert SenderDomain.objects.filter(pk=sender_domains(world)[1].pk).exists()
 
     def test_the_same_writes_change_the_own_tenants_person(self, world):
         """The positive control of the test above: the same payloads do change the key's

@@ -122,3 +122,18 @@ class TestAdvisoryDb:
         monkeypatch.chdir(tmp_path)
         cfg = load(tmp_path, ENCLAVE_ADVISORY_DB="advisories")
         assert cfg.advisory_db == tmp_path.resolve() / "advisories"
+
+
+class TestDnsServers:
+    def test_unset_means_the_system_resolver(self, tmp_path):
+        assert load(tmp_path).dns_servers == ()
+
+    def test_addresses_with_and_without_ports(self, tmp_path):
+        cfg = load(tmp_path, ENCLAVE_DNS_SERVERS="192.0.2.53, 127.0.0.1:5353,[::1]:53")
+        assert cfg.dns_servers == (("192.0.2.53", 53), ("127.0.0.1", 5353), ("::1", 53))
+
+    @pytest.mark.parametrize("bad", ["dns.example", "127.0.0.1:0", "127.0.0.1:99999",
+                                     "127.0.0.1:x"])
+    def test_anything_but_an_address_is_refused_by_name(self, tmp_path, bad):
+        with pytest.raises(ConfigError, match="ENCLAVE_DNS_SERVERS"):
+            load(tmp_path, ENCLAVE_DNS_SERVERS=bad)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from enclave.core import headers
-from enclave.messaging import actions
-from enclave.messaging.models import EmailTemplate
+from enclave.messaging import actions, dkim
+from enclave.messaging.models import DkimKey, EmailTemplate
 from tests.people.world import MASKED, PERSON, World
 
 SOURCE = "<p>Hello {{ person.first_name }} ({{ person.email }})</p>"
@@ -102,3 +102,51 @@ class TestPreview:
             f"/app/templates/{saved.pk}/preview/html?person={world.person.pk}").content.decode()
         assert "<img src=x" not in body
         assert "&lt;img src=x" in body
+
+
+@pytest.mark.django_db
+class TestSenderPages:
+    def test_adding_a_domain_shows_its_records_to_publish(self, world):
+        client = world.client("user")
+        response = client.post("/app/senders/", {"domain": "news.acme.example"})
+        text = client.get(response["Location"]).content.decode()
+        key = DkimKey.objects.get()
+        assert f"{key.selector}._domainkey.news.acme.example" in text
+        assert f"p={key.public_key}" in text
+        assert "PRIVATE KEY" not in text
+
+    def test_a_bad_domain_is_shown_again_with_the_reason(self, world):
+        response = world.client("user").post("/app/senders/", {"domain": "10.1.2.3"})
+        assert response.status_code == 422
+        assert "not an address" in response.content.decode()
+
+    def test_checking_with_the_record_published_shows_verified(self, world, local_dns):
+        client = world.client("user")
+        url = client.post("/app/senders/", {"domain": "news.acme.example"})["Location"]
+        key = DkimKey.objects.get()
+        local_dns.publish(dkim.record_name(key.selector, "news.acme.example"),
+                          dkim.txt_value(key.public_key))
+        client.post(url + "check/")
+        assert '<strong id="sender-state">verified</strong>' in client.get(url).content.decode()
+
+    def test_checking_without_dns_explains_the_unknown_state(self, world, no_dns):
+        client = world.client("user")
+        url = client.post("/app/senders/", {"domain": "news.acme.example"})["Location"]
+        client.post(url + "check/")
+        text = client.get(url).content.decode()
+        assert '<strong id="sender-state">unknown</strong>' in text
+        assert "DNS could not be asked from this server" in text
+
+    def test_a_refused_rotation_is_explained_on_the_page(self, world):
+        client = world.client("user")
+        url = client.post("/app/senders/", {"domain": "news.acme.example"})["Location"]
+        response = client.post(url + "rotate/")
+        assert response.status_code == 409
+        assert "already waiting for its DNS record" in response.content.decode()
+
+    def test_an_analyst_sees_the_records_but_no_buttons(self, world):
+        url = world.client("user").post("/app/senders/",
+                                        {"domain": "news.acme.example"})["Location"]
+        text = world.client("analyst").get(url).content.decode()
+        assert "_domainkey.news.acme.example" in text
+        assert "Check DNS now" not in text

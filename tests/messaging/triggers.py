@@ -32,3 +32,62 @@ TRIGGERS = {
     AuditEventType.TEMPLATE_CHANGED: _changed,
     AuditEventType.TEMPLATE_DELETED: _deleted,
 }
+
+
+def _sender(world: World):
+    return actions.do_add_sender_domain(world.account, "news.acme.example",
+                                        actor=world.actor("owner"))
+
+
+def _with_dns(steps):
+    """Run ``steps(world, publish)`` against a live local DNS server."""
+    from django.conf import settings
+
+    from enclave.messaging import dkim
+    from enclave.messaging.models import DkimKey
+    from tests.messaging.dnsserver import LocalDns, use_servers
+
+    server = LocalDns()
+    previous = use_servers([("127.0.0.1", server.port)])
+
+    def publish(sender):
+        key = DkimKey.objects.get(domain=sender, state="pending")
+        server.publish(dkim.record_name(key.selector, sender.domain),
+                       dkim.txt_value(key.public_key))
+
+    try:
+        steps(World(), publish)
+    finally:
+        settings.CONFIG = previous
+        server.close()
+
+
+def _verified(world, publish):
+    sender = _sender(world)
+    publish(sender)
+    return actions.do_check_sender_domain(sender, actor=world.actor("owner"))
+
+
+def _rotated(world, publish):
+    return actions.do_rotate_dkim_key(_verified(world, publish), actor=world.actor("owner"))
+
+
+def _activated(world, publish):
+    sender = _verified(world, publish)
+    actions.do_rotate_dkim_key(sender, actor=world.actor("owner"))
+    publish(sender)
+    actions.do_check_sender_domain(sender, actor=world.actor("owner"))
+
+
+def _removed(f):
+    world = World()
+    actions.do_remove_sender_domain(_sender(world), actor=world.actor("owner"))
+
+
+TRIGGERS.update({
+    AuditEventType.SENDER_DOMAIN_ADDED: lambda f: _sender(World()),
+    AuditEventType.SENDER_DOMAIN_STATE_CHANGED: lambda f: _with_dns(_verified),
+    AuditEventType.SENDER_DOMAIN_REMOVED: _removed,
+    AuditEventType.DKIM_KEY_CREATED: lambda f: _with_dns(_rotated),
+    AuditEventType.DKIM_KEY_ACTIVATED: lambda f: _with_dns(_activated),
+})

@@ -21,11 +21,12 @@ route, fails the suite.
   routes (health, schema) take no key.
 
 ``target`` names the kind of id the URL takes (``person``, ``membership``, ``api_key``,
-``session``, ``segment``, ``topic``, ``template``), for the cross-tenant tests;
-``shows_people`` marks responses that carry person fields (for the generated visibility
-tests); ``reauth`` marks web endpoints that need a recent password (+ MFA) confirmation;
-``cross_site`` marks a public form that other sites post to (no CSRF token: what it does
-must be safe to forge — a subscribe form only ever sends a confirmation email).
+``session``, ``segment``, ``topic``, ``template``, ``sender_domain``), for the
+cross-tenant tests; ``shows_people`` marks responses that carry person fields (for the
+generated visibility tests); ``reauth`` marks web endpoints that need a recent password
+(+ MFA) confirmation; ``cross_site`` marks a public form that other sites post to (no
+CSRF token: what it does must be safe to forge — a subscribe form only ever sends a
+confirmation email).
 """
 
 from __future__ import annotations
@@ -206,6 +207,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         shows_people=True),
     web("templates-preview-html", "GET", ACCOUNT, P.EMAIL_READ, target="template",
         shows_people=True),
+    web("senders-list", "GET", ACCOUNT, P.EMAIL_READ),
+    web("senders-list", "POST", ACCOUNT, P.EMAIL_MANAGE),
+    web("senders-detail", "GET", ACCOUNT, P.EMAIL_READ, target="sender_domain"),
+    web("senders-check", "POST", ACCOUNT, P.EMAIL_MANAGE, target="sender_domain"),
+    web("senders-rotate", "POST", ACCOUNT, P.EMAIL_MANAGE, target="sender_domain"),
+    web("senders-remove", "POST", ACCOUNT, P.EMAIL_MANAGE, target="sender_domain"),
     # --- API keys (web pages) ---
     web("api-keys-list", "GET", ACCOUNT, P.API_KEYS_MANAGE),
     web("api-keys-create", "GET", ACCOUNT, P.API_KEYS_MANAGE, reauth=True),
@@ -279,6 +286,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     api("api-template", "DELETE", "email:write", P.EMAIL_MANAGE, target="template"),
     api("api-template-preview", "POST", "email:read", P.EMAIL_READ, target="template",
         shows_people=True),
+    # Sender domains and their DKIM keys (never the private key).
+    api("api-sender-domains", "GET", "email:read", P.EMAIL_READ),
+    api("api-sender-domains", "POST", "email:write", P.EMAIL_MANAGE),
+    api("api-sender-domain", "GET", "email:read", P.EMAIL_READ, target="sender_domain"),
+    api("api-sender-domain", "DELETE", "email:write", P.EMAIL_MANAGE,
+        target="sender_domain"),
+    api("api-sender-domain-check", "POST", "email:write", P.EMAIL_MANAGE,
+        target="sender_domain"),
+    api("api-sender-domain-rotate", "POST", "email:write", P.EMAIL_MANAGE,
+        target="sender_domain"),
     # Ingest: storing events needs EVENTS_WRITE; the action also authorizes PEOPLE_WRITE
     # when a batch identifies or references people.
     api("api-events", "POST", "events:write", P.EVENTS_WRITE),

@@ -34,6 +34,7 @@ AREAS: tuple[Area, ...] = (
     Area("Topics", "/app/topics/", "topics-list"),
     Area("Suppressions", "/app/suppressions/", "suppressions", P.PEOPLE_WRITE),
     Area("Templates", "/app/templates/", "templates-list", P.EMAIL_READ),
+    Area("Sender domains", "/app/senders/", "senders-list", P.EMAIL_READ),
     Area("Team", "/app/team/", "team", P.TEAM_READ),
     Area("Audit log", "/app/audit/", "audit-log", P.AUDIT_READ),
     Area("API keys", "/app/api-keys/", "api-keys-list", P.API_KEYS_MANAGE),

@@ -174,6 +174,15 @@ MODELS: tuple[Model, ...] = (
     Model("messaging.EmailTemplate", plain("id", "account", "name", "kind", "subject",
                                            "source", "compiled", "created_by",
                                            "created_at", "updated_at")),
+    Model("messaging.SenderDomain", plain("id", "account", "domain", "state",
+                                          "check_detail", "checked_at", "verified_at",
+                                          "created_at")),
+    # A DKIM private key signs as the domain: a secret, sealed by the keyring.
+    Model("messaging.DkimKey", {
+        **plain("id", "domain", "selector", "state", "public_key", "row_id", "created_at",
+                "activated_at", "retired_at"),
+        "private_key": secret("null"),
+    }),
     Model("events.MessageId", plain("id", "account", "message_id", "received_at")),
     # --- the audit log: ids only, never values; an erased person's rows are scrubbed ---
     Model("core.AuditEvent", {

@@ -43,6 +43,7 @@ CONFLICT_MESSAGES = frozenset({
     "This address was suppressed when its person was erased; it stays suppressed.",
     # Email templates (enclave.messaging.actions)
     "Another template has this name.",
+    "This domain is added already.",
 })
 
 

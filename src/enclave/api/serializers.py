@@ -490,3 +490,41 @@ class TemplatePreviewSerializer(serializers.Serializer):
     subject = serializers.CharField()
     html = serializers.CharField()
     text = serializers.CharField(help_text="The plain-text part, made from the HTML.")
+
+
+# --- sender domains (enclave.api.templates) ---
+
+class SenderDomainWriteSerializer(StrictSerializer):
+    domain = StrictCharField(max_length=253, help_text="The domain mail is sent from; "
+                             "international names are stored in their ASCII (IDNA) form.")
+
+
+class DnsRecordSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    name = serializers.CharField()
+    value = serializers.CharField()
+    purpose = serializers.CharField()
+    required = serializers.BooleanField(help_text="Needed for verification (DKIM); the "
+                                                  "others are advice (SPF, DMARC).")
+
+
+class DkimKeySerializer(serializers.Serializer):
+    selector = serializers.CharField()
+    state = serializers.ChoiceField(choices=["pending", "active"])
+    created_at = serializers.DateTimeField()
+
+
+class SenderDomainSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    domain = serializers.CharField()
+    state = serializers.ChoiceField(choices=["unverified", "verified", "unknown"],
+                                    help_text="unknown: DNS could not be asked.")
+    check_detail = serializers.CharField(help_text="What the last check found.")
+    checked_at = serializers.DateTimeField(allow_null=True)
+    verified_at = serializers.DateTimeField(allow_null=True)
+    keys = DkimKeySerializer(many=True)
+    records = DnsRecordSerializer(many=True, help_text="What to publish in DNS.")
+
+
+class SenderDomainListSerializer(serializers.Serializer):
+    results = SenderDomainSerializer(many=True)

@@ -71,12 +71,20 @@ urlpatterns = [
          name="api-suppressions-check"),
     path("v1/suppressions/remove", topics.SuppressionRemoveView.as_view(),
          name="api-suppressions-remove"),
-    # Email templates (enclave.api.templates)
+    # Email templates and sender domains (enclave.api.templates)
     path("v1/templates", templates.TemplatesView.as_view(), name="api-templates"),
     path("v1/templates/<id:template_id>", templates.TemplateView.as_view(),
          name="api-template"),
     path("v1/templates/<id:template_id>/preview", templates.TemplatePreviewView.as_view(),
          name="api-template-preview"),
+    path("v1/sender-domains", templates.SenderDomainsView.as_view(),
+         name="api-sender-domains"),
+    path("v1/sender-domains/<id:domain_id>", templates.SenderDomainView.as_view(),
+         name="api-sender-domain"),
+    path("v1/sender-domains/<id:domain_id>/check", templates.SenderDomainCheckView.as_view(),
+         name="api-sender-domain-check"),
+    path("v1/sender-domains/<id:domain_id>/rotate",
+         templates.SenderDomainRotateView.as_view(), name="api-sender-domain-rotate"),
     # Events ingest (enclave.api.events)
     path("v1/events", events_api.IngestView.as_view(), name="api-events"),
 ]

@@ -108,6 +108,11 @@ class AuditEventType(models.IntegerChoices):
     TEMPLATE_CREATED = 1101, "email template created"
     TEMPLATE_CHANGED = 1102, "email template changed"
     TEMPLATE_DELETED = 1103, "email template deleted"
+    SENDER_DOMAIN_ADDED = 1110, "sender domain added (with its first DKIM key)"
+    SENDER_DOMAIN_STATE_CHANGED = 1111, "sender domain verified or unverified by a DNS check"
+    SENDER_DOMAIN_REMOVED = 1112, "sender domain removed (its DKIM keys destroyed)"
+    DKIM_KEY_CREATED = 1113, "DKIM key made for rotation"
+    DKIM_KEY_ACTIVATED = 1114, "DKIM key took over signing (the previous one retired)"
 
 
 class DeploymentStamp(models.Model):

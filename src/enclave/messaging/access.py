@@ -1,4 +1,5 @@
-"""Tenant-scoped, permission-checked reads of email templates, and previews.
+"""Tenant-scoped, permission-checked reads of email templates (and their previews) and
+sender domains.
 
 Another account's template looks exactly like a missing one (Http404)."""
 
@@ -8,8 +9,15 @@ from django.http import Http404
 
 from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
-from enclave.messaging import rendering
-from enclave.messaging.models import EmailTemplate
+from enclave.messaging import dkim, rendering
+from enclave.messaging.models import (
+    ACTIVE,
+    PENDING,
+    VERIFIED,
+    DkimKey,
+    EmailTemplate,
+    SenderDomain,
+)
 
 P = Permission
 # A preview never holds a person's real links: a working preference-centre token would
@@ -65,3 +73,40 @@ def _as_id(value, kind: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise Http404(f"No such {kind}.") from None
+
+
+def sender_domains_of(principal: Principal):
+    """The account's sender domains (needs ``email.read``)."""
+    authorize(principal, P.EMAIL_READ)
+    return SenderDomain.objects.filter(account_id=principal.account_id).order_by("domain")
+
+
+def access_sender_domain(principal: Principal, domain_id, *,
+                         for_write: bool = False) -> SenderDomain:
+    """One sender domain of the principal's account; Http404 if missing or another
+    account's."""
+    authorize(principal, P.EMAIL_MANAGE if for_write else P.EMAIL_READ)
+    sender = SenderDomain.objects.filter(account_id=principal.account_id,
+                                         pk=_as_id(domain_id, "sender domain")).first()
+    if sender is None:
+        raise Http404("No such sender domain.")
+    return sender
+
+
+def live_keys(sender: SenderDomain) -> list[DkimKey]:
+    """The domain's pending and active keys, oldest first (public parts only are read)."""
+    return list(DkimKey.objects.filter(domain=sender, state__in=(PENDING, ACTIVE))
+                .defer("private_key").order_by("created_at"))
+
+
+def records_to_publish(sender: SenderDomain) -> list[dkim.Record]:
+    return dkim.records(sender.domain, live_keys(sender))
+
+
+def signing_key(sender: SenderDomain) -> tuple[str, str] | None:
+    """(selector, private key PEM) of a verified domain's active key; None when the domain
+    may not be sent from. For the send pipeline (the system), never shown."""
+    if sender.state != VERIFIED:
+        return None
+    key = DkimKey.objects.filter(domain=sender, state=ACTIVE).first()
+    return None if key is None else (key.selector, key.private_key)

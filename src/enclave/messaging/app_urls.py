@@ -1,5 +1,5 @@
-"""Email template pages under /app/templates/. Every route has an entry in
-``access.endpoints``."""
+"""Email template pages under /app/templates/, sender domains under /app/senders/.
+Every route has an entry in ``access.endpoints``."""
 
 from django.urls import path
 
@@ -15,4 +15,9 @@ urlpatterns = [
          name="templates-preview"),
     path("templates/<int:template_id>/preview/html", pages.template_preview_html,
          name="templates-preview-html"),
+    path("senders/", pages.senders_list, name="senders-list"),
+    path("senders/<int:domain_id>/", pages.sender_detail, name="senders-detail"),
+    path("senders/<int:domain_id>/check/", pages.sender_check, name="senders-check"),
+    path("senders/<int:domain_id>/rotate/", pages.sender_rotate, name="senders-rotate"),
+    path("senders/<int:domain_id>/remove/", pages.sender_remove, name="senders-remove"),
 ]

@@ -1,14 +1,19 @@
-"""Email templates. ``source`` is what the member wrote (MJML or HTML with Liquid);
+"""Email templates and sender domains.
+
+Templates: ``source`` is what the member wrote (MJML or HTML with Liquid);
 ``compiled`` is that source turned into HTML with its CSS inlined — done once when the
 template is saved (``messaging.rendering.compile_template``), so sending only runs the
 Liquid personalisation per recipient."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
 from enclave.core import clock
+from enclave.keys.fields import EncryptedTextField
 
 MJML, HTML = "mjml", "html"
 KINDS = (MJML, HTML)
@@ -37,3 +42,70 @@ class EmailTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"template:{self.pk}"
+
+
+# Sender domains: UNVERIFIED until the DKIM record of its signing key is found in DNS;
+# UNKNOWN when DNS could not be asked (no network) — a state, not a failure.
+UNVERIFIED, VERIFIED, UNKNOWN = "unverified", "verified", "unknown"
+DOMAIN_STATES = (UNVERIFIED, VERIFIED, UNKNOWN)
+# A DKIM key: PENDING (made, its record not yet seen), ACTIVE (signs; one per domain),
+# RETIRED (replaced; its private key destroyed).
+PENDING, ACTIVE, RETIRED = "pending", "active", "retired"
+KEY_STATES = (PENDING, ACTIVE, RETIRED)
+
+
+class SenderDomain(models.Model):
+    """A domain the account sends from. Mail is signed with its active DKIM key."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE,
+                                related_name="+")
+    domain = models.CharField(max_length=253)
+    state = models.CharField(max_length=12, default=UNVERIFIED,
+                             choices=[(s, s) for s in DOMAIN_STATES])
+    # One line on the last check: which records were found or missing, or why DNS could
+    # not be asked. Never a secret.
+    check_detail = models.CharField(max_length=500, blank=True, default="")
+    checked_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "domain"],
+                                    name="senderdomain_unique"),
+            models.CheckConstraint(condition=models.Q(state__in=DOMAIN_STATES),
+                                   name="senderdomain_state_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sender-domain:{self.pk}"
+
+
+class DkimKey(models.Model):
+    """An RSA key pair for one selector of a domain; the private key is sealed by the
+    keyring (bound to this row) and destroyed when the key is retired."""
+
+    domain = models.ForeignKey(SenderDomain, on_delete=models.CASCADE, related_name="+")
+    selector = models.CharField(max_length=63)
+    state = models.CharField(max_length=8, default=PENDING,
+                             choices=[(s, s) for s in KEY_STATES])
+    public_key = models.TextField()  # base64 DER (SubjectPublicKeyInfo), as in the record
+    private_key = EncryptedTextField(null=True, blank=True)  # PEM; None once retired
+    row_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(default=clock.now)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "selector"], name="dkimkey_unique"),
+            models.UniqueConstraint(fields=["domain"], condition=models.Q(state="active"),
+                                    name="dkimkey_one_active"),
+            models.UniqueConstraint(fields=["domain"], condition=models.Q(state="pending"),
+                                    name="dkimkey_one_pending"),
+            models.CheckConstraint(condition=models.Q(state__in=KEY_STATES),
+                                   name="dkimkey_state_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"dkim-key:{self.pk}"

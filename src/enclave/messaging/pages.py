@@ -1,4 +1,5 @@
-"""Email template pages under /app/templates/. Thin edges over ``messaging.access`` and
+"""Email template pages under /app/templates/ and sender-domain pages under
+/app/senders/. Thin edges over ``messaging.access`` and
 the actions; what each route needs is its entry in ``access.endpoints``.
 
 The preview page shows the subject and the plain-text part for a sample person or a
@@ -16,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.utils.html import escape
 
 from enclave.access.permissions import Permission
+from enclave.core import ratelimit
 from enclave.messaging import access, actions, rendering
 from enclave.messaging.models import KINDS, MJML
 
@@ -125,3 +127,62 @@ def template_preview_html(request: HttpRequest, template_id: int) -> HttpRespons
                             status=200 if out else 422)
     response.sandboxed_document = True  # core.middleware applies the sandbox CSP
     return response
+
+
+# --- sender domains ---
+
+def senders_list(request: HttpRequest) -> HttpResponse:
+    """The account's sender domains and (``email.manage``) a form to add one."""
+    principal = request.principal
+    error, status, typed = "", 200, ""
+    if request.method == "POST":
+        typed = request.POST.get("domain", "")
+        try:
+            sender = actions.do_add_sender_domain(principal.account, typed, actor=principal,
+                                                  request=request)
+            return redirect(f"/app/senders/{sender.pk}/")
+        except ValidationError as exc:
+            error, status = " ".join(exc.messages), 422
+    return render(request, "messaging/senders.html", {
+        "senders": list(access.sender_domains_of(principal)), "error": error,
+        "typed": typed, "can_manage": principal.can(P.EMAIL_MANAGE)}, status=status)
+
+
+def _sender_page(request, sender, *, error: str = "", status: int = 200) -> HttpResponse:
+    return render(request, "messaging/sender_detail.html", {
+        "sender": sender, "keys": access.live_keys(sender),
+        "records": access.records_to_publish(sender), "error": error,
+        "can_manage": request.principal.can(P.EMAIL_MANAGE)}, status=status)
+
+
+def sender_detail(request: HttpRequest, domain_id: int) -> HttpResponse:
+    """A sender domain: its state, the records to publish, and (``email.manage``)
+    check, rotate and remove."""
+    return _sender_page(request, access.access_sender_domain(request.principal, domain_id))
+
+
+def _sender_action(request, domain_id, act) -> HttpResponse:
+    principal = request.principal
+    sender = access.access_sender_domain(principal, domain_id, for_write=True)
+    try:
+        act(sender, actor=principal, request=request)
+    except ratelimit.Limited as exc:
+        return _sender_page(request, sender, error=str(exc), status=429)
+    except ValidationError as exc:  # MissingReference included: the rows moved on
+        return _sender_page(request, sender, error=" ".join(exc.messages), status=409)
+    return redirect(f"/app/senders/{sender.pk}/")
+
+
+def sender_check(request: HttpRequest, domain_id: int) -> HttpResponse:
+    return _sender_action(request, domain_id, actions.do_check_sender_domain)
+
+
+def sender_rotate(request: HttpRequest, domain_id: int) -> HttpResponse:
+    return _sender_action(request, domain_id, actions.do_rotate_dkim_key)
+
+
+def sender_remove(request: HttpRequest, domain_id: int) -> HttpResponse:
+    principal = request.principal
+    sender = access.access_sender_domain(principal, domain_id, for_write=True)
+    actions.do_remove_sender_domain(sender, actor=principal, request=request)
+    return redirect("/app/senders/")

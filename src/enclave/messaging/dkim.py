@@ -1,0 +1,95 @@
+"""DKIM for sender domains: key pairs, the DNS records to publish, and signing.
+
+Keys are RSA-2048 made by ``cryptography``; signatures are made by ``dkimpy``
+(rsa-sha256, relaxed/relaxed). Nothing here is hand-written cryptography.
+
+A domain has at most one ACTIVE key (it signs) and one PENDING key (made, its record not
+yet seen in DNS). Rotation makes a PENDING key under a new selector while the ACTIVE one
+keeps signing; once the new record is found the new key takes over and the old one is
+retired (its private key destroyed) — so there is never a moment when mail is signed by
+a key whose record is not published.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from dataclasses import dataclass
+
+import dkim
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+KEY_BITS = 2048
+# Signed besides dkimpy's recommended set (RFC 6376 §5.4.1: From, Subject, Date, To,
+# Message-ID, MIME-Version, Content-Type, List-Unsubscribe, ...): RFC 8058 asks that
+# List-Unsubscribe-Post is covered too.
+ALSO_SIGNED = (b"list-unsubscribe-post", b"feedback-id")
+# Signed once more than they occur, so nobody can add another one after signing.
+OVERSIGNED = (b"from", b"subject", b"to", b"list-unsubscribe", b"list-unsubscribe-post")
+
+
+def new_key_pair() -> tuple[str, str]:
+    """(private key as PKCS#8 PEM, public key as base64 DER for the ``p=`` tag)."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+    pem = private.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode("ascii")
+    der = private.public_key().public_bytes(serialization.Encoding.DER,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem, base64.b64encode(der).decode("ascii")
+
+
+def selector_for(now: dt.datetime, taken) -> str:
+    """``enc<yyyymm>`` — with a letter after it when that selector is taken already."""
+    base = f"enc{now:%Y%m}"
+    for suffix in ["", *"bcdefghijklmnopqrstuvwxyz"]:
+        if base + suffix not in taken:
+            return base + suffix
+    raise ValueError("too many DKIM keys made this month")
+
+
+def txt_value(public_key: str) -> str:
+    """The DKIM record's text for a public key."""
+    return f"v=DKIM1; k=rsa; p={public_key}"
+
+
+def record_name(selector: str, domain: str) -> str:
+    return f"{selector}._domainkey.{domain}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """A DNS record to publish: ``required`` ones decide verification; the others are
+    advice (SPF and DMARC depend on how the domain's other mail is sent)."""
+
+    type: str
+    name: str
+    value: str
+    purpose: str
+    required: bool
+
+
+def records(domain: str, keys) -> list[Record]:
+    """What to publish for ``domain`` with its (pending and active) ``keys``."""
+    out = [Record("TXT", record_name(k.selector, domain), txt_value(k.public_key),
+                  f"DKIM key {k.selector} ({k.state})", required=True)
+           for k in keys]
+    out.append(Record("TXT", domain, "v=spf1 a mx ~all",
+                      "SPF (a starting point: add the servers that send your mail, e.g. "
+                      "your SMTP relay's include:)", required=False))
+    out.append(Record("TXT", f"_dmarc.{domain}", "v=DMARC1; p=none; adkim=r; aspf=r",
+                      "DMARC (start with p=none, then tighten to quarantine/reject)",
+                      required=False))
+    return out
+
+
+def sign(message: bytes, *, domain: str, selector: str, private_key_pem: str) -> bytes:
+    """``message`` (RFC 5322 bytes) with a ``DKIM-Signature`` header in front."""
+    signer = dkim.DKIM(message)
+    signer.should_sign.update(ALSO_SIGNED)
+    signer.add_frozen(OVERSIGNED)
+    signature = signer.sign(selector.encode("ascii"), domain.encode("idna"),
+                            private_key_pem.encode("ascii"),
+                            canonicalize=(b"relaxed", b"relaxed"))
+    return signature + message
