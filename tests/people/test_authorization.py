@@ -27,13 +27,12 @@ from enclave.audience.subscriptions import do_create_topic
 from enclave.core import clock
 from enclave.core.models import AuditEvent
 from enclave.identity.models import MemberSession
-from enclave.messaging.actions import do_create_template
 from enclave.messaging.models import SenderDomain
 from enclave.people import visibility
 from enclave.people.actions import do_update_person
 from tests.apikeys.factories import make_key
 from tests.conftest import HttpsClient
-from tests.messaging.world import sender_domains
+from tests.messaging.world import sender_domains, templates
 from tests.people.world import MASKED, PERSON, ROLES
 
 WEB = [e for e in endpoints.ENDPOINTS if e.surface == endpoints.WEB]
@@ -71,7 +70,6 @@ PAYLOADS = {
     "senders-list": {"domain": "mail.acme.example"},
 }
 # The world's template shows every personal field (the preview pages' visibility cases).
-EVERY_FIELD = "\n".join(f"<p>{field}: {{{{ person.{field} }}}}</p>" for field in PERSON)
 # Pages that take the person to show in the query string.
 FOR_PERSON = ("templates-preview", "templates-preview-html")
 # What a caller who may use the endpoint gets (default: GET 200, POST 302).
@@ -137,7 +135,7 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
     elif endpoint.target == "sender_domain":
         kwargs["domain_id"] = sender_domains(world)[1 if other_tenant else 0].pk
     elif endpoint.target == "template":
-        kwargs["template_id"] = (world.other_template if other_tenant else world.template).pk
+        kwargs["template_id"] = templates(world)[1 if other_tenant else 0].pk
     elif "<str:token>" in _pattern_of(endpoint.name):
         kwargs["token"] = BOGUS_TOKEN
     elif "<str:public_id>" in _pattern_of(endpoint.name):
@@ -165,9 +163,9 @@ def call(client, endpoint, url, world=None):
 
 def prepare(world) -> None:
     """What targets point at: an API key, a second session of the signed-in member, a
-    static list holding the person, a topic, an email template showing every personal
-    field; the other tenant's key, session, list, topic and template. Sender domains
-    are made when a test first needs them (each makes an RSA key)."""
+    static list holding the person, a topic; the other tenant's key, session, list and
+    topic. Email templates and sender domains are made when a test first needs them
+    (tests.messaging.world: compiling forks, a domain makes an RSA key)."""
     world.key = make_key(world.account, world.members["owner"], scopes=["people:read"],
                          role_ceiling="analyst")[1]
     world.other_key = make_key(world.other, world.other_owner, scopes=["people:read"])[1]
@@ -182,10 +180,6 @@ def prepare(world) -> None:
                                   actor=world.actor("owner"))
     world.other_topic = do_create_topic(world.other, "news", "News", consent_text="News.",
                                         actor=world.other_actor())
-    world.template = do_create_template(world.account, "Every field", "html", "Hi",
-                                        EVERY_FIELD, actor=world.actor("owner"))
-    world.other_template = do_create_template(world.other, "Theirs", "html", "Hi",
-                                              EVERY_FIELD, actor=world.other_actor())
 
 
 def _session(member, mark: str) -> MemberSession:

@@ -482,8 +482,9 @@ class TemplateListSerializer(serializers.Serializer):
 class TemplatePreviewBodySerializer(StrictSerializer):
     person = StrictIntegerField(
         min_value=1, max_value=2**63 - 1, required=False,
-        help_text="Render for this person of the account (needs people:read; their "
-                  "fields as this key may see them). Without it: a sample person.")
+        help_text="Render for this person of the account, their fields as this key may "
+                  "see them (without people:read: all empty, for any id). Without it: a "
+                  "sample person.")
 
 
 class TemplatePreviewSerializer(serializers.Serializer):

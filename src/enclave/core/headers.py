@@ -46,10 +46,12 @@ def csp_value(nonce: str | None) -> str:
 
 # A document we serve but did not write (an email's rendered HTML, for its preview):
 # CSP's sandbox gives it an opaque origin (no cookies, no reaching the app), no script
-# runs, nothing may frame it, and only inline styles and https/data images load.
+# runs, nothing may frame it, and only its inline styles and data: images load — nothing
+# is fetched from elsewhere, so a template cannot send the previewed person's values to
+# a third party through the previewing member's browser.
 SANDBOXED_DOCUMENT_CSP = (
-    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
-    "font-src https:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
 def static_headers(preload: bool) -> dict[str, str]:

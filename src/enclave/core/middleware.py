@@ -138,6 +138,7 @@ class SecurityHeadersMiddleware:
             response[name] = value
         if getattr(response, "sandboxed_document", False):
             response["Content-Security-Policy"] = headers.SANDBOXED_DOCUMENT_CSP
+            response["X-DNS-Prefetch-Control"] = "off"
         return response
 
 

@@ -49,15 +49,20 @@ def preview(principal: Principal, template: EmailTemplate,
     """``template`` rendered for a sample person, or for one of the account's people
     (Http404 for another account's) with their fields exactly as THE formatter shows
     them to the principal: masked values stay masked, and without ``people.read`` every
-    field is empty. Links are placeholders. Raises ``TemplateError`` when the stored
-    template no longer renders."""
+    field is empty whatever the id (existence is not told). Links are placeholders.
+    Raises ``TemplateError`` when the stored template no longer renders."""
     from enclave.people.access import field_definitions
     from enclave.people.models import Person
 
     authorize(principal, P.EMAIL_READ)
     definitions = field_definitions(template.account_id)
     context = rendering.sample_context(definitions)
-    if person_id is not None:
+    if person_id is not None and not principal.can(P.PEOPLE_READ):
+        # Every field would be hidden: show them empty for any id, so the answer does not
+        # tell which ids are the account's people.
+        context["person"] = {**{f: "" for f in context["person"] if f != "custom"},
+                             "custom": {d.key: "" for d in definitions}}
+    elif person_id is not None:
         person = Person.objects.filter(account_id=principal.account_id,
                                        pk=_as_id(person_id, "person")).first()
         if person is None:

@@ -5,11 +5,13 @@ the actions; what each route needs is its entry in ``access.endpoints``.
 The preview page shows the subject and the plain-text part for a sample person or a
 chosen one (their fields as the member may see them); the HTML part opens as its own
 document under a sandboxing CSP (``core.headers.SANDBOXED_DOCUMENT_CSP``): no script
-runs, it has no origin to reach the app with, and only its inline styles and https
-images load.
+runs, it has no origin to reach the app with, only its inline styles and data: images
+load, and its link/meta/base elements are dropped — nothing is fetched from elsewhere.
 """
 
 from __future__ import annotations
+
+import re
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -119,10 +121,16 @@ def template_preview(request: HttpRequest, template_id: int) -> HttpResponse:
         status=422 if error else 200)
 
 
+# Elements that act on their own when a document loads — prefetching a name, refreshing
+# to an address — which CSP does not reliably stop: a preview drops them.
+_ACTIVE_HEAD = re.compile(r"<\s*(?:link|meta|base)\b[^>]*>", re.IGNORECASE)
+
+
 def template_preview_html(request: HttpRequest, template_id: int) -> HttpResponse:
-    """The rendered HTML part as its own sandboxed document."""
+    """The rendered HTML part as its own sandboxed document, without link/meta/base."""
     _, _, out, error = _rendered(request, template_id)
-    response = HttpResponse(out.html if out else f"<p>{escape(error)}</p>",
+    response = HttpResponse(_ACTIVE_HEAD.sub("", out.html) if out
+                            else f"<p>{escape(error)}</p>",
                             content_type="text/html; charset=utf-8",
                             status=200 if out else 422)
     response.sandboxed_document = True  # core.middleware applies the sandbox CSP

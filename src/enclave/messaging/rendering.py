@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import re
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -39,8 +41,9 @@ from liquid.exceptions import (
     OutputStreamLimitError,
     UnknownFilterError,
 )
+from liquid.utils.chain_map import ReadOnlyChainMap
 
-from enclave.messaging import text
+from enclave.messaging import isolation, text
 from enclave.messaging.models import HTML, KINDS, MJML
 
 MAX_SOURCE = 256_000  # characters of MJML or HTML
@@ -61,23 +64,83 @@ class TemplateError(ValueError):
     """A template that cannot be compiled or rendered: ``field`` and one clear line."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(field, message)  # both, so it can be rebuilt from its args
         self.field = field
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class RenderTimeout(LiquidError):
     pass
 
 
+class SandboxLimit(LiquidError):
+    """A filter's input or result is past the sandbox's size limits."""
+
+
+MAX_INT_BITS = 1024  # numbers beyond ~308 digits are no email's business
+MAX_ITEMS = 100_000  # list items a filter may take or make
+
+
+def _check_value(value) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise SandboxLimit("a number is too large", token=None)
+    if isinstance(value, str) and len(value) > OUTPUT_LIMIT:
+        raise SandboxLimit("a text is too long", token=None)
+    if isinstance(value, list | tuple) and len(value) > MAX_ITEMS:
+        raise SandboxLimit("a list is too long", token=None)
+
+
+def _check_deadline() -> None:
+    deadline = _DEADLINE.get()
+    if deadline and time.monotonic() > deadline:
+        raise RenderTimeout("the template took too long to render", token=None)
+
+
+_MULTIPLYING = frozenset({"replace", "replace_first", "replace_last"})
+
+
+def _guarded(name: str, func):
+    """Filter ``func`` with the clock checked and sizes bounded before and after; the
+    worst-case result must fit the output limit before it is computed (a replace can
+    multiply its input by its argument's length; other filters add)."""
+
+    def guarded(value, *args, **kwargs):
+        _check_deadline()
+        _check_value(value)
+        for arg in args:
+            _check_value(arg)
+        size = len(value) if isinstance(value, str) else 0
+        texts = [len(a) for a in args if isinstance(a, str)]
+        worst = size * max([1, *texts]) if name in _MULTIPLYING else size + sum(texts)
+        if worst > OUTPUT_LIMIT:
+            raise SandboxLimit("a filter's result could be too long", token=None)
+        result = func(value, *args, **kwargs)
+        _check_value(result)
+        return result
+
+    return guarded
+
+
 class _Context(RenderContext):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Without Liquid's built-in ``now`` / ``today``: the server's clock is nothing a
+        # template needs, and nothing outside the context is reachable.
+        self.scope = ReadOnlyChainMap(self.locals, self.globals, self.counters)
+
+    def filter(self, name, token):
+        return _guarded(name, super().filter(name, token))
+
     def raise_for_loop_limit(self, length: int = 1) -> None:
-        # Called as each loop starts (inner loops once per outer iteration): the clock
-        # is checked there, since loops are the only way a short template runs long.
+        # Called as each loop starts (inner loops once per outer iteration); filters check
+        # the clock too (_guarded), so neither loops nor filter chains run long.
         super().raise_for_loop_limit(length)
-        deadline = _DEADLINE.get()
-        if deadline and time.monotonic() > deadline:
-            raise RenderTimeout("the template took too long to render", token=None)
+        _check_deadline()
 
 
 class _Template(BoundTemplate):
@@ -168,23 +231,72 @@ def _check_fields(parsed: BoundTemplate, field: str, allowed: frozenset[str]) ->
                                        "unsubscribe_url and preferences_url.")
 
 
+_LIQUID_SPAN = re.compile(r"{%-?\s*raw\s*-?%}.*?{%-?\s*endraw\s*-?%}|{%.*?%}|{{.*?}}",
+                          re.DOTALL)
+
+
+def _protect(source: str) -> tuple[str, dict[str, str]]:
+    """``source`` with every Liquid span swapped for a placeholder the compilers keep as
+    it is — an HTML comment between elements (comments stay in place, even inside a
+    table), a plain token inside a tag's attributes — so neither compiler escapes a
+    ``>`` in a condition, decodes entities into Liquid, or moves a tag. Returns the text
+    and the placeholders' spans."""
+    nonce = secrets.token_hex(4)
+    spans: dict[str, str] = {}
+
+    def placeholder(match: re.Match) -> str:
+        before = source[:match.start()]
+        in_tag = before.rfind("<") > before.rfind(">")
+        key = f"lq{nonce}n{len(spans)}q"
+        spans[key if in_tag else f"<!--{key}-->"] = match.group(0)
+        return key if in_tag else f"<!--{key}-->"
+
+    return _LIQUID_SPAN.sub(placeholder, source), spans
+
+
+def _restore(compiled: str, spans: dict[str, str], source: str) -> str:
+    for placeholder, span in spans.items():
+        found = compiled.count(placeholder)
+        # A value in an attribute may be copied (a button's link for Outlook's markup);
+        # a tag between elements must stay exactly once, or its blocks would not pair.
+        if found == 0 or (found > 1 and placeholder.startswith("<!--")):
+            line = source.count("\n", 0, source.find(span)) + 1
+            raise TemplateError("source", f"The Liquid on line {line} cannot stay where it "
+                                          "is in the compiled HTML; put it inside an "
+                                          "element's text or an attribute.")
+        compiled = compiled.replace(placeholder, span)
+    return compiled
+
+
 def _to_html(kind: str, source: str) -> str:
+    protected, spans = _protect(source)
     if kind == MJML:
         try:
             options = mrml.ParserOptions(include_loader=mrml.noop_loader())
-            source = mrml.to_html(source, parser_options=options).content
+            protected = mrml.to_html(protected, parser_options=options).content
         except (OSError, ValueError) as exc:
             raise TemplateError("source", f"MJML: {_first_line(exc)}") from None
+        _check_size(protected)
     try:
-        return css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=True,
-                                     keep_at_rules=True).inline(source)
+        inlined = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=True,
+                                        keep_at_rules=True).inline(protected)
     except ValueError as exc:
         raise TemplateError("source", f"CSS: {_first_line(exc)}") from None
+    _check_size(inlined)
+    return _restore(inlined, spans, source)
+
+
+def _check_size(html: str) -> None:
+    if len(html) > OUTPUT_LIMIT:
+        raise TemplateError("source", f"Compiled, the template would be longer than "
+                                      f"{OUTPUT_LIMIT:,} characters.")
 
 
 def compile_template(kind: str, subject: str, source: str, definitions=()) -> str:
     """The HTML to store for ``source``; :class:`TemplateError` when it is not a usable
-    template (see the module docstring for every check)."""
+    template (see the module docstring for every check). The work runs in a limited child
+    process (``messaging.isolation``): a template that crashes a compiler or exhausts a
+    limit there is refused like any other."""
     if kind not in KINDS:
         raise TemplateError("kind", f"Choose {MJML} or {HTML}.")
     subject, source = str(subject or ""), str(source or "")
@@ -196,14 +308,52 @@ def compile_template(kind: str, subject: str, source: str, definitions=()) -> st
         raise TemplateError("source", "The template is empty.")
     if len(source) > MAX_SOURCE or "\x00" in source:
         raise TemplateError("source", f"At most {MAX_SOURCE:,} characters, no NUL.")
-    allowed = allowed_fields(definitions)
-    _check_fields(_parse(_TEXT_ENV, subject, "subject"), "subject", allowed)
-    _check_fields(_parse(_HTML_ENV, source, "source"), "source", allowed)
+    try:
+        return isolation.run(_compile, kind, subject, source,
+                             sorted(allowed_fields(definitions)), sample_context(definitions),
+                             expected=TemplateError)
+    except isolation.Failed:
+        raise TemplateError("source", TOO_COSTLY) from None
+
+
+TOO_COSTLY = ("The template is too large, too deeply nested or too costly to compile; "
+              "simplify it.")
+
+
+def _compile(kind: str, subject: str, source: str, allowed: list[str], sample: dict) -> str:
+    """In the limited child: every check, then the compiled HTML."""
+    allowed_set = frozenset(allowed)
+    _check_fields(_parse(_TEXT_ENV, subject, "subject"), "subject", allowed_set)
+    _check_fields(_parse(_HTML_ENV, source, "source"), "source", allowed_set)
+    _check_depth(source)
     compiled = _to_html(kind, source)
-    # The compiler only moves the Liquid around; parse what will actually run.
-    _parse(_HTML_ENV, compiled, "source")
-    render(subject, compiled, sample_context(definitions))  # limits, at save time
+    # The compilers may rewrite text (entities decoded, elements moved): what will run is
+    # the compiled HTML, so that is what the merge-field check must pass too.
+    _check_fields(_parse(_HTML_ENV, compiled, "source"), "source", allowed_set)
+    render(subject, compiled, sample)  # limits, at save time
     return compiled
+
+
+MAX_DEPTH = 100
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)\b[^>]*?(/?)>")
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
+                   "meta", "source", "track", "wbr", "mj-image", "mj-divider",
+                   "mj-spacer", "mj-include", "mj-all", "mj-class", "mj-breakpoint",
+                   "mj-font", "mj-preview", "mj-title"})
+
+
+def _check_depth(source: str) -> None:
+    """Refuse elements nested deeper than ``MAX_DEPTH`` (the compilers are recursive
+    native code; far deeper nesting overflows their stack)."""
+    depth = deepest = 0
+    for closing, name, self_closing in _TAG.findall(source):
+        if closing:
+            depth = max(0, depth - 1)
+        elif not self_closing and name.lower() not in _VOID:
+            depth += 1
+            deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH:
+        raise TemplateError("source", f"Elements are nested more than {MAX_DEPTH} deep.")
 
 
 def sample_context(definitions=()) -> dict:
@@ -240,6 +390,7 @@ _RUNTIME = (
     (LocalNamespaceLimitError, "assigned and captured values are too large"),
     (ContextDepthError, "the template is nested too deeply"),
     (RenderTimeout, f"the template takes longer than {RENDER_SECONDS:g} s to render"),
+    (SandboxLimit, "a filter's value or result is too large"),
 )
 
 
@@ -263,6 +414,9 @@ def _run(parsed: BoundTemplate, context: dict, field: str, source: str) -> str:
         raise TemplateError(field, _runtime_message(exc, source)) from None
     except RecursionError:
         raise TemplateError(field, "Liquid: the template is nested too deeply") from None
+    except Exception:  # noqa: BLE001 — a filter's own failure on a value (overflow, ...)
+        raise TemplateError(field, "Liquid: a tag or filter cannot use the value it was "
+                                   "given") from None
     finally:
         _DEADLINE.reset(token)
 
@@ -272,4 +426,16 @@ def render(subject: str, compiled: str, context: dict) -> Rendered:
     :func:`sample_context` / :func:`person_context`)."""
     subject_out = _run(_parse(_TEXT_ENV, subject, "subject"), context, "subject", subject)
     html = _run(_parse(_HTML_ENV, compiled, "source"), context, "source", compiled)
-    return Rendered(" ".join(subject_out.split())[:998], html, text.from_html(html))
+    try:
+        plain = text.from_html(html)
+    except Exception:  # noqa: BLE001 — html.parser on hostile markup (an AssertionError)
+        raise TemplateError("source", "The HTML cannot be turned into plain text; check "
+                                      "its markup.") from None
+    return Rendered(_one_line(subject_out), html, plain)
+
+
+def _one_line(subject: str) -> str:
+    """A header-safe subject: whitespace (CR, LF, U+2028, ...) collapsed, control
+    characters dropped, at most 998 characters (RFC 5322's line limit)."""
+    kept = "".join(ch for ch in subject if ch.isprintable() or ch.isspace())
+    return " ".join(kept.split())[:998]

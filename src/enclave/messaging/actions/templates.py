@@ -10,12 +10,14 @@ from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
+from enclave.core.validation import MissingReference
 from enclave.messaging import rendering
 from enclave.messaging.models import EmailTemplate
 
 P = Permission
 NAME_MAX = 100
 DUPLICATE_NAME = "Another template has this name."
+CHANGED_MEANWHILE = "Someone changed this template meanwhile; nothing was saved. Reload it."
 
 
 def _clean_name(name) -> str:
@@ -27,7 +29,7 @@ def _clean_name(name) -> str:
     return name
 
 
-def _compiled(account_id: int, kind: str, subject: str, source: str) -> str:
+def _compiled(account_id: int, *, kind: str, subject: str, source: str) -> str:
     from enclave.people.access import field_definitions
 
     try:
@@ -44,7 +46,7 @@ def do_create_template(account, name: str, kind: str, subject: str, source: str,
     sandbox's limits. Needs ``email.manage``."""
     authorize(actor, P.EMAIL_MANAGE, account_id=account.pk)
     name = _clean_name(name)
-    compiled = _compiled(account.pk, kind, subject, source)
+    compiled = _compiled(account.pk, kind=kind, subject=subject, source=source)
     try:
         with transaction.atomic():
             template = EmailTemplate.objects.create(
@@ -61,23 +63,33 @@ def do_create_template(account, name: str, kind: str, subject: str, source: str,
 def do_change_template(template: EmailTemplate, *, name=None, kind=None, subject=None,
                        source=None, actor: Principal, request=None) -> EmailTemplate:
     """Change any of name, kind, subject and source (``None``: keep). The result is
-    checked as a whole, as when creating. No change → no audit row."""
+    checked as a whole, as when creating — compiled before the row is locked (compiling
+    may take seconds); if someone changed the template meanwhile, nothing is saved (409).
+    No change → no audit row."""
     authorize(actor, P.EMAIL_MANAGE, account_id=template.account_id)
     name = None if name is None else _clean_name(name)
+    current = EmailTemplate.objects.filter(pk=template.pk,
+                                           account_id=template.account_id).first()
+    if current is None:
+        raise MissingReference({"template": "The template was deleted meanwhile."})
+    wanted = {"name": name, "kind": kind, "subject": subject, "source": source}
+    changed = [f for f, v in wanted.items() if v is not None and v != getattr(current, f)]
+    if not changed:
+        return current
+    after = {f: wanted[f] if f in changed else getattr(current, f)
+             for f in ("kind", "subject", "source")}
+    compiled = _compiled(current.account_id, **after) if set(changed) - {"name"} else None
     try:
         with transaction.atomic():
-            locked = EmailTemplate.objects.select_for_update().get(
-                pk=template.pk, account_id=template.account_id)
-            wanted = {"name": name, "kind": kind, "subject": subject, "source": source}
-            changed = [f for f, v in wanted.items()
-                       if v is not None and v != getattr(locked, f)]
-            if not changed:
-                return locked
+            locked = EmailTemplate.objects.select_for_update().filter(
+                pk=current.pk, account_id=current.account_id).first()
+            if locked is None or any(getattr(locked, f) != getattr(current, f)
+                                     for f in ("kind", "subject", "source")):
+                raise MissingReference({"template": CHANGED_MEANWHILE})
             for field in changed:
                 setattr(locked, field, wanted[field])
-            if set(changed) - {"name"}:
-                locked.compiled = _compiled(locked.account_id, locked.kind, locked.subject,
-                                            locked.source)
+            if compiled is not None:
+                locked.compiled = compiled
             locked.updated_at = clock.now()
             locked.save()
             audit.record(AuditEventType.TEMPLATE_CHANGED, actor=actor,
