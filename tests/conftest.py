@@ -75,6 +75,7 @@ def _hermetic_dns(_suite_dns):
     from tests.messaging.dnsserver import use_servers
 
     _suite_dns.txt.clear()
+    _suite_dns.questions.clear()
     previous = use_servers([("127.0.0.1", _suite_dns.port)])
     yield _suite_dns
     settings.CONFIG = previous

@@ -287,6 +287,11 @@ ENCLAVE_API_RATES = {
     # Sender-domain DNS checks per account: each asks DNS several questions about a name
     # a member typed.
     "sender_domain.check": "30/h",
+    # Sender domains added and DKIM keys made per account (each makes an RSA key), and
+    # template saves per account (each compiles in a limited child process for up to
+    # 20 s).
+    "sender_domain.add": "20/h",
+    "template.save": "300/h",
     **dict(CONFIG.api_rates),
 }
 # Client addresses the per-IP limits skip: the host itself (a local proxy, health checks,

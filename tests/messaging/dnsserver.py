@@ -8,6 +8,7 @@ import dataclasses
 import socket
 import threading
 
+import dns.exception
 import dns.message
 import dns.rcode
 import dns.rdataclass
@@ -30,8 +31,11 @@ class LocalDns:
     def publish(self, name: str, value: str) -> None:
         self.txt.setdefault(name.lower(), []).append(value)
 
-    def _answer(self, wire: bytes) -> bytes:
-        query = dns.message.from_wire(wire)
+    def _answer(self, wire: bytes) -> bytes | None:
+        try:
+            query = dns.message.from_wire(wire)
+        except dns.exception.DNSException:
+            return None  # not a DNS question: no answer, and the server carries on
         response = dns.message.make_response(query)
         question = query.question[0]
         name = question.name.to_text(omit_final_dot=True).lower()
@@ -49,7 +53,9 @@ class LocalDns:
         while True:
             try:
                 wire, peer = self.sock.recvfrom(4096)
-                self.sock.sendto(self._answer(wire), peer)
+                answer = self._answer(wire)
+                if answer is not None:
+                    self.sock.sendto(answer, peer)
             except OSError:  # closed by the test
                 return
 

@@ -75,3 +75,16 @@ class TestRun:
         with pytest.raises(isolation.Failed):
             isolation.run(_sleep, expected=Expected)
         assert time.monotonic() - started < 5
+
+
+def _is_open(fd):
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def test_the_child_holds_none_of_the_parents_files(tmp_path):
+    with (tmp_path / "held").open("w") as held:
+        assert isolation.run(_is_open, held.fileno(), expected=Expected) is False

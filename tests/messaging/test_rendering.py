@@ -249,3 +249,37 @@ class TestReviewedAttacks:
         out = rendering.render("Hi {{ person.first_name }}", "<p>x</p>",
                                context(first_name="A\x00B\x1b[31m\r\nBcc: x@y\u2028Z"))
         assert out.subject == "Hi AB[31m Bcc: x@y Z"
+
+
+class TestSecondReview:
+    """What a second attacker's review found after the first fixes."""
+
+    def test_a_branch_the_sample_never_takes_is_still_bounded_in_a_preview(self,
+                                                                           monkeypatch):
+        monkeypatch.setattr(rendering, "PREVIEW_CPU_SECONDS", 1)
+        body = "{% if i == 1 %}{% endif %}" * 400
+        compiled = rendering.compile_template(
+            "html", "Hi", "<p>{% if unsubscribe_url contains 'real' %}"
+                          f"{{% for i in (1..10000) %}}{body}{{% endfor %}}{{% endif %}}x</p>")
+        context = rendering.sample_context()
+        context["unsubscribe_url"] = "https://real.example/u"
+        with pytest.raises(TemplateError) as caught:
+            rendering.render_isolated("Hi", compiled, context)
+        assert caught.value.message.startswith("Rendering took too long")
+
+    def test_a_huge_range_is_refused_before_a_filter_walks_it(self):
+        with pytest.raises(TemplateError) as caught:
+            rendering.render("Hi", "{% assign r = (1..20000000) %}{{ r | sort | size }}",
+                             context())
+        assert "too large" in caught.value.message
+
+    def test_the_date_filter_cannot_read_the_clock(self):
+        with pytest.raises(TemplateError):
+            rendering.render("Hi", '{{ "now" | date: "%Y" }}', context())
+
+    def test_a_date_format_cannot_pad_a_field_to_any_width(self):
+        with pytest.raises(TemplateError):
+            rendering.render("Hi", '{{ "2020-01-01" | date: "%500000000Y" }}', context())
+
+    def test_stray_closing_tags_do_not_hide_nesting(self):
+        assert "nested more than" in compiled_error("<div></b>" * 200 + "x").message

@@ -234,3 +234,29 @@ class TestSigning:
         record = dkim.txt_value(key.public_key).encode()
         assert not dkimpy.verify(signed.replace(b"Body", b"Evil"),
                                  dnsfunc=lambda name, timeout=5: record)
+
+
+@pytest.mark.django_db
+class TestSecondReview:
+    def test_names_are_read_as_idna_2008(self, world):
+        assert add(world, "exßample.de").domain == "xn--example-1va.de"  # not "exssample"
+
+    @pytest.mark.parametrize("bad", ["xn--zz.com", "kubernetes.default.svc", "mail.test",
+                                     ("a" * 60 + ".") * 4 + "com"])
+    def test_names_that_can_never_verify_are_refused(self, world, bad):
+        with pytest.raises(ValidationError):
+            add(world, bad)
+
+    def test_a_malformed_record_holding_our_key_does_not_verify(self, world, local_dns):
+        sender = add(world)
+        key = DkimKey.objects.get(domain=sender)
+        local_dns.publish(dkim.record_name(key.selector, sender.domain),
+                          f"garbage v=DKIM1; p={key.public_key}")
+        assert check(world, sender).state == "unverified"
+
+    def test_adding_domains_is_limited_per_account(self, world, settings):
+        settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES,
+                                      "sender_domain.add": "1/h"}
+        add(world)
+        with pytest.raises(ratelimit.Limited):
+            add(world, "other.acme.example")

@@ -91,3 +91,34 @@ TRIGGERS.update({
     AuditEventType.DKIM_KEY_CREATED: lambda f: _with_dns(_rotated),
     AuditEventType.DKIM_KEY_ACTIVATED: lambda f: _with_dns(_activated),
 })
+
+
+def _broadcast(world, publish, *, queue=False):
+    from enclave.audience.subscriptions import do_create_topic
+
+    owner = world.actor("owner")
+    sender = _verified(world, publish)
+    topic = do_create_topic(world.account, "news", "News", consent_text="News.",
+                            double_opt_in=False, actor=owner)
+    broadcast = actions.do_create_broadcast(
+        world.account, "June", template=_template(world), sender=sender, from_local="news",
+        topics=[topic.pk], actor=owner)
+    return actions.do_queue_broadcast(broadcast, actor=owner) if queue else broadcast
+
+
+def _broadcast_deleted(world, publish):
+    actions.do_delete_broadcast(_broadcast(world, publish), actor=world.actor("owner"))
+
+
+def _broadcast_cancelled(world, publish):
+    actions.do_cancel_broadcast(_broadcast(world, publish, queue=True),
+                                actor=world.actor("owner"))
+
+
+TRIGGERS.update({
+    AuditEventType.BROADCAST_CREATED: lambda f: _with_dns(_broadcast),
+    AuditEventType.BROADCAST_QUEUED: lambda f: _with_dns(
+        lambda world, publish: _broadcast(world, publish, queue=True)),
+    AuditEventType.BROADCAST_CANCELLED: lambda f: _with_dns(_broadcast_cancelled),
+    AuditEventType.BROADCAST_DELETED: lambda f: _with_dns(_broadcast_deleted),
+})

@@ -183,6 +183,14 @@ MODELS: tuple[Model, ...] = (
                 "activated_at", "retired_at"),
         "private_key": secret("null"),
     }),
+    Model("messaging.Broadcast", plain("id", "account", "name", "template", "sender",
+                                       "from_local", "from_name", "topics", "segments",
+                                       "state", "created_by", "created_at", "queued_at",
+                                       "recipients")),
+    # Who a broadcast goes to: about a person (ids only; erasure deletes the rows).
+    Model("messaging.OutboxMessage", plain("id", "broadcast", "person", "state",
+                                           "created_at"),
+          links=(Link(PERSON, "person_id"),)),
     Model("events.MessageId", plain("id", "account", "message_id", "received_at")),
     # --- the audit log: ids only, never values; an erased person's rows are scrubbed ---
     Model("core.AuditEvent", {

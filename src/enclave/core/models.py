@@ -110,9 +110,13 @@ class AuditEventType(models.IntegerChoices):
     TEMPLATE_DELETED = 1103, "email template deleted"
     SENDER_DOMAIN_ADDED = 1110, "sender domain added (with its first DKIM key)"
     SENDER_DOMAIN_STATE_CHANGED = 1111, "sender domain verified or unverified by a DNS check"
-    SENDER_DOMAIN_REMOVED = 1112, "sender domain removed (its DKIM keys destroyed)"
+    SENDER_DOMAIN_REMOVED = 1112, "sender domain removed (its DKIM keys deleted)"
     DKIM_KEY_CREATED = 1113, "DKIM key made for rotation"
     DKIM_KEY_ACTIVATED = 1114, "DKIM key took over signing (the previous one retired)"
+    BROADCAST_CREATED = 1120, "broadcast drafted"
+    BROADCAST_QUEUED = 1121, "broadcast queued (its recipients snapshotted into the outbox)"
+    BROADCAST_CANCELLED = 1122, "broadcast cancelled"
+    BROADCAST_DELETED = 1123, "broadcast draft deleted"
 
 
 class DeploymentStamp(models.Model):

@@ -70,7 +70,7 @@ def preview(principal: Principal, template: EmailTemplate,
         context["person"] = rendering.person_context(person, principal.perms, definitions)
     context.update(PREVIEW_LINKS)
     context["account"] = {"name": principal.account.name if principal.account else ""}
-    return rendering.render(template.subject, template.compiled, context)
+    return rendering.render_isolated(template.subject, template.compiled, context)
 
 
 def _as_id(value, kind: str) -> int:

@@ -6,7 +6,7 @@ Keys are RSA-2048 made by ``cryptography``; signatures are made by ``dkimpy``
 A domain has at most one ACTIVE key (it signs) and one PENDING key (made, its record not
 yet seen in DNS). Rotation makes a PENDING key under a new selector while the ACTIVE one
 keeps signing; once the new record is found the new key takes over and the old one is
-retired (its private key destroyed) — so there is never a moment when mail is signed by
+retired (its private key deleted) — so there is never a moment when mail is signed by
 a key whose record is not published.
 """
 

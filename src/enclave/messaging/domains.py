@@ -14,15 +14,21 @@ from dataclasses import dataclass
 
 import dns.exception
 import dns.resolver
+import idna
 from django.conf import settings
 
 from enclave.messaging import dkim
 
 LIFETIME_SECONDS = 4.0
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-# Names that can never be a public sending domain.
+# Names that can never be a public sending domain (and would send DNS questions about
+# internal names to an internal resolver).
 _NOT_PUBLIC = ("localhost", "local", "internal", "arpa", "invalid", "onion", "home",
-               "lan", "corp", "intranet", "private")
+               "lan", "corp", "intranet", "private", "test", "localdomain", "svc",
+               "cluster")
+# The longest DKIM record name is "<selector ≤ 10>._domainkey.<domain>" and a DNS name
+# is at most 253 characters: a longer domain could never be verified.
+MAX_DOMAIN = 253 - len("enc202612z._domainkey.")
 
 
 class DnsUnavailable(Exception):
@@ -39,12 +45,14 @@ def clean_domain(value) -> str:
     text = str(value or "").strip().lower().rstrip(".")
     if not text:
         raise BadDomain("Give the domain you send from, e.g. news.example.com.")
-    if len(text) > 253 or "\x00" in text:
-        raise BadDomain("At most 253 characters.")
-    try:
-        text = text.encode("idna").decode("ascii")
-    except UnicodeError:
+    if len(text) > MAX_DOMAIN or "\x00" in text:
+        raise BadDomain(f"At most {MAX_DOMAIN} characters.")
+    try:  # IDNA 2008 with UTS 46 mapping, as browsers and mail servers read names
+        text = idna.encode(text, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
         raise BadDomain("This is not a domain name.") from None
+    if len(text) > MAX_DOMAIN:
+        raise BadDomain(f"At most {MAX_DOMAIN} characters (in its ASCII form).")
     labels = text.split(".")
     if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
         raise BadDomain("This is not a domain name (letters, digits and hyphens, with at "
@@ -87,19 +95,31 @@ def txt(name: str, resolver=None) -> list[str]:
     return [b"".join(r.strings).decode("utf-8", "replace") for r in answer]
 
 
-def _tags(record: str) -> dict[str, str]:
-    out = {}
-    for part in record.split(";"):
+_TAG_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def _tags(record: str) -> dict[str, str] | None:
+    """A DKIM record's tags (RFC 6376 §3.6.1), or None when it is not a valid record:
+    ``v=`` first when present, well-formed tag names, no tag twice."""
+    out: dict[str, str] = {}
+    for index, part in enumerate(p for p in record.split(";") if p.strip()):
         key, sep, value = part.partition("=")
-        if sep:
-            out[key.strip().lower()] = "".join(value.split())
+        key = key.strip()
+        if not sep or not _TAG_NAME.match(key) or key in out or (key == "v" and index):
+            return None
+        out[key] = "".join(value.split())
     return out
 
 
 def publishes_key(records: list[str], public_key: str) -> bool:
-    """Whether one of ``records`` is a DKIM record for ``public_key``."""
-    return any(_tags(r).get("p") == public_key and _tags(r).get("v", "DKIM1") == "DKIM1"
-               for r in records)
+    """Whether one of ``records`` is a valid DKIM record for ``public_key`` (a receiver
+    would use it: ``v=DKIM1`` if given, ``k=rsa`` if given)."""
+    for record in records:
+        tags = _tags(record)
+        if tags and tags.get("p") == public_key and tags.get("v", "DKIM1") == "DKIM1" \
+                and tags.get("k", "rsa") == "rsa":
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -40,17 +40,21 @@ def _mapped_bytes() -> int:
         return 0
 
 
-def _child(write_fd: int, fn, args, expected) -> None:
+def _child(write_fd: int, fn, args, expected, cpu_seconds: int, memory_bytes: int) -> None:
     import faulthandler
     import resource
 
     reply: list
     try:
+        # Nothing of the parent's stays open here: not other requests' sockets, not the
+        # database's, not another call's pipe (whose reader would wait for our exit).
+        os.closerange(3, write_fd)
+        os.closerange(write_fd + 1, _max_fd())
         faulthandler.disable()  # a crash here is reported by the parent, not dumped
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        limit = _mapped_bytes() + MEMORY_BYTES
+        limit = _mapped_bytes() + memory_bytes
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
         reply = ["ok", fn(*args)]
     except expected as exc:
         reply = ["expected", list(exc.args)]
@@ -65,23 +69,39 @@ def _child(write_fd: int, fn, args, expected) -> None:
         view = view[os.write(write_fd, view):]
 
 
-def run(fn, *args, expected: type[Exception]):
+def _max_fd() -> int:
+    try:
+        return os.sysconf("SC_OPEN_MAX")
+    except (OSError, ValueError):
+        return 65536
+
+
+def run(fn, *args, expected: type[Exception], cpu_seconds: int | None = None,
+        memory_bytes: int | None = None, wall_seconds: float | None = None):
     """``fn(*args)`` in a limited child; its (JSON-serialisable) result. An ``expected``
     exception raised in the child is raised again here (rebuilt from its args); anything
-    else — another exception, a crash, a limit, the deadline — is :class:`Failed`."""
+    else — another exception, a crash, a limit, the deadline, no fork — is
+    :class:`Failed`. Limits default to the module's constants."""
     if not hasattr(os, "fork"):
         return fn(*args)
+    cpu = CPU_SECONDS if cpu_seconds is None else cpu_seconds
+    memory = MEMORY_BYTES if memory_bytes is None else memory_bytes
+    wall = WALL_SECONDS if wall_seconds is None else wall_seconds
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise Failed("could not start a child process") from None
     if pid == 0:  # the child
         try:
-            os.close(read_fd)
-            _child(write_fd, fn, args, expected)
+            _child(write_fd, fn, args, expected, cpu, memory)
         finally:
             os._exit(0)
     os.close(write_fd)
     try:
-        data = _read_until(read_fd, time.monotonic() + WALL_SECONDS)
+        data = _read_until(read_fd, time.monotonic() + wall)
     finally:
         os.close(read_fd)
         _reap(pid)

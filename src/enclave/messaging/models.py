@@ -49,7 +49,8 @@ class EmailTemplate(models.Model):
 UNVERIFIED, VERIFIED, UNKNOWN = "unverified", "verified", "unknown"
 DOMAIN_STATES = (UNVERIFIED, VERIFIED, UNKNOWN)
 # A DKIM key: PENDING (made, its record not yet seen), ACTIVE (signs; one per domain),
-# RETIRED (replaced; its private key destroyed).
+# RETIRED (replaced; its private key deleted — sealed copies in older backups expire with
+# them).
 PENDING, ACTIVE, RETIRED = "pending", "active", "retired"
 KEY_STATES = (PENDING, ACTIVE, RETIRED)
 
@@ -83,7 +84,7 @@ class SenderDomain(models.Model):
 
 class DkimKey(models.Model):
     """An RSA key pair for one selector of a domain; the private key is sealed by the
-    keyring (bound to this row) and destroyed when the key is retired."""
+    keyring (bound to this row) and deleted when the key is retired."""
 
     domain = models.ForeignKey(SenderDomain, on_delete=models.CASCADE, related_name="+")
     selector = models.CharField(max_length=63)
@@ -109,3 +110,70 @@ class DkimKey(models.Model):
 
     def __str__(self) -> str:
         return f"dkim-key:{self.pk}"
+
+
+# Broadcasts: a DRAFT is edited; QUEUED has its recipients snapshotted into the outbox
+# (the send pipeline takes it from there); CANCELLED stops what is still queued.
+DRAFT, QUEUED, CANCELLED = "draft", "queued", "cancelled"
+BROADCAST_STATES = (DRAFT, QUEUED, CANCELLED)
+# One outbox row per broadcast × person: QUEUED until the pipeline hands it over.
+OUTBOX_QUEUED, OUTBOX_CANCELLED = "queued", "cancelled"
+OUTBOX_STATES = (OUTBOX_QUEUED, OUTBOX_CANCELLED)
+
+
+class Broadcast(models.Model):
+    """An email to the subscribers of some topics (consent is per topic), optionally only
+    those in some segments; sent from ``from_local``@``sender.domain``."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE,
+                                related_name="+")
+    name = models.CharField(max_length=100)
+    template = models.ForeignKey(EmailTemplate, on_delete=models.PROTECT, related_name="+")
+    sender = models.ForeignKey(SenderDomain, on_delete=models.PROTECT, related_name="+")
+    from_local = models.CharField(max_length=64)
+    from_name = models.CharField(max_length=100, blank=True, default="")
+    # Ids of the account's topics (at least one) and segments (none: every subscriber).
+    topics = models.JSONField(default=list)
+    segments = models.JSONField(default=list)
+    state = models.CharField(max_length=10, default=DRAFT,
+                             choices=[(s, s) for s in BROADCAST_STATES])
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=clock.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="broadcast_name_unique"),
+            models.CheckConstraint(condition=models.Q(state__in=BROADCAST_STATES),
+                                   name="broadcast_state_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"broadcast:{self.pk}"
+
+
+class OutboxMessage(models.Model):
+    """One recipient of a broadcast. Holds no address or body: both are taken from the
+    person and the template when the message is sent, so erasing the person (which
+    deletes these rows) leaves nothing behind."""
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="+")
+    person = models.ForeignKey("people.Person", on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, default=OUTBOX_QUEUED,
+                             choices=[(s, s) for s in OUTBOX_STATES])
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["broadcast", "person"],
+                                    name="outboxmessage_unique"),
+            models.CheckConstraint(condition=models.Q(state__in=OUTBOX_STATES),
+                                   name="outboxmessage_state_valid"),
+        ]
+        indexes = [models.Index(fields=["person"], name="outboxmessage_person"),
+                   models.Index(fields=["broadcast", "state"], name="outboxmessage_state")]
+
+    def __str__(self) -> str:
+        return f"outbox:{self.pk}"

@@ -20,6 +20,7 @@ from django.utils.html import escape
 
 from enclave.access.permissions import Permission
 from enclave.core import ratelimit
+from enclave.core.validation import MissingReference
 from enclave.messaging import access, actions, rendering
 from enclave.messaging.models import KINDS, MJML
 
@@ -66,6 +67,8 @@ def template_create(request: HttpRequest) -> HttpResponse:
             return redirect(f"/app/templates/{template.pk}/")
         except ValidationError as exc:
             errors, status = _errors(exc), 422
+        except ratelimit.Limited as exc:
+            errors, status = {"template": str(exc)}, 429
     return render(request, "messaging/template_form.html", {
         "form": form, "errors": errors, "kinds": KINDS, "template": None,
         "can_manage": True}, status=status)
@@ -85,7 +88,9 @@ def template_detail(request: HttpRequest, template_id: int) -> HttpResponse:
             actions.do_change_template(template, actor=principal, request=request, **form)
             return redirect(f"/app/templates/{template.pk}/")
         except ValidationError as exc:
-            errors, status = _errors(exc), 422
+            errors, status = _errors(exc), 409 if isinstance(exc, MissingReference) else 422
+        except ratelimit.Limited as exc:
+            errors, status = {"template": str(exc)}, 429
     return render(request, "messaging/template_form.html", {
         "form": form, "errors": errors, "kinds": KINDS, "template": template,
         "can_manage": principal.can(P.EMAIL_MANAGE)}, status=status)
@@ -151,6 +156,8 @@ def senders_list(request: HttpRequest) -> HttpResponse:
             return redirect(f"/app/senders/{sender.pk}/")
         except ValidationError as exc:
             error, status = " ".join(exc.messages), 422
+        except ratelimit.Limited as exc:
+            error, status = str(exc), 429
     return render(request, "messaging/senders.html", {
         "senders": list(access.sender_domains_of(principal)), "error": error,
         "typed": typed, "can_manage": principal.can(P.EMAIL_MANAGE)}, status=status)

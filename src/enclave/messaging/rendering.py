@@ -28,6 +28,7 @@ import functools
 import re
 import secrets
 import time
+from collections.abc import Mapping, Sized
 from dataclasses import dataclass
 
 import css_inline
@@ -89,10 +90,27 @@ def _check_value(value) -> None:
         return
     if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
         raise SandboxLimit("a number is too large", token=None)
-    if isinstance(value, str) and len(value) > OUTPUT_LIMIT:
-        raise SandboxLimit("a text is too long", token=None)
-    if isinstance(value, list | tuple) and len(value) > MAX_ITEMS:
-        raise SandboxLimit("a list is too long", token=None)
+    if isinstance(value, str):
+        if len(value) > OUTPUT_LIMIT:
+            raise SandboxLimit("a text is too long", token=None)
+    elif isinstance(value, Sized) and not isinstance(value, Mapping):
+        # Lists, tuples and ranges: their length, and the text their items hold.
+        if len(value) > MAX_ITEMS:
+            raise SandboxLimit("a list is too long", token=None)
+        if sum(len(v) for v in value if isinstance(v, str)) > OUTPUT_LIMIT:
+            raise SandboxLimit("a list holds too much text", token=None)
+
+
+_DATE_WIDTH = re.compile(r"%[-_0^#]*\d")
+
+
+def _check_date(value, args) -> None:
+    # ``date`` reads the server's clock for "now"/"today", and a width in its format
+    # (%500000000Y) makes the C library pad a field to any size.
+    if isinstance(value, str) and value.strip().lower() in ("now", "today"):
+        raise SandboxLimit("the server's clock is not available", token=None)
+    if any(isinstance(a, str) and (_DATE_WIDTH.search(a) or len(a) > 200) for a in args):
+        raise SandboxLimit("a date format may not set widths", token=None)
 
 
 def _check_deadline() -> None:
@@ -111,6 +129,8 @@ def _guarded(name: str, func):
 
     def guarded(value, *args, **kwargs):
         _check_deadline()
+        if name == "date":
+            _check_date(value, args)
         _check_value(value)
         for arg in args:
             _check_value(arg)
@@ -344,16 +364,21 @@ _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "
 
 def _check_depth(source: str) -> None:
     """Refuse elements nested deeper than ``MAX_DEPTH`` (the compilers are recursive
-    native code; far deeper nesting overflows their stack)."""
-    depth = deepest = 0
+    native code; far deeper nesting overflows their stack — the child process contains
+    that too, this says why). A closing tag counts only when it closes an open element,
+    as a parser reads it."""
+    stack: list[str] = []
     for closing, name, self_closing in _TAG.findall(source):
+        name = name.lower()
         if closing:
-            depth = max(0, depth - 1)
-        elif not self_closing and name.lower() not in _VOID:
-            depth += 1
-            deepest = max(deepest, depth)
-    if deepest > MAX_DEPTH:
-        raise TemplateError("source", f"Elements are nested more than {MAX_DEPTH} deep.")
+            if name in stack:
+                while stack.pop() != name:
+                    pass
+        elif not self_closing and name not in _VOID:
+            stack.append(name)
+            if len(stack) > MAX_DEPTH:
+                raise TemplateError("source",
+                                    f"Elements are nested more than {MAX_DEPTH} deep.")
 
 
 def sample_context(definitions=()) -> dict:
@@ -432,6 +457,30 @@ def render(subject: str, compiled: str, context: dict) -> Rendered:
         raise TemplateError("source", "The HTML cannot be turned into plain text; check "
                                       "its markup.") from None
     return Rendered(_one_line(subject_out), html, plain)
+
+
+PREVIEW_CPU_SECONDS = 3
+PREVIEW_MEMORY_BYTES = 512 << 20
+
+
+def _render_fields(subject: str, compiled: str, context: dict) -> list[str]:
+    out = render(subject, compiled, context)
+    return [out.subject, out.html, out.text]
+
+
+def render_isolated(subject: str, compiled: str, context: dict) -> Rendered:
+    """:func:`render` in a limited child process (``messaging.isolation``): a template
+    can branch on a value the save-time sample did not have, so a render for a real
+    person is bounded by CPU and memory limits too, not by the sandbox's checks alone."""
+    try:
+        return Rendered(*isolation.run(_render_fields, subject, compiled, context,
+                                       expected=TemplateError,
+                                       cpu_seconds=PREVIEW_CPU_SECONDS,
+                                       memory_bytes=PREVIEW_MEMORY_BYTES,
+                                       wall_seconds=PREVIEW_CPU_SECONDS * 2))
+    except isolation.Failed:
+        raise TemplateError("source", "Rendering took too long or needed too much "
+                                      "memory; simplify the template.") from None
 
 
 def _one_line(subject: str) -> str:

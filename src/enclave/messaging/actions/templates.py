@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 
 from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
-from enclave.core import audit, clock
+from enclave.core import audit, clock, ratelimit
 from enclave.core.models import AuditEventType
 from enclave.core.validation import MissingReference
 from enclave.messaging import rendering
@@ -32,6 +32,7 @@ def _clean_name(name) -> str:
 def _compiled(account_id: int, *, kind: str, subject: str, source: str) -> str:
     from enclave.people.access import field_definitions
 
+    ratelimit.require("template.save", str(account_id))
     try:
         return rendering.compile_template(kind, subject, source,
                                           field_definitions(account_id))

@@ -1,0 +1,224 @@
+"""Broadcast state changes: draft one, queue it (its recipients snapshotted into the
+outbox in one transaction), cancel it, delete a draft. Audit rows name the broadcast by
+id and say how many recipients — never who.
+
+Who receives a broadcast (:func:`recipients`): the account's unarchived people with an
+address who are *subscribed* (not pending confirmation, not unsubscribed) to at least one
+of its topics and, when it names segments, in at least one of them. Suppression is
+checked again by the send pipeline for every message just before it is handed over, so
+an address suppressed after queuing is still never mailed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+
+from enclave.access.permissions import Permission
+from enclave.access.principal import Principal, authorize
+from enclave.core import audit, clock
+from enclave.core.models import AuditEventType
+from enclave.core.validation import MissingReference
+from enclave.messaging.models import (
+    CANCELLED,
+    DRAFT,
+    OUTBOX_CANCELLED,
+    OUTBOX_QUEUED,
+    QUEUED,
+    VERIFIED,
+    Broadcast,
+    EmailTemplate,
+    OutboxMessage,
+    SenderDomain,
+)
+
+P = Permission
+NAME_MAX = 100
+MAX_TOPICS = MAX_SEGMENTS = 20
+DUPLICATE_NAME = "Another broadcast has this name."
+NOT_A_DRAFT = "Only a draft can be changed, queued or deleted."
+NOT_QUEUED = "Only a queued broadcast can be cancelled."
+SENDER_UNVERIFIED = ("The sender domain is not verified: publish its DKIM record and "
+                     "check the domain first.")
+_LOCAL_PART = re.compile(r"^[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+(\.[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+)*$")
+
+
+def _clean_name(name) -> str:
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise ValidationError({"name": "Give the broadcast a name."})
+    if len(name) > NAME_MAX or "\x00" in name:
+        raise ValidationError({"name": f"At most {NAME_MAX} characters, no NUL."})
+    return name
+
+
+def _clean_from(from_local, from_name) -> tuple[str, str]:
+    local = str(from_local or "").strip()
+    if not _LOCAL_PART.match(local) or len(local) > 64:
+        raise ValidationError({"from_local": "The part before the @: letters, digits and "
+                                             "!#$%&'*+/=?^_`{|}~.- (at most 64)."})
+    name = str(from_name or "")
+    if len(name) > 100 or any(not ch.isprintable() for ch in name):
+        raise ValidationError({"from_name": "At most 100 printable characters on one line."})
+    return local, " ".join(name.split())
+
+
+def _ids(values, kind: str, limit: int) -> list[int]:
+    try:
+        ids = sorted({int(v) for v in values or ()})
+    except (TypeError, ValueError):
+        raise ValidationError({kind: "A list of ids."}) from None
+    if len(ids) > limit:
+        raise ValidationError({kind: f"At most {limit}."})
+    return ids
+
+
+def _check_audience(account_id: int, topics: list[int], segments: list[int]) -> None:
+    from enclave.audience.models import Segment, Topic
+
+    if not topics:
+        raise ValidationError({"topics": "Choose at least one topic: a broadcast goes to "
+                                         "people who subscribed to it."})
+    for model, ids, kind in ((Topic, topics, "topics"), (Segment, segments, "segments")):
+        found = set(model.objects.filter(account_id=account_id, pk__in=ids)
+                    .values_list("pk", flat=True))
+        missing = [i for i in ids if i not in found]
+        if missing:  # another account's looks exactly like a missing one
+            raise MissingReference({kind: f"No such {kind[:-1]}: "
+                                          f"{', '.join(map(str, missing[:20]))}."})
+
+
+def _own(account_id: int, template: EmailTemplate, sender: SenderDomain) -> None:
+    if template.account_id != account_id:
+        raise MissingReference({"template": "No such template."})
+    if sender.account_id != account_id:
+        raise MissingReference({"sender": "No such sender domain."})
+
+
+def do_create_broadcast(account, name: str, *, template: EmailTemplate,
+                        sender: SenderDomain, from_local: str, from_name: str = "",
+                        topics, segments=(), actor: Principal, request=None) -> Broadcast:
+    """A draft broadcast. Needs ``email.manage``; the template, sender domain, topics
+    (at least one) and segments must be the account's (MissingReference otherwise)."""
+    authorize(actor, P.EMAIL_MANAGE, account_id=account.pk)
+    name = _clean_name(name)
+    local, display = _clean_from(from_local, from_name)
+    topic_ids = _ids(topics, "topics", MAX_TOPICS)
+    segment_ids = _ids(segments, "segments", MAX_SEGMENTS)
+    _own(account.pk, template, sender)
+    _check_audience(account.pk, topic_ids, segment_ids)
+    try:
+        with transaction.atomic():
+            broadcast = Broadcast.objects.create(
+                account=account, name=name, template=template, sender=sender,
+                from_local=local, from_name=display, topics=topic_ids,
+                segments=segment_ids, created_by_id=actor.member_id)
+            audit.record(AuditEventType.BROADCAST_CREATED, actor=actor,
+                         account_id=account.pk, request=request, target_type="broadcast",
+                         target_id=broadcast.pk)
+    except IntegrityError:
+        raise ValidationError({"name": DUPLICATE_NAME}, code="unique") from None
+    return broadcast
+
+
+def recipients(broadcast: Broadcast, *, now=None):
+    """The people ``broadcast`` goes to now (a queryset; see the module docstring)."""
+    from enclave.audience import membership
+    from enclave.audience.models import SUBSCRIBED, Segment, Subscription
+    from enclave.people.models import Person
+
+    people = Person.objects.filter(
+        account_id=broadcast.account_id, archived_at__isnull=True,
+        pk__in=Subscription.objects.filter(
+            topic__account_id=broadcast.account_id, topic_id__in=broadcast.topics,
+            status=SUBSCRIBED).values("person_id")).exclude(email="")
+    if broadcast.segments:
+        ctx = membership.context(broadcast.account_id, now=now)
+        inside = Q()
+        for segment in Segment.objects.filter(account_id=broadcast.account_id,
+                                              pk__in=broadcast.segments):
+            inside |= Q(pk__in=membership.members_of(segment, ctx).values("pk"))
+        people = people.filter(inside) if inside else people.none()
+    return people
+
+
+def _snapshot(broadcast: Broadcast, people, now) -> int:
+    """Everyone in ``people`` gets an outbox row, by ``INSERT … SELECT`` in the database
+    (a million recipients never pass through Python). Returns how many."""
+    sql, params = people.order_by().values("pk").query.sql_with_params()
+    table = OutboxMessage._meta.db_table
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (broadcast_id, person_id, state, created_at) "  # noqa: S608 — a model table; the people query is the ORM's, with parameters
+                       f"SELECT %s, q.*, %s, %s FROM ({sql}) AS q",
+                       [broadcast.pk, OUTBOX_QUEUED, stamp, *params])
+        return cursor.rowcount
+
+
+def do_queue_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) -> Broadcast:
+    """Snapshot the recipients into the outbox and mark the broadcast queued, in one
+    transaction: either everyone is queued or no one. Refused (409) unless it is a draft
+    whose sender domain is verified and whose topics and segments still exist."""
+    from enclave.audience import rules
+
+    authorize(actor, P.EMAIL_MANAGE, account_id=broadcast.account_id)
+    now = clock.now()
+    with transaction.atomic():
+        locked = Broadcast.objects.select_for_update().filter(
+            pk=broadcast.pk, account_id=broadcast.account_id).first()
+        if locked is None or locked.state != DRAFT:
+            raise MissingReference({"broadcast": NOT_A_DRAFT})
+        if SenderDomain.objects.filter(pk=locked.sender_id, state=VERIFIED).count() != 1:
+            raise MissingReference({"sender": SENDER_UNVERIFIED})
+        _check_audience(locked.account_id, locked.topics, locked.segments)
+        try:
+            count = _snapshot(locked, recipients(locked, now=now), now)
+        except rules.RuleError:
+            raise MissingReference({"segments": "A segment's rules can no longer be "
+                                                "used; fix the segment first."}) from None
+        locked.state, locked.queued_at, locked.recipients = QUEUED, now, count
+        locked.save()
+        audit.record(AuditEventType.BROADCAST_QUEUED, actor=actor,
+                     account_id=locked.account_id, request=request,
+                     target_type="broadcast", target_id=locked.pk,
+                     extra={"recipients": count})
+    return locked
+
+
+def do_cancel_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) -> Broadcast:
+    """Stop a queued broadcast: what is still queued in the outbox is cancelled."""
+    authorize(actor, P.EMAIL_MANAGE, account_id=broadcast.account_id)
+    with transaction.atomic():
+        locked = Broadcast.objects.select_for_update().filter(
+            pk=broadcast.pk, account_id=broadcast.account_id).first()
+        if locked is None or locked.state != QUEUED:
+            raise MissingReference({"broadcast": NOT_QUEUED})
+        stopped = OutboxMessage.objects.filter(broadcast=locked, state=OUTBOX_QUEUED) \
+            .update(state=OUTBOX_CANCELLED)
+        locked.state = CANCELLED
+        locked.save()
+        audit.record(AuditEventType.BROADCAST_CANCELLED, actor=actor,
+                     account_id=locked.account_id, request=request,
+                     target_type="broadcast", target_id=locked.pk,
+                     extra={"stopped": stopped})
+    return locked
+
+
+def do_delete_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) -> None:
+    """Delete a draft (409 for anything else: a queued broadcast is cancelled instead,
+    so what was sent stays on record)."""
+    authorize(actor, P.EMAIL_MANAGE, account_id=broadcast.account_id)
+    with transaction.atomic():
+        locked = Broadcast.objects.select_for_update().filter(
+            pk=broadcast.pk, account_id=broadcast.account_id).first()
+        if locked is None:
+            return
+        if locked.state != DRAFT:
+            raise MissingReference({"broadcast": NOT_A_DRAFT})
+        locked.delete()
+        audit.record(AuditEventType.BROADCAST_DELETED, actor=actor,
+                     account_id=broadcast.account_id, request=request,
+                     target_type="broadcast", target_id=broadcast.pk)
