@@ -40,7 +40,9 @@ class TestInvitePage:
         assert client.get("/app/account/invite/").status_code == 200
 
     def test_custom_role_with_team_manage_sends_the_invitation(self, world):
-        client = with_custom_role(world, "viewer", ["team.manage", "segments.read"])
+        # Everything a viewer holds, plus team.manage: it may grant the viewer role.
+        client = with_custom_role(world, "viewer", ["team.manage", "segments.read",
+                                                    "email.read"])
         page = client.get("/app/account/invite/").text
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
         client.post("/app/account/invite/", {"csrfmiddlewaretoken": csrf,
