@@ -15,8 +15,10 @@ the process (development machines only; deployments are Linux).
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
 import os
+import resource
 import select
 import signal
 import time
@@ -41,9 +43,6 @@ def _mapped_bytes() -> int:
 
 
 def _child(write_fd: int, fn, args, expected, cpu_seconds: int, memory_bytes: int) -> None:
-    import faulthandler
-    import resource
-
     reply: list
     try:
         # Nothing of the parent's stays open here: not other requests' sockets, not the
