@@ -88,6 +88,7 @@ SUCCESS = {
     ("GET", "accept-invitation"): 404, ("POST", "accept-invitation"): 404,
     ("GET", "preferences"): 404, ("POST", "preferences"): 404,
     ("GET", "subscription-confirm"): 404, ("POST", "subscription-confirm"): 404,
+    ("GET", "unsubscribe"): 404, ("POST", "unsubscribe"): 404,
     # A form id that names no topic: the same "invalid link" page.
     ("GET", "subscribe-form"): 404, ("POST", "subscribe-form"): 404,
     ("POST", "signup"): 200, ("POST", "password-reset"): 200,

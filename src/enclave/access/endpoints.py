@@ -122,6 +122,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     web("preferences", "POST", PUBLIC),
     web("subscription-confirm", "GET", PUBLIC),
     web("subscription-confirm", "POST", PUBLIC),
+    # An email's one-click unsubscribe link (RFC 8058): mailbox providers POST to it from
+    # their servers, with no cookie or CSRF token; what it does is safe to forge — it only
+    # ever unsubscribes the person the signed token names.
+    web("unsubscribe", "GET", PUBLIC),
+    web("unsubscribe", "POST", PUBLIC, cross_site=True),
     web("subscribe-form", "GET", PUBLIC),
     web("subscribe-form", "POST", PUBLIC, cross_site=True),
     # --- identity: the member's own sign-in, sessions and MFA ---

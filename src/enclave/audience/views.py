@@ -117,6 +117,31 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         "subscribed": state == SUBSCRIBED, "pending": state == PENDING})
 
 
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """An email's unsubscribe link. GET shows what the link would do and a button (link
+    scanners follow every link: a GET changes nothing); POST unsubscribes the person from
+    the email's topics — the button, or a mailbox provider's one-click POST
+    (``List-Unsubscribe=One-Click``, RFC 8058). Replaying it changes nothing more."""
+    if _limited(request, "preferences.ip"):
+        return _too_many(request)
+    found = tokens.read(token, tokens.UNSUBSCRIBE)
+    if found is None or not isinstance(found[1], list):
+        return _gone(request)
+    person, topic_ids = found
+    topics = list(Topic.objects.filter(account_id=person.account_id, pk__in=topic_ids)
+                  .order_by("name"))
+    if request.method == "POST":
+        ip = audit.client_ip(request)
+        for topic in topics:
+            subscriptions.do_change_subscription(person, topic, False,
+                                                 method="unsubscribe_link", ip=ip,
+                                                 actor=None, request=request)
+    # No link to the preference centre from here: this token lives longer than a
+    # preference link and must not mint one (that page shows what is held).
+    return render(request, "audience/unsubscribe.html", {
+        "topics": topics, "done": request.method == "POST"})
+
+
 def subscribe_form(request: HttpRequest, public_id: str) -> HttpResponse:
     """A topic's subscribe form. Cross-site posts are expected (the form is embedded on
     the account's site), so it takes no CSRF token (``cross_site`` in the registry). A
