@@ -1,0 +1,81 @@
+"""A composed email: what a receiving server sees — the headers, both parts, a DKIM
+signature it accepts with the record we publish — and that nothing typed can add a
+header."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+
+import dkim as dkimpy
+import pytest
+
+from enclave.messaging import compose, dkim
+from enclave.messaging.rendering import Rendered
+
+PRIVATE, PUBLIC = dkim.new_key_pair()
+NOW = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
+UNSUBSCRIBE = "https://app.example.com/unsubscribe/TOKEN"
+
+
+def make(**changes):
+    args = {"domain": "news.acme.example", "from_local": "news", "from_name": "Acme News",
+            "to": "ann@example.net",
+            "rendered": Rendered("Hello Ann", "<p>Hello <b>Ann</b></p>", "Hello Ann\n"),
+            "message_id": "b7.p42.x1", "unsubscribe_url": UNSUBSCRIBE,
+            "feedback_id": "7:3:broadcast:enclave", "selector": "enc202612",
+            "private_key_pem": PRIVATE, "now": NOW}
+    return compose.message(**{**args, **changes})
+
+
+def parsed(raw: bytes):
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def record(name, timeout=5):
+    assert name == b"enc202612._domainkey.news.acme.example."
+    return dkim.txt_value(PUBLIC).encode()
+
+
+class TestMessage:
+    def test_headers_a_receiver_sees(self):
+        envelope, raw = make()
+        mail = parsed(raw)
+        assert (mail["From"], mail["To"], mail["Subject"]) == (
+            "Acme News <news@news.acme.example>", "ann@example.net", "Hello Ann")
+        assert mail["Message-ID"] == "<b7.p42.x1@news.acme.example>"
+        assert mail["List-Unsubscribe"] == f"<{UNSUBSCRIBE}>"
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert mail["Feedback-ID"] == "7:3:broadcast:enclave"
+        assert envelope == compose.Envelope("news@news.acme.example", "ann@example.net",
+                                            "b7.p42.x1")
+
+    def test_both_parts_text_first(self):
+        mail = parsed(make()[1])
+        parts = [p.get_content_type() for p in mail.iter_parts()]
+        assert parts == ["text/plain", "text/html"]
+        assert "<b>Ann</b>" in mail.get_body(("html",)).get_content()
+
+    def test_the_signature_verifies_with_the_published_record(self):
+        assert dkimpy.verify(make()[1], dnsfunc=record)
+
+    def test_the_signature_covers_the_unsubscribe_headers(self):
+        raw = make()[1]
+        tampered = raw.replace(b"List-Unsubscribe=One-Click", b"List-Unsubscribe=Nope")
+        assert not dkimpy.verify(tampered, dnsfunc=record)
+
+    def test_an_international_domain_is_written_in_its_ascii_form(self):
+        assert make(to="ann@bücher.example")[0].recipient == "ann@xn--bcher-kva.example"
+
+    def test_a_non_ascii_local_part_is_unsendable_here(self):
+        with pytest.raises(compose.Unsendable):
+            make(to="anné@example.net")
+
+    @pytest.mark.parametrize("field", ["from_name", "subject"])
+    def test_a_line_break_can_never_add_a_header(self, field):
+        evil = "Hi\r\nBcc: everyone@example.com"
+        changes = ({"from_name": evil} if field == "from_name" else
+                   {"rendered": Rendered(evil, "<p>x</p>", "x\n")})
+        with pytest.raises(compose.Unsendable):
+            make(**changes)
