@@ -90,13 +90,15 @@ def local_dns(_hermetic_dns):
 
 @pytest.fixture
 def no_dns(monkeypatch):
-    """DNS that cannot be asked: the only server is a closed port, and the wait for it
-    is cut short."""
+    """DNS that cannot be asked: the only server never answers, and the wait for it is
+    cut short."""
     from enclave.messaging import domains
-    from tests.messaging.dnsserver import closed_port, use_servers
+    from tests.messaging.dnsserver import silent_server, use_servers
 
     monkeypatch.setattr(domains, "LIFETIME_SECONDS", 0.2)
-    use_servers([("127.0.0.1", closed_port())])  # _hermetic_dns puts the config back
+    with silent_server() as silent:
+        use_servers([silent.getsockname()])  # _hermetic_dns puts the config back
+        yield
 
 
 @pytest.fixture(autouse=True)

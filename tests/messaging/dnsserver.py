@@ -70,10 +70,9 @@ def use_servers(servers) -> object:
     return previous
 
 
-def closed_port() -> int:
-    """A UDP port on 127.0.0.1 nobody listens on (just released)."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
+def silent_server() -> socket.socket:
+    """A UDP socket on 127.0.0.1 that never answers: DNS questions sent to it time out.
+    Kept bound by the caller (close it after), so no other process can answer there."""
+    held = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    held.bind(("127.0.0.1", 0))
+    return held
