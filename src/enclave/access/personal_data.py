@@ -186,10 +186,12 @@ MODELS: tuple[Model, ...] = (
     Model("messaging.Broadcast", plain("id", "account", "name", "template", "sender",
                                        "from_local", "from_name", "topics", "segments",
                                        "state", "created_by", "created_at", "queued_at",
-                                       "recipients")),
+                                       "recipients", "finished_at")),
     # Who a broadcast goes to: about a person (ids only; erasure deletes the rows).
     Model("messaging.OutboxMessage", plain("id", "broadcast", "person", "state",
-                                           "created_at"),
+                                           "created_at", "attempts", "claimed_at",
+                                           "next_attempt_at", "sent_at", "message_id",
+                                           "detail"),
           links=(Link(PERSON, "person_id"),)),
     Model("events.MessageId", plain("id", "account", "message_id", "received_at")),
     # --- the audit log: ids only, never values; an erased person's rows are scrubbed ---

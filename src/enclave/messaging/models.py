@@ -113,12 +113,19 @@ class DkimKey(models.Model):
 
 
 # Broadcasts: a DRAFT is edited; QUEUED has its recipients snapshotted into the outbox
-# (the send pipeline takes it from there); CANCELLED stops what is still queued.
-DRAFT, QUEUED, CANCELLED = "draft", "queued", "cancelled"
-BROADCAST_STATES = (DRAFT, QUEUED, CANCELLED)
-# One outbox row per broadcast × person: QUEUED until the pipeline hands it over.
-OUTBOX_QUEUED, OUTBOX_CANCELLED = "queued", "cancelled"
-OUTBOX_STATES = (OUTBOX_QUEUED, OUTBOX_CANCELLED)
+# (the send pipeline takes it from there); SENT once every outbox row is final;
+# CANCELLED stops what is still queued.
+DRAFT, QUEUED, SENT, CANCELLED = "draft", "queued", "sent", "cancelled"
+BROADCAST_STATES = (DRAFT, QUEUED, SENT, CANCELLED)
+# One outbox row per broadcast × person: QUEUED → SENDING (claimed by a worker, with a
+# lease) → SENT, DEFERRED (retried at next_attempt_at), FAILED (given up, or a bounce) or
+# SKIPPED (no longer eligible when its turn came: unsubscribed, suppressed, archived).
+OUTBOX_QUEUED, OUTBOX_SENDING, OUTBOX_SENT = "queued", "sending", "sent"
+OUTBOX_DEFERRED, OUTBOX_FAILED, OUTBOX_SKIPPED = "deferred", "failed", "skipped"
+OUTBOX_CANCELLED = "cancelled"
+OUTBOX_STATES = (OUTBOX_QUEUED, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_DEFERRED, OUTBOX_FAILED,
+                 OUTBOX_SKIPPED, OUTBOX_CANCELLED)
+OUTBOX_FINAL = (OUTBOX_SENT, OUTBOX_FAILED, OUTBOX_SKIPPED, OUTBOX_CANCELLED)
 
 
 class Broadcast(models.Model):
@@ -142,6 +149,7 @@ class Broadcast(models.Model):
     created_at = models.DateTimeField(default=clock.now)
     queued_at = models.DateTimeField(null=True, blank=True)
     recipients = models.PositiveIntegerField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -164,6 +172,15 @@ class OutboxMessage(models.Model):
     state = models.CharField(max_length=10, default=OUTBOX_QUEUED,
                              choices=[(s, s) for s in OUTBOX_STATES])
     created_at = models.DateTimeField(default=clock.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)  # the worker's lease
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # The Message-ID's unique part, fixed at the first attempt: a retry is the same mail.
+    message_id = models.CharField(max_length=64, blank=True, default="")
+    # The last outcome: a reply code and enhanced status, or why it was skipped — never
+    # an address or a server's text.
+    detail = models.CharField(max_length=40, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -173,7 +190,9 @@ class OutboxMessage(models.Model):
                                    name="outboxmessage_state_valid"),
         ]
         indexes = [models.Index(fields=["person"], name="outboxmessage_person"),
-                   models.Index(fields=["broadcast", "state"], name="outboxmessage_state")]
+                   models.Index(fields=["broadcast", "state"], name="outboxmessage_state"),
+                   models.Index(fields=["state", "next_attempt_at"],
+                                name="outboxmessage_due")]
 
     def __str__(self) -> str:
         return f"outbox:{self.pk}"

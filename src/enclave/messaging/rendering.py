@@ -486,6 +486,37 @@ def render_isolated(subject: str, compiled: str, context: dict) -> Rendered:
                                       "memory; simplify the template.") from None
 
 
+BATCH_CPU_SECONDS = 30
+BATCH_MEMORY_BYTES = 1 << 30
+
+
+def _render_many(subject: str, compiled: str, contexts: list[dict]) -> list:
+    out: list = []
+    for context in contexts:
+        try:
+            rendered = render(subject, compiled, context)
+        except TemplateError:
+            out.append(None)
+        else:
+            out.append([rendered.subject, rendered.html, rendered.text])
+    return out
+
+
+def render_batch(subject: str, compiled: str, contexts: list[dict]) -> list[Rendered | None]:
+    """Each context's rendering (None where this recipient's data makes the template
+    fail), all in one limited child process; :class:`TemplateError` when the batch as a
+    whole runs out of time or memory."""
+    try:
+        rows = isolation.run(_render_many, subject, compiled, contexts,
+                             expected=TemplateError, cpu_seconds=BATCH_CPU_SECONDS,
+                             memory_bytes=BATCH_MEMORY_BYTES,
+                             wall_seconds=BATCH_CPU_SECONDS * 2)
+    except isolation.Failed:
+        raise TemplateError("source", "Rendering the batch took too long or needed too "
+                                      "much memory.") from None
+    return [None if row is None else Rendered(*row) for row in rows]
+
+
 def _one_line(subject: str) -> str:
     """A header-safe subject: whitespace (CR, LF, U+2028, ...) collapsed, control
     characters dropped, at most 998 characters (RFC 5322's line limit)."""

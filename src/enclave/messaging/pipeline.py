@@ -1,0 +1,222 @@
+"""The send pipeline: from the outbox to a mail server, at most once per message in all
+but one case, and never lost.
+
+A worker **claims** a batch of due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+workers never take the same row; SQLite has one writer) and marks them ``sending`` with
+a lease, in its own short transaction. For each message it then checks the person is
+still eligible (subscribed to one of the broadcast's topics, not suppressed, not
+archived, with an address — else ``skipped``), renders the whole batch in a limited
+child process (``rendering.render_batch``), composes and DKIM-signs it
+(``compose.message``), hands it to the transport, and records the outcome at once:
+``sent``; ``deferred`` with a backoff (a 4xx, a dropped connection) until
+``MAX_ATTEMPTS``, then ``failed``; ``failed`` for a 5xx — a 5xx for the recipient is a
+bounce and suppresses the address.
+
+A worker that dies mid-batch leaves rows in ``sending``: their lease runs out after
+``LEASE`` and the next claim takes them again. Only a message whose SMTP transaction
+was in flight at the moment of death can go out twice — with the same Message-ID, since
+it is fixed at the first attempt. A broadcast is ``sent`` when none of its rows is left
+to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from django.db import transaction
+from django.db.models import F, Q
+
+from enclave.core import clock
+from enclave.messaging import access, compose, headers, rendering, transports
+from enclave.messaging.models import (
+    OUTBOX_DEFERRED,
+    OUTBOX_FAILED,
+    OUTBOX_FINAL,
+    OUTBOX_QUEUED,
+    OUTBOX_SENDING,
+    OUTBOX_SENT,
+    OUTBOX_SKIPPED,
+    QUEUED,
+    SENT,
+    Broadcast,
+    OutboxMessage,
+)
+
+BATCH = 100
+LEASE = dt.timedelta(minutes=10)
+MAX_ATTEMPTS = 6
+BACKOFF = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30),
+           dt.timedelta(hours=2), dt.timedelta(hours=6))
+
+
+def _due(now) -> Q:
+    return (Q(state=OUTBOX_QUEUED)
+            | Q(state=OUTBOX_DEFERRED, next_attempt_at__lte=now)
+            | Q(state=OUTBOX_SENDING, claimed_at__lt=now - LEASE))
+
+
+def claim(limit: int = BATCH, *, now=None) -> list[int]:
+    """Ids of up to ``limit`` due rows of queued broadcasts, now leased to the caller."""
+    now = now or clock.now()
+    with transaction.atomic():
+        ids = list(OutboxMessage.objects.select_for_update(skip_locked=True)
+                   .filter(_due(now), broadcast__state=QUEUED)
+                   .order_by("pk").values_list("pk", flat=True)[:limit])
+        OutboxMessage.objects.filter(pk__in=ids).update(
+            state=OUTBOX_SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    return ids
+
+
+def _eligible_reason(row: OutboxMessage) -> str:
+    """Why the row's person may no longer be mailed ("" when they may)."""
+    from enclave.audience import subscriptions
+    from enclave.audience.models import SUBSCRIBED, Subscription
+
+    person = row.person
+    if person.archived_at is not None or not person.email:
+        return "no longer a recipient"
+    if not Subscription.objects.filter(person=person, topic_id__in=row.broadcast.topics,
+                                       status=SUBSCRIBED).exists():
+        return "unsubscribed"
+    if subscriptions.is_suppressed(person.account_id, person.email):
+        return "suppressed"
+    return ""
+
+
+def _finish(row: OutboxMessage, state: str, detail: str, *, now, **fields) -> None:
+    OutboxMessage.objects.filter(pk=row.pk, state=OUTBOX_SENDING).update(
+        state=state, detail=detail[:40], claimed_at=None, **fields)
+
+
+def _deferred(row: OutboxMessage, detail: str, *, now) -> None:
+    if row.attempts >= MAX_ATTEMPTS:
+        _finish(row, OUTBOX_FAILED, f"gave up: {detail}", now=now)
+        return
+    wait = BACKOFF[min(row.attempts, len(BACKOFF)) - 1]
+    _finish(row, OUTBOX_DEFERRED, detail, now=now, next_attempt_at=now + wait)
+
+
+def _context(row: OutboxMessage, definitions) -> dict:
+    from enclave.access.permissions import ALL
+    from enclave.audience import tokens
+
+    person = row.person
+    return {"person": rendering.person_context(person, ALL, definitions),
+            "account": {"name": row.broadcast.account.name},
+            "unsubscribe_url": headers.unsubscribe_url(person, row.broadcast.topics),
+            "preferences_url": (f"{_public_url()}/preferences/"
+                                f"{tokens.make(person, tokens.PREFERENCES)}")}
+
+
+def _public_url() -> str:
+    from django.conf import settings
+
+    return settings.CONFIG.public_url
+
+
+def send_batch(ids: list[int], transport, *, now=None) -> dict[str, int]:
+    """Send the claimed rows ``ids`` through ``transport``; how many ended in each state."""
+    from enclave.people.access import field_definitions
+
+    now = now or clock.now()
+    rows = list(OutboxMessage.objects.filter(pk__in=ids, state=OUTBOX_SENDING)
+                .select_related("person", "broadcast__template", "broadcast__sender",
+                                "broadcast__account").order_by("pk"))
+    counts: dict[str, int] = {}
+
+    def done(state: str) -> None:
+        counts[state] = counts.get(state, 0) + 1
+
+    ready = []
+    for row in rows:
+        reason = _eligible_reason(row)
+        if reason:
+            _finish(row, OUTBOX_SKIPPED, reason, now=now)
+            done(OUTBOX_SKIPPED)
+        else:
+            ready.append(row)
+    by_broadcast: dict[int, list[OutboxMessage]] = {}
+    for row in ready:
+        by_broadcast.setdefault(row.broadcast_id, []).append(row)
+    for group in by_broadcast.values():
+        broadcast = group[0].broadcast
+        key = access.signing_key(broadcast.sender)
+        if key is None:  # the domain lost its verification: wait, do not send unsigned
+            for row in group:
+                _deferred(row, "sender domain unverified", now=now)
+                done(OUTBOX_DEFERRED)
+            continue
+        definitions = field_definitions(broadcast.account_id)
+        contexts = [_context(row, definitions) for row in group]
+        try:
+            rendered = rendering.render_batch(broadcast.template.subject,
+                                              broadcast.template.compiled, contexts)
+        except rendering.TemplateError:  # the batch as a whole: try again later
+            for row in group:
+                _deferred(row, "render limits", now=now)
+                done(OUTBOX_DEFERRED)
+            continue
+        for row, context, out in zip(group, contexts, rendered, strict=True):
+            done(_send_one(row, context, out, key, transport, now=now))
+    _close_finished({row.broadcast_id for row in rows}, now)
+    return counts
+
+
+def _send_one(row, context, out, key, transport, *, now) -> str:
+    from enclave.audience import subscriptions
+
+    if out is None:
+        _finish(row, OUTBOX_FAILED, "template failed to render", now=now)
+        return OUTBOX_FAILED
+    broadcast = row.broadcast
+    message_id = row.message_id or f"{broadcast.pk}.{row.pk}.{secrets.token_hex(8)}"
+    if not row.message_id:
+        OutboxMessage.objects.filter(pk=row.pk).update(message_id=message_id)
+    try:
+        envelope, raw = compose.message(
+            domain=broadcast.sender.domain, from_local=broadcast.from_local,
+            from_name=broadcast.from_name, to=row.person.email, rendered=out,
+            message_id=message_id, unsubscribe_url=context["unsubscribe_url"],
+            feedback_id=f"{broadcast.pk}:{broadcast.account_id}:broadcast:enclave",
+            selector=key[0], private_key_pem=key[1], now=now)
+    except compose.Unsendable as exc:
+        _finish(row, OUTBOX_FAILED, str(exc), now=now)
+        return OUTBOX_FAILED
+    outcome = transport.send(envelope, raw)
+    if outcome.kind == transports.SENT:
+        _finish(row, OUTBOX_SENT, outcome.detail, now=now, sent_at=clock.now())
+        return OUTBOX_SENT
+    if outcome.kind == transports.DEFERRED:
+        _deferred(row, outcome.detail, now=now)
+        return OUTBOX_DEFERRED
+    _finish(row, OUTBOX_FAILED, outcome.detail, now=now)
+    if outcome.bounce:
+        subscriptions.do_suppress_address(broadcast.account, row.person.email,
+                                          reason="bounce", actor=None)
+    return OUTBOX_FAILED
+
+
+def _close_finished(broadcast_ids, now) -> None:
+    for broadcast_id in broadcast_ids:
+        if not OutboxMessage.objects.filter(broadcast_id=broadcast_id) \
+                .exclude(state__in=OUTBOX_FINAL).exists():
+            Broadcast.objects.filter(pk=broadcast_id, state=QUEUED).update(
+                state=SENT, finished_at=now)
+
+
+def run_once(transport, *, limit: int = BATCH, now=None) -> dict[str, int]:
+    """Claim one batch and send it; the counts (empty when nothing was due)."""
+    ids = claim(limit, now=now)
+    return send_batch(ids, transport, now=now) if ids else {}
+
+
+def progress(broadcast: Broadcast) -> dict[str, int]:
+    """How many of the broadcast's rows are in each state."""
+    from django.db.models import Count
+
+    found = dict(OutboxMessage.objects.filter(broadcast=broadcast).values_list("state")
+                 .annotate(n=Count("pk")).order_by("state"))
+    return {state: found.get(state, 0) for state in (
+        OUTBOX_QUEUED, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_DEFERRED, OUTBOX_FAILED,
+        OUTBOX_SKIPPED)}
