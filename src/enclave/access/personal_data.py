@@ -193,6 +193,11 @@ MODELS: tuple[Model, ...] = (
                                            "next_attempt_at", "sent_at", "message_id",
                                            "detail"),
           links=(Link(PERSON, "person_id"),)),
+    # A captured message holds the whole mail as sent to the person: personal, sealed.
+    Model("messaging.CapturedMessage", {
+        **plain("id", "account", "broadcast", "person", "row_id", "created_at"),
+        "raw": personal("null"),
+    }, links=(Link(PERSON, "person_id"),)),
     Model("events.MessageId", plain("id", "account", "message_id", "received_at")),
     # --- the audit log: ids only, never values; an erased person's rows are scrubbed ---
     Model("core.AuditEvent", {

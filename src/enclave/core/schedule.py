@@ -43,6 +43,7 @@ SCHEDULE: tuple[Job, ...] = (
     Job("people-held-imports", "enclave.people.purge_expired_imports", every_seconds=900),
     Job("segments-changed", "enclave.audience.refresh_changed", every_seconds=60),
     Job("segments-time", "enclave.audience.refresh_time_dependent", every_seconds=3600),
+    Job("send-outbox", "enclave.messaging.send_outbox", every_seconds=15),
 )
 
 

@@ -31,6 +31,10 @@ class Envelope:
     sender: str
     recipient: str
     message_id: str
+    # Whose message it is (ids; the capture transport files it under them).
+    account_id: int | None = None
+    broadcast_id: int | None = None
+    person_id: int | None = None
 
 
 def _ascii_address(address: str) -> str:

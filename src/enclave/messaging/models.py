@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models
 
 from enclave.core import clock
-from enclave.keys.fields import EncryptedTextField
+from enclave.keys.fields import EncryptedBinaryField, EncryptedTextField
 
 MJML, HTML = "mjml", "html"
 KINDS = (MJML, HTML)
@@ -196,3 +196,26 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"outbox:{self.pk}"
+
+
+class CapturedMessage(models.Model):
+    """A message the built-in capture transport kept instead of sending (the embedded
+    default, so a newcomer sees a broadcast without an SMTP server). The whole message is
+    sealed by the keyring; only the newest ``CAPTURE_KEEP`` per account are kept."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE,
+                                related_name="+")
+    broadcast = models.ForeignKey(Broadcast, null=True, blank=True,
+                                  on_delete=models.SET_NULL, related_name="+")
+    person = models.ForeignKey("people.Person", null=True, blank=True,
+                               on_delete=models.CASCADE, related_name="+")
+    raw = EncryptedBinaryField(null=True)  # NULL only in an anonymised restore
+    row_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "created_at"], name="captured_newest"),
+                   models.Index(fields=["person"], name="captured_person")]
+
+    def __str__(self) -> str:
+        return f"captured:{self.pk}"

@@ -21,6 +21,7 @@ to do.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 
@@ -183,6 +184,8 @@ def _send_one(row, context, out, key, transport, *, now) -> str:
     except compose.Unsendable as exc:
         _finish(row, OUTBOX_FAILED, str(exc), now=now)
         return OUTBOX_FAILED
+    envelope = dataclasses.replace(envelope, account_id=broadcast.account_id,
+                                   broadcast_id=broadcast.pk, person_id=row.person_id)
     outcome = transport.send(envelope, raw)
     if outcome.kind == transports.SENT:
         _finish(row, OUTBOX_SENT, outcome.detail, now=now, sent_at=clock.now())

@@ -12,6 +12,10 @@ Every hand-over ends in one :class:`Outcome`:
 
 An outcome's ``detail`` is the reply code and enhanced status code only: servers echo
 the recipient's address in their replies, and outcomes are stored and logged.
+
+:func:`configured` picks the transport: SMTP when ``ENCLAVE_EMAIL_BACKEND=smtp`` (the
+same server as account mail), else the built-in :class:`CaptureTransport`, which keeps
+each message sealed in the database so the embedded default shows what would be sent.
 """
 
 from __future__ import annotations
@@ -100,3 +104,40 @@ class SmtpTransport:
                 smtp.quit()
             except (smtplib.SMTPException, OSError):
                 smtp.close()
+
+
+CAPTURE_KEEP = 500  # newest captured messages kept per account
+
+
+class CaptureTransport:
+    """Keeps messages instead of sending them (sealed by the keyring; the newest
+    ``CAPTURE_KEEP`` per account)."""
+
+    def send(self, envelope, raw: bytes) -> Outcome:
+        from enclave.messaging.models import CapturedMessage
+
+        captured = CapturedMessage(account_id=envelope.account_id,
+                                   broadcast_id=envelope.broadcast_id,
+                                   person_id=envelope.person_id)
+        captured.raw = raw
+        captured.save()
+        keep = CapturedMessage.objects.filter(account_id=envelope.account_id) \
+            .order_by("-created_at", "-pk").values_list("pk", flat=True)[:CAPTURE_KEEP]
+        CapturedMessage.objects.filter(account_id=envelope.account_id) \
+            .exclude(pk__in=list(keep)).delete()
+        return Outcome(SENT, 250, "captured")
+
+    def close(self) -> None:
+        return None
+
+
+def configured():
+    """The transport the settings ask for (see the module docstring)."""
+    from django.conf import settings
+
+    cfg = settings.CONFIG
+    if cfg.email_backend == "smtp" and cfg.email_host:
+        return SmtpTransport(cfg.email_host, cfg.email_port, username=cfg.email_user,
+                             password=settings.EMAIL_HOST_PASSWORD or None,
+                             security="starttls" if cfg.email_use_tls else "none")
+    return CaptureTransport()
