@@ -27,13 +27,13 @@ from enclave.access.scopes import SCOPES, scope_permissions
 from enclave.accounts.models import Membership
 from enclave.audience.actions import do_add_segment_people, do_create_segment
 from enclave.audience.subscriptions import do_create_topic
-from enclave.messaging.models import SenderDomain
+from enclave.messaging.models import Broadcast, SenderDomain
 from enclave.people import visibility
 from enclave.people.actions import do_update_person
 from enclave.people.models import PersonTag
 from tests.api.conftest import ApiClient, scopes_within
 from tests.apikeys.factories import make_key
-from tests.messaging.world import sender_domains, templates
+from tests.messaging.world import broadcast_payload, broadcasts, sender_domains, templates
 from tests.people.world import MASKED, PERSON, ROLES, new_member
 
 TAG = "vip"
@@ -63,6 +63,7 @@ PAYLOADS = {
     ("api-template", "PATCH"): {"subject": "Hello again"},
     ("api-template-preview", "POST"): lambda world: {"person": world.person.pk},
     ("api-sender-domains", "POST"): {"domain": "mail.acme.example"},
+    ("api-broadcasts", "POST"): broadcast_payload,
 }
 SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
            ("api-person", "DELETE"): 204, ("api-events", "POST"): 202,
@@ -72,7 +73,10 @@ SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
            ("api-template", "DELETE"): 204, ("api-sender-domains", "POST"): 201,
            ("api-sender-domain", "DELETE"): 204,
            # A domain whose key waits for its record cannot be rotated yet.
-           ("api-sender-domain-rotate", "POST"): 409}
+           ("api-sender-domain-rotate", "POST"): 409,
+           ("api-broadcasts", "POST"): 201, ("api-broadcast", "DELETE"): 204,
+           # The world's sender domain is not verified; a draft is not queued.
+           ("api-broadcast-queue", "POST"): 409, ("api-broadcast-cancel", "POST"): 409}
 # A template that shows every personal field (for the preview's visibility cases).
 API_ENDPOINTS = endpoints.of_surface(endpoints.API)
 CASES = [(way, role) for way in ("ceiling", "creator") for role in ROLES]
@@ -195,6 +199,8 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["topic_id"] = (world.other_topic if other_tenant else world.topic).pk
     if endpoint.target == "sender_domain":
         kwargs["domain_id"] = sender_domains(world)[1 if other_tenant else 0].pk
+    if endpoint.target == "broadcast":
+        kwargs["broadcast_id"] = broadcasts(world)[1 if other_tenant else 0].pk
     if endpoint.target == "template":
         kwargs["template_id"] = templates(world)[1 if other_tenant else 0].pk
     if endpoint.name == "api-segment-member":
@@ -317,6 +323,7 @@ class TestCrossTenant:
         world.other_key.refresh_from_db()
         assert world.other_key.revoked_at is None
         assert SenderDomain.objects.filter(pk=sender_domains(world)[1].pk).exists()
+        assert Broadcast.objects.get(pk=broadcasts(world)[1].pk).state == "draft"
 
     def test_the_same_writes_change_the_own_tenants_person(self, world):
         """The positive control of the test above: the same payloads do change the key's

@@ -185,3 +185,50 @@ class TestPreviewLeaks:
             return response.content.decode().split('id="preview-text">')[1].split("</pre>")[0]
 
         assert shown(own) == shown(other) == shown(missing) == "Hello ()\n"
+
+
+@pytest.mark.django_db
+class TestBroadcastPages:
+    @pytest.fixture
+    def setup(self, world, local_dns):
+        from tests.messaging.test_broadcasts import Setup
+
+        return Setup(world, local_dns)
+
+    def form(self, setup, **changes):
+        return {"name": "June news", "template": setup.template.pk,
+                "sender": setup.sender.pk, "from_local": "news",
+                "topics": [setup.topic.pk], **changes}
+
+    def test_draft_send_and_see_the_progress(self, setup, world):
+        from enclave.messaging import tasks
+
+        setup.person("ann@example.net")
+        client = world.client("user")
+        url = client.post("/app/broadcasts/", self.form(setup))["Location"]
+        assert client.post(url + "send/").status_code == 302
+        tasks.send_outbox()
+        text = client.get(url).content.decode()
+        assert '<strong id="broadcast-state">sent</strong>' in text
+        assert '<td id="progress-sent">1</td>' in text
+
+    def test_a_draft_without_a_topic_is_explained(self, setup, world):
+        response = world.client("user").post("/app/broadcasts/",
+                                             self.form(setup, topics=[]))
+        assert response.status_code == 422
+        assert "Choose at least one topic" in response.content.decode()
+
+    def test_sending_from_an_unverified_domain_is_explained(self, setup, world):
+        other = actions.do_add_sender_domain(world.account, "other.acme.example",
+                                             actor=world.actor("owner"))
+        client = world.client("user")
+        url = client.post("/app/broadcasts/", self.form(setup, sender=other.pk))["Location"]
+        response = client.post(url + "send/")
+        assert response.status_code == 409
+        assert "not verified" in response.content.decode()
+
+    def test_an_analyst_sees_broadcasts_but_cannot_draft_or_send(self, setup, world):
+        url = world.client("user").post("/app/broadcasts/", self.form(setup))["Location"]
+        client = world.client("analyst")
+        assert "Draft a broadcast" not in client.get("/app/broadcasts/").content.decode()
+        assert "Send now" not in client.get(url).content.decode()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from enclave.messaging.actions import do_add_sender_domain, do_create_template
+from enclave.messaging.actions import (
+    do_add_sender_domain,
+    do_create_broadcast,
+    do_create_template,
+)
 from tests.people.world import PERSON
 
 # A template that shows every personal field (the previews' visibility cases).
@@ -31,3 +35,27 @@ def sender_domains(world) -> tuple:
             do_add_sender_domain(world.other, "news.other.example",
                                  actor=world.other_actor()))
     return world.senders
+
+
+def broadcasts(world) -> tuple:
+    """(the world's account's, the other account's) draft broadcast to its "news" topic
+    (``world.topic`` / ``world.other_topic``, which the generated tests' prepare makes),
+    made on first use."""
+    if not hasattr(world, "drafts"):
+        (own_template, other_template), (own_sender, other_sender) = (
+            templates(world), sender_domains(world))
+        world.drafts = (
+            do_create_broadcast(world.account, "June news", template=own_template,
+                                sender=own_sender, from_local="news",
+                                topics=[world.topic.pk], actor=world.actor("owner")),
+            do_create_broadcast(world.other, "Theirs", template=other_template,
+                                sender=other_sender, from_local="news",
+                                topics=[world.other_topic.pk], actor=world.other_actor()))
+    return world.drafts
+
+
+def broadcast_payload(world) -> dict:
+    """A valid body for drafting a broadcast in the world's account."""
+    return {"name": "New", "template": templates(world)[0].pk,
+            "sender": sender_domains(world)[0].pk, "from_local": "news",
+            "topics": [world.topic.pk]}

@@ -27,12 +27,12 @@ from enclave.audience.subscriptions import do_create_topic
 from enclave.core import clock
 from enclave.core.models import AuditEvent
 from enclave.identity.models import MemberSession
-from enclave.messaging.models import SenderDomain
+from enclave.messaging.models import Broadcast, SenderDomain
 from enclave.people import visibility
 from enclave.people.actions import do_update_person
 from tests.apikeys.factories import make_key
 from tests.conftest import HttpsClient
-from tests.messaging.world import sender_domains, templates
+from tests.messaging.world import broadcast_payload, broadcasts, sender_domains, templates
 from tests.people.world import MASKED, PERSON, ROLES
 
 WEB = [e for e in endpoints.ENDPOINTS if e.surface == endpoints.WEB]
@@ -68,6 +68,7 @@ PAYLOADS = {
     "templates-detail": {"name": "Every field", "kind": "html", "subject": "Hello",
                          "source": "<p>Changed</p>"},
     "senders-list": {"domain": "mail.acme.example"},
+    "broadcasts-list": broadcast_payload,  # needs the world's ids
 }
 # The world's template shows every personal field (the preview pages' visibility cases).
 # Pages that take the person to show in the query string.
@@ -99,6 +100,8 @@ SUCCESS = {
     ("POST", "suppressions"): 200, ("POST", "people-subscriptions"): 200,
     # A domain whose key waits for its record cannot be rotated yet: the page says so.
     ("POST", "senders-rotate"): 409,
+    # The world's sender domain is not verified, and a draft is not queued: the page says so.
+    ("POST", "broadcasts-send"): 409, ("POST", "broadcasts-cancel"): 409,
 }
 ALL_COLUMNS = ",".join(visibility.FIELD_CLASSES)
 COLUMNED = ("people-list", "people-export")
@@ -135,6 +138,8 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["topic_id"] = (world.other_topic if other_tenant else world.topic).pk
     elif endpoint.target == "sender_domain":
         kwargs["domain_id"] = sender_domains(world)[1 if other_tenant else 0].pk
+    elif endpoint.target == "broadcast":
+        kwargs["broadcast_id"] = broadcasts(world)[1 if other_tenant else 0].pk
     elif endpoint.target == "template":
         kwargs["template_id"] = templates(world)[1 if other_tenant else 0].pk
     elif "<str:token>" in _pattern_of(endpoint.name):
@@ -159,7 +164,10 @@ def call(client, endpoint, url, world=None):
         return client.post(url, {"file": upload})
     if endpoint.name == "account-switch" and world is not None:
         return client.post(url, {"account": world.account.pk})
-    return client.post(url, PAYLOADS.get(endpoint.name, {}))
+    payload = PAYLOADS.get(endpoint.name, {})
+    if callable(payload):
+        payload = payload(world) if world is not None else {}
+    return client.post(url, payload)
 
 
 def prepare(world) -> None:
@@ -342,6 +350,7 @@ class TestCrossTenant:
         assert world.other_session.revoked_at is None
         assert Membership.objects.get(member=world.other_owner).role == "owner"
         assert SenderDomain.objects.filter(pk=sender_domains(world)[1].pk).exists()
+        assert Broadcast.objects.get(pk=broadcasts(world)[1].pk).state == "draft"
 
     def test_the_same_writes_change_the_own_tenants_objects(self, world):
         """The positive control of the test above: the payloads do change an object of

@@ -21,7 +21,7 @@ route, fails the suite.
   routes (health, schema) take no key.
 
 ``target`` names the kind of id the URL takes (``person``, ``membership``, ``api_key``,
-``session``, ``segment``, ``topic``, ``template``, ``sender_domain``), for the
+``session``, ``segment``, ``topic``, ``template``, ``sender_domain``, ``broadcast``), for the
 cross-tenant tests; ``shows_people`` marks responses that carry person fields (for the
 generated visibility tests); ``reauth`` marks web endpoints that need a recent password
 (+ MFA) confirmation; ``cross_site`` marks a public form that other sites post to (no
@@ -212,6 +212,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         shows_people=True),
     web("templates-preview-html", "GET", ACCOUNT, P.EMAIL_READ, target="template",
         shows_people=True),
+    web("broadcasts-list", "GET", ACCOUNT, P.EMAIL_READ),
+    web("broadcasts-list", "POST", ACCOUNT, P.EMAIL_MANAGE),
+    web("broadcasts-detail", "GET", ACCOUNT, P.EMAIL_READ, target="broadcast"),
+    web("broadcasts-send", "POST", ACCOUNT, P.EMAIL_MANAGE, target="broadcast"),
+    web("broadcasts-cancel", "POST", ACCOUNT, P.EMAIL_MANAGE, target="broadcast"),
+    web("broadcasts-delete", "POST", ACCOUNT, P.EMAIL_MANAGE, target="broadcast"),
     web("senders-list", "GET", ACCOUNT, P.EMAIL_READ),
     web("senders-list", "POST", ACCOUNT, P.EMAIL_MANAGE),
     web("senders-detail", "GET", ACCOUNT, P.EMAIL_READ, target="sender_domain"),
@@ -301,6 +307,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         target="sender_domain"),
     api("api-sender-domain-rotate", "POST", "email:write", P.EMAIL_MANAGE,
         target="sender_domain"),
+    # Broadcasts: drafts, sending (a snapshot into the outbox), progress.
+    api("api-broadcasts", "GET", "email:read", P.EMAIL_READ),
+    api("api-broadcasts", "POST", "email:write", P.EMAIL_MANAGE),
+    api("api-broadcast", "GET", "email:read", P.EMAIL_READ, target="broadcast"),
+    api("api-broadcast", "DELETE", "email:write", P.EMAIL_MANAGE, target="broadcast"),
+    api("api-broadcast-queue", "POST", "email:write", P.EMAIL_MANAGE, target="broadcast"),
+    api("api-broadcast-cancel", "POST", "email:write", P.EMAIL_MANAGE, target="broadcast"),
     # Ingest: storing events needs EVENTS_WRITE; the action also authorizes PEOPLE_WRITE
     # when a batch identifies or references people.
     api("api-events", "POST", "events:write", P.EVENTS_WRITE),

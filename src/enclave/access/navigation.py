@@ -6,7 +6,7 @@ Every /app page shows the areas the member's principal may open
 checks each item against the endpoint registry (the link opens a GET route whose entry
 asks for exactly this permission), and each built-in role's menu.
 
-Areas later issues add (broadcasts, flows, webhooks) get an item here when
+Areas later issues add (flows, webhooks) get an item here when
 their pages exist — never a link to a page that is not there.
 """
 
@@ -33,6 +33,7 @@ AREAS: tuple[Area, ...] = (
     Area("Segments", "/app/segments/", "segments-list", P.SEGMENTS_READ),
     Area("Topics", "/app/topics/", "topics-list"),
     Area("Suppressions", "/app/suppressions/", "suppressions", P.PEOPLE_WRITE),
+    Area("Broadcasts", "/app/broadcasts/", "broadcasts-list", P.EMAIL_READ),
     Area("Templates", "/app/templates/", "templates-list", P.EMAIL_READ),
     Area("Sender domains", "/app/senders/", "senders-list", P.EMAIL_READ),
     Area("Team", "/app/team/", "team", P.TEAM_READ),

@@ -69,9 +69,10 @@ DESCRIPTIONS: dict[Permission, str] = {
     P.SEGMENTS_MANAGE: "Create, change and delete segments and add people to lists "
                        "(rules only on fields one sees in full)",
     P.TOPICS_MANAGE: "Create and change subscription topics and their consent text",
-    P.EMAIL_READ: "See email templates and preview them (with a person's data as the "
-                  "visibility table allows)",
-    P.EMAIL_MANAGE: "Create, change and delete email templates",
+    P.EMAIL_READ: "See email templates (and preview them with a person's data as the "
+                  "visibility table allows), sender domains and broadcasts",
+    P.EMAIL_MANAGE: "Create and change email templates and sender domains; draft, send "
+                    "and cancel broadcasts",
     P.TEAM_READ: "See the team and roles",
     P.TEAM_MANAGE: "Invite members, change roles and remove members (never beyond "
                    "one's own permissions)",

@@ -57,9 +57,10 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
                       "fields need people:read as well)",
     "topics:read": "Read the account's subscription topics",
     "topics:write": "Create and change subscription topics",
-    "email:read": "Read email templates and render previews (a person's fields in a "
-                  "preview need people:read as well)",
-    "email:write": "Create, change and delete email templates",
+    "email:read": "Read email templates (and render previews: a person's fields need "
+                  "people:read as well), sender domains and broadcasts",
+    "email:write": "Create and change email templates and sender domains; draft, send and "
+                   "cancel broadcasts",
     "audit:read": "Read the audit log",
     "account:read": "Read the account's settings",
     "team:read": "Read the team and roles",

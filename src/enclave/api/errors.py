@@ -44,6 +44,7 @@ CONFLICT_MESSAGES = frozenset({
     # Email templates (enclave.messaging.actions)
     "Another template has this name.",
     "This domain is added already.",
+    "Another broadcast has this name.",
 })
 
 

@@ -529,3 +529,57 @@ class SenderDomainSerializer(serializers.Serializer):
 
 class SenderDomainListSerializer(serializers.Serializer):
     results = SenderDomainSerializer(many=True)
+
+
+# --- broadcasts (enclave.api.broadcasts) ---
+
+def _id_field(help_text: str) -> StrictIntegerField:
+    return StrictIntegerField(min_value=1, max_value=2**63 - 1, help_text=help_text)
+
+
+class BroadcastWriteSerializer(StrictSerializer):
+    name = StrictCharField(max_length=100, validators=[
+        RegexValidator(NOT_BLANK, "A name needs a visible character.")])
+    template = _id_field("The email template's id.")
+    sender = _id_field("The sender domain's id (it must be verified before queuing).")
+    from_local = serializers.RegexField(
+        r"^([-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+(\.[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+)*)\Z",
+        max_length=64, help_text="The part of the From address before the @.")
+    from_name = StrictCharField(max_length=100, required=False, allow_blank=True,
+                                validators=[RegexValidator(r"^(?!.*[\x00-\x1f\x7f]).*\Z",
+                                                           "One line, no control characters.")])
+    topics = serializers.ListField(child=_id_field("A topic's id."), min_length=1,
+                                   max_length=20, help_text="Its subscribers receive it.")
+    segments = serializers.ListField(child=_id_field("A segment's id."), required=False,
+                                     max_length=20,
+                                     help_text="Only subscribers in one of these.")
+
+
+class BroadcastProgressSerializer(serializers.Serializer):
+    queued = serializers.IntegerField()
+    sending = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    deferred = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+
+
+class BroadcastSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    state = serializers.ChoiceField(choices=["draft", "queued", "sent", "cancelled"])
+    template = serializers.IntegerField()
+    sender = serializers.IntegerField()
+    from_address = serializers.CharField()
+    from_name = serializers.CharField()
+    topics = serializers.ListField(child=serializers.IntegerField())
+    segments = serializers.ListField(child=serializers.IntegerField())
+    recipients = serializers.IntegerField(allow_null=True,
+                                          help_text="How many were queued (null: a draft).")
+    queued_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    progress = BroadcastProgressSerializer()
+
+
+class BroadcastListSerializer(serializers.Serializer):
+    results = BroadcastSerializer(many=True)

@@ -4,7 +4,7 @@
 from django.conf import settings
 from django.urls import path, register_converter
 
-from enclave.api import account, people, segments, templates, topics, views
+from enclave.api import account, broadcasts, people, segments, templates, topics, views
 from enclave.api import apikeys as apikeys_api
 from enclave.api import events as events_api
 
@@ -85,6 +85,14 @@ urlpatterns = [
          name="api-sender-domain-check"),
     path("v1/sender-domains/<id:domain_id>/rotate",
          templates.SenderDomainRotateView.as_view(), name="api-sender-domain-rotate"),
+    # Broadcasts (enclave.api.broadcasts)
+    path("v1/broadcasts", broadcasts.BroadcastsView.as_view(), name="api-broadcasts"),
+    path("v1/broadcasts/<id:broadcast_id>", broadcasts.BroadcastView.as_view(),
+         name="api-broadcast"),
+    path("v1/broadcasts/<id:broadcast_id>/queue", broadcasts.BroadcastQueueView.as_view(),
+         name="api-broadcast-queue"),
+    path("v1/broadcasts/<id:broadcast_id>/cancel",
+         broadcasts.BroadcastCancelView.as_view(), name="api-broadcast-cancel"),
     # Events ingest (enclave.api.events)
     path("v1/events", events_api.IngestView.as_view(), name="api-events"),
 ]

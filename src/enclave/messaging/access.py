@@ -14,6 +14,7 @@ from enclave.messaging.models import (
     ACTIVE,
     PENDING,
     VERIFIED,
+    Broadcast,
     DkimKey,
     EmailTemplate,
     SenderDomain,
@@ -115,3 +116,37 @@ def signing_key(sender: SenderDomain) -> tuple[str, str] | None:
         return None
     key = DkimKey.objects.filter(domain=sender, state=ACTIVE).first()
     return None if key is None else (key.selector, key.private_key)
+
+
+def broadcasts_of(principal: Principal):
+    """The account's broadcasts, newest first (needs ``email.read``)."""
+    authorize(principal, P.EMAIL_READ)
+    return Broadcast.objects.filter(account_id=principal.account_id).order_by("-created_at",
+                                                                              "-pk")
+
+
+def access_broadcast(principal: Principal, broadcast_id, *,
+                     for_write: bool = False) -> Broadcast:
+    """One broadcast of the principal's account; Http404 if missing or another
+    account's."""
+    authorize(principal, P.EMAIL_MANAGE if for_write else P.EMAIL_READ)
+    broadcast = Broadcast.objects.filter(account_id=principal.account_id,
+                                         pk=_as_id(broadcast_id, "broadcast")).first()
+    if broadcast is None:
+        raise Http404("No such broadcast.")
+    return broadcast
+
+
+def referenced(principal: Principal, model, value, field: str):
+    """The account's ``model`` row with id ``value``, named in a request body;
+    MissingReference (409) when the account has none (another account's looks the same)."""
+    from enclave.core.validation import MissingReference
+
+    try:
+        found = model.objects.filter(account_id=principal.account_id,
+                                     pk=int(value)).first()
+    except (TypeError, ValueError):
+        found = None
+    if found is None:
+        raise MissingReference({field: f"No such {field.replace('_', ' ')}."})
+    return found

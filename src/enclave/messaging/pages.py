@@ -201,3 +201,81 @@ def sender_remove(request: HttpRequest, domain_id: int) -> HttpResponse:
     sender = access.access_sender_domain(principal, domain_id, for_write=True)
     actions.do_remove_sender_domain(sender, actor=principal, request=request)
     return redirect("/app/senders/")
+
+
+# --- broadcasts ---
+
+def _broadcast_choices(principal) -> dict:
+    from enclave.audience import access as audience_access
+
+    return {"templates": list(access.templates_of(principal)),
+            "senders": list(access.sender_domains_of(principal)),
+            "topics": list(audience_access.topics_of(principal)),
+            "segments": (list(audience_access.segments_of(principal))
+                         if principal.can(P.SEGMENTS_READ) else [])}
+
+
+def broadcasts_list(request: HttpRequest) -> HttpResponse:
+    """The account's broadcasts and (``email.manage``) a form to draft one."""
+    from enclave.messaging.models import EmailTemplate, SenderDomain
+
+    principal = request.principal
+    error, status, form = "", 200, {}
+    if request.method == "POST":
+        form = request.POST
+        try:
+            broadcast = actions.do_create_broadcast(
+                principal.account, form.get("name", ""),
+                template=access.referenced(principal, EmailTemplate, form.get("template"),
+                                           "template"),
+                sender=access.referenced(principal, SenderDomain, form.get("sender"),
+                                         "sender"),
+                from_local=form.get("from_local", ""), from_name=form.get("from_name", ""),
+                topics=form.getlist("topics"), segments=form.getlist("segments"),
+                actor=principal, request=request)
+            return redirect(f"/app/broadcasts/{broadcast.pk}/")
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+            status = 409 if isinstance(exc, MissingReference) else 422
+    return render(request, "messaging/broadcasts.html", {
+        "broadcasts": list(access.broadcasts_of(principal).select_related("sender")),
+        "can_manage": principal.can(P.EMAIL_MANAGE), "error": error, "form": form,
+        **(_broadcast_choices(principal) if principal.can(P.EMAIL_MANAGE) else {})},
+        status=status)
+
+
+def _broadcast_page(request, broadcast, *, error="", status=200) -> HttpResponse:
+    from enclave.messaging import pipeline
+
+    return render(request, "messaging/broadcast_detail.html", {
+        "broadcast": broadcast, "progress": pipeline.progress(broadcast), "error": error,
+        "can_manage": request.principal.can(P.EMAIL_MANAGE)}, status=status)
+
+
+def broadcast_detail(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    """A broadcast, its live progress, and (``email.manage``) send / cancel / delete."""
+    return _broadcast_page(request, access.access_broadcast(request.principal, broadcast_id))
+
+
+def _broadcast_action(request, broadcast_id, act, *, then=None) -> HttpResponse:
+    principal = request.principal
+    broadcast = access.access_broadcast(principal, broadcast_id, for_write=True)
+    try:
+        act(broadcast, actor=principal, request=request)
+    except ValidationError as exc:
+        broadcast.refresh_from_db()
+        return _broadcast_page(request, broadcast, error=" ".join(exc.messages), status=409)
+    return redirect(then or f"/app/broadcasts/{broadcast.pk}/")
+
+
+def broadcast_send(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    return _broadcast_action(request, broadcast_id, actions.do_queue_broadcast)
+
+
+def broadcast_cancel(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    return _broadcast_action(request, broadcast_id, actions.do_cancel_broadcast)
+
+
+def broadcast_delete(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    return _broadcast_action(request, broadcast_id, actions.do_delete_broadcast,
+                             then="/app/broadcasts/")

@@ -1,0 +1,95 @@
+"""Broadcasts through /api/v1/broadcasts: draft, send now, watch the progress until it is
+sent (the capture transport, the worker job), and the refusals as problem+json."""
+
+from __future__ import annotations
+
+import pytest
+
+from enclave.audience.subscriptions import do_change_subscription
+from enclave.messaging import tasks
+from enclave.people.models import Person
+from tests.api.test_errors import problem
+from tests.messaging.test_broadcasts import Setup
+
+
+@pytest.fixture
+def setup(world, local_dns) -> Setup:
+    return Setup(world, local_dns)
+
+
+def body(setup, **changes) -> dict:
+    return {"name": "June news", "template": setup.template.pk,
+            "sender": setup.sender.pk, "from_local": "news", "from_name": "Acme",
+            "topics": [setup.topic.pk], **changes}
+
+
+@pytest.mark.django_db
+class TestBroadcasts:
+    def test_draft_send_and_watch_it_finish(self, api, setup):
+        setup.person("ann@example.net")
+        setup.person("bob@example.net")
+        created = api.post("/api/v1/broadcasts", body(setup))
+        assert created.status_code == 201
+        assert created.json()["from_address"] == "news@news.acme.example"
+        url = created["Location"]
+        queued = api.post(url + "/queue").json()
+        assert (queued["state"], queued["recipients"], queued["progress"]["queued"]) == (
+            "queued", 2, 2)
+        tasks.send_outbox()
+        done = api.get(url).json()
+        assert (done["state"], done["progress"]["sent"]) == ("sent", 2)
+
+    def test_a_body_naming_another_accounts_template_is_a_409(self, api, setup, world):
+        from enclave.messaging.actions import do_create_template
+
+        theirs = do_create_template(world.other, "T", "html", "Hi", "<p>x</p>",
+                                    actor=world.other_actor())
+        response = problem(api.post("/api/v1/broadcasts", body(setup, template=theirs.pk)),
+                           409, "conflict")
+        assert response["errors"] == {"template": ["No such template."]}
+
+    def test_a_broadcast_needs_a_topic(self, api, setup):
+        problem(api.post("/api/v1/broadcasts", body(setup, topics=[])), 422, "validation")
+
+    def test_a_from_address_with_an_at_is_refused(self, api, setup):
+        problem(api.post("/api/v1/broadcasts", body(setup, from_local="a@b")), 422,
+                "validation")
+
+    def test_sending_twice_is_a_409(self, api, setup):
+        url = api.post("/api/v1/broadcasts", body(setup))["Location"]
+        api.post(url + "/queue")
+        problem(api.post(url + "/queue"), 409, "conflict")
+
+    def test_cancel_stops_what_is_queued(self, api, setup):
+        setup.person("ann@example.net")
+        url = api.post("/api/v1/broadcasts", body(setup))["Location"]
+        api.post(url + "/queue")
+        cancelled = api.post(url + "/cancel").json()
+        assert cancelled["state"] == "cancelled"
+        assert tasks.send_outbox() == {}
+
+    def test_a_queued_broadcast_cannot_be_deleted(self, api, setup):
+        url = api.post("/api/v1/broadcasts", body(setup))["Location"]
+        api.post(url + "/queue")
+        problem(api.delete(url), 409, "conflict")
+
+    def test_the_list_is_newest_first(self, api, setup):
+        api.post("/api/v1/broadcasts", body(setup, name="First"))
+        api.post("/api/v1/broadcasts", body(setup, name="Second"))
+        names = [b["name"] for b in api.get("/api/v1/broadcasts").json()["results"]]
+        assert names == ["Second", "First"]
+
+    def test_unsubscribing_after_queuing_shows_as_skipped(self, api, setup):
+        setup.person("ann@example.net")
+        url = api.post("/api/v1/broadcasts", body(setup))["Location"]
+        api.post(url + "/queue")
+        ann = Person.objects.get(email="ann@example.net")
+        do_change_subscription(ann, setup.topic, False, method="app", actor=setup.owner)
+        tasks.send_outbox()
+        assert api.get(url).json()["progress"]["skipped"] == 1
+
+
+@pytest.mark.django_db
+def test_a_from_name_with_a_line_break_is_refused(api, setup):
+    problem(api.post("/api/v1/broadcasts", body(setup, from_name="Acme\r\nBcc: x@y.z")),
+            422, "validation")
