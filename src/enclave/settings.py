@@ -278,6 +278,8 @@ ENCLAVE_API_RATES = {
     "subscribe.ip": "10/min",
     "subscribe.address": "3/h",
     "preferences.ip": "60/min",
+    # One-click unsubscribe POSTs per IP: mailbox providers send them from a few servers.
+    "unsubscribe.ip": "3000/min",
     # Confirmation mails per person and topic, whoever subscribes them (a member toggling
     # a subscription must not flood a person's inbox either).
     "confirmation.person": "3/h",

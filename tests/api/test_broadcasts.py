@@ -93,3 +93,18 @@ class TestBroadcasts:
 def test_a_from_name_with_a_line_break_is_refused(api, setup):
     problem(api.post("/api/v1/broadcasts", body(setup, from_name="Acme\r\nBcc: x@y.z")),
             422, "validation")
+
+
+@pytest.mark.django_db
+def test_an_encoded_word_in_the_from_name_is_refused(api, setup):
+    problem(api.post("/api/v1/broadcasts",
+                     body(setup, from_name="=?utf-8?b?c2VjdXJpdHlAYmFuay5leGFtcGxl?=")),
+            422, "validation")
+
+
+@pytest.mark.django_db
+def test_a_template_a_broadcast_uses_cannot_be_deleted(api, setup):
+    api.post("/api/v1/broadcasts", body(setup))
+    response = problem(api.delete(f"/api/v1/templates/{setup.template.pk}"), 409, "conflict")
+    assert response["errors"] == {"template": [
+        "Broadcasts use this template; it stays with their record."]}

@@ -46,6 +46,12 @@ class TestBadRequest:
     def test_cursor_not_issued_by_the_api_is_400(self, api):
         problem(api.get("/api/v1/people?cursor=not-a-cursor"), 400, "invalid-query")
 
+    @pytest.mark.parametrize("path", ["/api/v1/people", "/api/v1/audit"])
+    @pytest.mark.parametrize("param", ["limit", "cursor"])
+    def test_an_empty_limit_or_cursor_is_400_as_the_schema_says(self, api, path, param):
+        # Found by the contract test (seed 1732): `limit=` was read as "no limit given".
+        problem(api.get(f"{path}?{param}="), 400, "invalid-query")
+
     def test_limit_over_200_is_400(self, api):
         body = problem(api.get("/api/v1/people?limit=201"), 400, "invalid-query")
         assert "200" in body["detail"]

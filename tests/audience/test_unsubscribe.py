@@ -109,3 +109,26 @@ class TestOneClick:
     def test_an_erased_persons_link_opens_nothing(self, mail, world):
         do_erase_person(mail.person, actor=world.actor("owner"))
         assert provider().get(mail.path, secure=True).status_code == 404
+
+
+@pytest.mark.django_db
+class TestThirdReview:
+    def test_one_click_posts_from_one_provider_are_not_throttled_like_pages(self, world):
+        owner = world.actor("owner")
+        topic = do_create_topic(world.account, "news", "News", consent_text="Yes.",
+                                double_opt_in=False, actor=owner)
+        paths = []
+        for i in range(65):
+            person = world.person if i == 0 else type(world.person).objects.create(
+                account=world.account, email=f"p{i}@example.net")
+            do_change_subscription(person, topic, True, method="app", actor=owner)
+            paths.append(urlsplit(headers.unsubscribe_url(person, [topic.pk])).path)
+        statuses = {provider().post(path, ONE_CLICK, secure=True,
+                                    content_type="application/x-www-form-urlencoded"
+                                    ).status_code for path in paths}
+        assert statuses == {200}
+
+    def test_a_link_for_twenty_topics_with_long_ids_still_opens(self, mail):
+        url = headers.unsubscribe_url(mail.person, [10**12 + i for i in range(19)]
+                                      + [mail.news.pk])
+        assert provider().get(urlsplit(url).path, secure=True).status_code == 200

@@ -79,3 +79,9 @@ class TestMessage:
                    {"rendered": Rendered(evil, "<p>x</p>", "x\n")})
         with pytest.raises(compose.Unsendable):
             make(**changes)
+
+
+class TestEncodedWords:
+    def test_a_display_name_cannot_carry_a_second_address(self):
+        with pytest.raises(compose.Unsendable):
+            make(from_name="=?utf-8?q?PayPal_=3Cservice=40paypal=2Ecom=3E?=")

@@ -145,7 +145,7 @@ class TestSending:
     def test_rows_of_a_worker_that_died_are_taken_again_after_the_lease(self, setup, sink,
                                                                          smtp):
         queue(setup, "ann@example.net")
-        assert len(pipeline.claim()) == 1  # a worker claims, then dies before sending
+        assert len(pipeline.claim().ids) == 1  # a worker claims, then dies before sending
         assert pipeline.run_once(smtp) == {}  # still leased to it
         with clock.travel(pipeline.LEASE + dt.timedelta(seconds=1)):
             assert pipeline.run_once(smtp) == {"sent": 1}
@@ -175,3 +175,60 @@ class TestSending:
         assert pipeline.run_once(smtp) == {"sent": 1, "failed": 1}
         assert states(broadcast)["bad@example.net"] == "failed"
         assert list(received(sink)) == ["ann@example.net"]
+
+
+@pytest.mark.django_db
+class TestThirdReview:
+    """What a third attacker's review found in the pipeline."""
+
+    def test_a_worker_whose_lease_was_taken_over_sends_nothing(self, setup, sink, smtp):
+        queue(setup, "ann@example.net", "bob@example.net")
+        slow = pipeline.claim()  # worker A claims, then stalls past its lease
+        with clock.travel(pipeline.LEASE + dt.timedelta(seconds=1)):
+            assert pipeline.run_once(smtp) == {"sent": 2}  # worker B takes over
+            assert pipeline.send_batch(slow, smtp) == {}  # A wakes up: holds nothing
+        assert len(sink.handler.received) == 2
+
+    def test_a_lost_worker_after_the_last_attempt_fails_the_row(self, setup, sink, smtp):
+        queue(setup, "ann@example.net")
+        OutboxMessage.objects.update(attempts=pipeline.MAX_ATTEMPTS)
+        pipeline.claim()  # counts one more attempt, then the worker is lost
+        with clock.travel(pipeline.LEASE + dt.timedelta(seconds=1)):
+            assert pipeline.run_once(smtp) == {}
+        row = OutboxMessage.objects.get()
+        assert (row.state, row.detail) == ("failed", "gave up: worker lost")
+        assert sink.handler.received == []
+
+    def test_a_broadcast_with_nobody_to_send_to_is_sent_at_once(self, setup):
+        assert setup.queue(setup.broadcast()).state == "sent"
+
+    def test_a_broadcast_whose_last_recipient_was_erased_finishes(self, setup, smtp, world):
+        from enclave.people.actions import do_erase_person
+
+        broadcast = queue(setup, "ann@example.net")
+        do_erase_person(OutboxMessage.objects.get().person, actor=world.actor("owner"))
+        assert pipeline.run_once(smtp) == {}
+        assert Broadcast.objects.get(pk=broadcast.pk).state == "sent"
+
+    def test_cancelling_also_stops_deferred_messages(self, setup, sink, smtp):
+        sink.handler.refuse["busy@example.net"] = "451 4.7.1 later"
+        broadcast = queue(setup, "busy@example.net")
+        pipeline.run_once(smtp)
+        actions.do_cancel_broadcast(broadcast, actor=setup.owner)
+        assert states(broadcast) == {"busy@example.net": "cancelled"}
+
+    def test_a_recipient_too_costly_to_render_fails_alone(self, setup, sink, smtp,
+                                                          monkeypatch):
+        from enclave.messaging import rendering
+
+        heavy = "{% if i == 1 %}{% endif %}" * 400
+        setup.template = actions.do_change_template(
+            setup.template, source="<p>Hi{% if person.country == 'ZZ' %}"
+                                   f"{{% for i in (1..10000) %}}{heavy}{{% endfor %}}"
+                                   "{% endif %}</p>", actor=setup.owner)
+        monkeypatch.setattr(rendering, "BATCH_CPU_SECONDS", 1)
+        setup.person("heavy@example.net", country="ZZ")
+        broadcast = queue(setup, "ann@example.net", "bob@example.net")
+        assert pipeline.run_once(smtp) == {"sent": 2, "failed": 1}
+        row = OutboxMessage.objects.get(broadcast=broadcast, person__country="ZZ")
+        assert (row.state, row.detail) == ("failed", "render limits")

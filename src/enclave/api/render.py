@@ -71,7 +71,9 @@ def decode_cursor(token: str) -> int:
 
 
 def page_limit(raw: str | None, default: int = 50, maximum: int = 200) -> int:
-    if raw is None or raw == "":
+    """``limit`` from the query: absent → ``default``; present, it must be 1–``maximum``
+    (an empty ``limit=`` is not a number: 400, as the schema says)."""
+    if raw is None:
         return default
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise InvalidQuery(f"limit must be a whole number from 1 to {maximum}.")

@@ -546,8 +546,9 @@ class BroadcastWriteSerializer(StrictSerializer):
         r"^([-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+(\.[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+)*)\Z",
         max_length=64, help_text="The part of the From address before the @.")
     from_name = StrictCharField(max_length=100, required=False, allow_blank=True,
-                                validators=[RegexValidator(r"^(?!.*[\x00-\x1f\x7f]).*\Z",
-                                                           "One line, no control characters.")])
+                                validators=[RegexValidator(r"^(?!.*([\x00-\x1f\x7f]|=\?)).+\Z",
+                                                           "One line, no control characters "
+                                                           "and no \"=?\".")])
     topics = serializers.ListField(child=_id_field("A topic's id."), min_length=1,
                                    max_length=20, help_text="Its subscribers receive it.")
     segments = serializers.ListField(child=_id_field("A segment's id."), required=False,

@@ -121,8 +121,10 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """An email's unsubscribe link. GET shows what the link would do and a button (link
     scanners follow every link: a GET changes nothing); POST unsubscribes the person from
     the email's topics — the button, or a mailbox provider's one-click POST
-    (``List-Unsubscribe=One-Click``, RFC 8058). Replaying it changes nothing more."""
-    if _limited(request, "preferences.ip"):
+    (``List-Unsubscribe=One-Click``, RFC 8058). Replaying it changes nothing more.
+    One-click POSTs come from a few mailbox providers' servers, so they have a limit of
+    their own (the signed token is what gates them)."""
+    if _limited(request, "unsubscribe.ip" if request.method == "POST" else "preferences.ip"):
         return _too_many(request)
     found = tokens.read(token, tokens.UNSUBSCRIBE)
     if found is None or not isinstance(found[1], list):

@@ -58,6 +58,8 @@ def message(*, domain: str, from_local: str, from_name: str, to: str, rendered: 
     ``@``; the caller keeps it with the outbox row."""
     sender = f"{from_local}@{domain}"
     recipient = _ascii_address(to)
+    if "=?" in from_name or "=?" in recipient:
+        raise Unsendable("an encoded word where an address is written")
     mail = EmailMessage(policy=email.policy.SMTP)
     try:
         mail["From"] = formataddr((from_name, sender)) if from_name else sender
@@ -70,6 +72,9 @@ def message(*, domain: str, from_local: str, from_name: str, to: str, rendered: 
         mail["Feedback-ID"] = feedback_id
     except ValueError as exc:  # a line break in a value: refused, never folded in
         raise Unsendable(f"a header cannot be written ({type(exc).__name__})") from None
+    # The From header must name exactly the sender address, whatever its display name.
+    if [a.addr_spec for a in mail["From"].addresses] != [sender]:
+        raise Unsendable("the From header does not name the sender address")
     mail.set_content(rendered.text)
     mail.add_alternative(rendered.html, subtype="html")
     signed = dkim.sign(mail.as_bytes(), domain=domain, selector=selector,

@@ -99,7 +99,14 @@ def template_detail(request: HttpRequest, template_id: int) -> HttpResponse:
 def template_delete(request: HttpRequest, template_id: int) -> HttpResponse:
     principal = request.principal
     template = access.access_template(principal, template_id, for_write=True)
-    actions.do_delete_template(template, actor=principal, request=request)
+    try:
+        actions.do_delete_template(template, actor=principal, request=request)
+    except ValidationError as exc:  # used by broadcasts
+        form = {"name": template.name, "kind": template.kind, "subject": template.subject,
+                "source": template.source}
+        return render(request, "messaging/template_form.html", {
+            "form": form, "errors": _errors(exc), "kinds": KINDS, "template": template,
+            "can_manage": True}, status=409)
     return redirect("/app/templates/")
 
 
@@ -176,7 +183,7 @@ def sender_detail(request: HttpRequest, domain_id: int) -> HttpResponse:
     return _sender_page(request, access.access_sender_domain(request.principal, domain_id))
 
 
-def _sender_action(request, domain_id, act) -> HttpResponse:
+def _sender_action(request, domain_id, act, *, then: str | None = None) -> HttpResponse:
     principal = request.principal
     sender = access.access_sender_domain(principal, domain_id, for_write=True)
     try:
@@ -185,7 +192,7 @@ def _sender_action(request, domain_id, act) -> HttpResponse:
         return _sender_page(request, sender, error=str(exc), status=429)
     except ValidationError as exc:  # MissingReference included: the rows moved on
         return _sender_page(request, sender, error=" ".join(exc.messages), status=409)
-    return redirect(f"/app/senders/{sender.pk}/")
+    return redirect(then or f"/app/senders/{sender.pk}/")
 
 
 def sender_check(request: HttpRequest, domain_id: int) -> HttpResponse:
@@ -197,10 +204,8 @@ def sender_rotate(request: HttpRequest, domain_id: int) -> HttpResponse:
 
 
 def sender_remove(request: HttpRequest, domain_id: int) -> HttpResponse:
-    principal = request.principal
-    sender = access.access_sender_domain(principal, domain_id, for_write=True)
-    actions.do_remove_sender_domain(sender, actor=principal, request=request)
-    return redirect("/app/senders/")
+    return _sender_action(request, domain_id, actions.do_remove_sender_domain,
+                          then="/app/senders/")
 
 
 # --- broadcasts ---

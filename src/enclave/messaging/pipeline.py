@@ -12,11 +12,15 @@ child process (``rendering.render_batch``), composes and DKIM-signs it
 ``MAX_ATTEMPTS``, then ``failed``; ``failed`` for a 5xx — a 5xx for the recipient is a
 bounce and suppresses the address.
 
-A worker that dies mid-batch leaves rows in ``sending``: their lease runs out after
-``LEASE`` and the next claim takes them again. Only a message whose SMTP transaction
-was in flight at the moment of death can go out twice — with the same Message-ID, since
-it is fixed at the first attempt. A broadcast is ``sent`` when none of its rows is left
-to do.
+Each claim has a token: before each hand-over the worker renews its lease on the row —
+only if it still holds it and the broadcast is still queued — and records outcomes only
+on rows it holds, so a slow worker and a worker that reclaimed an expired lease never
+both send. A worker that dies mid-batch leaves rows in ``sending``: their lease runs out
+after ``LEASE`` and the next claim takes them again (a row already tried ``MAX_ATTEMPTS``
+times fails instead). Only a message whose SMTP transaction was in flight at the moment
+of death can go out twice — with the same Message-ID, fixed at the first attempt. A
+broadcast is ``sent`` when none of its rows is left to do (checked after every batch and
+whenever nothing is due, so one whose recipients were all erased finishes too).
 """
 
 from __future__ import annotations
@@ -57,16 +61,35 @@ def _due(now) -> Q:
             | Q(state=OUTBOX_SENDING, claimed_at__lt=now - LEASE))
 
 
-def claim(limit: int = BATCH, *, now=None) -> list[int]:
-    """Ids of up to ``limit`` due rows of queued broadcasts, now leased to the caller."""
-    now = now or clock.now()
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    token: str
+    ids: list[int]
+
+
+def claim(limit: int = BATCH, *, now=None) -> Claim:
+    """Up to ``limit`` due rows of queued broadcasts, now leased to the caller under a
+    new token. Rows whose worker was lost after their last allowed attempt fail."""
+    now, token = now or clock.now(), secrets.token_hex(16)
     with transaction.atomic():
-        ids = list(OutboxMessage.objects.select_for_update(skip_locked=True)
+        OutboxMessage.objects.filter(state=OUTBOX_SENDING, claimed_at__lt=now - LEASE,
+                                     attempts__gte=MAX_ATTEMPTS).update(
+            state=OUTBOX_FAILED, detail="gave up: worker lost", claim_token="")
+        ids = list(OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
                    .filter(_due(now), broadcast__state=QUEUED)
                    .order_by("pk").values_list("pk", flat=True)[:limit])
         OutboxMessage.objects.filter(pk__in=ids).update(
-            state=OUTBOX_SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    return ids
+            state=OUTBOX_SENDING, claimed_at=now, claim_token=token,
+            attempts=F("attempts") + 1)
+    return Claim(token, ids)
+
+
+def _holds(row: OutboxMessage, token: str) -> bool:
+    """Renew the lease on ``row`` if this claim still holds it and its broadcast is
+    still queued (not cancelled meanwhile); whether it does."""
+    return OutboxMessage.objects.filter(
+        pk=row.pk, state=OUTBOX_SENDING, claim_token=token,
+        broadcast__state=QUEUED).update(claimed_at=clock.now()) == 1
 
 
 def _eligible_reason(row: OutboxMessage) -> str:
@@ -86,8 +109,10 @@ def _eligible_reason(row: OutboxMessage) -> str:
 
 
 def _finish(row: OutboxMessage, state: str, detail: str, *, now, **fields) -> None:
-    OutboxMessage.objects.filter(pk=row.pk, state=OUTBOX_SENDING).update(
-        state=state, detail=detail[:40], claimed_at=None, **fields)
+    # Only on a row this claim still holds (``row.claim_token``).
+    OutboxMessage.objects.filter(pk=row.pk, state=OUTBOX_SENDING,
+                                 claim_token=row.claim_token).update(
+        state=state, detail=detail[:40], claimed_at=None, claim_token="", **fields)
 
 
 def _deferred(row: OutboxMessage, detail: str, *, now) -> None:
@@ -116,12 +141,13 @@ def _public_url() -> str:
     return settings.CONFIG.public_url
 
 
-def send_batch(ids: list[int], transport, *, now=None) -> dict[str, int]:
-    """Send the claimed rows ``ids`` through ``transport``; how many ended in each state."""
+def send_batch(claimed: Claim, transport, *, now=None) -> dict[str, int]:
+    """Send the ``claimed`` rows through ``transport``; how many ended in each state."""
     from enclave.people.access import field_definitions
 
     now = now or clock.now()
-    rows = list(OutboxMessage.objects.filter(pk__in=ids, state=OUTBOX_SENDING)
+    rows = list(OutboxMessage.objects.filter(pk__in=claimed.ids, state=OUTBOX_SENDING,
+                                             claim_token=claimed.token)
                 .select_related("person", "broadcast__template", "broadcast__sender",
                                 "broadcast__account").order_by("pk"))
     counts: dict[str, int] = {}
@@ -150,25 +176,40 @@ def send_batch(ids: list[int], transport, *, now=None) -> dict[str, int]:
             continue
         definitions = field_definitions(broadcast.account_id)
         contexts = [_context(row, definitions) for row in group]
-        try:
-            rendered = rendering.render_batch(broadcast.template.subject,
-                                              broadcast.template.compiled, contexts)
-        except rendering.TemplateError:  # the batch as a whole: try again later
-            for row in group:
-                _deferred(row, "render limits", now=now)
-                done(OUTBOX_DEFERRED)
-            continue
+        rendered = _render(broadcast.template, contexts)
         for row, context, out in zip(group, contexts, rendered, strict=True):
-            done(_send_one(row, context, out, key, transport, now=now))
-    _close_finished({row.broadcast_id for row in rows}, now)
+            if not _holds(row, claimed.token):
+                continue  # cancelled, or another worker holds it now
+            try:
+                done(_send_one(row, context, out, key, transport, now=now))
+            except Exception:  # noqa: BLE001 — one row's trouble never stops the batch
+                _deferred(row, "internal error", now=now)
+                done(OUTBOX_DEFERRED)
+    close_finished()
     return counts
+
+
+RENDER_LIMITS = "render limits"
+
+
+def _render(template, contexts: list[dict]) -> list:
+    """Each context's rendering, None where it failed; a batch that runs out of its
+    limits is split in halves until the recipients that do not fit are alone (and fail
+    with ``RENDER_LIMITS``)."""
+    try:
+        return rendering.render_batch(template.subject, template.compiled, contexts)
+    except rendering.TemplateError:
+        if len(contexts) == 1:
+            return [RENDER_LIMITS]
+        half = len(contexts) // 2
+        return _render(template, contexts[:half]) + _render(template, contexts[half:])
 
 
 def _send_one(row, context, out, key, transport, *, now) -> str:
     from enclave.audience import subscriptions
 
-    if out is None:
-        _finish(row, OUTBOX_FAILED, "template failed to render", now=now)
+    if out is None or out == RENDER_LIMITS:
+        _finish(row, OUTBOX_FAILED, out or "template failed to render", now=now)
         return OUTBOX_FAILED
     broadcast = row.broadcast
     message_id = row.message_id or f"{broadcast.pk}.{row.pk}.{secrets.token_hex(8)}"
@@ -200,18 +241,20 @@ def _send_one(row, context, out, key, transport, *, now) -> str:
     return OUTBOX_FAILED
 
 
-def _close_finished(broadcast_ids, now) -> None:
-    for broadcast_id in broadcast_ids:
-        if not OutboxMessage.objects.filter(broadcast_id=broadcast_id) \
-                .exclude(state__in=OUTBOX_FINAL).exists():
-            Broadcast.objects.filter(pk=broadcast_id, state=QUEUED).update(
-                state=SENT, finished_at=now)
+def close_finished() -> int:
+    """Queued broadcasts with nothing left to do become ``sent``; how many."""
+    unfinished = OutboxMessage.objects.exclude(state__in=OUTBOX_FINAL).values("broadcast_id")
+    return Broadcast.objects.filter(state=QUEUED).exclude(pk__in=unfinished).update(
+        state=SENT, finished_at=clock.now())
 
 
 def run_once(transport, *, limit: int = BATCH, now=None) -> dict[str, int]:
     """Claim one batch and send it; the counts (empty when nothing was due)."""
-    ids = claim(limit, now=now)
-    return send_batch(ids, transport, now=now) if ids else {}
+    claimed = claim(limit, now=now)
+    if not claimed.ids:
+        close_finished()
+        return {}
+    return send_batch(claimed, transport, now=now)
 
 
 def progress(broadcast: Broadcast) -> dict[str, int]:

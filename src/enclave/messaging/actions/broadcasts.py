@@ -12,6 +12,7 @@ an address suppressed after queuing is still never mailed.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -26,8 +27,10 @@ from enclave.messaging.models import (
     CANCELLED,
     DRAFT,
     OUTBOX_CANCELLED,
+    OUTBOX_DEFERRED,
     OUTBOX_QUEUED,
     QUEUED,
+    SENT,
     VERIFIED,
     Broadcast,
     EmailTemplate,
@@ -61,8 +64,13 @@ def _clean_from(from_local, from_name) -> tuple[str, str]:
         raise ValidationError({"from_local": "The part before the @: letters, digits and "
                                              "!#$%&'*+/=?^_`{|}~.- (at most 64)."})
     name = str(from_name or "")
-    if len(name) > 100 or any(not ch.isprintable() for ch in name):
-        raise ValidationError({"from_name": "At most 100 printable characters on one line."})
+    # No control characters (a header is one line) and no "=?": the email package would
+    # decode an RFC 2047 encoded word into the From header, so a display name could
+    # carry a second, forged address.
+    if len(name) > 100 or any(unicodedata.category(ch) == "Cc" for ch in name) \
+            or "=?" in name:
+        raise ValidationError({"from_name": "At most 100 characters on one line, "
+                                            "without \"=?\"."})
     return local, " ".join(name.split())
 
 
@@ -71,6 +79,8 @@ def _ids(values, kind: str, limit: int) -> list[int]:
         ids = sorted({int(v) for v in values or ()})
     except (TypeError, ValueError):
         raise ValidationError({kind: "A list of ids."}) from None
+    if any(not 0 < i < 2**63 for i in ids):
+        raise ValidationError({kind: "A list of ids."})
     if len(ids) > limit:
         raise ValidationError({kind: f"At most {limit}."})
     return ids
@@ -153,8 +163,8 @@ def _snapshot(broadcast: Broadcast, people, now) -> int:
     stamp = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {table} (broadcast_id, person_id, state, created_at, "  # noqa: S608 — a model table; the people query is the ORM's, with parameters
-                       "attempts, message_id, detail) "
-                       f"SELECT %s, q.*, %s, %s, 0, '', '' FROM ({sql}) AS q",
+                       "attempts, message_id, detail, claim_token) "
+                       f"SELECT %s, q.*, %s, %s, 0, '', '', '' FROM ({sql}) AS q",
                        [broadcast.pk, OUTBOX_QUEUED, stamp, *params])
         return cursor.rowcount
 
@@ -181,6 +191,8 @@ def do_queue_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) 
             raise MissingReference({"segments": "A segment's rules can no longer be "
                                                 "used; fix the segment first."}) from None
         locked.state, locked.queued_at, locked.recipients = QUEUED, now, count
+        if count == 0:  # nobody to send to: done at once, never "queued" for ever
+            locked.state, locked.finished_at = SENT, now
         locked.save()
         audit.record(AuditEventType.BROADCAST_QUEUED, actor=actor,
                      account_id=locked.account_id, request=request,
@@ -197,7 +209,10 @@ def do_cancel_broadcast(broadcast: Broadcast, *, actor: Principal, request=None)
             pk=broadcast.pk, account_id=broadcast.account_id).first()
         if locked is None or locked.state != QUEUED:
             raise MissingReference({"broadcast": NOT_QUEUED})
-        stopped = OutboxMessage.objects.filter(broadcast=locked, state=OUTBOX_QUEUED) \
+        # Queued and deferred rows stop here; a row a worker holds is not handed over
+        # either (the worker renews its lease only while the broadcast is queued).
+        stopped = OutboxMessage.objects.filter(
+            broadcast=locked, state__in=(OUTBOX_QUEUED, OUTBOX_DEFERRED)) \
             .update(state=OUTBOX_CANCELLED)
         locked.state = CANCELLED
         locked.save()

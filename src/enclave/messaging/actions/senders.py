@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 
 from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
@@ -33,6 +34,7 @@ DUPLICATE_DOMAIN = "This domain is added already."
 ROTATION_WAITING = ("A new key is already waiting for its DNS record; publish it and "
                     "check the domain.")
 MAX_DOMAINS = 50
+DOMAIN_IN_USE = "Broadcasts are sent from this domain; it stays with their record."
 
 
 def _new_key(domain: SenderDomain, now, pair: tuple[str, str]) -> DkimKey:
@@ -166,11 +168,15 @@ def do_rotate_dkim_key(sender: SenderDomain, *, actor: Principal,
 
 def do_remove_sender_domain(sender: SenderDomain, *, actor: Principal,
                             request=None) -> None:
-    """Remove the domain and delete its keys. A domain already gone is a no-op."""
+    """Remove the domain and delete its keys. A domain already gone is a no-op; one that
+    broadcasts were sent from stays (409: ``DOMAIN_IN_USE``)."""
     authorize(actor, P.EMAIL_MANAGE, account_id=sender.account_id)
     with transaction.atomic():
-        deleted, _ = SenderDomain.objects.filter(
-            pk=sender.pk, account_id=sender.account_id).delete()
+        try:
+            deleted, _ = SenderDomain.objects.filter(
+                pk=sender.pk, account_id=sender.account_id).delete()
+        except ProtectedError:
+            raise MissingReference({"domain": DOMAIN_IN_USE}) from None
         if deleted:
             audit.record(AuditEventType.SENDER_DOMAIN_REMOVED, actor=actor,
                          account_id=sender.account_id, request=request,

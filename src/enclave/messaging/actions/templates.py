@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 
 from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
@@ -17,6 +18,7 @@ from enclave.messaging.models import EmailTemplate
 P = Permission
 NAME_MAX = 100
 DUPLICATE_NAME = "Another template has this name."
+IN_USE = "Broadcasts use this template; it stays with their record."
 CHANGED_MEANWHILE = "Someone changed this template meanwhile; nothing was saved. Reload it."
 
 
@@ -103,11 +105,15 @@ def do_change_template(template: EmailTemplate, *, name=None, kind=None, subject
 
 
 def do_delete_template(template: EmailTemplate, *, actor: Principal, request=None) -> None:
-    """Delete a template. Needs ``email.manage``; a template already gone is a no-op."""
+    """Delete a template. Needs ``email.manage``; a template already gone is a no-op;
+    one a broadcast uses stays (409: ``IN_USE``)."""
     authorize(actor, P.EMAIL_MANAGE, account_id=template.account_id)
     with transaction.atomic():
-        deleted, _ = EmailTemplate.objects.filter(
-            pk=template.pk, account_id=template.account_id).delete()
+        try:
+            deleted, _ = EmailTemplate.objects.filter(
+                pk=template.pk, account_id=template.account_id).delete()
+        except ProtectedError:
+            raise MissingReference({"template": IN_USE}) from None
         if deleted:
             audit.record(AuditEventType.TEMPLATE_DELETED, actor=actor,
                          account_id=template.account_id, request=request,
