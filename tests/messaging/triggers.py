@@ -94,12 +94,14 @@ TRIGGERS.update({
 
 
 def _broadcast(world, publish, *, queue=False):
-    from enclave.audience.subscriptions import do_create_topic
+    from enclave.audience.subscriptions import do_change_subscription, do_create_topic
 
     owner = world.actor("owner")
     sender = _verified(world, publish)
     topic = do_create_topic(world.account, "news", "News", consent_text="News.",
                             double_opt_in=False, actor=owner)
+    # Someone to send to, so a queued broadcast stays queued (one with nobody is sent).
+    do_change_subscription(world.person, topic, True, method="app", actor=owner)
     broadcast = actions.do_create_broadcast(
         world.account, "June", template=_template(world), sender=sender, from_local="news",
         topics=[topic.pk], actor=owner)
