@@ -190,7 +190,7 @@ MODELS: tuple[Model, ...] = (
     # Who a broadcast goes to: about a person (ids only; erasure deletes the rows).
     Model("messaging.OutboxMessage", plain("id", "broadcast", "person", "state",
                                            "created_at", "attempts", "claimed_at",
-                                           "claim_token",
+                                           "lease_id",
                                            "next_attempt_at", "sent_at", "message_id",
                                            "detail"),
           links=(Link(PERSON, "person_id"),)),

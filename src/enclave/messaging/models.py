@@ -174,8 +174,9 @@ class OutboxMessage(models.Model):
     created_at = models.DateTimeField(default=clock.now)
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)  # the worker's lease
-    # Which claim holds the lease: a worker sends and records only rows it still holds.
-    claim_token = models.CharField(max_length=32, blank=True, default="")
+    # Which claim holds the lease (a random id, not a secret): a worker sends and records
+    # only rows it still holds.
+    lease_id = models.CharField(max_length=32, blank=True, default="")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     # The Message-ID's unique part, fixed at the first attempt: a retry is the same mail.

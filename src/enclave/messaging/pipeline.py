@@ -74,12 +74,12 @@ def claim(limit: int = BATCH, *, now=None) -> Claim:
     with transaction.atomic():
         OutboxMessage.objects.filter(state=OUTBOX_SENDING, claimed_at__lt=now - LEASE,
                                      attempts__gte=MAX_ATTEMPTS).update(
-            state=OUTBOX_FAILED, detail="gave up: worker lost", claim_token="")
+            state=OUTBOX_FAILED, detail="gave up: worker lost", lease_id="")
         ids = list(OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
                    .filter(_due(now), broadcast__state=QUEUED)
                    .order_by("pk").values_list("pk", flat=True)[:limit])
         OutboxMessage.objects.filter(pk__in=ids).update(
-            state=OUTBOX_SENDING, claimed_at=now, claim_token=token,
+            state=OUTBOX_SENDING, claimed_at=now, lease_id=token,
             attempts=F("attempts") + 1)
     return Claim(token, ids)
 
@@ -88,7 +88,7 @@ def _holds(row: OutboxMessage, token: str) -> bool:
     """Renew the lease on ``row`` if this claim still holds it and its broadcast is
     still queued (not cancelled meanwhile); whether it does."""
     return OutboxMessage.objects.filter(
-        pk=row.pk, state=OUTBOX_SENDING, claim_token=token,
+        pk=row.pk, state=OUTBOX_SENDING, lease_id=token,
         broadcast__state=QUEUED).update(claimed_at=clock.now()) == 1
 
 
@@ -109,10 +109,10 @@ def _eligible_reason(row: OutboxMessage) -> str:
 
 
 def _finish(row: OutboxMessage, state: str, detail: str, *, now, **fields) -> None:
-    # Only on a row this claim still holds (``row.claim_token``).
+    # Only on a row this claim still holds (``row.lease_id``).
     OutboxMessage.objects.filter(pk=row.pk, state=OUTBOX_SENDING,
-                                 claim_token=row.claim_token).update(
-        state=state, detail=detail[:40], claimed_at=None, claim_token="", **fields)
+                                 lease_id=row.lease_id).update(
+        state=state, detail=detail[:40], claimed_at=None, lease_id="", **fields)
 
 
 def _deferred(row: OutboxMessage, detail: str, *, now) -> None:
@@ -147,7 +147,7 @@ def send_batch(claimed: Claim, transport, *, now=None) -> dict[str, int]:
 
     now = now or clock.now()
     rows = list(OutboxMessage.objects.filter(pk__in=claimed.ids, state=OUTBOX_SENDING,
-                                             claim_token=claimed.token)
+                                             lease_id=claimed.token)
                 .select_related("person", "broadcast__template", "broadcast__sender",
                                 "broadcast__account").order_by("pk"))
     counts: dict[str, int] = {}

@@ -163,7 +163,7 @@ def _snapshot(broadcast: Broadcast, people, now) -> int:
     stamp = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {table} (broadcast_id, person_id, state, created_at, "  # noqa: S608 — a model table; the people query is the ORM's, with parameters
-                       "attempts, message_id, detail, claim_token) "
+                       "attempts, message_id, detail, lease_id) "
                        f"SELECT %s, q.*, %s, %s, 0, '', '', '' FROM ({sql}) AS q",
                        [broadcast.pk, OUTBOX_QUEUED, stamp, *params])
         return cursor.rowcount

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name='outboxmessage',
-            name='claim_token',
+            name='lease_id',
             field=models.CharField(blank=True, default='', max_length=32),
         ),
     ]
