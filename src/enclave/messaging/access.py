@@ -37,12 +37,18 @@ def access_template(principal: Principal, template_id, *,
                     for_write: bool = False) -> EmailTemplate:
     """One template of the principal's account; Http404 if missing or another
     account's. ``email.read`` to see it, ``email.manage`` to change it."""
+    return _one(principal, EmailTemplate, template_id, "template", for_write=for_write)
+
+
+def _one(principal: Principal, model, value, kind: str, *, for_write: bool):
+    """The account's ``model`` row with id ``value`` (``email.read``; ``email.manage``
+    for a write); Http404 — the same for another account's — otherwise."""
     authorize(principal, P.EMAIL_MANAGE if for_write else P.EMAIL_READ)
-    template = EmailTemplate.objects.filter(account_id=principal.account_id,
-                                            pk=_as_id(template_id, "template")).first()
-    if template is None:
-        raise Http404("No such template.")
-    return template
+    found = model.objects.filter(account_id=principal.account_id,
+                                 pk=_as_id(value, kind)).first()
+    if found is None:
+        raise Http404(f"No such {kind}.")
+    return found
 
 
 def preview(principal: Principal, template: EmailTemplate,
@@ -91,12 +97,7 @@ def access_sender_domain(principal: Principal, domain_id, *,
                          for_write: bool = False) -> SenderDomain:
     """One sender domain of the principal's account; Http404 if missing or another
     account's."""
-    authorize(principal, P.EMAIL_MANAGE if for_write else P.EMAIL_READ)
-    sender = SenderDomain.objects.filter(account_id=principal.account_id,
-                                         pk=_as_id(domain_id, "sender domain")).first()
-    if sender is None:
-        raise Http404("No such sender domain.")
-    return sender
+    return _one(principal, SenderDomain, domain_id, "sender domain", for_write=for_write)
 
 
 def live_keys(sender: SenderDomain) -> list[DkimKey]:
@@ -129,12 +130,7 @@ def access_broadcast(principal: Principal, broadcast_id, *,
                      for_write: bool = False) -> Broadcast:
     """One broadcast of the principal's account; Http404 if missing or another
     account's."""
-    authorize(principal, P.EMAIL_MANAGE if for_write else P.EMAIL_READ)
-    broadcast = Broadcast.objects.filter(account_id=principal.account_id,
-                                         pk=_as_id(broadcast_id, "broadcast")).first()
-    if broadcast is None:
-        raise Http404("No such broadcast.")
-    return broadcast
+    return _one(principal, Broadcast, broadcast_id, "broadcast", for_write=for_write)
 
 
 def referenced(principal: Principal, model, value, field: str):
