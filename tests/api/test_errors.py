@@ -47,10 +47,15 @@ class TestBadRequest:
         problem(api.get("/api/v1/people?cursor=not-a-cursor"), 400, "invalid-query")
 
     @pytest.mark.parametrize("path", ["/api/v1/people", "/api/v1/audit"])
-    @pytest.mark.parametrize("param", ["limit", "cursor"])
-    def test_an_empty_limit_or_cursor_is_400_as_the_schema_says(self, api, path, param):
-        # Found by the contract test (seed 1732): `limit=` was read as "no limit given".
-        problem(api.get(f"{path}?{param}="), 400, "invalid-query")
+    def test_an_empty_limit_is_400_as_the_schema_says(self, api, path):
+        # Found by the contract test (seed 1732): `limit=` was read as "no limit given";
+        # the schema says limit is an integer.
+        problem(api.get(f"{path}?limit="), 400, "invalid-query")
+
+    @pytest.mark.parametrize("path", ["/api/v1/people", "/api/v1/audit"])
+    def test_an_empty_cursor_is_the_first_page_as_the_schema_says(self, api, path):
+        # The schema allows cursor="" (seed 1717309983 caught a 400 for it).
+        assert api.get(f"{path}?cursor=").status_code == 200
 
     def test_limit_over_200_is_400(self, api):
         body = problem(api.get("/api/v1/people?limit=201"), 400, "invalid-query")

@@ -124,7 +124,7 @@ class AuditView(ApiView):
         for name in ("since", "until"):
             if name in params and not _DAY.fullmatch(params[name]):
                 raise InvalidQuery(f"{name} must be a date as YYYY-MM-DD (years 1–9998).")
-        if "cursor" in request.query_params:  # present and empty is not a cursor: 400
+        if request.query_params.get("cursor"):  # empty: the first page, as the schema says
             params["before"] = str(render.decode_cursor(request.query_params["cursor"]))
         try:
             events = list(account_access.audit_rows(self.principal, params)[:limit + 1])

@@ -150,7 +150,7 @@ class PeopleView(_PersonWriting):
             raise InvalidQuery(str(exc)) from None
         except visibility.FieldNotQueryable as exc:
             raise FieldNotQueryable(str(exc)) from None
-        if "cursor" in request.query_params:  # present and empty is not a cursor: 400
+        if request.query_params.get("cursor"):  # empty: the first page, as the schema says
             rows = rows.filter(pk__gt=render.decode_cursor(request.query_params["cursor"]))
         page = list(rows.order_by("pk")[:limit + 1])
         more = len(page) > limit

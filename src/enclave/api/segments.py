@@ -115,7 +115,7 @@ class SegmentMembersView(ApiView):
         segment = access.access_segment(self.principal, segment_id)
         limit = render.page_limit(request.query_params.get("limit"))
         people = access.segment_people(self.principal, segment)
-        if "cursor" in request.query_params:  # present and empty is not a cursor: 400
+        if request.query_params.get("cursor"):  # empty: the first page, as the schema says
             people = people.filter(pk__gt=render.decode_cursor(request.query_params["cursor"]))
         page = list(people.order_by("pk")[:limit + 1])
         more = len(page) > limit
