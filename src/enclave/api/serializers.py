@@ -15,7 +15,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from enclave.people.actions import TAG_MAX, TEXT_LIMITS
+from enclave.people.actions import DOT_ATOM, TAG_MAX, TEXT_LIMITS
 from enclave.people.models import CONSENT_CHOICES, FIELD_TYPES, PD_CLASSES
 from enclave.people.values import custom_value_schema
 
@@ -543,8 +543,8 @@ class BroadcastWriteSerializer(StrictSerializer):
     template = _id_field("The email template's id.")
     sender = _id_field("The sender domain's id (it must be verified before queuing).")
     from_local = serializers.RegexField(
-        r"^([-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+(\.[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+)*)\Z",
-        max_length=64, help_text="The part of the From address before the @.")
+        rf"^({DOT_ATOM})\Z", max_length=64,
+        help_text="The part of the From address before the @.")
     from_name = StrictCharField(max_length=100, required=False, allow_blank=True,
                                 validators=[RegexValidator(r"^(?!.*([\x00-\x1f\x7f]|=\?)).+\Z",
                                                            "One line, no control characters "

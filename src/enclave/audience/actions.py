@@ -12,7 +12,7 @@ from enclave.audience import access, membership, rules
 from enclave.audience.models import DYNAMIC, KINDS, STATIC, Segment, SegmentMember
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
-from enclave.core.validation import MissingReference
+from enclave.core.validation import MissingReference, clean_name
 
 P = Permission
 NAME_MAX = 100
@@ -29,12 +29,7 @@ LIST_GONE = "The list was deleted meanwhile; nothing was imported."
 
 
 def _clean_name(name) -> str:
-    name = " ".join(str(name or "").split())
-    if not name:
-        raise ValidationError({"name": "Give the segment a name."})
-    if len(name) > NAME_MAX or "\x00" in name:
-        raise ValidationError({"name": f"At most {NAME_MAX} characters, no NUL."})
-    return name
+    return clean_name(name, "segment", NAME_MAX)
 
 
 def _unique_name(exc: IntegrityError) -> ValidationError:

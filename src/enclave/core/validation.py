@@ -46,3 +46,14 @@ def clean_email(email: str) -> str:
     except ValidationError:
         raise ValidationError({"email": "Enter a valid email address."}) from None
     return email
+
+
+def clean_name(value, noun: str, limit: int = 100) -> str:
+    """A thing's display name: whitespace collapsed, not empty, at most ``limit``
+    characters, no NUL; ValidationError({"name": ...}) naming the ``noun`` otherwise."""
+    name = " ".join(str(value or "").split())
+    if not name:
+        raise ValidationError({"name": f"Give the {noun} a name."})
+    if len(name) > limit or "\x00" in name:
+        raise ValidationError({"name": f"At most {limit} characters, no NUL."})
+    return name

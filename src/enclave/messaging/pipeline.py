@@ -108,7 +108,7 @@ def _eligible_reason(row: OutboxMessage) -> str:
     return ""
 
 
-def _finish(row: OutboxMessage, state: str, detail: str, *, now, **fields) -> None:
+def _finish(row: OutboxMessage, state: str, detail: str, **fields) -> None:
     # Only on a row this claim still holds (``row.lease_id``).
     OutboxMessage.objects.filter(pk=row.pk, state=OUTBOX_SENDING,
                                  lease_id=row.lease_id).update(
@@ -117,28 +117,21 @@ def _finish(row: OutboxMessage, state: str, detail: str, *, now, **fields) -> No
 
 def _deferred(row: OutboxMessage, detail: str, *, now) -> None:
     if row.attempts >= MAX_ATTEMPTS:
-        _finish(row, OUTBOX_FAILED, f"gave up: {detail}", now=now)
+        _finish(row, OUTBOX_FAILED, f"gave up: {detail}")
         return
     wait = BACKOFF[min(row.attempts, len(BACKOFF)) - 1]
-    _finish(row, OUTBOX_DEFERRED, detail, now=now, next_attempt_at=now + wait)
+    _finish(row, OUTBOX_DEFERRED, detail, next_attempt_at=now + wait)
 
 
 def _context(row: OutboxMessage, definitions) -> dict:
     from enclave.access.permissions import ALL
-    from enclave.audience import tokens
+    from enclave.audience.subscriptions import preferences_url
 
     person = row.person
     return {"person": rendering.person_context(person, ALL, definitions),
             "account": {"name": row.broadcast.account.name},
             "unsubscribe_url": headers.unsubscribe_url(person, row.broadcast.topics),
-            "preferences_url": (f"{_public_url()}/preferences/"
-                                f"{tokens.make(person, tokens.PREFERENCES)}")}
-
-
-def _public_url() -> str:
-    from django.conf import settings
-
-    return settings.CONFIG.public_url
+            "preferences_url": preferences_url(person)}
 
 
 def send_batch(claimed: Claim, transport, *, now=None) -> dict[str, int]:
@@ -159,7 +152,7 @@ def send_batch(claimed: Claim, transport, *, now=None) -> dict[str, int]:
     for row in rows:
         reason = _eligible_reason(row)
         if reason:
-            _finish(row, OUTBOX_SKIPPED, reason, now=now)
+            _finish(row, OUTBOX_SKIPPED, reason)
             done(OUTBOX_SKIPPED)
         else:
             ready.append(row)
@@ -185,7 +178,7 @@ def send_batch(claimed: Claim, transport, *, now=None) -> dict[str, int]:
             except Exception:  # noqa: BLE001 — one row's trouble never stops the batch
                 _deferred(row, "internal error", now=now)
                 done(OUTBOX_DEFERRED)
-    close_finished()
+    close_finished({row.broadcast_id for row in rows})
     return counts
 
 
@@ -209,7 +202,7 @@ def _send_one(row, context, out, key, transport, *, now) -> str:
     from enclave.audience import subscriptions
 
     if out is None or out == RENDER_LIMITS:
-        _finish(row, OUTBOX_FAILED, out or "template failed to render", now=now)
+        _finish(row, OUTBOX_FAILED, out or "template failed to render")
         return OUTBOX_FAILED
     broadcast = row.broadcast
     message_id = row.message_id or f"{broadcast.pk}.{row.pk}.{secrets.token_hex(8)}"
@@ -223,29 +216,33 @@ def _send_one(row, context, out, key, transport, *, now) -> str:
             feedback_id=f"{broadcast.pk}:{broadcast.account_id}:broadcast:enclave",
             selector=key[0], private_key_pem=key[1], now=now)
     except compose.Unsendable as exc:
-        _finish(row, OUTBOX_FAILED, str(exc), now=now)
+        _finish(row, OUTBOX_FAILED, str(exc))
         return OUTBOX_FAILED
     envelope = dataclasses.replace(envelope, account_id=broadcast.account_id,
                                    broadcast_id=broadcast.pk, person_id=row.person_id)
     outcome = transport.send(envelope, raw)
     if outcome.kind == transports.SENT:
-        _finish(row, OUTBOX_SENT, outcome.detail, now=now, sent_at=clock.now())
+        _finish(row, OUTBOX_SENT, outcome.detail, sent_at=clock.now())
         return OUTBOX_SENT
     if outcome.kind == transports.DEFERRED:
         _deferred(row, outcome.detail, now=now)
         return OUTBOX_DEFERRED
-    _finish(row, OUTBOX_FAILED, outcome.detail, now=now)
+    _finish(row, OUTBOX_FAILED, outcome.detail)
     if outcome.bounce:
         subscriptions.do_suppress_address(broadcast.account, row.person.email,
                                           reason="bounce", actor=None)
     return OUTBOX_FAILED
 
 
-def close_finished() -> int:
-    """Queued broadcasts with nothing left to do become ``sent``; how many."""
-    unfinished = OutboxMessage.objects.exclude(state__in=OUTBOX_FINAL).values("broadcast_id")
-    return Broadcast.objects.filter(state=QUEUED).exclude(pk__in=unfinished).update(
-        state=SENT, finished_at=clock.now())
+def close_finished(broadcast_ids=None) -> int:
+    """Queued broadcasts (those in ``broadcast_ids``; None: all of them — when nothing
+    was due) with nothing left to do become ``sent``; how many."""
+    queued = Broadcast.objects.filter(state=QUEUED)
+    if broadcast_ids is not None:
+        queued = queued.filter(pk__in=broadcast_ids)
+    unfinished = OutboxMessage.objects.filter(broadcast__in=queued) \
+        .exclude(state__in=OUTBOX_FINAL).values("broadcast_id")
+    return queued.exclude(pk__in=unfinished).update(state=SENT, finished_at=clock.now())
 
 
 def run_once(transport, *, limit: int = BATCH, now=None) -> dict[str, int]:

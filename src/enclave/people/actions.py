@@ -61,7 +61,9 @@ _LABEL_CHAR = r"A-Za-z0-9\u00a1-\uffff"
 _LABEL = rf"[{_LABEL_CHAR}]([{_LABEL_CHAR}-]{{0,61}}[{_LABEL_CHAR}])?"
 _TLD_CHAR = r"A-Za-z\u00a1-\uffff"
 _TLD = rf"([{_TLD_CHAR}]([{_TLD_CHAR}-]{{0,61}}[{_TLD_CHAR}])|xn--[A-Za-z0-9]{{1,59}})"
-EMAIL_PATTERN = rf"^{_ATOM}(\.{_ATOM})*@{_LABEL}(\.{_LABEL})*\.{_TLD}$"
+# The part before the @ (also a broadcast's From address: enclave.messaging).
+DOT_ATOM = rf"{_ATOM}(\.{_ATOM})*"
+EMAIL_PATTERN = rf"^{DOT_ATOM}@{_LABEL}(\.{_LABEL})*\.{_TLD}$"
 
 
 # One cleaner per built-in field, each taking the value already stripped: a bulk import

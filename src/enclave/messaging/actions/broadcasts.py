@@ -22,7 +22,7 @@ from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
-from enclave.core.validation import MissingReference
+from enclave.core.validation import MissingReference, clean_name
 from enclave.messaging.models import (
     CANCELLED,
     DRAFT,
@@ -37,6 +37,7 @@ from enclave.messaging.models import (
     OutboxMessage,
     SenderDomain,
 )
+from enclave.people.actions import DOT_ATOM
 
 P = Permission
 NAME_MAX = 100
@@ -46,16 +47,11 @@ NOT_A_DRAFT = "Only a draft can be changed, queued or deleted."
 NOT_QUEUED = "Only a queued broadcast can be cancelled."
 SENDER_UNVERIFIED = ("The sender domain is not verified: publish its DKIM record and "
                      "check the domain first.")
-_LOCAL_PART = re.compile(r"^[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+(\.[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+)*$")
+_LOCAL_PART = re.compile(rf"^{DOT_ATOM}$")
 
 
 def _clean_name(name) -> str:
-    name = " ".join(str(name or "").split())
-    if not name:
-        raise ValidationError({"name": "Give the broadcast a name."})
-    if len(name) > NAME_MAX or "\x00" in name:
-        raise ValidationError({"name": f"At most {NAME_MAX} characters, no NUL."})
-    return name
+    return clean_name(name, "broadcast", NAME_MAX)
 
 
 def _clean_from(from_local, from_name) -> tuple[str, str]:

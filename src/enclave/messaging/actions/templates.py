@@ -11,7 +11,7 @@ from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
 from enclave.core import audit, clock, ratelimit
 from enclave.core.models import AuditEventType
-from enclave.core.validation import MissingReference
+from enclave.core.validation import MissingReference, clean_name
 from enclave.messaging import rendering
 from enclave.messaging.models import EmailTemplate
 
@@ -23,12 +23,7 @@ CHANGED_MEANWHILE = "Someone changed this template meanwhile; nothing was saved.
 
 
 def _clean_name(name) -> str:
-    name = " ".join(str(name or "").split())
-    if not name:
-        raise ValidationError({"name": "Give the template a name."})
-    if len(name) > NAME_MAX or "\x00" in name:
-        raise ValidationError({"name": f"At most {NAME_MAX} characters, no NUL."})
-    return name
+    return clean_name(name, "template", NAME_MAX)
 
 
 def _compiled(account_id: int, *, kind: str, subject: str, source: str) -> str:
