@@ -103,6 +103,26 @@ class TestSending:
         assert (states(broadcast), sink.handler.received) == (
             {"ann@example.net": "skipped"}, [])
 
+    def test_only_the_suppressed_address_of_a_batch_is_skipped(self, setup, sink, smtp):
+        broadcast = queue(setup, "ann@example.net", "bob@example.net", "cy@example.net")
+        subscriptions.do_suppress_address(setup.world.account, " BOB@Example.net",
+                                          actor=setup.owner)
+        assert pipeline.run_once(smtp) == {"sent": 2, "skipped": 1}
+        assert states(broadcast)["bob@example.net"] == "skipped"
+
+    def test_eligibility_costs_the_same_queries_for_any_batch_size(self, setup):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        queue(setup, *(f"p{n}@example.net" for n in range(12)))
+        rows = list(OutboxMessage.objects.select_related("person", "broadcast")
+                    .order_by("pk"))
+        with CaptureQueriesContext(connection) as one:
+            pipeline._ineligible(rows[:1])
+        with CaptureQueriesContext(connection) as twelve:
+            pipeline._ineligible(rows)
+        assert len(twelve) == len(one) == 3  # subscriptions, MAC keys, suppressions
+
     def test_a_hard_bounce_fails_and_suppresses_the_address(self, setup, sink, smtp):
         sink.handler.refuse["gone@example.net"] = "550 5.1.1 <gone@example.net> unknown"
         broadcast = queue(setup, "gone@example.net", "ann@example.net")

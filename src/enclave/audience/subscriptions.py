@@ -284,14 +284,29 @@ def _macs(email: str) -> list[tuple[int, str]]:
 
 def is_suppressed(account_id: int, email: str) -> bool:
     """Whether ``email`` is on the account's suppression list (under any key version)."""
-    if not email or not email.strip():
-        return False
+    return email in suppressed_among(account_id, [email])
+
+
+def suppressed_among(account_id: int, emails) -> set[str]:
+    """Which of ``emails`` are on the account's suppression list — one query for many
+    (the send pipeline checks a whole batch)."""
     from django.db.models import Q
 
+    from enclave.keys import api as keys
+
+    emails = [email for email in set(emails) if email and email.strip()]
+    tags = {(version, tag.hex()): email for email, macs in zip(
+        emails, keys.mac_all_many("tokens", [normalise_email(e) for e in emails]),
+        strict=True) for version, tag in macs}
+    if not tags:
+        return set()
     query = Q()
-    for version, tag in _macs(email):
-        query |= Q(mac_version=version, email_mac=tag)
-    return bool(query) and Suppression.objects.filter(query, account_id=account_id).exists()
+    for version in {version for version, _ in tags}:
+        query |= Q(mac_version=version,
+                   email_mac__in=[tag for v, tag in tags if v == version])
+    found = Suppression.objects.filter(query, account_id=account_id) \
+        .values_list("mac_version", "email_mac")
+    return {tags[pair] for pair in found}
 
 
 def suppress(account_id: int, email: str, reason: str) -> bool:

@@ -81,16 +81,20 @@ def mac(purpose: str, message: bytes) -> tuple[int, bytes]:
 def mac_all(purpose: str, message: bytes) -> list[tuple[int, bytes]]:
     """The tag of ``message`` under every usable (primary and active) version of
     ``purpose``, primary first — for looking a token up by hash across a rotation."""
+    return mac_all_many(purpose, [message])[0]
+
+
+def mac_all_many(purpose: str, messages: list[bytes]) -> list[list[tuple[int, bytes]]]:
+    """``mac_all`` of each of ``messages``, reading the keyring once."""
     from enclave.keys.models import DataKey, KeyState
 
-    message = _check_bytes("message", message)
+    messages = [_check_bytes("message", message) for message in messages]
     keyring.check_purpose(purpose)
     rows = DataKey.objects.filter(purpose=purpose).exclude(state=KeyState.RETIRED)
-    out = []
-    for row in sorted(rows, key=lambda r: (r.state != KeyState.PRIMARY, -r.version)):
-        material = keyring.material_from_row(row)
-        out.append((row.version, hmac.new(material.mac_key, message, hashlib.sha256).digest()))
-    return out
+    keys = [(row.version, keyring.material_from_row(row).mac_key) for row in
+            sorted(rows, key=lambda r: (r.state != KeyState.PRIMARY, -r.version))]
+    return [[(version, hmac.new(key, message, hashlib.sha256).digest())
+             for version, key in keys] for message in messages]
 
 
 def verify_mac(purpose: str, version: int, message: bytes, tag: bytes) -> bool:

@@ -86,26 +86,42 @@ def claim(limit: int = BATCH, *, now=None) -> Claim:
 
 def _holds(row: OutboxMessage, token: str) -> bool:
     """Renew the lease on ``row`` if this claim still holds it and its broadcast is
-    still queued (not cancelled meanwhile); whether it does."""
+    still queued (not cancelled meanwhile); whether it does. Fixes the row's Message-ID
+    at its first attempt in the same write."""
+    row.message_id = row.message_id or \
+        f"{row.broadcast_id}.{row.pk}.{secrets.token_hex(8)}"
     return OutboxMessage.objects.filter(
         pk=row.pk, state=OUTBOX_SENDING, lease_id=token,
-        broadcast__state=QUEUED).update(claimed_at=clock.now()) == 1
+        broadcast__state=QUEUED).update(claimed_at=clock.now(),
+                                        message_id=row.message_id) == 1
 
 
-def _eligible_reason(row: OutboxMessage) -> str:
-    """Why the row's person may no longer be mailed ("" when they may)."""
+def _ineligible(rows: list[OutboxMessage]) -> dict[int, str]:
+    """Why each row's person may no longer be mailed, by row id (rows that may be
+    mailed are absent) — a few queries for the whole batch, not a few per row."""
     from enclave.audience import subscriptions
     from enclave.audience.models import SUBSCRIBED, Subscription
 
-    person = row.person
-    if person.archived_at is not None or not person.email:
-        return "no longer a recipient"
-    if not Subscription.objects.filter(person=person, topic_id__in=row.broadcast.topics,
-                                       status=SUBSCRIBED).exists():
-        return "unsubscribed"
-    if subscriptions.is_suppressed(person.account_id, person.email):
-        return "suppressed"
-    return ""
+    reasons: dict[int, str] = {}
+    by_broadcast: dict[int, list[OutboxMessage]] = {}
+    for row in rows:
+        if row.person.archived_at is not None or not row.person.email:
+            reasons[row.pk] = "no longer a recipient"
+        else:
+            by_broadcast.setdefault(row.broadcast_id, []).append(row)
+    for group in by_broadcast.values():
+        broadcast = group[0].broadcast
+        subscribed = set(Subscription.objects.filter(
+            person_id__in=[row.person_id for row in group], topic_id__in=broadcast.topics,
+            status=SUBSCRIBED).values_list("person_id", flat=True))
+        suppressed = subscriptions.suppressed_among(
+            broadcast.account_id, [row.person.email for row in group])
+        for row in group:
+            if row.person_id not in subscribed:
+                reasons[row.pk] = "unsubscribed"
+            elif row.person.email in suppressed:
+                reasons[row.pk] = "suppressed"
+    return reasons
 
 
 def _finish(row: OutboxMessage, state: str, detail: str, **fields) -> None:
@@ -148,9 +164,9 @@ def send_batch(claimed: Claim, transport, *, now=None) -> dict[str, int]:
     def done(state: str) -> None:
         counts[state] = counts.get(state, 0) + 1
 
-    ready = []
+    ready, reasons = [], _ineligible(rows)
     for row in rows:
-        reason = _eligible_reason(row)
+        reason = reasons.get(row.pk)
         if reason:
             _finish(row, OUTBOX_SKIPPED, reason)
             done(OUTBOX_SKIPPED)
@@ -205,14 +221,11 @@ def _send_one(row, context, out, key, transport, *, now) -> str:
         _finish(row, OUTBOX_FAILED, out or "template failed to render")
         return OUTBOX_FAILED
     broadcast = row.broadcast
-    message_id = row.message_id or f"{broadcast.pk}.{row.pk}.{secrets.token_hex(8)}"
-    if not row.message_id:
-        OutboxMessage.objects.filter(pk=row.pk).update(message_id=message_id)
     try:
         envelope, raw = compose.message(
             domain=broadcast.sender.domain, from_local=broadcast.from_local,
             from_name=broadcast.from_name, to=row.person.email, rendered=out,
-            message_id=message_id, unsubscribe_url=context["unsubscribe_url"],
+            message_id=row.message_id, unsubscribe_url=context["unsubscribe_url"],
             feedback_id=f"{broadcast.pk}:{broadcast.account_id}:broadcast:enclave",
             selector=key[0], private_key_pem=key[1], now=now)
     except compose.Unsendable as exc:
