@@ -60,6 +60,16 @@ class TestMessage:
     def test_the_signature_verifies_with_the_published_record(self):
         assert dkimpy.verify(make()[1], dnsfunc=record)
 
+    def test_the_rsa_step_is_byte_for_byte_dkimpys_own(self):
+        import hashlib
+
+        from dkim.crypto import parse_pem_private_key
+
+        key = parse_pem_private_key(PRIVATE.encode())
+        digest = hashlib.sha256(b"the canonicalised headers")
+        assert dkim._rsa_sign(digest, key) == dkim._DKIMPY_RSA_SIGN(digest, key)
+        assert dkimpy.RSASSA_PKCS1_v1_5_sign is dkim._rsa_sign  # and dkimpy uses it
+
     def test_the_signature_covers_the_unsubscribe_headers(self):
         raw = make()[1]
         tampered = raw.replace(b"List-Unsubscribe=One-Click", b"List-Unsubscribe=Nope")
