@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
+import re
 
 import pytest
 from django.conf import settings
@@ -63,6 +64,81 @@ class TestCapture:
         person = CapturedMessage.objects.get().person
         do_erase_person(person, actor=world.actor("owner"))
         assert not CapturedMessage.objects.exists()
+
+
+def page(client, url):
+    response = client.get(url)
+    return response, response.content.decode()
+
+
+@pytest.mark.django_db
+class TestCapturedMailPages:
+    def test_the_list_shows_each_captured_message_newest_first(self, setup, world):
+        queue(setup, "ann@example.net")
+        tasks.send_outbox()
+        response, text = page(world.client("owner"), "/app/captured/")
+        assert response.status_code == 200
+        assert "ann@example.net" in text
+        assert "June news" in text  # the broadcast it belongs to
+
+    def test_a_message_shows_its_headers_and_personalised_text(self, setup, world):
+        queue(setup, "ann@example.net")
+        tasks.send_outbox()
+        row = CapturedMessage.objects.get()
+        response, text = page(world.client("owner"), f"/app/captured/{row.row_id}/")
+        assert response.status_code == 200
+        assert "Hi Ann" in text
+        assert "List-Unsubscribe-Post" in text
+        assert "(DKIM-signed)" in text
+
+    def test_the_html_part_is_a_sandboxed_document_without_active_head(self, world):
+        from enclave.core import headers
+        from tests.messaging.world import _captured_mail
+
+        row = CapturedMessage(account=world.account, person=world.person)
+        row.raw = _captured_mail("a@example.net").replace(
+            b"<p>", b"<meta http-equiv=refresh content='0;url=https://evil.example'><p>")
+        row.save()
+        response, text = page(world.client("owner"), f"/app/captured/{row.row_id}/html")
+        assert response["Content-Security-Policy"] == headers.SANDBOXED_DOCUMENT_CSP
+        assert "evil.example" not in text
+        assert world.person.first_name in text
+
+    def test_a_message_whose_body_was_anonymised_opens_empty(self, world):
+        row = CapturedMessage.objects.create(account=world.account)
+        response, text = page(world.client("owner"), f"/app/captured/{row.row_id}/")
+        assert response.status_code == 200
+        assert "(no subject)" in text
+
+    def test_an_id_that_is_not_a_row_id_is_404(self, world):
+        assert world.client("owner").get("/app/captured/12/").status_code == 404
+
+    def test_pages_of_fifty_link_to_older_and_newer(self, world):
+        from tests.messaging.world import _captured_mail
+
+        for _ in range(51):
+            row = CapturedMessage(account=world.account)
+            row.raw = _captured_mail("a@example.net")
+            row.save()
+        client = world.client("owner")
+        first, second = page(client, "/app/captured/")[1], page(client, "/app/captured/?page=2")[1]
+        assert ('rel="next"' in first, 'rel="prev"' in first) == (True, False)
+        assert ('rel="next"' in second, 'rel="prev"' in second) == (False, True)
+        links = re.compile(r'href="/app/captured/[0-9a-f-]{36}/"')
+        assert (len(links.findall(first)), len(links.findall(second))) == (50, 1)
+        assert links.findall(page(client, "/app/captured/?page=x")[1]) == \
+            links.findall(first)
+
+    def test_a_role_that_sees_personal_data_masked_is_refused(self, world):
+        assert world.client("analyst").get("/app/captured/").status_code == 403
+
+    def test_a_custom_role_with_people_write_but_not_unmask_is_refused(self, world):
+        from enclave.accounts.actions import do_change_role, do_save_custom_role
+
+        role = do_save_custom_role(world.account, "Writers",
+                                   ["people.write", "email.read"], actor=world.actor("owner"))
+        do_change_role(world.membership("viewer"), role, actor=world.actor("owner"))
+        assert world.client("viewer").get("/app/captured/").status_code == 403
 
 
 class TestConfigured:

@@ -59,3 +59,31 @@ def broadcast_payload(world) -> dict:
     return {"name": "New", "template": templates(world)[0].pk,
             "sender": sender_domains(world)[0].pk, "from_local": "news",
             "topics": [world.topic.pk]}
+
+
+def _captured_mail(to: str) -> bytes:
+    from email.message import EmailMessage
+
+    mail = EmailMessage()
+    mail["From"], mail["To"] = "news@news.acme.example", to
+    mail["Subject"] = "Hi " + " · ".join(PERSON.values())
+    mail.set_content(" · ".join(PERSON.values()))
+    mail.add_alternative("<p>" + " · ".join(PERSON.values()) + "</p>", subtype="html")
+    return mail.as_bytes()
+
+
+def captured(world) -> tuple:
+    """(the world's account's, the other account's) captured message to its person, every
+    personal field in its subject and both parts (cheap: made by prepare)."""
+    from enclave.messaging.models import CapturedMessage
+
+    if not hasattr(world, "captured"):
+        made = []
+        for account, person in ((world.account, world.person),
+                                (world.other, world.other_person)):
+            row = CapturedMessage(account=account, person=person)
+            row.raw = _captured_mail(person.email)
+            row.save()
+            made.append(row)
+        world.captured = tuple(made)
+    return world.captured

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import uuid
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -32,7 +33,13 @@ from enclave.people import visibility
 from enclave.people.actions import do_update_person
 from tests.apikeys.factories import make_key
 from tests.conftest import HttpsClient
-from tests.messaging.world import broadcast_payload, broadcasts, sender_domains, templates
+from tests.messaging.world import (
+    broadcast_payload,
+    broadcasts,
+    captured,
+    sender_domains,
+    templates,
+)
 from tests.people.world import MASKED, PERSON, ROLES
 
 WEB = [e for e in endpoints.ENDPOINTS if e.surface == endpoints.WEB]
@@ -142,6 +149,8 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["broadcast_id"] = broadcasts(world)[1 if other_tenant else 0].pk
     elif endpoint.target == "template":
         kwargs["template_id"] = templates(world)[1 if other_tenant else 0].pk
+    elif endpoint.target == "captured":
+        kwargs["row_id"] = captured(world)[1 if other_tenant else 0].row_id
     elif "<str:token>" in _pattern_of(endpoint.name):
         kwargs["token"] = BOGUS_TOKEN
     elif "<str:public_id>" in _pattern_of(endpoint.name):
@@ -189,6 +198,7 @@ def prepare(world) -> None:
                                   actor=world.actor("owner"))
     world.other_topic = do_create_topic(world.other, "news", "News", consent_text="News.",
                                         actor=world.other_actor())
+    captured(world)  # each account's captured message to its person
 
 
 def _session(member, mark: str) -> MemberSession:
@@ -329,8 +339,12 @@ class TestCrossTenant:
         client = signed_in_as(world, "owner")
         other = call(client, endpoint, url_for(endpoint, world, other_tenant=True))
         url = url_for(endpoint, world)
-        missing_url = (url.replace(world.key.public_id, "000000000000")
-                       if endpoint.target == "api_key" else re.sub(r"/\d+/", "/999999/", url))
+        if endpoint.target == "api_key":
+            missing_url = url.replace(world.key.public_id, "000000000000")
+        elif endpoint.target == "captured":
+            missing_url = url.replace(str(world.captured[0].row_id), str(uuid.UUID(int=1)))
+        else:
+            missing_url = re.sub(r"/\d+/", "/999999/", url)
         missing = call(client, endpoint, missing_url)
         assert other.status_code == missing.status_code == 404
         assert _stable(other) == _stable(missing)

@@ -21,7 +21,8 @@ route, fails the suite.
   routes (health, schema) take no key.
 
 ``target`` names the kind of id the URL takes (``person``, ``membership``, ``api_key``,
-``session``, ``segment``, ``topic``, ``template``, ``sender_domain``, ``broadcast``), for the
+``session``, ``segment``, ``topic``, ``template``, ``sender_domain``, ``broadcast``,
+``captured``), for the
 cross-tenant tests; ``shows_people`` marks responses that carry person fields (for the
 generated visibility tests); ``reauth`` marks web endpoints that need a recent password
 (+ MFA) confirmation; ``cross_site`` marks a public form that other sites post to (no
@@ -224,6 +225,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     web("senders-check", "POST", ACCOUNT, P.EMAIL_MANAGE, target="sender_domain"),
     web("senders-rotate", "POST", ACCOUNT, P.EMAIL_MANAGE, target="sender_domain"),
     web("senders-remove", "POST", ACCOUNT, P.EMAIL_MANAGE, target="sender_domain"),
+    # Captured mail holds personal data as sent: people.write here, and the read itself
+    # (messaging.access.captured_of) also needs email.read and people.unmask.
+    web("captured-list", "GET", ACCOUNT, P.PEOPLE_WRITE, shows_people=True),
+    web("captured-detail", "GET", ACCOUNT, P.PEOPLE_WRITE, target="captured",
+        shows_people=True),
+    web("captured-html", "GET", ACCOUNT, P.PEOPLE_WRITE, target="captured",
+        shows_people=True),
     # --- API keys (web pages) ---
     web("api-keys-list", "GET", ACCOUNT, P.API_KEYS_MANAGE),
     web("api-keys-create", "GET", ACCOUNT, P.API_KEYS_MANAGE, reauth=True),

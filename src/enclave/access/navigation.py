@@ -36,6 +36,7 @@ AREAS: tuple[Area, ...] = (
     Area("Broadcasts", "/app/broadcasts/", "broadcasts-list", P.EMAIL_READ),
     Area("Templates", "/app/templates/", "templates-list", P.EMAIL_READ),
     Area("Sender domains", "/app/senders/", "senders-list", P.EMAIL_READ),
+    Area("Captured mail", "/app/captured/", "captured-list", P.PEOPLE_WRITE),
     Area("Team", "/app/team/", "team", P.TEAM_READ),
     Area("Audit log", "/app/audit/", "audit-log", P.AUDIT_READ),
     Area("API keys", "/app/api-keys/", "api-keys-list", P.API_KEYS_MANAGE),

@@ -15,6 +15,7 @@ from enclave.messaging.models import (
     PENDING,
     VERIFIED,
     Broadcast,
+    CapturedMessage,
     DkimKey,
     EmailTemplate,
     SenderDomain,
@@ -145,4 +146,33 @@ def referenced(principal: Principal, model, value, field: str):
         found = None
     if found is None:
         raise MissingReference({field: f"No such {field.replace('_', ' ')}."})
+    return found
+
+
+# Captured mail holds personal data exactly as it was sent, past the visibility table:
+# reading it needs the permissions that see every personal-data class in clear.
+CAPTURED_PERMISSIONS = (P.EMAIL_READ, P.PEOPLE_WRITE, P.PEOPLE_UNMASK)
+CAPTURED_PAGE = 50
+
+
+def captured_of(principal: Principal):
+    """The account's captured messages, newest first."""
+    for permission in CAPTURED_PERMISSIONS:
+        authorize(principal, permission)
+    return CapturedMessage.objects.filter(account_id=principal.account_id) \
+        .order_by("-created_at", "-pk")
+
+
+def access_captured(principal: Principal, row_id) -> CapturedMessage:
+    """One captured message of the principal's account by its row id; Http404 if missing
+    or another account's."""
+    import uuid
+
+    try:
+        key = uuid.UUID(str(row_id))
+    except ValueError:
+        raise Http404("No such message.") from None
+    found = captured_of(principal).filter(row_id=key).first()
+    if found is None:
+        raise Http404("No such message.")
     return found

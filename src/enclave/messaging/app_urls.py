@@ -1,4 +1,5 @@
-"""Email template pages under /app/templates/, sender domains under /app/senders/.
+"""Email template pages under /app/templates/, broadcasts under /app/broadcasts/, sender
+domains under /app/senders/, captured mail under /app/captured/.
 Every route has an entry in ``access.endpoints``."""
 
 from django.urls import path
@@ -22,6 +23,9 @@ urlpatterns = [
          name="broadcasts-cancel"),
     path("broadcasts/<int:broadcast_id>/delete/", pages.broadcast_delete,
          name="broadcasts-delete"),
+    path("captured/", pages.captured_list, name="captured-list"),
+    path("captured/<str:row_id>/", pages.captured_detail, name="captured-detail"),
+    path("captured/<str:row_id>/html", pages.captured_html, name="captured-html"),
     path("senders/", pages.senders_list, name="senders-list"),
     path("senders/<int:domain_id>/", pages.sender_detail, name="senders-detail"),
     path("senders/<int:domain_id>/check/", pages.sender_check, name="senders-check"),

@@ -284,3 +284,47 @@ def broadcast_cancel(request: HttpRequest, broadcast_id: int) -> HttpResponse:
 def broadcast_delete(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     return _broadcast_action(request, broadcast_id, actions.do_delete_broadcast,
                              then="/app/broadcasts/")
+
+
+# --- captured mail (the embedded default's capture transport) ---
+
+def captured_list(request: HttpRequest) -> HttpResponse:
+    """The newest captured messages, ``CAPTURED_PAGE`` a page (``?page=``)."""
+    from enclave.messaging import captured, transports
+    from enclave.messaging.models import Broadcast
+
+    principal = request.principal
+    raw_page = request.GET.get("page", "1")
+    page = int(raw_page) if raw_page.isdigit() and len(raw_page) <= 4 else 1
+    page = max(page, 1)
+    rows = list(access.captured_of(principal)[
+        (page - 1) * access.CAPTURED_PAGE:page * access.CAPTURED_PAGE + 1])
+    names = dict(Broadcast.objects.filter(
+        account_id=principal.account_id, pk__in={r.broadcast_id for r in rows})
+        .values_list("pk", "name"))
+    return render(request, "messaging/captured.html", {
+        "messages": [(captured.read(row, bodies=False), names.get(row.broadcast_id, ""))
+                     for row in rows[:access.CAPTURED_PAGE]],
+        "page": page, "more": len(rows) > access.CAPTURED_PAGE,
+        "keep": transports.CAPTURE_KEEP,
+        "capturing": isinstance(transports.configured(), transports.CaptureTransport)})
+
+
+def captured_detail(request: HttpRequest, row_id: str) -> HttpResponse:
+    """One captured message: its headers and plain-text part, a link to its HTML part."""
+    from enclave.messaging import captured
+
+    row = access.access_captured(request.principal, row_id)
+    return render(request, "messaging/captured_detail.html",
+                  {"message": captured.read(row)})
+
+
+def captured_html(request: HttpRequest, row_id: str) -> HttpResponse:
+    """A captured message's HTML part as its own sandboxed document (as a preview)."""
+    from enclave.messaging import captured
+
+    message = captured.read(access.access_captured(request.principal, row_id))
+    response = HttpResponse(_ACTIVE_HEAD.sub("", message.html),
+                            content_type="text/html; charset=utf-8")
+    response.sandboxed_document = True  # core.middleware applies the sandbox CSP
+    return response
