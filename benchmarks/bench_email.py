@@ -93,8 +93,7 @@ def run(*, small: int = SMALL, large: int = LARGE, snapshot: int = SNAPSHOT,
             return out
     finally:
         if sink is not None:
-            sink.stdin.close()
-            sink.wait(10)
+            sink.communicate(timeout=30)  # closes its stdin: the sink stops
         _psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
