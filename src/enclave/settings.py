@@ -294,6 +294,8 @@ ENCLAVE_API_RATES = {
     # 20 s).
     "sender_domain.add": "20/h",
     "template.save": "300/h",
+    # Test sends per member: each mails the member's own address at once.
+    "broadcast.test": "20/h",
     **dict(CONFIG.api_rates),
 }
 # Client addresses the per-IP limits skip: the host itself (a local proxy, health checks,

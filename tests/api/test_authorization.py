@@ -15,6 +15,7 @@ endpoint with an id answers another tenant's id exactly like a missing one (404)
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
@@ -27,6 +28,7 @@ from enclave.access.scopes import SCOPES, scope_permissions
 from enclave.accounts.models import Membership
 from enclave.audience.actions import do_add_segment_people, do_create_segment
 from enclave.audience.subscriptions import do_create_topic
+from enclave.core import clock
 from enclave.messaging.models import Broadcast, SenderDomain
 from enclave.people import visibility
 from enclave.people.actions import do_update_person
@@ -64,6 +66,9 @@ PAYLOADS = {
     ("api-template-preview", "POST"): lambda world: {"person": world.person.pk},
     ("api-sender-domains", "POST"): {"domain": "mail.acme.example"},
     ("api-broadcasts", "POST"): broadcast_payload,
+    ("api-broadcast-schedule", "POST"): lambda world: {
+        "send_at": (clock.now() + dt.timedelta(days=7)).isoformat()},
+    ("api-sender-domain-throttle", "POST"): {"max_per_second": 5},
 }
 SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
            ("api-person", "DELETE"): 204, ("api-events", "POST"): 202,
@@ -76,7 +81,9 @@ SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
            ("api-sender-domain-rotate", "POST"): 409,
            ("api-broadcasts", "POST"): 201, ("api-broadcast", "DELETE"): 204,
            # The world's sender domain is not verified; a draft is not queued.
-           ("api-broadcast-queue", "POST"): 409, ("api-broadcast-cancel", "POST"): 409}
+           ("api-broadcast-queue", "POST"): 409, ("api-broadcast-cancel", "POST"): 409,
+           ("api-broadcast-schedule", "POST"): 409, ("api-broadcast-pause", "POST"): 409,
+           ("api-broadcast-resume", "POST"): 409}
 # A template that shows every personal field (for the preview's visibility cases).
 API_ENDPOINTS = endpoints.of_surface(endpoints.API)
 CASES = [(way, role) for way in ("ceiling", "creator") for role in ROLES]

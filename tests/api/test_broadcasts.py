@@ -108,3 +108,53 @@ def test_a_template_a_broadcast_uses_cannot_be_deleted(api, setup):
     response = problem(api.delete(f"/api/v1/templates/{setup.template.pk}"), 409, "conflict")
     assert response["errors"] == {"template": [
         "Broadcasts use this template; it stays with their record."]}
+
+
+@pytest.mark.django_db
+class TestSendingControls:
+    def test_schedule_then_unschedule(self, api, setup):
+        import datetime as dt
+
+        from enclave.core import clock
+
+        url = api.post("/api/v1/broadcasts", body(setup))["Location"]
+        when = (clock.now() + dt.timedelta(days=2)).replace(microsecond=0)
+        scheduled = api.post(url + "/schedule", {"send_at": when.isoformat()})
+        assert scheduled.status_code == 200
+        assert (scheduled.json()["state"], scheduled.json()["send_at"]) == (
+            "scheduled", when.isoformat())
+        back = api.post(url + "/cancel").json()
+        assert (back["state"], back["send_at"]) == ("draft", None)
+
+    @pytest.mark.parametrize("send_at", ["2030-01-01T09:00:00", "tomorrow", 1767258000,
+                                         None, ""])
+    def test_a_time_without_an_offset_or_not_a_time_is_a_422(self, api, setup, send_at):
+        url = api.post("/api/v1/broadcasts", body(setup))["Location"]
+        problem(api.post(url + "/schedule", {"send_at": send_at}), 422, "validation")
+        assert api.get(url).json()["state"] == "draft"
+
+    def test_a_time_in_the_past_is_a_422(self, api, setup):
+        url = api.post("/api/v1/broadcasts", body(setup))["Location"]
+        response = problem(api.post(url + "/schedule",
+                                    {"send_at": "2020-01-01T09:00:00Z"}), 422, "validation")
+        assert list(response["errors"]) == ["send_at"]
+
+    def test_pause_and_resume(self, api, setup):
+        setup.person("ann@example.net")
+        url = api.post("/api/v1/broadcasts", body(setup))["Location"]
+        api.post(url + "/queue")
+        assert api.post(url + "/pause").json()["state"] == "paused"
+        assert tasks.send_outbox() == {}
+        assert api.post(url + "/resume").json()["state"] == "queued"
+        tasks.send_outbox()
+        assert api.get(url).json()["progress"]["sent"] == 1
+
+    def test_the_throttle_is_set_and_lifted(self, api, setup):
+        url = f"/api/v1/sender-domains/{setup.sender.pk}/throttle"
+        assert api.post(url, {"max_per_second": 50}).json()["max_per_second"] == 50
+        assert api.post(url, {"max_per_second": None}).json()["max_per_second"] is None
+
+    @pytest.mark.parametrize("value", [0, 10_001, "5", 2.5, True])
+    def test_a_throttle_that_is_not_a_rate_is_a_422(self, api, setup, value):
+        url = f"/api/v1/sender-domains/{setup.sender.pk}/throttle"
+        problem(api.post(url, {"max_per_second": value}), 422, "validation")

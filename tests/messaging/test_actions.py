@@ -11,14 +11,9 @@ from enclave.access.principal import NotAuthorized
 from enclave.core.models import AuditEvent, AuditEventType
 from enclave.messaging import access, actions
 from enclave.messaging.models import EmailTemplate
-from tests.people.world import MASKED, PERSON, World
+from tests.people.world import MASKED, PERSON
 
 SOURCE = "<p>Hello {{ person.first_name }} ({{ person.email }})</p>"
-
-
-@pytest.fixture
-def world(db) -> World:
-    return World()
 
 
 def create(world, role="user", name="Welcome", source=SOURCE, subject="Hi"):

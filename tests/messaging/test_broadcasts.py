@@ -19,11 +19,6 @@ from enclave.people.models import Person
 from tests.people.world import World
 
 
-@pytest.fixture
-def world(db) -> World:
-    return World()
-
-
 class Setup:
     """A template, a verified sender domain, a topic "news" and people in given states."""
 

@@ -15,12 +15,6 @@ from enclave.messaging import tasks, transports
 from enclave.messaging.models import Broadcast, CapturedMessage
 from enclave.people.actions import do_erase_person
 from tests.messaging.test_broadcasts import Setup
-from tests.people.world import World
-
-
-@pytest.fixture
-def world(db) -> World:
-    return World()
 
 
 @pytest.fixture

@@ -8,14 +8,9 @@ import pytest
 from enclave.core import headers
 from enclave.messaging import actions, dkim
 from enclave.messaging.models import DkimKey, EmailTemplate
-from tests.people.world import MASKED, PERSON, World
+from tests.people.world import MASKED, PERSON
 
 SOURCE = "<p>Hello {{ person.first_name }} ({{ person.email }})</p>"
-
-
-@pytest.fixture
-def world(db) -> World:
-    return World()
 
 
 def template(world, source=SOURCE):

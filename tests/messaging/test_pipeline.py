@@ -14,20 +14,14 @@ import pytest
 from enclave.audience import subscriptions
 from enclave.audience.subscriptions import do_change_subscription
 from enclave.core import clock
-from enclave.messaging import actions, pipeline, transports
+from enclave.messaging import actions, pipeline
 from enclave.messaging.models import Broadcast, OutboxMessage, SenderDomain
-from tests.messaging.smtpsink import SmtpSink
 from tests.messaging.test_broadcasts import Setup
-from tests.people.world import World
 
 
-@pytest.fixture
-def world(db) -> World:
-    return World()
-
-
-@pytest.fixture
-def setup(world, local_dns) -> Setup:
+def personalised(world, local_dns) -> Setup:
+    """The broadcast Setup with a template greeting each person by name, with the
+    unsubscribe link."""
     made = Setup(world, local_dns)
     made.template = actions.do_change_template(
         made.template, subject="Hi {{ person.first_name }}",
@@ -37,16 +31,8 @@ def setup(world, local_dns) -> Setup:
 
 
 @pytest.fixture
-def sink():
-    with SmtpSink() as running:
-        yield running
-
-
-@pytest.fixture
-def smtp(sink):
-    transport = transports.SmtpTransport("127.0.0.1", sink.port, security="none", timeout=5)
-    yield transport
-    transport.close()
+def setup(world, local_dns) -> Setup:
+    return personalised(world, local_dns)
 
 
 def received(sink) -> dict[str, email.message.EmailMessage]:

@@ -15,12 +15,6 @@ from enclave.core.validation import MissingReference
 from enclave.messaging import access, actions, dkim, domains
 from enclave.messaging.models import DkimKey, SenderDomain
 from tests.messaging.dnsserver import silent_server, use_servers
-from tests.people.world import World
-
-
-@pytest.fixture
-def world(db) -> World:
-    return World()
 
 
 def add(world, domain="news.acme.example", role="user"):

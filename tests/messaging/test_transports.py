@@ -4,10 +4,8 @@ address in what is kept."""
 
 from __future__ import annotations
 
-import pytest
-
 from enclave.messaging import compose, transports
-from tests.messaging.smtpsink import SmtpSink, refusing_port
+from tests.messaging.smtpsink import refusing_port
 
 
 def envelope(to="ann@example.net"):
@@ -15,12 +13,6 @@ def envelope(to="ann@example.net"):
 
 
 RAW = b"From: news@news.acme.example\r\nTo: ann@example.net\r\nSubject: Hi\r\n\r\nHi\r\n"
-
-
-@pytest.fixture
-def sink():
-    with SmtpSink() as running:
-        yield running
 
 
 def transport(port):

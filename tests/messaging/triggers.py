@@ -124,3 +124,51 @@ TRIGGERS.update({
     AuditEventType.BROADCAST_CANCELLED: lambda f: _with_dns(_broadcast_cancelled),
     AuditEventType.BROADCAST_DELETED: lambda f: _with_dns(_broadcast_deleted),
 })
+
+
+def _scheduled(world, publish):
+    import datetime as dt
+
+    from enclave.core import clock
+
+    return actions.do_schedule_broadcast(_broadcast(world, publish),
+                                         clock.now() + dt.timedelta(hours=1),
+                                         actor=world.actor("owner"))
+
+
+def _not_started(world, publish):
+    import datetime as dt
+
+    from enclave.core import clock
+    from enclave.messaging.models import SenderDomain
+
+    broadcast = _scheduled(world, publish)
+    SenderDomain.objects.filter(pk=broadcast.sender_id).update(state="unverified")
+    actions.start_due_broadcasts(now=clock.now() + dt.timedelta(hours=2))
+
+
+def _paused(world, publish):
+    return actions.do_pause_broadcast(_broadcast(world, publish, queue=True),
+                                      actor=world.actor("owner"))
+
+
+def _resumed(world, publish):
+    actions.do_resume_broadcast(_paused(world, publish), actor=world.actor("owner"))
+
+
+def _test_sent(world, publish):
+    actions.do_send_test_broadcast(_broadcast(world, publish), actor=world.actor("owner"))
+
+
+def _throttled(world, publish):
+    actions.do_throttle_sender_domain(_sender(world), 5, actor=world.actor("owner"))
+
+
+TRIGGERS.update({
+    AuditEventType.BROADCAST_SCHEDULED: lambda f: _with_dns(_scheduled),
+    AuditEventType.BROADCAST_NOT_STARTED: lambda f: _with_dns(_not_started),
+    AuditEventType.BROADCAST_PAUSED: lambda f: _with_dns(_paused),
+    AuditEventType.BROADCAST_RESUMED: lambda f: _with_dns(_resumed),
+    AuditEventType.BROADCAST_TEST_SENT: lambda f: _with_dns(_test_sent),
+    AuditEventType.SENDER_DOMAIN_THROTTLE_CHANGED: lambda f: _with_dns(_throttled),
+})

@@ -64,6 +64,9 @@ PAYLOADS = {
     "segments-preview": {"rules_json": json.dumps(
         {"type": "field", "field": "country", "op": "equals", "value": "GB"})},
     "segments-edit": {"name": "Renamed list"},
+    "broadcasts-schedule": lambda world: {"send_at": (
+        clock.now() + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")},
+    "senders-throttle": {"max_per_second": "5"},
     "segments-snapshot": {"name": "Snapshot"},
     "topics-detail": {"name": "Monthly news", "consent_text": "News."},
     "suppressions": {"action": "check", "email": "gone@example.com"},
@@ -109,6 +112,8 @@ SUCCESS = {
     ("POST", "senders-rotate"): 409,
     # The world's sender domain is not verified, and a draft is not queued: the page says so.
     ("POST", "broadcasts-send"): 409, ("POST", "broadcasts-cancel"): 409,
+    ("POST", "broadcasts-schedule"): 409, ("POST", "broadcasts-test"): 409,
+    ("POST", "broadcasts-pause"): 409, ("POST", "broadcasts-resume"): 409,
 }
 ALL_COLUMNS = ",".join(visibility.FIELD_CLASSES)
 COLUMNED = ("people-list", "people-export")

@@ -219,12 +219,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     web("broadcasts-send", "POST", ACCOUNT, P.EMAIL_MANAGE, target="broadcast"),
     web("broadcasts-cancel", "POST", ACCOUNT, P.EMAIL_MANAGE, target="broadcast"),
     web("broadcasts-delete", "POST", ACCOUNT, P.EMAIL_MANAGE, target="broadcast"),
+    web("broadcasts-schedule", "POST", ACCOUNT, P.EMAIL_MANAGE, target="broadcast"),
+    web("broadcasts-pause", "POST", ACCOUNT, P.EMAIL_MANAGE, target="broadcast"),
+    web("broadcasts-resume", "POST", ACCOUNT, P.EMAIL_MANAGE, target="broadcast"),
+    # Mails the member's own address only (rate-limited per member).
+    web("broadcasts-test", "POST", ACCOUNT, P.EMAIL_MANAGE, target="broadcast"),
     web("senders-list", "GET", ACCOUNT, P.EMAIL_READ),
     web("senders-list", "POST", ACCOUNT, P.EMAIL_MANAGE),
     web("senders-detail", "GET", ACCOUNT, P.EMAIL_READ, target="sender_domain"),
     web("senders-check", "POST", ACCOUNT, P.EMAIL_MANAGE, target="sender_domain"),
     web("senders-rotate", "POST", ACCOUNT, P.EMAIL_MANAGE, target="sender_domain"),
     web("senders-remove", "POST", ACCOUNT, P.EMAIL_MANAGE, target="sender_domain"),
+    web("senders-throttle", "POST", ACCOUNT, P.EMAIL_MANAGE, target="sender_domain"),
     # Captured mail holds personal data as sent: people.write here, and the read itself
     # (messaging.access.captured_of) also needs email.read and people.unmask.
     web("captured-list", "GET", ACCOUNT, P.PEOPLE_WRITE, shows_people=True),
@@ -315,6 +321,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         target="sender_domain"),
     api("api-sender-domain-rotate", "POST", "email:write", P.EMAIL_MANAGE,
         target="sender_domain"),
+    api("api-sender-domain-throttle", "POST", "email:write", P.EMAIL_MANAGE,
+        target="sender_domain"),
     # Broadcasts: drafts, sending (a snapshot into the outbox), progress.
     api("api-broadcasts", "GET", "email:read", P.EMAIL_READ),
     api("api-broadcasts", "POST", "email:write", P.EMAIL_MANAGE),
@@ -322,6 +330,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     api("api-broadcast", "DELETE", "email:write", P.EMAIL_MANAGE, target="broadcast"),
     api("api-broadcast-queue", "POST", "email:write", P.EMAIL_MANAGE, target="broadcast"),
     api("api-broadcast-cancel", "POST", "email:write", P.EMAIL_MANAGE, target="broadcast"),
+    api("api-broadcast-schedule", "POST", "email:write", P.EMAIL_MANAGE,
+        target="broadcast"),
+    api("api-broadcast-pause", "POST", "email:write", P.EMAIL_MANAGE, target="broadcast"),
+    api("api-broadcast-resume", "POST", "email:write", P.EMAIL_MANAGE, target="broadcast"),
     # Ingest: storing events needs EVENTS_WRITE; the action also authorizes PEOPLE_WRITE
     # when a batch identifies or references people.
     api("api-events", "POST", "events:write", P.EVENTS_WRITE),

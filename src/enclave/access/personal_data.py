@@ -176,7 +176,7 @@ MODELS: tuple[Model, ...] = (
                                            "created_at", "updated_at")),
     Model("messaging.SenderDomain", plain("id", "account", "domain", "state",
                                           "check_detail", "checked_at", "verified_at",
-                                          "created_at")),
+                                          "created_at", "max_per_second", "next_slot_at")),
     # A DKIM private key signs as the domain: a secret, sealed by the keyring.
     Model("messaging.DkimKey", {
         **plain("id", "domain", "selector", "state", "public_key", "row_id", "created_at",
@@ -185,8 +185,9 @@ MODELS: tuple[Model, ...] = (
     }),
     Model("messaging.Broadcast", plain("id", "account", "name", "template", "sender",
                                        "from_local", "from_name", "topics", "segments",
-                                       "state", "created_by", "created_at", "queued_at",
-                                       "recipients", "finished_at")),
+                                       "state", "created_by", "created_at", "send_at",
+                                       "problem", "queued_at", "recipients",
+                                       "finished_at")),
     # Who a broadcast goes to: about a person (ids only; erasure deletes the rows).
     Model("messaging.OutboxMessage", plain("id", "broadcast", "person", "state",
                                            "created_at", "attempts", "claimed_at",

@@ -1,5 +1,5 @@
 """Broadcasts under /api/v1/broadcasts: list, draft, get (with live progress), delete a
-draft, queue (send now), cancel. Thin edges over ``messaging.access`` /
+draft, queue (send now), schedule, pause, resume, cancel. Thin edges over ``messaging.access`` /
 ``messaging.actions`` / ``messaging.pipeline``."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def broadcast_json(broadcast, sender_domain: str | None = None) -> dict:
             "from_address": f"{broadcast.from_local}@{domain}",
             "from_name": broadcast.from_name, "topics": broadcast.topics,
             "segments": broadcast.segments, "recipients": broadcast.recipients,
+            "send_at": _when(broadcast.send_at), "problem": broadcast.problem,
             "queued_at": _when(broadcast.queued_at),
             "finished_at": _when(broadcast.finished_at),
             "progress": pipeline.progress(broadcast)}
@@ -91,12 +92,51 @@ class BroadcastQueueView(ApiView):
 
 
 class BroadcastCancelView(ApiView):
-    """Stop a queued broadcast (what is already sent stays sent)."""
+    """Stop a queued or paused broadcast (what is already sent stays sent); a scheduled
+    one goes back to being a draft."""
 
     @extend_schema(operation_id="broadcasts_cancel", request=None,
                    responses=s.BroadcastSerializer,
-                   summary="Cancel what is still queued (409 unless queued)")
+                   summary="Cancel what is still queued, or unschedule (409 otherwise)")
     def post(self, request, broadcast_id: int):
         broadcast = access.access_broadcast(self.principal, broadcast_id, for_write=True)
         return Response(broadcast_json(actions.do_cancel_broadcast(
+            broadcast, actor=self.principal, request=request._request)))
+
+
+class BroadcastScheduleView(ApiView):
+    """Send a draft at a time: its recipients are snapshotted then."""
+
+    @extend_schema(operation_id="broadcasts_schedule", request=s.BroadcastScheduleSerializer,
+                   responses=s.BroadcastSerializer,
+                   summary="Schedule a draft (409 unless a draft whose sender domain is "
+                           "verified)")
+    def post(self, request, broadcast_id: int):
+        data = self.validated(s.BroadcastScheduleSerializer)
+        broadcast = access.access_broadcast(self.principal, broadcast_id, for_write=True)
+        return Response(broadcast_json(actions.do_schedule_broadcast(
+            broadcast, data["send_at"], actor=self.principal, request=request._request)))
+
+
+class BroadcastPauseView(ApiView):
+    """Stop handing a queued broadcast's messages over until it is resumed."""
+
+    @extend_schema(operation_id="broadcasts_pause", request=None,
+                   responses=s.BroadcastSerializer,
+                   summary="Pause a queued broadcast (409 otherwise)")
+    def post(self, request, broadcast_id: int):
+        broadcast = access.access_broadcast(self.principal, broadcast_id, for_write=True)
+        return Response(broadcast_json(actions.do_pause_broadcast(
+            broadcast, actor=self.principal, request=request._request)))
+
+
+class BroadcastResumeView(ApiView):
+    """Carry on sending a paused broadcast where it stopped."""
+
+    @extend_schema(operation_id="broadcasts_resume", request=None,
+                   responses=s.BroadcastSerializer,
+                   summary="Resume a paused broadcast (409 otherwise)")
+    def post(self, request, broadcast_id: int):
+        broadcast = access.access_broadcast(self.principal, broadcast_id, for_write=True)
+        return Response(broadcast_json(actions.do_resume_broadcast(
             broadcast, actor=self.principal, request=request._request)))

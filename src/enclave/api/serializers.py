@@ -9,6 +9,7 @@ response without passing through it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from django.core.validators import RegexValidator
@@ -523,6 +524,9 @@ class SenderDomainSerializer(serializers.Serializer):
     check_detail = serializers.CharField(help_text="What the last check found.")
     checked_at = serializers.DateTimeField(allow_null=True)
     verified_at = serializers.DateTimeField(allow_null=True)
+    max_per_second = serializers.IntegerField(
+        allow_null=True, help_text="The throttle: at most this many messages a second "
+                                   "from the domain, across every worker (null: none).")
     keys = DkimKeySerializer(many=True)
     records = DnsRecordSerializer(many=True, help_text="What to publish in DNS.")
 
@@ -531,7 +535,16 @@ class SenderDomainListSerializer(serializers.Serializer):
     results = SenderDomainSerializer(many=True)
 
 
+class SenderDomainThrottleSerializer(StrictSerializer):
+    max_per_second = StrictIntegerField(
+        min_value=1, max_value=10_000, allow_null=True,
+        help_text="At most this many messages a second from the domain; null lifts it.")
+
+
 # --- broadcasts (enclave.api.broadcasts) ---
+
+_HAS_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
+
 
 def _id_field(help_text: str) -> StrictIntegerField:
     return StrictIntegerField(min_value=1, max_value=2**63 - 1, help_text=help_text)
@@ -568,7 +581,8 @@ class BroadcastProgressSerializer(serializers.Serializer):
 class BroadcastSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    state = serializers.ChoiceField(choices=["draft", "queued", "sent", "cancelled"])
+    state = serializers.ChoiceField(choices=["draft", "scheduled", "queued", "paused",
+                                             "sent", "cancelled"])
     template = serializers.IntegerField()
     sender = serializers.IntegerField()
     from_address = serializers.CharField()
@@ -577,6 +591,10 @@ class BroadcastSerializer(serializers.Serializer):
     segments = serializers.ListField(child=serializers.IntegerField())
     recipients = serializers.IntegerField(allow_null=True,
                                           help_text="How many were queued (null: a draft).")
+    send_at = serializers.DateTimeField(allow_null=True,
+                                        help_text="When a scheduled broadcast starts.")
+    problem = serializers.CharField(help_text="Why it was not sent at its scheduled time "
+                                              "(it went back to a draft); empty otherwise.")
     queued_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     progress = BroadcastProgressSerializer()
@@ -584,3 +602,16 @@ class BroadcastSerializer(serializers.Serializer):
 
 class BroadcastListSerializer(serializers.Serializer):
     results = BroadcastSerializer(many=True)
+
+
+class BroadcastScheduleSerializer(StrictSerializer):
+    send_at = serializers.DateTimeField(
+        help_text="When to send: RFC 3339 with its UTC offset, in the coming year.")
+
+    def to_internal_value(self, data):
+        # DRF would read a time without an offset in the server's zone: refuse it.
+        raw = data.get("send_at") if isinstance(data, dict) else None
+        if isinstance(raw, str) and not _HAS_OFFSET.search(raw.strip()):
+            raise serializers.ValidationError({"send_at": ["A time with its UTC offset "
+                                                           "(Z or +hh:mm)."]})
+        return super().to_internal_value(data)

@@ -92,6 +92,7 @@ def sender_json(sender) -> dict:
     return {"id": sender.pk, "domain": sender.domain, "state": sender.state,
             "check_detail": sender.check_detail, "checked_at": _when(sender.checked_at),
             "verified_at": _when(sender.verified_at),
+            "max_per_second": sender.max_per_second,
             "keys": [{"selector": k.selector, "state": k.state,
                       "created_at": k.created_at.isoformat()}
                      for k in access.live_keys(sender)],
@@ -161,3 +162,18 @@ class SenderDomainRotateView(ApiView):
         sender = access.access_sender_domain(self.principal, domain_id, for_write=True)
         actions.do_rotate_dkim_key(sender, actor=self.principal, request=request._request)
         return Response(sender_json(sender))
+
+
+class SenderDomainThrottleView(ApiView):
+    """Set or lift the domain's messages-a-second limit."""
+
+    @extend_schema(operation_id="sender_domains_throttle",
+                   request=s.SenderDomainThrottleSerializer,
+                   responses=s.SenderDomainSerializer,
+                   summary="Throttle the domain (null lifts it)")
+    def post(self, request, domain_id: int):
+        data = self.validated(s.SenderDomainThrottleSerializer)
+        sender = access.access_sender_domain(self.principal, domain_id, for_write=True)
+        return Response(sender_json(actions.do_throttle_sender_domain(
+            sender, data["max_per_second"], actor=self.principal,
+            request=request._request)))

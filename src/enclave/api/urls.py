@@ -85,6 +85,8 @@ urlpatterns = [
          name="api-sender-domain-check"),
     path("v1/sender-domains/<id:domain_id>/rotate",
          templates.SenderDomainRotateView.as_view(), name="api-sender-domain-rotate"),
+    path("v1/sender-domains/<id:domain_id>/throttle",
+         templates.SenderDomainThrottleView.as_view(), name="api-sender-domain-throttle"),
     # Broadcasts (enclave.api.broadcasts)
     path("v1/broadcasts", broadcasts.BroadcastsView.as_view(), name="api-broadcasts"),
     path("v1/broadcasts/<id:broadcast_id>", broadcasts.BroadcastView.as_view(),
@@ -93,6 +95,12 @@ urlpatterns = [
          name="api-broadcast-queue"),
     path("v1/broadcasts/<id:broadcast_id>/cancel",
          broadcasts.BroadcastCancelView.as_view(), name="api-broadcast-cancel"),
+    path("v1/broadcasts/<id:broadcast_id>/schedule",
+         broadcasts.BroadcastScheduleView.as_view(), name="api-broadcast-schedule"),
+    path("v1/broadcasts/<id:broadcast_id>/pause",
+         broadcasts.BroadcastPauseView.as_view(), name="api-broadcast-pause"),
+    path("v1/broadcasts/<id:broadcast_id>/resume",
+         broadcasts.BroadcastResumeView.as_view(), name="api-broadcast-resume"),
     # Events ingest (enclave.api.events)
     path("v1/events", events_api.IngestView.as_view(), name="api-events"),
 ]

@@ -117,6 +117,12 @@ class AuditEventType(models.IntegerChoices):
     BROADCAST_QUEUED = 1121, "broadcast queued (its recipients snapshotted into the outbox)"
     BROADCAST_CANCELLED = 1122, "broadcast cancelled"
     BROADCAST_DELETED = 1123, "broadcast draft deleted"
+    BROADCAST_SCHEDULED = 1124, "broadcast scheduled (or unscheduled, back to a draft)"
+    BROADCAST_NOT_STARTED = 1125, "scheduled broadcast could not start (back to a draft)"
+    BROADCAST_PAUSED = 1126, "broadcast paused"
+    BROADCAST_RESUMED = 1127, "broadcast resumed"
+    BROADCAST_TEST_SENT = 1128, "broadcast test sent to the member's own address"
+    SENDER_DOMAIN_THROTTLE_CHANGED = 1115, "sender domain throttle changed"
 
 
 class DeploymentStamp(models.Model):

@@ -69,6 +69,11 @@ class SenderDomain(models.Model):
     checked_at = models.DateTimeField(null=True, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now)
+    # Throttle: at most this many messages a second from this domain, across every
+    # worker (None: as fast as the pipeline goes). ``next_slot_at`` is when the next one
+    # may be handed over (the pipeline's shared pacing).
+    max_per_second = models.PositiveIntegerField(null=True, blank=True)
+    next_slot_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -112,11 +117,14 @@ class DkimKey(models.Model):
         return f"dkim-key:{self.pk}"
 
 
-# Broadcasts: a DRAFT is edited; QUEUED has its recipients snapshotted into the outbox
-# (the send pipeline takes it from there); SENT once every outbox row is final;
-# CANCELLED stops what is still queued.
-DRAFT, QUEUED, SENT, CANCELLED = "draft", "queued", "sent", "cancelled"
-BROADCAST_STATES = (DRAFT, QUEUED, SENT, CANCELLED)
+# Broadcasts: a DRAFT is edited; SCHEDULED waits for its ``send_at`` (then it is queued,
+# or back to DRAFT with a ``problem`` when it cannot be); QUEUED has its recipients
+# snapshotted into the outbox (the send pipeline takes it from there); PAUSED keeps its
+# outbox but nothing is handed over until it is resumed; SENT once every outbox row is
+# final; CANCELLED stops what is still queued.
+DRAFT, SCHEDULED, QUEUED, PAUSED = "draft", "scheduled", "queued", "paused"
+SENT, CANCELLED = "sent", "cancelled"
+BROADCAST_STATES = (DRAFT, SCHEDULED, QUEUED, PAUSED, SENT, CANCELLED)
 # One outbox row per broadcast × person: QUEUED → SENDING (claimed by a worker, with a
 # lease) → SENT, DEFERRED (retried at next_attempt_at), FAILED (given up, or a bounce) or
 # SKIPPED (no longer eligible when its turn came: unsubscribed, suppressed, archived).
@@ -147,11 +155,15 @@ class Broadcast(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=clock.now)
+    send_at = models.DateTimeField(null=True, blank=True)  # when SCHEDULED
+    # Why a scheduled broadcast was not sent at its time (it went back to DRAFT).
+    problem = models.CharField(max_length=200, blank=True, default="")
     queued_at = models.DateTimeField(null=True, blank=True)
     recipients = models.PositiveIntegerField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        indexes = [models.Index(fields=["state", "send_at"], name="broadcast_due")]
         constraints = [
             models.UniqueConstraint(fields=["account", "name"], name="broadcast_name_unique"),
             models.CheckConstraint(condition=models.Q(state__in=BROADCAST_STATES),

@@ -203,6 +203,14 @@ def sender_rotate(request: HttpRequest, domain_id: int) -> HttpResponse:
     return _sender_action(request, domain_id, actions.do_rotate_dkim_key)
 
 
+def sender_throttle(request: HttpRequest, domain_id: int) -> HttpResponse:
+    """Set or lift (empty) the domain's messages-a-second limit."""
+    raw = request.POST.get("max_per_second", "").strip()
+    value = int(raw) if raw.isdigit() and len(raw) <= 6 else (None if not raw else -1)
+    return _sender_action(request, domain_id, lambda sender, **kw: (
+        actions.do_throttle_sender_domain(sender, value, **kw)))
+
+
 def sender_remove(request: HttpRequest, domain_id: int) -> HttpResponse:
     return _sender_action(request, domain_id, actions.do_remove_sender_domain,
                           then="/app/senders/")
@@ -249,12 +257,14 @@ def broadcasts_list(request: HttpRequest) -> HttpResponse:
         status=status)
 
 
-def _broadcast_page(request, broadcast, *, error="", status=200) -> HttpResponse:
+def _broadcast_page(request, broadcast, *, error="", notice="",
+                    status=200) -> HttpResponse:
     from enclave.messaging import pipeline
 
     return render(request, "messaging/broadcast_detail.html", {
         "broadcast": broadcast, "progress": pipeline.progress(broadcast), "error": error,
-        "can_manage": request.principal.can(P.EMAIL_MANAGE)}, status=status)
+        "notice": notice, "can_manage": request.principal.can(P.EMAIL_MANAGE),
+        "member_email": getattr(request.user, "email", "")}, status=status)
 
 
 def broadcast_detail(request: HttpRequest, broadcast_id: int) -> HttpResponse:
@@ -267,6 +277,8 @@ def _broadcast_action(request, broadcast_id, act, *, then=None) -> HttpResponse:
     broadcast = access.access_broadcast(principal, broadcast_id, for_write=True)
     try:
         act(broadcast, actor=principal, request=request)
+    except ratelimit.Limited as exc:
+        return _broadcast_page(request, broadcast, error=str(exc), status=429)
     except ValidationError as exc:
         broadcast.refresh_from_db()
         return _broadcast_page(request, broadcast, error=" ".join(exc.messages), status=409)
@@ -279,6 +291,47 @@ def broadcast_send(request: HttpRequest, broadcast_id: int) -> HttpResponse:
 
 def broadcast_cancel(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     return _broadcast_action(request, broadcast_id, actions.do_cancel_broadcast)
+
+
+def broadcast_schedule(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    """Send a draft at a time given in UTC (the form's ``send_at``, YYYY-MM-DDTHH:MM)."""
+    import datetime as dt
+
+    raw = request.POST.get("send_at", "").strip()
+    try:
+        send_at = dt.datetime.strptime(raw, "%Y-%m-%dT%H:%M").replace(tzinfo=dt.UTC)
+    except ValueError:
+        broadcast = access.access_broadcast(request.principal, broadcast_id, for_write=True)
+        return _broadcast_page(request, broadcast, status=422,
+                               error="A date and time in UTC: YYYY-MM-DDTHH:MM.")
+    return _broadcast_action(request, broadcast_id, lambda broadcast, **kw: (
+        actions.do_schedule_broadcast(broadcast, send_at, **kw)))
+
+
+def broadcast_pause(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    return _broadcast_action(request, broadcast_id, actions.do_pause_broadcast)
+
+
+def broadcast_resume(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    return _broadcast_action(request, broadcast_id, actions.do_resume_broadcast)
+
+
+def broadcast_test(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    """Send the email once to the member's own address (optionally rendered for one of
+    the account's people, as the member may see them)."""
+    principal = request.principal
+    broadcast = access.access_broadcast(principal, broadcast_id, for_write=True)
+    try:
+        outcome = actions.do_send_test_broadcast(broadcast, _person_id(request),
+                                                 actor=principal, request=request)
+    except ratelimit.Limited as exc:
+        return _broadcast_page(request, broadcast, error=str(exc), status=429)
+    except ValidationError as exc:
+        return _broadcast_page(request, broadcast, error=" ".join(exc.messages), status=409)
+    if outcome.kind != "sent":
+        return _broadcast_page(request, broadcast, status=502,
+                               error=f"The mail server did not take the test ({outcome.detail}).")
+    return _broadcast_page(request, broadcast, notice="Test sent to your address.")
 
 
 def broadcast_delete(request: HttpRequest, broadcast_id: int) -> HttpResponse:

@@ -15,9 +15,14 @@ bounce and suppresses the address.
 Each claim has a token: before each hand-over the worker renews its lease on the row —
 only if it still holds it and the broadcast is still queued — and records outcomes only
 on rows it holds, so a slow worker and a worker that reclaimed an expired lease never
-both send. A worker that dies mid-batch leaves rows in ``sending``: their lease runs out
-after ``LEASE`` and the next claim takes them again (a row already tried ``MAX_ATTEMPTS``
-times fails instead). Only a message whose SMTP transaction was in flight at the moment
+both send. A paused broadcast's rows are not claimed; a row a worker already holds when its
+broadcast is paused goes back to the queue (cancelled: it is cancelled), the attempt
+not counted. A sender domain with a throttle (``max_per_second``) paces every worker
+through one shared slot time on its row (``_pace``); rows whose turn is more than
+``MAX_PACE_WAIT`` away go back to the queue until then. A worker that dies mid-batch
+leaves rows in ``sending``: their lease runs out after ``LEASE`` and the next claim takes
+them again (a row already tried ``MAX_ATTEMPTS`` times fails instead). Only a message
+whose SMTP transaction was in flight at the moment
 of death can go out twice — with the same Message-ID, fixed at the first attempt. A
 broadcast is ``sent`` when none of its rows is left to do (checked after every batch and
 whenever nothing is due, so one whose recipients were all erased finishes too).
@@ -28,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
+import time
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -56,8 +62,9 @@ BACKOFF = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minute
 
 
 def _due(now) -> Q:
-    return (Q(state=OUTBOX_QUEUED)
-            | Q(state=OUTBOX_DEFERRED, next_attempt_at__lte=now)
+    # A queued row may carry a not-before time too: the throttle gave it back for later.
+    return (Q(state=OUTBOX_QUEUED, next_attempt_at__isnull=True)
+            | Q(state__in=(OUTBOX_QUEUED, OUTBOX_DEFERRED), next_attempt_at__lte=now)
             | Q(state=OUTBOX_SENDING, claimed_at__lt=now - LEASE))
 
 
@@ -94,6 +101,43 @@ def _holds(row: OutboxMessage, token: str) -> bool:
         pk=row.pk, state=OUTBOX_SENDING, lease_id=token,
         broadcast__state=QUEUED).update(claimed_at=clock.now(),
                                         message_id=row.message_id) == 1
+
+
+def _let_go(row: OutboxMessage, token: str, *, later=None) -> None:
+    """Give back a row this claim holds but must not send now: to the queue while its
+    broadcast is paused (or, with ``later``, until then — the throttle), as cancelled
+    once its broadcast is. The attempt does not count."""
+    from enclave.messaging.models import CANCELLED, OUTBOX_CANCELLED
+
+    held = OutboxMessage.objects.filter(pk=row.pk, state=OUTBOX_SENDING, lease_id=token)
+    held.filter(broadcast__state=CANCELLED).update(
+        state=OUTBOX_CANCELLED, claimed_at=None, lease_id="")
+    held.exclude(broadcast__state=CANCELLED).update(
+        state=OUTBOX_QUEUED, claimed_at=None, lease_id="", next_attempt_at=later,
+        attempts=F("attempts") - 1)
+
+
+# The throttle: a worker waits at most this long for its turn to send from a throttled
+# domain; rows whose turn is further away go back to the queue until then.
+MAX_PACE_WAIT = dt.timedelta(seconds=5)
+sleep = time.sleep  # tests advance the frozen clock instead
+
+
+def _pace(sender_id: int, per_second: int, *, now):
+    """Reserve the next slot of the domain's shared pacing (``SenderDomain.next_slot_at``,
+    under a row lock, so every worker shares it): how long to wait for it, or the time
+    it is free when that is more than ``MAX_PACE_WAIT`` away (nothing reserved)."""
+    from enclave.messaging.models import SenderDomain
+
+    with transaction.atomic():
+        slot = SenderDomain.objects.select_for_update().values_list(
+            "next_slot_at", flat=True).get(pk=sender_id)
+        slot = max(slot or now, now)
+        if slot - now > MAX_PACE_WAIT:
+            return None, slot
+        SenderDomain.objects.filter(pk=sender_id).update(
+            next_slot_at=slot + dt.timedelta(seconds=1) / per_second)
+    return slot - now, None
 
 
 def _ineligible(rows: list[OutboxMessage]) -> dict[int, str]:
@@ -186,9 +230,20 @@ def send_batch(claimed: Claim, transport, *, now=None) -> dict[str, int]:
         definitions = field_definitions(broadcast.account_id)
         contexts = [_context(row, definitions) for row in group]
         rendered = _render(broadcast.template, contexts)
-        for row, context, out in zip(group, contexts, rendered, strict=True):
+        per_second = broadcast.sender.max_per_second
+        for n, (row, context, out) in enumerate(zip(group, contexts, rendered,
+                                                     strict=True)):
+            if per_second:
+                wait, free_at = _pace(broadcast.sender_id, per_second, now=clock.now())
+                if wait is None:  # the domain's turn is far off: the rest wait for it
+                    for later in group[n:]:
+                        _let_go(later, claimed.token, later=free_at)
+                    break
+                if wait:
+                    sleep(wait.total_seconds())
             if not _holds(row, claimed.token):
-                continue  # cancelled, or another worker holds it now
+                _let_go(row, claimed.token)  # paused or cancelled meanwhile
+                continue
             try:
                 done(_send_one(row, context, out, key, transport, now=now))
             except Exception:  # noqa: BLE001 — one row's trouble never stops the batch

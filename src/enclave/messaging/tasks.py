@@ -13,8 +13,12 @@ BUDGET_SECONDS = 20.0  # then the job ends; the schedule starts the next one
 
 @shared_task(name="enclave.messaging.send_outbox")
 def send_outbox() -> dict[str, int]:
-    """Send due outbox messages, batch after batch, until none is due or the time budget
-    is spent. Several workers may run it at once: claims never overlap."""
+    """Queue the scheduled broadcasts that are due, then send due outbox messages, batch
+    after batch, until none is due or the time budget is spent. Several workers may run
+    it at once: claims never overlap."""
+    from enclave.messaging.actions import start_due_broadcasts
+
+    start_due_broadcasts()  # scheduled broadcasts whose time has come are queued first
     transport, totals = transports.configured(), {}
     deadline = time.monotonic() + BUDGET_SECONDS
     try:

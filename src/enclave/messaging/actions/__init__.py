@@ -5,13 +5,19 @@ from enclave.messaging.actions.broadcasts import (
     do_cancel_broadcast,
     do_create_broadcast,
     do_delete_broadcast,
+    do_pause_broadcast,
     do_queue_broadcast,
+    do_resume_broadcast,
+    do_schedule_broadcast,
+    do_send_test_broadcast,
+    start_due_broadcasts,
 )
 from enclave.messaging.actions.senders import (
     do_add_sender_domain,
     do_check_sender_domain,
     do_remove_sender_domain,
     do_rotate_dkim_key,
+    do_throttle_sender_domain,
 )
 from enclave.messaging.actions.templates import (
     DUPLICATE_NAME,
@@ -30,7 +36,13 @@ __all__ = [
     "do_create_template",
     "do_delete_broadcast",
     "do_delete_template",
+    "do_pause_broadcast",
     "do_queue_broadcast",
     "do_remove_sender_domain",
+    "do_resume_broadcast",
     "do_rotate_dkim_key",
+    "do_schedule_broadcast",
+    "do_send_test_broadcast",
+    "do_throttle_sender_domain",
+    "start_due_broadcasts",
 ]

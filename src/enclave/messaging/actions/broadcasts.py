@@ -11,6 +11,7 @@ an address suppressed after queuing is still never mailed.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 
@@ -19,7 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from enclave.access.permissions import Permission
-from enclave.access.principal import Principal, authorize
+from enclave.access.principal import Principal, authorize, authorize_system
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
 from enclave.core.validation import MissingReference, clean_name
@@ -29,7 +30,9 @@ from enclave.messaging.models import (
     OUTBOX_CANCELLED,
     OUTBOX_DEFERRED,
     OUTBOX_QUEUED,
+    PAUSED,
     QUEUED,
+    SCHEDULED,
     SENT,
     VERIFIED,
     Broadcast,
@@ -44,7 +47,7 @@ NAME_MAX = 100
 MAX_TOPICS = MAX_SEGMENTS = 20
 DUPLICATE_NAME = "Another broadcast has this name."
 NOT_A_DRAFT = "Only a draft can be changed, queued or deleted."
-NOT_QUEUED = "Only a queued broadcast can be cancelled."
+NOT_QUEUED = "Only a scheduled, queued or paused broadcast can be cancelled."
 SENDER_UNVERIFIED = ("The sender domain is not verified: publish its DKIM record and "
                      "check the domain first.")
 _LOCAL_PART = re.compile(rf"^{DOT_ATOM}$")
@@ -165,31 +168,47 @@ def _snapshot(broadcast: Broadcast, people, now) -> int:
         return cursor.rowcount
 
 
+def _locked(broadcast: Broadcast) -> Broadcast | None:
+    return Broadcast.objects.select_for_update().filter(
+        pk=broadcast.pk, account_id=broadcast.account_id).first()
+
+
+def _check_sendable(locked: Broadcast) -> None:
+    if SenderDomain.objects.filter(pk=locked.sender_id, state=VERIFIED).count() != 1:
+        raise MissingReference({"sender": SENDER_UNVERIFIED})
+    _check_audience(locked.account_id, locked.topics, locked.segments)
+
+
+def _start(locked: Broadcast, now) -> int:
+    """Snapshot ``locked``'s recipients and mark it queued (or sent, when nobody is
+    left to send to); inside the caller's transaction. How many were queued."""
+    from enclave.audience import rules
+
+    _check_sendable(locked)
+    try:
+        count = _snapshot(locked, recipients(locked, now=now), now)
+    except rules.RuleError:
+        raise MissingReference({"segments": "A segment's rules can no longer be "
+                                            "used; fix the segment first."}) from None
+    locked.state, locked.queued_at, locked.recipients = QUEUED, now, count
+    locked.send_at, locked.problem = None, ""
+    if count == 0:  # nobody to send to: done at once, never "queued" for ever
+        locked.state, locked.finished_at = SENT, now
+    locked.save()
+    return count
+
+
 def do_queue_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) -> Broadcast:
     """Snapshot the recipients into the outbox and mark the broadcast queued, in one
     transaction: either everyone is queued or no one. Refused (409) unless it is a draft
     whose sender domain is verified and whose topics and segments still exist."""
-    from enclave.audience import rules
-
     authorize(actor, P.EMAIL_MANAGE, account_id=broadcast.account_id)
     now = clock.now()
     with transaction.atomic():
-        locked = Broadcast.objects.select_for_update().filter(
-            pk=broadcast.pk, account_id=broadcast.account_id).first()
+        locked = _locked(broadcast)
         if locked is None or locked.state != DRAFT:
             raise MissingReference({"broadcast": NOT_A_DRAFT})
-        if SenderDomain.objects.filter(pk=locked.sender_id, state=VERIFIED).count() != 1:
-            raise MissingReference({"sender": SENDER_UNVERIFIED})
-        _check_audience(locked.account_id, locked.topics, locked.segments)
-        try:
-            count = _snapshot(locked, recipients(locked, now=now), now)
-        except rules.RuleError:
-            raise MissingReference({"segments": "A segment's rules can no longer be "
-                                                "used; fix the segment first."}) from None
-        locked.state, locked.queued_at, locked.recipients = QUEUED, now, count
-        if count == 0:  # nobody to send to: done at once, never "queued" for ever
-            locked.state, locked.finished_at = SENT, now
-        locked.save()
+        count = _start(locked, now)
         audit.record(AuditEventType.BROADCAST_QUEUED, actor=actor,
                      account_id=locked.account_id, request=request,
                      target_type="broadcast", target_id=locked.pk,
@@ -197,16 +216,122 @@ def do_queue_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) 
     return locked
 
 
-def do_cancel_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) -> Broadcast:
-    """Stop a queued broadcast: what is still queued in the outbox is cancelled."""
+SCHEDULE_AHEAD = dt.timedelta(days=366)
+NOT_IN_FUTURE = "A time in the future, at most a year ahead, with its UTC offset."
+
+
+def do_schedule_broadcast(broadcast: Broadcast, send_at, *, actor: Principal,
+                          request=None) -> Broadcast:
+    """Send a draft at ``send_at`` (an aware datetime in the next year): its recipients
+    are snapshotted then — the segments as they are at that moment. Checked now as well
+    (409: not a draft, sender domain unverified, a topic or segment gone)."""
     authorize(actor, P.EMAIL_MANAGE, account_id=broadcast.account_id)
+    now = clock.now()
+    if not isinstance(send_at, dt.datetime) or send_at.tzinfo is None \
+            or not now < send_at <= now + SCHEDULE_AHEAD:
+        raise ValidationError({"send_at": NOT_IN_FUTURE})
+    with transaction.atomic():
+        locked = _locked(broadcast)
+        if locked is None or locked.state != DRAFT:
+            raise MissingReference({"broadcast": NOT_A_DRAFT})
+        _check_sendable(locked)
+        locked.state, locked.send_at, locked.problem = SCHEDULED, send_at, ""
+        locked.save()
+        audit.record(AuditEventType.BROADCAST_SCHEDULED, actor=actor,
+                     account_id=locked.account_id, request=request,
+                     target_type="broadcast", target_id=locked.pk,
+                     extra={"send_at": send_at.astimezone(dt.UTC).isoformat()})
+    return locked
+
+
+def start_due_broadcasts(*, now=None) -> int:
+    """Queue every scheduled broadcast whose time has come (the worker job); how many
+    were started. One that can no longer be sent goes back to a draft with its
+    ``problem`` said, audited."""
+    now = now or clock.now()
+    started = 0
+    for pk in Broadcast.objects.filter(state=SCHEDULED, send_at__lte=now) \
+            .order_by("send_at", "pk").values_list("pk", flat=True)[:100]:
+        started += do_start_scheduled_broadcast(pk, now=now, actor=None)
+    return started
+
+
+def do_start_scheduled_broadcast(broadcast_id: int, *, now, actor) -> bool:
+    """The system's half of scheduling: queue the broadcast if it is still scheduled and
+    due (another worker may have started it); whether this call started it."""
+    authorize_system(actor)
     with transaction.atomic():
         locked = Broadcast.objects.select_for_update().filter(
-            pk=broadcast.pk, account_id=broadcast.account_id).first()
-        if locked is None or locked.state != QUEUED:
+            pk=broadcast_id, state=SCHEDULED, send_at__lte=now).first()
+        if locked is None:
+            return False
+        try:
+            with transaction.atomic():
+                count = _start(locked, now)
+        except ValidationError as exc:
+            locked.refresh_from_db()
+            locked.state, locked.send_at = DRAFT, None
+            locked.problem = " ".join(exc.messages)[:200]
+            locked.save()
+            audit.record(AuditEventType.BROADCAST_NOT_STARTED, actor=None,
+                         account_id=locked.account_id, target_type="broadcast",
+                         target_id=locked.pk, extra={"fields": sorted(exc.message_dict)})
+            return False
+        audit.record(AuditEventType.BROADCAST_QUEUED, actor=None,
+                     account_id=locked.account_id, target_type="broadcast",
+                     target_id=locked.pk, extra={"recipients": count, "scheduled": True})
+    return True
+
+
+def _move(broadcast, *, actor, request, source: str, target: str, refusal: str,
+          event) -> Broadcast:
+    authorize(actor, P.EMAIL_MANAGE, account_id=broadcast.account_id)
+    with transaction.atomic():
+        locked = _locked(broadcast)
+        if locked is None or locked.state != source:
+            raise MissingReference({"broadcast": refusal})
+        locked.state = target
+        locked.save()
+        audit.record(event, actor=actor, account_id=locked.account_id, request=request,
+                     target_type="broadcast", target_id=locked.pk)
+    return locked
+
+
+def do_pause_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) -> Broadcast:
+    """Stop handing a queued broadcast's messages over until it is resumed; nothing is
+    lost (a message a worker holds goes back to the queue)."""
+    return _move(broadcast, actor=actor, request=request, source=QUEUED, target=PAUSED,
+                 refusal="Only a queued broadcast can be paused.",
+                 event=AuditEventType.BROADCAST_PAUSED)
+
+
+def do_resume_broadcast(broadcast: Broadcast, *, actor: Principal,
+                        request=None) -> Broadcast:
+    """Carry on sending a paused broadcast where it stopped."""
+    return _move(broadcast, actor=actor, request=request, source=PAUSED, target=QUEUED,
+                 refusal="Only a paused broadcast can be resumed.",
+                 event=AuditEventType.BROADCAST_RESUMED)
+
+
+def do_cancel_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) -> Broadcast:
+    """Stop a queued or paused broadcast: what is still queued in the outbox is
+    cancelled. A scheduled one goes back to being a draft (nothing was sent)."""
+    authorize(actor, P.EMAIL_MANAGE, account_id=broadcast.account_id)
+    with transaction.atomic():
+        locked = _locked(broadcast)
+        if locked is not None and locked.state == SCHEDULED:
+            locked.state, locked.send_at = DRAFT, None
+            locked.save()
+            audit.record(AuditEventType.BROADCAST_SCHEDULED, actor=actor,
+                         account_id=locked.account_id, request=request,
+                         target_type="broadcast", target_id=locked.pk,
+                         extra={"send_at": None})
+            return locked
+        if locked is None or locked.state not in (QUEUED, PAUSED):
             raise MissingReference({"broadcast": NOT_QUEUED})
         # Queued and deferred rows stop here; a row a worker holds is not handed over
-        # either (the worker renews its lease only while the broadcast is queued).
+        # either (the worker renews its lease only while the broadcast is queued, and
+        # then cancels the row itself).
         stopped = OutboxMessage.objects.filter(
             broadcast=locked, state__in=(OUTBOX_QUEUED, OUTBOX_DEFERRED)) \
             .update(state=OUTBOX_CANCELLED)
@@ -217,6 +342,63 @@ def do_cancel_broadcast(broadcast: Broadcast, *, actor: Principal, request=None)
                      target_type="broadcast", target_id=locked.pk,
                      extra={"stopped": stopped})
     return locked
+
+
+TEST_NEEDS_MEMBER = "A test goes to your own address: sign in as a member to send one."
+
+
+def do_send_test_broadcast(broadcast: Broadcast, person_id=None, *, actor: Principal,
+                           request=None):
+    """Send the broadcast's email once, now, to the acting member's own address — never
+    anyone else's — rendered as the preview renders it (for a sample person or one of
+    the account's people, fields as the member may see them, placeholder links; the
+    subject starts with "[Test]"). 409 without a verified sender domain or for an API
+    key (it has no address). Audited with the outcome; returns the transport's
+    ``Outcome``."""
+    import dataclasses
+    import secrets
+
+    from enclave.core import ratelimit
+    from enclave.messaging import access, compose, rendering, transports
+
+    authorize(actor, P.EMAIL_MANAGE, account_id=broadcast.account_id)
+    email = getattr(actor.member, "email", "") if not actor.is_api_key else ""
+    if not email:
+        raise MissingReference({"broadcast": TEST_NEEDS_MEMBER})
+    ratelimit.require("broadcast.test", str(actor.member_id))
+    sender = SenderDomain.objects.get(pk=broadcast.sender_id)
+    key = access.signing_key(sender)
+    if key is None:
+        raise MissingReference({"sender": SENDER_UNVERIFIED})
+    template = EmailTemplate.objects.get(pk=broadcast.template_id)
+    try:
+        out = access.preview(actor, template, person_id)
+    except rendering.TemplateError as exc:
+        raise MissingReference({"template": exc.message}) from None
+    out = dataclasses.replace(out, subject=f"[Test] {out.subject}"[:998])
+    message_id = f"test.{broadcast.pk}.{secrets.token_hex(8)}"
+    try:
+        envelope, raw = compose.message(
+            domain=sender.domain, from_local=broadcast.from_local,
+            from_name=broadcast.from_name, to=email, rendered=out, message_id=message_id,
+            unsubscribe_url=access.PREVIEW_LINKS["unsubscribe_url"],
+            feedback_id=f"{broadcast.pk}:{broadcast.account_id}:test:enclave",
+            selector=key[0], private_key_pem=key[1], now=clock.now())
+    except compose.Unsendable as exc:
+        raise MissingReference({"broadcast": f"Your address cannot be mailed: {exc}."}) \
+            from None
+    envelope = dataclasses.replace(envelope, account_id=broadcast.account_id,
+                                   broadcast_id=broadcast.pk)
+    transport = transports.configured()
+    try:
+        outcome = transport.send(envelope, raw)
+    finally:
+        transport.close()
+    audit.record(AuditEventType.BROADCAST_TEST_SENT, actor=actor,
+                 account_id=broadcast.account_id, request=request, target_type="broadcast",
+                 target_id=broadcast.pk, extra={"outcome": outcome.kind,
+                                                "detail": outcome.detail[:40]})
+    return outcome
 
 
 def do_delete_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) -> None:

@@ -182,3 +182,31 @@ def do_remove_sender_domain(sender: SenderDomain, *, actor: Principal,
                          account_id=sender.account_id, request=request,
                          target_type="sender_domain", target_id=sender.pk,
                          extra={"domain": sender.domain})
+
+
+MAX_PER_SECOND = 10_000
+THROTTLE_RANGE = f"A whole number of messages a second from 1 to {MAX_PER_SECOND:,}, or none."
+
+
+def do_throttle_sender_domain(sender: SenderDomain, max_per_second, *, actor: Principal,
+                              request=None) -> SenderDomain:
+    """Send at most ``max_per_second`` messages a second from the domain, across every
+    worker (None: no limit) — for a new domain warming up its reputation or a relay's
+    own limit."""
+    authorize(actor, P.EMAIL_MANAGE, account_id=sender.account_id)
+    if max_per_second is not None and (isinstance(max_per_second, bool) or not isinstance(
+            max_per_second, int) or not 1 <= max_per_second <= MAX_PER_SECOND):
+        raise ValidationError({"max_per_second": THROTTLE_RANGE})
+    with transaction.atomic():
+        locked = SenderDomain.objects.select_for_update().filter(
+            pk=sender.pk, account_id=sender.account_id).first()
+        if locked is None:
+            raise MissingReference({"domain": "No such sender domain."})
+        if locked.max_per_second != max_per_second:
+            audit.record(AuditEventType.SENDER_DOMAIN_THROTTLE_CHANGED, actor=actor,
+                         account_id=locked.account_id, request=request,
+                         target_type="sender_domain", target_id=locked.pk,
+                         extra={"from": locked.max_per_second, "to": max_per_second})
+            locked.max_per_second, locked.next_slot_at = max_per_second, None
+            locked.save(update_fields=["max_per_second", "next_slot_at"])
+    return locked

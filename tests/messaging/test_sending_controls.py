@@ -1,0 +1,327 @@
+"""Sending controls: schedule a broadcast (its audience taken when its time comes),
+pause and resume it without losing or repeating a message, throttle a sender domain
+across workers, and send a test to oneself."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from enclave.audience.actions import do_create_segment, do_delete_segment
+from enclave.core import clock
+from enclave.core.models import AuditEvent, AuditEventType
+from enclave.core.validation import MissingReference
+from enclave.messaging import actions, pipeline, tasks
+from enclave.messaging.models import Broadcast, CapturedMessage, OutboxMessage, SenderDomain
+from tests.messaging.test_pipeline import personalised, queue, received, states
+
+START = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def setup(world, local_dns):
+    return personalised(world, local_dns)
+
+
+def fresh(broadcast) -> Broadcast:
+    return Broadcast.objects.get(pk=broadcast.pk)
+
+
+def audited(event) -> list[dict]:
+    return list(AuditEvent.objects.filter(event_type=event).values_list("extra_data",
+                                                                        flat=True))
+
+
+@pytest.mark.django_db
+class TestSchedule:
+    def test_a_scheduled_broadcast_waits_then_goes_to_whoever_is_subscribed_then(
+            self, setup, sink, smtp):
+        with clock.frozen(START):
+            setup.person("ann@example.net")
+            broadcast = actions.do_schedule_broadcast(
+                setup.broadcast(), START + dt.timedelta(hours=2), actor=setup.owner)
+            assert actions.start_due_broadcasts() == 0
+            setup.person("bob@example.net")  # subscribes after it was scheduled
+            clock.advance(dt.timedelta(hours=2))
+            assert actions.start_due_broadcasts() == 1
+            assert pipeline.run_once(smtp) == {"sent": 2}
+        assert (fresh(broadcast).state, fresh(broadcast).recipients) == ("sent", 2)
+        assert set(received(sink)) == {"ann@example.net", "bob@example.net"}
+
+    def test_the_worker_job_starts_due_broadcasts(self, setup):
+        with clock.frozen(START):
+            setup.person("ann@example.net")
+            broadcast = actions.do_schedule_broadcast(
+                setup.broadcast(), START + dt.timedelta(minutes=1), actor=setup.owner)
+            clock.advance(dt.timedelta(minutes=1))
+            assert tasks.send_outbox() == {"sent": 1}
+        assert fresh(broadcast).state == "sent"
+
+    @pytest.mark.parametrize("send_at", [
+        START - dt.timedelta(seconds=1), START, START.replace(tzinfo=None),
+        START + dt.timedelta(days=367), "2026-12-08T09:00:00Z"])
+    def test_a_time_not_in_the_coming_year_is_refused(self, setup, send_at):
+        with clock.frozen(START), pytest.raises(ValidationError) as caught:
+            actions.do_schedule_broadcast(setup.broadcast(), send_at, actor=setup.owner)
+        assert caught.value.message_dict == {"send_at": [actions.broadcasts.NOT_IN_FUTURE]}
+
+    def test_scheduling_needs_a_verified_sender_domain_now(self, setup):
+        SenderDomain.objects.filter(pk=setup.sender.pk).update(state="unverified")
+        with pytest.raises(MissingReference):
+            actions.do_schedule_broadcast(setup.broadcast(),
+                                          clock.now() + dt.timedelta(hours=1),
+                                          actor=setup.owner)
+
+    def test_one_that_can_no_longer_be_sent_returns_to_draft_saying_why(self, setup):
+        owner = setup.owner
+        segment = do_create_segment(setup.world.account, "L", "static", actor=owner)
+        with clock.frozen(START):
+            broadcast = actions.do_schedule_broadcast(
+                setup.broadcast(segments=[segment.pk]), START + dt.timedelta(hours=1),
+                actor=owner)
+            do_delete_segment(segment, actor=owner)
+            clock.advance(dt.timedelta(hours=1))
+            assert actions.start_due_broadcasts() == 0
+        after = fresh(broadcast)
+        assert (after.state, after.send_at) == ("draft", None)
+        assert "No such segment" in after.problem
+        assert audited(AuditEventType.BROADCAST_NOT_STARTED) == [{"fields": ["segments"]}]
+        assert not OutboxMessage.objects.exists()
+
+    def test_a_broadcast_is_started_once_however_many_workers_try(self, setup):
+        with clock.frozen(START):
+            setup.person("ann@example.net")
+            broadcast = actions.do_schedule_broadcast(
+                setup.broadcast(), START + dt.timedelta(minutes=1), actor=setup.owner)
+            clock.advance(dt.timedelta(minutes=1))
+            first = actions.broadcasts.do_start_scheduled_broadcast(
+                broadcast.pk, now=clock.now(), actor=None)
+            second = actions.broadcasts.do_start_scheduled_broadcast(
+                broadcast.pk, now=clock.now(), actor=None)
+        assert (first, second) == (True, False)
+        assert OutboxMessage.objects.count() == 1
+
+    def test_a_member_cannot_start_a_scheduled_broadcast_early(self, setup):
+        from enclave.access.principal import NotAuthorized
+
+        with pytest.raises(NotAuthorized):
+            actions.broadcasts.do_start_scheduled_broadcast(1, now=clock.now(),
+                                                             actor=setup.owner)
+
+    def test_cancelling_a_scheduled_broadcast_makes_it_a_draft_again(self, setup):
+        broadcast = actions.do_schedule_broadcast(
+            setup.broadcast(), clock.now() + dt.timedelta(hours=1), actor=setup.owner)
+        after = actions.do_cancel_broadcast(broadcast, actor=setup.owner)
+        assert (after.state, after.send_at) == ("draft", None)
+        assert actions.start_due_broadcasts(now=clock.now() + dt.timedelta(hours=2)) == 0
+
+
+@pytest.mark.django_db
+class TestPauseResume:
+    def test_a_paused_broadcast_sends_nothing_until_resumed(self, setup, sink, smtp):
+        broadcast = queue(setup, "ann@example.net", "bob@example.net")
+        actions.do_pause_broadcast(broadcast, actor=setup.owner)
+        assert pipeline.run_once(smtp) == {}
+        actions.do_resume_broadcast(broadcast, actor=setup.owner)
+        assert pipeline.run_once(smtp) == {"sent": 2}
+        assert fresh(broadcast).state == "sent"
+
+    def test_rows_a_worker_holds_when_paused_go_back_to_the_queue_unspent(self, setup,
+                                                                            sink, smtp):
+        broadcast = queue(setup, "ann@example.net", "bob@example.net")
+        held = pipeline.claim()
+        actions.do_pause_broadcast(broadcast, actor=setup.owner)
+        assert pipeline.send_batch(held, smtp) == {}
+        assert list(OutboxMessage.objects.values_list("state", "attempts", "lease_id")) == \
+            [("queued", 0, "")] * 2
+        actions.do_resume_broadcast(broadcast, actor=setup.owner)
+        assert pipeline.run_once(smtp) == {"sent": 2}  # at once, not after the lease
+        assert len(sink.handler.received) == 2
+
+    def test_rows_a_worker_holds_when_cancelled_end_cancelled(self, setup, sink, smtp):
+        broadcast = queue(setup, "ann@example.net")
+        held = pipeline.claim()
+        actions.do_cancel_broadcast(broadcast, actor=setup.owner)
+        assert pipeline.send_batch(held, smtp) == {}
+        assert states(broadcast) == {"ann@example.net": "cancelled"}
+
+    def test_a_paused_broadcast_can_be_cancelled(self, setup):
+        broadcast = queue(setup, "ann@example.net")
+        actions.do_pause_broadcast(broadcast, actor=setup.owner)
+        assert actions.do_cancel_broadcast(broadcast, actor=setup.owner).state == "cancelled"
+        assert states(broadcast) == {"ann@example.net": "cancelled"}
+
+    @pytest.mark.parametrize("act", ["do_pause_broadcast", "do_resume_broadcast"])
+    def test_pausing_or_resuming_a_draft_is_refused(self, setup, act):
+        with pytest.raises(MissingReference):
+            getattr(actions, act)(setup.broadcast(), actor=setup.owner)
+
+    def test_pause_and_resume_are_audited(self, setup):
+        broadcast = queue(setup, "ann@example.net")
+        actions.do_pause_broadcast(broadcast, actor=setup.owner)
+        actions.do_resume_broadcast(broadcast, actor=setup.owner)
+        assert [len(audited(e)) for e in (AuditEventType.BROADCAST_PAUSED,
+                                          AuditEventType.BROADCAST_RESUMED)] == [1, 1]
+
+
+@pytest.fixture
+def frozen_sleep(monkeypatch):
+    """``pipeline.sleep`` advances the frozen clock and records each wait."""
+    waits = []
+
+    def fake(seconds):
+        waits.append(round(seconds, 3))
+        clock.advance(dt.timedelta(seconds=seconds))
+
+    monkeypatch.setattr(pipeline, "sleep", fake)
+    return waits
+
+
+@pytest.mark.django_db
+class TestThrottle:
+    def test_messages_from_a_throttled_domain_are_spaced_out(self, setup, sink, smtp,
+                                                            frozen_sleep):
+        actions.do_throttle_sender_domain(setup.sender, 4, actor=setup.owner)
+        with clock.frozen(START):
+            queue(setup, *(f"p{n}@example.net" for n in range(5)))
+            assert pipeline.run_once(smtp) == {"sent": 5}
+        assert frozen_sleep == [0.25] * 4
+
+    def test_rows_whose_turn_is_far_off_go_back_to_the_queue_until_then(
+            self, setup, sink, smtp, frozen_sleep):
+        actions.do_throttle_sender_domain(setup.sender, 1, actor=setup.owner)
+        turn = START + dt.timedelta(seconds=10)  # other workers took the slots till then
+        with clock.frozen(START):
+            broadcast = queue(setup, "ann@example.net", "bob@example.net")
+            SenderDomain.objects.filter(pk=setup.sender.pk).update(next_slot_at=turn)
+            assert pipeline.run_once(smtp) == {}
+            assert list(OutboxMessage.objects.values_list(
+                "state", "attempts", "next_attempt_at")) == [("queued", 0, turn)] * 2
+            assert pipeline.run_once(smtp) == {}  # not their turn yet
+            clock.advance(dt.timedelta(seconds=10))
+            assert pipeline.run_once(smtp) == {"sent": 2}
+        assert frozen_sleep == [1.0]
+        assert fresh(broadcast).state == "sent"
+
+    def test_workers_share_one_pace(self, setup, sink, smtp, frozen_sleep):
+        actions.do_throttle_sender_domain(setup.sender, 2, actor=setup.owner)
+        with clock.frozen(START):
+            queue(setup, *(f"p{n}@example.net" for n in range(4)))
+            first, second = pipeline.claim(2), pipeline.claim(2)
+            pipeline.send_batch(first, smtp)
+            pipeline.send_batch(second, smtp)
+            # Four slots half a second apart, whichever worker took them.
+            assert clock.now() - START == dt.timedelta(seconds=1.5)
+
+    @pytest.mark.parametrize("value", [0, -1, 10_001, True, "5", 2.5])
+    def test_a_throttle_out_of_range_is_refused(self, setup, value):
+        with pytest.raises(ValidationError):
+            actions.do_throttle_sender_domain(setup.sender, value, actor=setup.owner)
+
+    def test_a_throttle_change_is_audited_and_none_lifts_it(self, setup):
+        actions.do_throttle_sender_domain(setup.sender, 10, actor=setup.owner)
+        sender = actions.do_throttle_sender_domain(setup.sender, None, actor=setup.owner)
+        assert sender.max_per_second is None
+        assert audited(AuditEventType.SENDER_DOMAIN_THROTTLE_CHANGED) == [
+            {"from": None, "to": 10}, {"from": 10, "to": None}]
+
+
+@pytest.mark.django_db
+class TestTestSend:
+    def test_a_test_goes_only_to_the_members_own_address(self, setup):
+        setup.person("ann@example.net")
+        broadcast = setup.broadcast()
+        outcome = actions.do_send_test_broadcast(broadcast, actor=setup.owner)
+        assert outcome.kind == "sent"
+        import email
+        import email.policy
+
+        mail = email.message_from_bytes(CapturedMessage.objects.get().raw,
+                                        policy=email.policy.default)
+        assert (mail["To"], mail["Subject"]) == ("owner@acme.example", "[Test] Hi Ada")
+        assert "https://example.com/unsubscribe (preview)" in mail["List-Unsubscribe"]
+        assert fresh(broadcast).state == "draft"  # a test changes nothing
+        assert audited(AuditEventType.BROADCAST_TEST_SENT) == [
+            {"outcome": "sent", "detail": "captured"}]
+
+    def test_a_test_for_a_person_shows_their_fields_as_the_member_sees_them(self, setup):
+        from enclave.accounts.actions import do_change_role, do_save_custom_role
+        from tests.principals import acting
+
+        world = setup.world
+        role = do_save_custom_role(world.account, "Senders",
+                                   ["email.manage", "people.read"], actor=setup.owner)
+        do_change_role(world.membership("viewer"), role, actor=setup.owner)
+        masked = acting(world.members["viewer"], world.account)
+        actions.do_send_test_broadcast(setup.broadcast(), world.person.pk, actor=masked)
+        raw = CapturedMessage.objects.get().raw
+        assert world.person.first_name.encode() not in raw
+        assert b"X***" in raw
+
+    def test_a_test_needs_a_verified_sender_domain(self, setup):
+        SenderDomain.objects.filter(pk=setup.sender.pk).update(state="unverified")
+        with pytest.raises(MissingReference):
+            actions.do_send_test_broadcast(setup.broadcast(), actor=setup.owner)
+        assert not CapturedMessage.objects.exists()
+
+
+@pytest.mark.django_db
+class TestPages:
+    def test_a_draft_is_scheduled_from_its_page_in_utc(self, setup):
+        broadcast = setup.broadcast()
+        client = setup.world.client("owner")
+        when = (clock.now() + dt.timedelta(days=1)).replace(second=0, microsecond=0)
+        response = client.post(f"/app/broadcasts/{broadcast.pk}/schedule/",
+                               {"send_at": when.strftime("%Y-%m-%dT%H:%M")})
+        assert response.status_code == 302
+        assert fresh(broadcast).send_at == when
+        page = client.get(f"/app/broadcasts/{broadcast.pk}/").content.decode()
+        assert when.strftime("%Y-%m-%d %H:%M UTC") in page
+        assert "Unschedule" in page
+
+    @pytest.mark.parametrize("typed", ["", "tomorrow", "2026-13-40T99:99"])
+    def test_a_time_that_is_not_one_is_a_page_message(self, setup, typed):
+        broadcast = setup.broadcast()
+        response = setup.world.client("owner").post(
+            f"/app/broadcasts/{broadcast.pk}/schedule/", {"send_at": typed})
+        assert response.status_code == 422
+        assert "A date and time in UTC" in response.content.decode()
+        assert fresh(broadcast).state == "draft"
+
+    def test_pause_and_resume_from_the_page(self, setup):
+        broadcast = queue(setup, "ann@example.net")
+        client = setup.world.client("owner")
+        client.post(f"/app/broadcasts/{broadcast.pk}/pause/")
+        assert fresh(broadcast).state == "paused"
+        assert "Resume" in client.get(f"/app/broadcasts/{broadcast.pk}/").content.decode()
+        client.post(f"/app/broadcasts/{broadcast.pk}/resume/")
+        assert fresh(broadcast).state == "queued"
+
+    def test_a_test_send_from_the_page_says_so(self, setup):
+        response = setup.world.client("owner").post(
+            f"/app/broadcasts/{setup.broadcast().pk}/test/")
+        assert "Test sent to your address." in response.content.decode()
+        assert CapturedMessage.objects.count() == 1
+
+    def test_test_sends_are_rate_limited_per_member(self, setup, settings):
+        settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES, "broadcast.test": "1/h"}
+        client, url = setup.world.client("owner"), f"/app/broadcasts/{setup.broadcast().pk}/test/"
+        assert client.post(url).status_code == 200
+        assert client.post(url).status_code == 429
+        assert CapturedMessage.objects.count() == 1
+
+    def test_the_throttle_is_set_and_lifted_from_the_sender_page(self, setup):
+        client, url = setup.world.client("owner"), f"/app/senders/{setup.sender.pk}/throttle/"
+        client.post(url, {"max_per_second": "25"})
+        assert SenderDomain.objects.get(pk=setup.sender.pk).max_per_second == 25
+        client.post(url, {"max_per_second": ""})
+        assert SenderDomain.objects.get(pk=setup.sender.pk).max_per_second is None
+
+    @pytest.mark.parametrize("typed", ["0", "abc", "-3", "99999999"])
+    def test_a_throttle_that_is_not_a_rate_is_a_page_message(self, setup, typed):
+        response = setup.world.client("owner").post(
+            f"/app/senders/{setup.sender.pk}/throttle/", {"max_per_second": typed})
+        assert response.status_code == 409
+        assert "messages a second" in response.content.decode()
