@@ -240,17 +240,25 @@ def _vmhwm_mb() -> float:
 
 
 def send(args: dict) -> dict:
-    """The real pipeline, batch after batch, until nothing is due."""
+    """The real pipeline, batch after batch, until nothing is due. ``skew_seconds`` runs
+    it that far in the future (a worker restarted after its predecessor's lease ran
+    out)."""
+    import contextlib
+    import datetime as dt
+
+    from enclave.core import clock
     from enclave.messaging import pipeline, transports
 
     transport = transports.SmtpTransport("127.0.0.1", args["port"], security="none")
     totals: dict[str, int] = {}
-    try:
-        while counts := pipeline.run_once(transport):
-            for state, n in counts.items():
-                totals[state] = totals.get(state, 0) + n
-    finally:
-        transport.close()
+    skew = args.get("skew_seconds", 0)
+    with clock.travel(dt.timedelta(seconds=skew)) if skew else contextlib.nullcontext():
+        try:
+            while counts := pipeline.run_once(transport):
+                for state, n in counts.items():
+                    totals[state] = totals.get(state, 0) + n
+        finally:
+            transport.close()
     return {"sent": totals.pop("sent", 0), "other": totals, "vmhwm_mb": _vmhwm_mb()}
 
 
@@ -310,8 +318,16 @@ def baseline(args: dict) -> dict:
 
 def sink() -> None:
     """An aiosmtpd server that counts what it accepts; prints ``port N``, then answers
-    each ``count`` line on stdin with the number of messages received so far."""
+    each ``count`` line on stdin with the number of messages received so far, and a
+    ``stats`` line with JSON: messages, distinct recipients, and the recipients that got
+    more than one message with the Message-IDs they got."""
+    import re
+    from collections import defaultdict
+
     from aiosmtpd.controller import Controller
+
+    message_id = re.compile(rb"^Message-ID: *(<[^>\r\n]*>)", re.MULTILINE | re.IGNORECASE)
+    seen: dict[str, list[str]] = defaultdict(list)
 
     class Counter:
         received = 0
@@ -320,6 +336,9 @@ def sink() -> None:
             if not envelope.original_content.startswith(b"DKIM-Signature:"):
                 return "554 unsigned"
             Counter.received += len(envelope.rcpt_tos)
+            found = message_id.search(envelope.original_content)
+            for rcpt in envelope.rcpt_tos:
+                seen[rcpt].append(found[1].decode() if found else "")
             return "250 OK"
 
     import socket
@@ -333,10 +352,27 @@ def sink() -> None:
     for line in sys.stdin:
         if line.strip() == "count":
             print(Counter.received, flush=True)
+        elif line.strip() == "stats":
+            print(json.dumps({"messages": Counter.received, "recipients": len(seen),
+                              "repeated": {r: ids for r, ids in seen.items()
+                                           if len(ids) > 1}}), flush=True)
     controller.stop()
 
 
-STEPS = {"prepare": prepare, "queue": queue, "send": send, "baseline": baseline}
+def state(args: dict) -> dict:
+    """A broadcast's state and progress, and the rows tried more than once."""
+    from enclave.messaging import pipeline
+    from enclave.messaging.models import Broadcast, OutboxMessage
+
+    broadcast = Broadcast.objects.get(pk=args["broadcast"])
+    retried = OutboxMessage.objects.filter(broadcast=broadcast, attempts__gt=1)
+    return {"state": broadcast.state, "progress": pipeline.progress(broadcast),
+            "retried": {email: f"<{mid}@{DOMAIN}>" for email, mid in
+                        retried.values_list("person__email", "message_id")}}
+
+
+STEPS = {"prepare": prepare, "queue": queue, "send": send, "baseline": baseline,
+         "state": state}
 
 if __name__ == "__main__" and sys.argv[1:2] == ["sink"]:
     sink()

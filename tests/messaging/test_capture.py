@@ -11,7 +11,7 @@ import re
 import pytest
 from django.conf import settings
 
-from enclave.messaging import tasks, transports
+from enclave.messaging import actions, tasks, transports
 from enclave.messaging.models import Broadcast, CapturedMessage
 from enclave.people.actions import do_erase_person
 from tests.messaging.test_broadcasts import Setup
@@ -84,6 +84,26 @@ class TestCapturedMailPages:
         assert "Hi Ann" in text
         assert "List-Unsubscribe-Post" in text
         assert "(DKIM-signed)" in text
+
+    def test_the_persons_own_links_show_without_their_token(self, setup, world):
+        from enclave.messaging.captured import HIDDEN_TOKEN
+
+        setup.template = actions.do_change_template(
+            setup.template, source="<a href='{{ unsubscribe_url }}'>u</a>"
+                                   "<a href='{{ preferences_url }}'>p</a>",
+            actor=setup.owner)
+        queue(setup, "ann@example.net")
+        tasks.send_outbox()
+        row = CapturedMessage.objects.get()
+        client = world.client("owner")
+        pages = client.get(f"/app/captured/{row.row_id}/").content.decode() + \
+            client.get(f"/app/captured/{row.row_id}/html").content.decode()
+        assert f"/unsubscribe/{HIDDEN_TOKEN}" in pages
+        assert f"/preferences/{HIDDEN_TOKEN}" in pages
+        assert not re.search(r"/(unsubscribe|preferences)/(?!\(token)", pages)
+
+    def test_a_page_number_in_other_digits_is_the_first_page(self, world):
+        assert world.client("owner").get("/app/captured/?page=²").status_code == 200
 
     def test_the_html_part_is_a_sandboxed_document_without_active_head(self, world):
         from enclave.core import headers

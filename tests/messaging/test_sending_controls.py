@@ -103,6 +103,30 @@ class TestSchedule:
         assert (first, second) == (True, False)
         assert OutboxMessage.objects.count() == 1
 
+    def test_one_broadcast_failing_to_start_stops_neither_others_nor_sending(
+            self, setup, monkeypatch):
+        from django.db import DatabaseError
+
+        with clock.frozen(START):
+            setup.person("ann@example.net")
+            first = actions.do_schedule_broadcast(
+                setup.broadcast(name="Broken"), START + dt.timedelta(minutes=1),
+                actor=setup.owner)
+            second = actions.do_schedule_broadcast(
+                setup.broadcast(name="Fine"), START + dt.timedelta(minutes=2),
+                actor=setup.owner)
+            real = actions.broadcasts.recipients
+
+            def flaky(broadcast, **kwargs):
+                if broadcast.pk == first.pk:
+                    raise DatabaseError("statement timeout")
+                return real(broadcast, **kwargs)
+
+            monkeypatch.setattr(actions.broadcasts, "recipients", flaky)
+            clock.advance(dt.timedelta(minutes=2))
+            assert tasks.send_outbox() == {"sent": 1}
+        assert (fresh(first).state, fresh(second).state) == ("scheduled", "sent")
+
     def test_a_member_cannot_start_a_scheduled_broadcast_early(self, setup):
         from enclave.access.principal import NotAuthorized
 
@@ -153,6 +177,24 @@ class TestPauseResume:
         assert actions.do_cancel_broadcast(broadcast, actor=setup.owner).state == "cancelled"
         assert states(broadcast) == {"ann@example.net": "cancelled"}
 
+    def test_resuming_a_broadcast_that_finished_while_paused_sends_it(self, setup, sink,
+                                                                       smtp):
+        broadcast = queue(setup, "ann@example.net")
+        held = pipeline.claim()
+        pipeline.send_batch(held, smtp)  # ... while the member pauses it
+        OutboxMessage.objects.update(state="sent")  # its last row went out meanwhile
+        Broadcast.objects.filter(pk=broadcast.pk).update(state="paused")
+        assert actions.do_resume_broadcast(broadcast, actor=setup.owner).state == "sent"
+
+    def test_rows_of_a_dead_worker_of_a_cancelled_broadcast_end_cancelled(self, setup,
+                                                                           smtp):
+        broadcast = queue(setup, "ann@example.net")
+        pipeline.claim()  # the worker dies holding the row
+        actions.do_cancel_broadcast(broadcast, actor=setup.owner)
+        with clock.travel(pipeline.LEASE + dt.timedelta(seconds=1)):
+            pipeline.run_once(smtp)
+        assert states(broadcast) == {"ann@example.net": "cancelled"}
+
     @pytest.mark.parametrize("act", ["do_pause_broadcast", "do_resume_broadcast"])
     def test_pausing_or_resuming_a_draft_is_refused(self, setup, act):
         with pytest.raises(MissingReference):
@@ -189,21 +231,62 @@ class TestThrottle:
             assert pipeline.run_once(smtp) == {"sent": 5}
         assert frozen_sleep == [0.25] * 4
 
-    def test_rows_whose_turn_is_far_off_go_back_to_the_queue_until_then(
-            self, setup, sink, smtp, frozen_sleep):
+    def test_rows_whose_turn_is_far_off_are_left_for_then(self, setup, sink, smtp,
+                                                          frozen_sleep):
         actions.do_throttle_sender_domain(setup.sender, 1, actor=setup.owner)
         turn = START + dt.timedelta(seconds=10)  # other workers took the slots till then
         with clock.frozen(START):
             broadcast = queue(setup, "ann@example.net", "bob@example.net")
             SenderDomain.objects.filter(pk=setup.sender.pk).update(next_slot_at=turn)
             assert pipeline.run_once(smtp) == {}
-            assert list(OutboxMessage.objects.values_list(
-                "state", "attempts", "next_attempt_at")) == [("queued", 0, turn)] * 2
-            assert pipeline.run_once(smtp) == {}  # not their turn yet
+            assert pipeline.next_throttled_slot() == turn
+            assert list(OutboxMessage.objects.values_list("state", "attempts")) == \
+                [("queued", 0)] * 2
             clock.advance(dt.timedelta(seconds=10))
             assert pipeline.run_once(smtp) == {"sent": 2}
         assert frozen_sleep == [1.0]
         assert fresh(broadcast).state == "sent"
+
+    def test_a_batch_takes_no_more_than_fits_in_the_pacing_window(self, setup, sink, smtp,
+                                                                  frozen_sleep):
+        actions.do_throttle_sender_domain(setup.sender, 1, actor=setup.owner)
+        with clock.frozen(START):
+            queue(setup, *(f"p{n}@example.net" for n in range(8)))
+            assert pipeline.run_once(smtp) == {"sent": 5}
+            assert list(OutboxMessage.objects.filter(state="queued")
+                        .values_list("attempts", flat=True)) == [0, 0, 0]
+            assert pipeline.run_once(smtp) == {}  # its next slot is a second away
+            clock.advance(dt.timedelta(seconds=1))
+            assert pipeline.run_once(smtp) == {"sent": 3}
+        assert frozen_sleep == [1.0] * 6
+
+    def test_the_worker_job_waits_for_a_throttled_domains_next_slot(self, setup, sink,
+                                                                    frozen_sleep):
+        actions.do_throttle_sender_domain(setup.sender, 1, actor=setup.owner)
+        with clock.frozen(START):
+            queue(setup, *(f"p{n}@example.net" for n in range(8)))
+            assert tasks.send_outbox() == {"sent": 8}
+        assert frozen_sleep == [1.0] * 7
+
+    def test_a_throttled_domain_does_not_hold_up_other_senders(self, setup, sink, smtp,
+                                                                frozen_sleep):
+        from enclave.messaging.models import DkimKey
+
+        other = actions.do_add_sender_domain(setup.world.account, "mail.other.example",
+                                             actor=setup.owner)
+        DkimKey.objects.filter(domain=other).update(state="active")
+        SenderDomain.objects.filter(pk=other.pk).update(state="verified")
+        actions.do_throttle_sender_domain(setup.sender, 1, actor=setup.owner)
+        with clock.frozen(START):
+            slow = queue(setup, *(f"p{n}@example.net" for n in range(30)))
+            fast = setup.queue(actions.do_create_broadcast(
+                setup.world.account, "Fast", template=setup.template,
+                sender=SenderDomain.objects.get(pk=other.pk), from_local="news",
+                topics=[setup.topic.pk], actor=setup.owner))
+            for _ in range(3):  # each claim would find 10 of the slow rows first
+                pipeline.run_once(smtp, limit=10)
+        assert pipeline.progress(fresh(fast))["sent"] >= 10
+        assert pipeline.progress(fresh(slow))["sent"] == 5
 
     def test_workers_share_one_pace(self, setup, sink, smtp, frozen_sleep):
         actions.do_throttle_sender_domain(setup.sender, 2, actor=setup.owner)
@@ -244,7 +327,7 @@ class TestTestSend:
         assert "https://example.com/unsubscribe (preview)" in mail["List-Unsubscribe"]
         assert fresh(broadcast).state == "draft"  # a test changes nothing
         assert audited(AuditEventType.BROADCAST_TEST_SENT) == [
-            {"outcome": "sent", "detail": "captured"}]
+            {"outcome": "sent", "code": 250, "person": None}]
 
     def test_a_test_for_a_person_shows_their_fields_as_the_member_sees_them(self, setup):
         from enclave.accounts.actions import do_change_role, do_save_custom_role
@@ -259,6 +342,15 @@ class TestTestSend:
         raw = CapturedMessage.objects.get().raw
         assert world.person.first_name.encode() not in raw
         assert b"X***" in raw
+
+    def test_a_test_for_a_person_is_erased_with_them_and_says_whose(self, setup):
+        from enclave.people.actions import do_erase_person
+
+        world = setup.world
+        actions.do_send_test_broadcast(setup.broadcast(), world.person.pk, actor=setup.owner)
+        assert audited(AuditEventType.BROADCAST_TEST_SENT)[0]["person"] == world.person.pk
+        do_erase_person(world.person, actor=setup.owner)
+        assert not CapturedMessage.objects.exists()
 
     def test_a_test_needs_a_verified_sender_domain(self, setup):
         SenderDomain.objects.filter(pk=setup.sender.pk).update(state="unverified")
@@ -305,6 +397,12 @@ class TestPages:
         assert "Test sent to your address." in response.content.decode()
         assert CapturedMessage.objects.count() == 1
 
+    def test_a_test_send_for_a_person_chosen_in_the_form(self, setup):
+        world = setup.world
+        setup.world.client("owner").post(f"/app/broadcasts/{setup.broadcast().pk}/test/",
+                                         {"person": str(world.person.pk)})
+        assert world.person.first_name.encode() in CapturedMessage.objects.get().raw
+
     def test_test_sends_are_rate_limited_per_member(self, setup, settings):
         settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES, "broadcast.test": "1/h"}
         client, url = setup.world.client("owner"), f"/app/broadcasts/{setup.broadcast().pk}/test/"
@@ -319,7 +417,7 @@ class TestPages:
         client.post(url, {"max_per_second": ""})
         assert SenderDomain.objects.get(pk=setup.sender.pk).max_per_second is None
 
-    @pytest.mark.parametrize("typed", ["0", "abc", "-3", "99999999"])
+    @pytest.mark.parametrize("typed", ["0", "abc", "-3", "99999999", "²", "٣"])
     def test_a_throttle_that_is_not_a_rate_is_a_page_message(self, setup, typed):
         response = setup.world.client("owner").post(
             f"/app/senders/{setup.sender.pk}/throttle/", {"max_per_second": typed})

@@ -21,6 +21,7 @@ from enclave.access.permissions import Permission
 from enclave.audience import access, actions, rules, schema, subscriptions
 from enclave.audience.models import DYNAMIC, STATIC
 from enclave.core import jsondepth, ratelimit
+from enclave.core.validation import whole_number
 from enclave.core.views import render_error_page
 from enclave.people import access as people_access
 from enclave.people import visibility
@@ -61,17 +62,17 @@ def _row_rule(post, i: int, types: dict[str, str]) -> dict | None:
     if kind == "tag":
         rule = {"type": "tag", "tag": value}
     elif kind == "segment":
-        if not value.isdigit():
+        if whole_number(value) is None:
             raise ValueError(f"Row {i + 1}: choose a segment.")
-        rule = {"type": "segment", "segment": int(value)}
+        rule = {"type": "segment", "segment": whole_number(value)}
     elif kind == "event":
         rule = {"type": "event", "name": value}
         for key in ("min", "max", "within_days"):
             raw = post.get(f"row-{i}-{key}", "").strip()
             if raw:
-                if not raw.isdigit():
+                if whole_number(raw) is None:
                     raise ValueError(f"Row {i + 1}: {key} is a whole number.")
-                rule[key] = int(raw)
+                rule[key] = whole_number(raw)
     else:
         name, op = post.get(f"row-{i}-field", ""), post.get(f"row-{i}-op", "")
         rule = {"type": "field", "field": name, "op": op,

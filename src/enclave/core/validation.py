@@ -57,3 +57,13 @@ def clean_name(value, noun: str, limit: int = 100) -> str:
     if len(name) > limit or "\x00" in name:
         raise ValidationError({"name": f"At most {limit} characters, no NUL."})
     return name
+
+
+def whole_number(raw: str, max_digits: int = 18) -> int | None:
+    """``raw`` (a form or query value) as a non-negative integer when it is 1 to
+    ``max_digits`` ASCII digits, else None. ``str.isdigit`` alone also accepts "²" and
+    other Unicode digits that ``int()`` refuses."""
+    raw = (raw or "").strip()
+    if raw.isascii() and raw.isdigit() and len(raw) <= max_digits:
+        return int(raw)
+    return None

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import functools
 from dataclasses import dataclass
 
 import dkim
@@ -106,11 +105,13 @@ _DKIMPY_RSA_SIGN = dkim.RSASSA_PKCS1_v1_5_sign
 _DIGESTS = {"sha256": hashes.SHA256}
 
 
-@functools.lru_cache(maxsize=16)
 def _openssl_key(n: int, e: int, d: int, p: int, q: int, dp: int, dq: int,
                  qi: int) -> rsa.RSAPrivateKey:
+    # Our own key (made by ``new_key_pair``, sealed by the keyring, never taken from
+    # outside): OpenSSL's consistency check (~40 ms) is skipped rather than the key
+    # cached in the worker, where a retired key would outlive its deletion.
     return rsa.RSAPrivateNumbers(p, q, d, dp, dq, qi, rsa.RSAPublicNumbers(e, n)) \
-        .private_key()
+        .private_key(unsafe_skip_rsa_key_validation=True)
 
 
 def _rsa_sign(digest, private_key: dict) -> bytes:

@@ -20,7 +20,7 @@ from django.utils.html import escape
 
 from enclave.access.permissions import Permission
 from enclave.core import ratelimit
-from enclave.core.validation import MissingReference
+from enclave.core.validation import MissingReference, whole_number
 from enclave.messaging import access, actions, rendering
 from enclave.messaging.models import KINDS, MJML
 
@@ -110,9 +110,8 @@ def template_delete(request: HttpRequest, template_id: int) -> HttpResponse:
     return redirect("/app/templates/")
 
 
-def _person_id(request) -> int | None:
-    raw = request.GET.get("person", "").strip()
-    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+def _person_id(request, source=None) -> int | None:
+    return whole_number((request.GET if source is None else source).get("person", ""))
 
 
 def _rendered(request, template_id):
@@ -206,7 +205,8 @@ def sender_rotate(request: HttpRequest, domain_id: int) -> HttpResponse:
 def sender_throttle(request: HttpRequest, domain_id: int) -> HttpResponse:
     """Set or lift (empty) the domain's messages-a-second limit."""
     raw = request.POST.get("max_per_second", "").strip()
-    value = int(raw) if raw.isdigit() and len(raw) <= 6 else (None if not raw else -1)
+    value = None if not raw else whole_number(raw, 6)
+    value = -1 if raw and value is None else value
     return _sender_action(request, domain_id, lambda sender, **kw: (
         actions.do_throttle_sender_domain(sender, value, **kw)))
 
@@ -322,7 +322,7 @@ def broadcast_test(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     principal = request.principal
     broadcast = access.access_broadcast(principal, broadcast_id, for_write=True)
     try:
-        outcome = actions.do_send_test_broadcast(broadcast, _person_id(request),
+        outcome = actions.do_send_test_broadcast(broadcast, _person_id(request, request.POST),
                                                  actor=principal, request=request)
     except ratelimit.Limited as exc:
         return _broadcast_page(request, broadcast, error=str(exc), status=429)
@@ -348,8 +348,7 @@ def captured_list(request: HttpRequest) -> HttpResponse:
 
     principal = request.principal
     raw_page = request.GET.get("page", "1")
-    page = int(raw_page) if raw_page.isdigit() and len(raw_page) <= 4 else 1
-    page = max(page, 1)
+    page = max(whole_number(raw_page, 4) or 1, 1)
     rows = list(access.captured_of(principal)[
         (page - 1) * access.CAPTURED_PAGE:page * access.CAPTURED_PAGE + 1])
     names = dict(Broadcast.objects.filter(

@@ -36,7 +36,7 @@ import secrets
 import time
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 
 from enclave.core import clock
 from enclave.messaging import access, compose, headers, rendering, transports
@@ -61,6 +61,12 @@ BACKOFF = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minute
            dt.timedelta(hours=2), dt.timedelta(hours=6))
 
 
+# The throttle: a worker waits at most this long for its turn to send from a throttled
+# domain; rows whose turn is further away go back to the queue until then.
+MAX_PACE_WAIT = dt.timedelta(seconds=5)
+sleep = time.sleep  # tests advance the frozen clock instead
+
+
 def _due(now) -> Q:
     # A queued row may carry a not-before time too: the throttle gave it back for later.
     return (Q(state=OUTBOX_QUEUED, next_attempt_at__isnull=True)
@@ -76,19 +82,42 @@ class Claim:
 
 def claim(limit: int = BATCH, *, now=None) -> Claim:
     """Up to ``limit`` due rows of queued broadcasts, now leased to the caller under a
-    new token. Rows whose worker was lost after their last allowed attempt fail."""
+    new token — none of a throttled domain whose next slot is still to come (other work
+    goes first; ``next_throttled_slot`` says when to look again). Rows whose worker was
+    lost after their last allowed attempt fail; those of a broadcast cancelled meanwhile
+    are cancelled."""
+    from enclave.messaging.models import CANCELLED, OUTBOX_CANCELLED
+
     now, token = now or clock.now(), secrets.token_hex(16)
     with transaction.atomic():
-        OutboxMessage.objects.filter(state=OUTBOX_SENDING, claimed_at__lt=now - LEASE,
-                                     attempts__gte=MAX_ATTEMPTS).update(
+        lost = OutboxMessage.objects.filter(state=OUTBOX_SENDING, claimed_at__lt=now - LEASE)
+        lost.filter(broadcast__state=CANCELLED).update(
+            state=OUTBOX_CANCELLED, claimed_at=None, lease_id="")
+        lost.filter(attempts__gte=MAX_ATTEMPTS).update(
             state=OUTBOX_FAILED, detail="gave up: worker lost", lease_id="")
         ids = list(OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
                    .filter(_due(now), broadcast__state=QUEUED)
+                   .filter(Q(broadcast__sender__next_slot_at__isnull=True)
+                           | Q(broadcast__sender__next_slot_at__lte=now))
                    .order_by("pk").values_list("pk", flat=True)[:limit])
         OutboxMessage.objects.filter(pk__in=ids).update(
             state=OUTBOX_SENDING, claimed_at=now, lease_id=token,
             attempts=F("attempts") + 1)
     return Claim(token, ids)
+
+
+def next_throttled_slot(now=None):
+    """The soonest next slot of a throttled domain that has rows due (None: none) —
+    when a worker with nothing else to do should claim again."""
+    from django.db.models import Min
+
+    from enclave.messaging.models import SenderDomain
+
+    now = now or clock.now()
+    busy = OutboxMessage.objects.filter(_due(now), broadcast__state=QUEUED,
+                                        broadcast__sender_id=OuterRef("pk"))
+    return SenderDomain.objects.filter(next_slot_at__gt=now).filter(Exists(busy)) \
+        .aggregate(soonest=Min("next_slot_at"))["soonest"]
 
 
 def _holds(row: OutboxMessage, token: str) -> bool:
@@ -117,10 +146,6 @@ def _let_go(row: OutboxMessage, token: str, *, later=None) -> None:
         attempts=F("attempts") - 1)
 
 
-# The throttle: a worker waits at most this long for its turn to send from a throttled
-# domain; rows whose turn is further away go back to the queue until then.
-MAX_PACE_WAIT = dt.timedelta(seconds=5)
-sleep = time.sleep  # tests advance the frozen clock instead
 
 
 def _pace(sender_id: int, per_second: int, *, now):
@@ -227,10 +252,15 @@ def send_batch(claimed: Claim, transport, *, now=None) -> dict[str, int]:
                 _deferred(row, "sender domain unverified", now=now)
                 done(OUTBOX_DEFERRED)
             continue
+        per_second = broadcast.sender.max_per_second
+        if per_second:  # no more than fits in the pacing window; the rest go back
+            fits = max(1, int(per_second * MAX_PACE_WAIT.total_seconds()))
+            for later in group[fits:]:
+                _let_go(later, claimed.token)
+            group = group[:fits]
         definitions = field_definitions(broadcast.account_id)
         contexts = [_context(row, definitions) for row in group]
         rendered = _render(broadcast.template, contexts)
-        per_second = broadcast.sender.max_per_second
         for n, (row, context, out) in enumerate(zip(group, contexts, rendered,
                                                      strict=True)):
             if per_second:

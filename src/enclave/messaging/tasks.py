@@ -6,6 +6,7 @@ import time
 
 from celery import shared_task
 
+from enclave.core import clock
 from enclave.messaging import pipeline, transports
 
 BUDGET_SECONDS = 20.0  # then the job ends; the schedule starts the next one
@@ -25,7 +26,13 @@ def send_outbox() -> dict[str, int]:
         while time.monotonic() < deadline:
             counts = pipeline.run_once(transport)
             if not counts:
-                break
+                # Nothing to claim now; a throttled domain's next slot may be near.
+                slot = pipeline.next_throttled_slot()
+                wait = None if slot is None else (slot - clock.now()).total_seconds()
+                if wait is None or wait > deadline - time.monotonic():
+                    break
+                pipeline.sleep(max(wait, 0))
+                continue
             for state, n in counts.items():
                 totals[state] = totals.get(state, 0) + n
     finally:

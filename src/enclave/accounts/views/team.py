@@ -18,6 +18,7 @@ from enclave.accounts import actions
 from enclave.accounts.access import access_membership
 from enclave.accounts.actions import role_label
 from enclave.accounts.models import Membership, Role
+from enclave.core.validation import whole_number
 from enclave.core.views import render_error_page
 
 P = Permission
@@ -46,9 +47,9 @@ def team_change_role(request: HttpRequest, membership_id: int) -> HttpResponse:
     value = request.POST.get("role", "")
     role = value
     if value.startswith("custom:"):
-        role_id = value.removeprefix("custom:")
-        role = Role.objects.filter(account_id=ctx.account_id, pk=int(role_id)).first() \
-            if role_id.isascii() and role_id.isdigit() and len(role_id) <= 18 else None
+        role_id = whole_number(value.removeprefix("custom:"))
+        role = None if role_id is None else \
+            Role.objects.filter(account_id=ctx.account_id, pk=role_id).first()
         if role is None:
             return render_error_page(request, 422, "Unknown role", "Choose a listed role.")
     try:

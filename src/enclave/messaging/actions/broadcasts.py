@@ -247,12 +247,20 @@ def do_schedule_broadcast(broadcast: Broadcast, send_at, *, actor: Principal,
 def start_due_broadcasts(*, now=None) -> int:
     """Queue every scheduled broadcast whose time has come (the worker job); how many
     were started. One that can no longer be sent goes back to a draft with its
-    ``problem`` said, audited."""
+    ``problem`` said, audited; one that fails otherwise (the database) is logged and
+    left for the next run — it never stops the others, nor the sending after them."""
+    import logging
+
     now = now or clock.now()
     started = 0
     for pk in Broadcast.objects.filter(state=SCHEDULED, send_at__lte=now) \
             .order_by("send_at", "pk").values_list("pk", flat=True)[:100]:
-        started += do_start_scheduled_broadcast(pk, now=now, actor=None)
+        try:
+            started += do_start_scheduled_broadcast(pk, now=now, actor=None)
+        except Exception as exc:  # noqa: BLE001 — one broadcast's trouble stops no other
+            logging.getLogger("enclave.messaging").error(
+                "scheduled broadcast %s did not start (%s); retried next run", pk,
+                type(exc).__name__)
     return started
 
 
@@ -261,7 +269,8 @@ def do_start_scheduled_broadcast(broadcast_id: int, *, now, actor) -> bool:
     due (another worker may have started it); whether this call started it."""
     authorize_system(actor)
     with transaction.atomic():
-        locked = Broadcast.objects.select_for_update().filter(
+        # Another worker starting it holds the row: this one moves on.
+        locked = Broadcast.objects.select_for_update(skip_locked=True).filter(
             pk=broadcast_id, state=SCHEDULED, send_at__lte=now).first()
         if locked is None:
             return False
@@ -307,10 +316,16 @@ def do_pause_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) 
 
 def do_resume_broadcast(broadcast: Broadcast, *, actor: Principal,
                         request=None) -> Broadcast:
-    """Carry on sending a paused broadcast where it stopped."""
-    return _move(broadcast, actor=actor, request=request, source=PAUSED, target=QUEUED,
-                 refusal="Only a paused broadcast can be resumed.",
-                 event=AuditEventType.BROADCAST_RESUMED)
+    """Carry on sending a paused broadcast where it stopped (one with nothing left to
+    do — its last rows finished or were erased while paused — is sent at once)."""
+    from enclave.messaging import pipeline
+
+    resumed = _move(broadcast, actor=actor, request=request, source=PAUSED, target=QUEUED,
+                    refusal="Only a paused broadcast can be resumed.",
+                    event=AuditEventType.BROADCAST_RESUMED)
+    if pipeline.close_finished({resumed.pk}):
+        resumed.refresh_from_db()
+    return resumed
 
 
 def do_cancel_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) -> Broadcast:
@@ -387,8 +402,16 @@ def do_send_test_broadcast(broadcast: Broadcast, person_id=None, *, actor: Princ
     except compose.Unsendable as exc:
         raise MissingReference({"broadcast": f"Your address cannot be mailed: {exc}."}) \
             from None
+    # Whose data the test carries (a chosen person the member may read): a captured copy
+    # is then erased with them, and the audit row says whose data went out.
+    person = None
+    if person_id is not None and actor.can(P.PEOPLE_READ):
+        from enclave.people.models import Person
+
+        person = Person.objects.filter(account_id=broadcast.account_id, pk=person_id) \
+            .values_list("pk", flat=True).first()
     envelope = dataclasses.replace(envelope, account_id=broadcast.account_id,
-                                   broadcast_id=broadcast.pk)
+                                   broadcast_id=broadcast.pk, person_id=person)
     transport = transports.configured()
     try:
         outcome = transport.send(envelope, raw)
@@ -397,7 +420,7 @@ def do_send_test_broadcast(broadcast: Broadcast, person_id=None, *, actor: Princ
     audit.record(AuditEventType.BROADCAST_TEST_SENT, actor=actor,
                  account_id=broadcast.account_id, request=request, target_type="broadcast",
                  target_id=broadcast.pk, extra={"outcome": outcome.kind,
-                                                "detail": outcome.detail[:40]})
+                                                "code": outcome.code, "person": person})
     return outcome
 
 
