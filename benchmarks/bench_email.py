@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from benchmarks.bench_people import HOST, PORT, _env, _psql, _seed_copy, _setup
+from benchmarks.bench_people import _env, _psql, _seed_copy, _setup, run_and_report
 
 DB = os.environ.get("ENCLAVE_BENCH_EMAIL_DB", "enclave_bench_email")
 SMALL = int(os.environ.get("ENCLAVE_BENCH_EMAIL_SMALL", "10000"))
@@ -63,20 +63,15 @@ def run(*, small: int = SMALL, large: int = LARGE, snapshot: int = SNAPSHOT,
             env = _env(db, var)
             subprocess.run([sys.executable, "-m", "enclave", "manage", "migrate", "-v0"],
                            env=env, check=True)
-            sink = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_email", "sink"],
-                                    env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    text=True)
-            port = int(sink.stdout.readline().split()[1])
+            sink, port = start_sink(env)
             out = {"workers": workers, **_step(env, "prepare", {
                 "small": small, "large": large, "snapshot": snapshot})}
             for size in ("small", "large"):
                 queued = _step(env, "queue", {"broadcast": out[f"{size}_broadcast"]})
                 before = _sink_count(sink)
                 start = time.perf_counter()
-                senders = [subprocess.Popen(
-                    [sys.executable, "-m", "benchmarks.bench_email", "send",
-                     json.dumps({"port": port})], env=env, stdout=subprocess.PIPE, text=True)
-                    for _ in range(workers)]
+                senders = [start_sender(env, port, stdout=subprocess.PIPE)
+                           for _ in range(workers)]
                 reports = [json.loads(p.communicate()[0].strip().splitlines()[-1])
                            for p in senders]
                 seconds = time.perf_counter() - start
@@ -95,6 +90,22 @@ def run(*, small: int = SMALL, large: int = LARGE, snapshot: int = SNAPSHOT,
         if sink is not None:
             sink.communicate(timeout=30)  # closes its stdin: the sink stops
         _psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def start_sink(env: dict) -> tuple[subprocess.Popen, int]:
+    """The counting SMTP sink in its own process, and its port."""
+    sink = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_email", "sink"],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return sink, int(sink.stdout.readline().split()[1])
+
+
+def start_sender(env: dict, port: int, *, skew: float = 0,
+                 stdout=subprocess.DEVNULL) -> subprocess.Popen:
+    """A pipeline worker process (the ``send`` step) sending to ``port``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.bench_email", "send",
+         json.dumps({"port": port, "skew_seconds": skew})],
+        env=env, stdout=stdout, stderr=subprocess.DEVNULL, text=True)
 
 
 def _step(env: dict, name: str, args: dict) -> dict:
@@ -139,12 +150,7 @@ def report(r: dict) -> None:
 
 
 def main() -> None:
-    try:
-        results = run()
-    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-        print(f"PostgreSQL at {HOST}:{PORT} unavailable; skipped ({exc})")
-        return
-    report(results)
+    run_and_report(run, report)
 
 
 # --- steps (subprocesses with ENCLAVE_* pointing at the bench database) ---

@@ -118,13 +118,19 @@ def report(r: dict) -> None:
           f"{'met' if min(im['empty_rows_s'], im['full_rows_s']) >= IMPORT_TARGET else 'MISSED'}")
 
 
-def main() -> None:
+def run_and_report(run, report) -> None:
+    """A benchmark's ``main``: ``report(run())``, or one line when PostgreSQL is not
+    there."""
     try:
         results = run()
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
         print(f"PostgreSQL at {HOST}:{PORT} unavailable; skipped ({exc})")
         return
     report(results)
+
+
+def main() -> None:
+    run_and_report(run, report)
 
 
 # --- worker (a subprocess with ENCLAVE_* pointing at the bench database) ---

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from benchmarks.bench_people import HOST, PORT, _env, _p, _psql, _setup
+from benchmarks.bench_people import _env, _p, _psql, _setup, run_and_report
 
 DB = os.environ.get("ENCLAVE_BENCH_SEGMENTS_DB", "enclave_bench_segments")
 PEOPLE = int(os.environ.get("ENCLAVE_BENCH_SEGMENT_PEOPLE", "1000000"))
@@ -91,12 +91,7 @@ def report(r: dict) -> None:
 
 
 def main() -> None:
-    try:
-        results = run()
-    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-        print(f"PostgreSQL at {HOST}:{PORT} unavailable; skipped ({exc})")
-        return
-    report(results)
+    run_and_report(run, report)
 
 
 # --- worker (a subprocess with ENCLAVE_* pointing at the bench database) ---

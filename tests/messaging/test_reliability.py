@@ -32,13 +32,6 @@ WORKERS = 2
 DEADLINE_S = 900
 
 
-def _worker(env: dict, port: int, *, skew: float = 0) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bench_email", "send",
-         json.dumps({"port": port, "skew_seconds": skew})],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def _stats(sink) -> dict:
     sink.stdin.write("stats\n")
     sink.stdin.flush()
@@ -57,15 +50,12 @@ def run():
             env = _env(db, var)
             subprocess.run([sys.executable, "-m", "enclave", "manage", "migrate", "-v0"],
                            env=env, check=True, timeout=300)
-            sink = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_email", "sink"],
-                                    env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    text=True)
-            port = int(sink.stdout.readline().split()[1])
+            sink, port = bench_email.start_sink(env)
             made = bench_email._step(env, "prepare", {"small": 1, "large": RECIPIENTS,
                                                       "snapshot": RECIPIENTS})
             broadcast = {"broadcast": made["large_broadcast"]}
             bench_email._step(env, "queue", broadcast)
-            workers = [_worker(env, port) for _ in range(WORKERS)]
+            workers = [bench_email.start_sender(env, port) for _ in range(WORKERS)]
             deadline = time.monotonic() + DEADLINE_S
             while bench_email._sink_count(sink) < RECIPIENTS // 3:
                 assert time.monotonic() < deadline, "the workers stalled"
@@ -76,7 +66,8 @@ def run():
             for survivor in workers[1:]:
                 survivor.wait(DEADLINE_S)
             after_kill = bench_email._step(env, "state", broadcast)
-            restarted = _worker(env, port, skew=pipeline.LEASE.total_seconds() + 60)
+            restarted = bench_email.start_sender(env, port,
+                                                 skew=pipeline.LEASE.total_seconds() + 60)
             restarted.wait(DEADLINE_S)
             yield {"after_kill": after_kill, "end": bench_email._step(env, "state", broadcast),
                    "sink": _stats(sink), "killed_rc": workers[0].returncode,
