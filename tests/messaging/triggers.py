@@ -172,3 +172,12 @@ TRIGGERS.update({
     AuditEventType.BROADCAST_TEST_SENT: lambda f: _with_dns(_test_sent),
     AuditEventType.SENDER_DOMAIN_THROTTLE_CHANGED: lambda f: _with_dns(_throttled),
 })
+
+
+def _postal_address(f):
+    world = World()
+    actions.do_set_postal_address(world.account, "1 Harbour Street",
+                                  actor=world.actor("owner"))
+
+
+TRIGGERS[AuditEventType.POSTAL_ADDRESS_CHANGED] = _postal_address

@@ -67,6 +67,7 @@ PAYLOADS = {
     "broadcasts-schedule": lambda world: {"send_at": (
         clock.now() + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")},
     "senders-throttle": {"max_per_second": "5"},
+    "senders-address": {"postal_address": "1 Harbour Street"},
     "segments-snapshot": {"name": "Snapshot"},
     "topics-detail": {"name": "Monthly news", "consent_text": "News."},
     "suppressions": {"action": "check", "email": "gone@example.com"},

@@ -226,6 +226,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     web("broadcasts-test", "POST", ACCOUNT, P.EMAIL_MANAGE, target="broadcast"),
     web("senders-list", "GET", ACCOUNT, P.EMAIL_READ),
     web("senders-list", "POST", ACCOUNT, P.EMAIL_MANAGE),
+    web("senders-address", "POST", ACCOUNT, P.EMAIL_MANAGE),
     web("senders-detail", "GET", ACCOUNT, P.EMAIL_READ, target="sender_domain"),
     web("senders-check", "POST", ACCOUNT, P.EMAIL_MANAGE, target="sender_domain"),
     web("senders-rotate", "POST", ACCOUNT, P.EMAIL_MANAGE, target="sender_domain"),

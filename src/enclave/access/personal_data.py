@@ -267,7 +267,7 @@ MODELS: tuple[Model, ...] = (
     }),
     # --- accounts ---
     Model("accounts.Account", plain("id", "name", "created_at", "idle_timeout_minutes",
-                                    "require_mfa")),
+                                    "require_mfa", "postal_address")),
     Model("accounts.Membership", plain("id", "member", "account", "role", "custom_role",
                                        "created_at")),
     Model("accounts.Role", plain("id", "account", "name", "permissions", "created_at")),

@@ -28,6 +28,9 @@ class Account(models.Model):
         validators=[MinValueValidator(IDLE_TIMEOUT_MIN), MaxValueValidator(IDLE_TIMEOUT_MAX)],
     )
     require_mfa = models.BooleanField(default=False)
+    # Where the sender is, at the end of every broadcast (messaging.footer); up to five
+    # lines. A business address, not personal data.
+    postal_address = models.CharField(max_length=300, blank=True, default="")
 
     class Meta:
         constraints = [

@@ -122,6 +122,7 @@ class AuditEventType(models.IntegerChoices):
     BROADCAST_PAUSED = 1126, "broadcast paused"
     BROADCAST_RESUMED = 1127, "broadcast resumed"
     BROADCAST_TEST_SENT = 1128, "broadcast test sent to the member's own address"
+    POSTAL_ADDRESS_CHANGED = 1130, "the postal address in every email's footer changed"
     SENDER_DOMAIN_THROTTLE_CHANGED = 1115, "sender domain throttle changed"
 
 

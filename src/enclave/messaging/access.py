@@ -9,7 +9,7 @@ from django.http import Http404
 
 from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
-from enclave.messaging import dkim, rendering
+from enclave.messaging import dkim, footer, rendering
 from enclave.messaging.models import (
     ACTIVE,
     PENDING,
@@ -78,7 +78,8 @@ def preview(principal: Principal, template: EmailTemplate,
         context["person"] = rendering.person_context(person, principal.perms, definitions)
     context.update(PREVIEW_LINKS)
     context["account"] = {"name": principal.account.name if principal.account else ""}
-    return rendering.render_isolated(template.subject, template.compiled, context)
+    out = rendering.render_isolated(template.subject, template.compiled, context)
+    return footer.add(out, principal.account.postal_address if principal.account else "")
 
 
 def _as_id(value, kind: str) -> int:

@@ -34,6 +34,7 @@ urlpatterns = [
     path("captured/<str:row_id>/", pages.captured_detail, name="captured-detail"),
     path("captured/<str:row_id>/html", pages.captured_html, name="captured-html"),
     path("senders/", pages.senders_list, name="senders-list"),
+    path("senders/address/", pages.senders_address, name="senders-address"),
     path("senders/<int:domain_id>/", pages.sender_detail, name="senders-detail"),
     path("senders/<int:domain_id>/check/", pages.sender_check, name="senders-check"),
     path("senders/<int:domain_id>/rotate/", pages.sender_rotate, name="senders-rotate"),

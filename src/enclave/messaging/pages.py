@@ -164,9 +164,30 @@ def senders_list(request: HttpRequest) -> HttpResponse:
             error, status = " ".join(exc.messages), 422
         except ratelimit.Limited as exc:
             error, status = str(exc), 429
+    return _senders_page(request, error=error, typed=typed, status=status)
+
+
+def _senders_page(request, *, error="", typed="", address_error="", address=None,
+                  status=200) -> HttpResponse:
+    principal = request.principal
     return render(request, "messaging/senders.html", {
         "senders": list(access.sender_domains_of(principal)), "error": error,
-        "typed": typed, "can_manage": principal.can(P.EMAIL_MANAGE)}, status=status)
+        "typed": typed, "can_manage": principal.can(P.EMAIL_MANAGE),
+        "address": principal.account.postal_address if address is None else address,
+        "address_error": address_error}, status=status)
+
+
+def senders_address(request: HttpRequest) -> HttpResponse:
+    """Set the postal address every email ends with."""
+    principal = request.principal
+    typed = request.POST.get("postal_address", "")
+    try:
+        actions.do_set_postal_address(principal.account, typed, actor=principal,
+                                      request=request)
+    except ValidationError as exc:
+        return _senders_page(request, address_error=" ".join(exc.messages), address=typed,
+                             status=422)
+    return redirect("/app/senders/")
 
 
 def _sender_page(request, sender, *, error: str = "", status: int = 200) -> HttpResponse:

@@ -39,7 +39,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 
 from enclave.core import clock
-from enclave.messaging import access, compose, headers, rendering, transports
+from enclave.messaging import access, compose, footer, headers, rendering, transports
 from enclave.messaging.models import (
     OUTBOX_DEFERRED,
     OUTBOX_FAILED,
@@ -306,6 +306,7 @@ def _send_one(row, context, out, key, transport, *, now) -> str:
         _finish(row, OUTBOX_FAILED, out or "template failed to render")
         return OUTBOX_FAILED
     broadcast = row.broadcast
+    out = footer.add(out, broadcast.account.postal_address)
     try:
         envelope, raw = compose.message(
             domain=broadcast.sender.domain, from_local=broadcast.from_local,

@@ -17,6 +17,7 @@ from enclave.messaging.actions.senders import (
     do_check_sender_domain,
     do_remove_sender_domain,
     do_rotate_dkim_key,
+    do_set_postal_address,
     do_throttle_sender_domain,
 )
 from enclave.messaging.actions.templates import (
@@ -43,6 +44,7 @@ __all__ = [
     "do_rotate_dkim_key",
     "do_schedule_broadcast",
     "do_send_test_broadcast",
+    "do_set_postal_address",
     "do_throttle_sender_domain",
     "start_due_broadcasts",
 ]

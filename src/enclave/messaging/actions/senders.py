@@ -210,3 +210,23 @@ def do_throttle_sender_domain(sender: SenderDomain, max_per_second, *, actor: Pr
             locked.max_per_second, locked.next_slot_at = max_per_second, None
             locked.save(update_fields=["max_per_second", "next_slot_at"])
     return locked
+
+
+def do_set_postal_address(account, address, *, actor: Principal, request=None) -> str:
+    """Set the postal address every broadcast ends with (``messaging.footer``; "" clears
+    it). Needs ``email.manage``; audited with whether one is set, not the text."""
+    from enclave.messaging import footer
+
+    authorize(actor, P.EMAIL_MANAGE, account_id=account.pk)
+    cleaned = footer.clean_address(address)
+    with transaction.atomic():
+        # The account's own model (an outer layer's: not imported here).
+        locked = type(account).objects.select_for_update().get(pk=account.pk)
+        if locked.postal_address != cleaned:
+            locked.postal_address = cleaned
+            locked.save(update_fields=["postal_address"])
+            audit.record(AuditEventType.POSTAL_ADDRESS_CHANGED, actor=actor,
+                         account_id=account.pk, request=request, target_type="account",
+                         target_id=account.pk, extra={"set": bool(cleaned)})
+    account.postal_address = cleaned
+    return cleaned
