@@ -52,7 +52,7 @@ def run():
                            env=env, check=True, timeout=300)
             sink, port = bench_email.start_sink(env)
             made = bench_email._step(env, "prepare", {"small": 1, "large": RECIPIENTS,
-                                                      "snapshot": 0})
+                                                      "snapshot": 0, "short": True})
             broadcast = {"broadcast": made["large_broadcast"]}
             bench_email._step(env, "queue", broadcast)
             workers = [bench_email.start_sender(env, port) for _ in range(WORKERS)]
