@@ -22,6 +22,7 @@ COPY and dropped again. ``python -m benchmarks bench_email``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -60,6 +61,35 @@ SHORT_SOURCE = ("<p>Hi {{ person.first_name }}, news from {{ account.name }}.</p
 def run(*, small: int = SMALL, large: int = LARGE, snapshot: int = SNAPSHOT,
         workers: int = WORKERS, db: str = DB) -> dict:
     """Create and migrate ``db``, measure, drop ``db``."""
+    with deployment(db) as (env, sink, port):
+        out = {"workers": workers, **_step(env, "prepare", {
+            "small": small, "large": large, "snapshot": snapshot})}
+        for size in ("small", "large"):
+            queued = _step(env, "queue", {"broadcast": out[f"{size}_broadcast"]})
+            before = _sink_count(sink)
+            start = time.perf_counter()
+            senders = [start_sender(env, port, stdout=subprocess.PIPE)
+                       for _ in range(workers)]
+            reports = [json.loads(p.communicate()[0].strip().splitlines()[-1])
+                       for p in senders]
+            seconds = time.perf_counter() - start
+            out[size] = {"recipients": queued["recipients"], "seconds": seconds,
+                         "received": _sink_count(sink) - before,
+                         "sent": sum(r["sent"] for r in reports),
+                         "other": [r["other"] for r in reports],
+                         "vmhwm_mb": [r["vmhwm_mb"] for r in reports]}
+        before = _sink_count(sink)
+        out["baseline"] = _step(env, "baseline", {
+            "port": port, "messages": min(BASELINE_MESSAGES, large),
+            "workers": workers, "broadcast": out["large_broadcast"]})
+        out["baseline"]["received"] = _sink_count(sink) - before
+        return out
+
+
+@contextlib.contextmanager
+def deployment(db: str):
+    """A fresh, migrated database ``db`` with a deployment's environment pointing at it
+    and the counting sink running: ``(env, sink, port)``; both gone afterwards."""
     _psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
     _psql(f'CREATE DATABASE "{db}"')
     sink = None
@@ -67,30 +97,9 @@ def run(*, small: int = SMALL, large: int = LARGE, snapshot: int = SNAPSHOT,
         with tempfile.TemporaryDirectory() as var:
             env = _env(db, var)
             subprocess.run([sys.executable, "-m", "enclave", "manage", "migrate", "-v0"],
-                           env=env, check=True)
+                           env=env, check=True, timeout=300)
             sink, port = start_sink(env)
-            out = {"workers": workers, **_step(env, "prepare", {
-                "small": small, "large": large, "snapshot": snapshot})}
-            for size in ("small", "large"):
-                queued = _step(env, "queue", {"broadcast": out[f"{size}_broadcast"]})
-                before = _sink_count(sink)
-                start = time.perf_counter()
-                senders = [start_sender(env, port, stdout=subprocess.PIPE)
-                           for _ in range(workers)]
-                reports = [json.loads(p.communicate()[0].strip().splitlines()[-1])
-                           for p in senders]
-                seconds = time.perf_counter() - start
-                out[size] = {"recipients": queued["recipients"], "seconds": seconds,
-                             "received": _sink_count(sink) - before,
-                             "sent": sum(r["sent"] for r in reports),
-                             "other": [r["other"] for r in reports],
-                             "vmhwm_mb": [r["vmhwm_mb"] for r in reports]}
-            before = _sink_count(sink)
-            out["baseline"] = _step(env, "baseline", {
-                "port": port, "messages": min(BASELINE_MESSAGES, large),
-                "workers": workers, "broadcast": out["large_broadcast"]})
-            out["baseline"]["received"] = _sink_count(sink) - before
-            return out
+            yield env, sink, port
     finally:
         if sink is not None:
             sink.communicate(timeout=30)  # closes its stdin: the sink stops

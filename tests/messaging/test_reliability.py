@@ -15,14 +15,10 @@ from __future__ import annotations
 import json
 import secrets
 import signal
-import subprocess
-import sys
-import tempfile
 import time
 
 import pytest
 from benchmarks import bench_email
-from benchmarks.bench_people import _env, _psql
 
 from enclave.messaging import pipeline
 from enclave.testing.plugin import postgres_reachable
@@ -42,40 +38,29 @@ def _stats(sink) -> dict:
 def run():
     if not postgres_reachable():
         pytest.skip("PostgreSQL is unreachable")
-    db = f"enclave_reliability_{secrets.token_hex(3)}"
-    _psql(f'CREATE DATABASE "{db}"')
-    sink = None
-    try:
-        with tempfile.TemporaryDirectory() as var:
-            env = _env(db, var)
-            subprocess.run([sys.executable, "-m", "enclave", "manage", "migrate", "-v0"],
-                           env=env, check=True, timeout=300)
-            sink, port = bench_email.start_sink(env)
-            made = bench_email._step(env, "prepare", {"small": 1, "large": RECIPIENTS,
-                                                      "snapshot": 0, "short": True})
-            broadcast = {"broadcast": made["large_broadcast"]}
-            bench_email._step(env, "queue", broadcast)
-            workers = [bench_email.start_sender(env, port) for _ in range(WORKERS)]
-            deadline = time.monotonic() + DEADLINE_S
-            while bench_email._sink_count(sink) < RECIPIENTS // 3:
-                assert time.monotonic() < deadline, "the workers stalled"
-                assert all(w.poll() is None for w in workers), "a worker ended early"
-                time.sleep(0.02)
-            workers[0].send_signal(signal.SIGKILL)
-            workers[0].wait(30)
-            for survivor in workers[1:]:
-                survivor.wait(DEADLINE_S)
-            after_kill = bench_email._step(env, "state", broadcast)
-            restarted = bench_email.start_sender(env, port,
-                                                 skew=pipeline.LEASE.total_seconds() + 60)
-            restarted.wait(DEADLINE_S)
-            yield {"after_kill": after_kill, "end": bench_email._step(env, "state", broadcast),
-                   "sink": _stats(sink), "killed_rc": workers[0].returncode,
-                   "others_rc": [w.returncode for w in (*workers[1:], restarted)]}
-    finally:
-        if sink is not None:
-            sink.communicate(timeout=30)
-        _psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    with bench_email.deployment(f"enclave_reliability_{secrets.token_hex(3)}") as (
+            env, sink, port):
+        made = bench_email._step(env, "prepare", {"small": 1, "large": RECIPIENTS,
+                                                  "snapshot": 0, "short": True})
+        broadcast = {"broadcast": made["large_broadcast"]}
+        bench_email._step(env, "queue", broadcast)
+        workers = [bench_email.start_sender(env, port) for _ in range(WORKERS)]
+        deadline = time.monotonic() + DEADLINE_S
+        while bench_email._sink_count(sink) < RECIPIENTS // 3:
+            assert time.monotonic() < deadline, "the workers stalled"
+            assert all(w.poll() is None for w in workers), "a worker ended early"
+            time.sleep(0.02)
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(30)
+        for survivor in workers[1:]:
+            survivor.wait(DEADLINE_S)
+        after_kill = bench_email._step(env, "state", broadcast)
+        restarted = bench_email.start_sender(env, port,
+                                             skew=pipeline.LEASE.total_seconds() + 60)
+        restarted.wait(DEADLINE_S)
+        yield {"after_kill": after_kill, "end": bench_email._step(env, "state", broadcast),
+               "sink": _stats(sink), "killed_rc": workers[0].returncode,
+               "others_rc": [w.returncode for w in (*workers[1:], restarted)]}
 
 
 def test_the_worker_was_killed_mid_broadcast(run):

@@ -15,15 +15,16 @@ bounce and suppresses the address.
 Each claim has a token: before each hand-over the worker renews its lease on the row —
 only if it still holds it and the broadcast is still queued — and records outcomes only
 on rows it holds, so a slow worker and a worker that reclaimed an expired lease never
-both send. A paused broadcast's rows are not claimed; a row a worker already holds when its
-broadcast is paused goes back to the queue (cancelled: it is cancelled), the attempt
+both send. A paused broadcast's rows are not claimed; a row a worker already holds when
+its broadcast is paused goes back to the queue (cancelled: it is cancelled), the attempt
 not counted. A sender domain with a throttle (``max_per_second``) paces every worker
-through one shared slot time on its row (``_pace``); rows whose turn is more than
-``MAX_PACE_WAIT`` away go back to the queue until then. A worker that dies mid-batch
-leaves rows in ``sending``: their lease runs out after ``LEASE`` and the next claim takes
-them again (a row already tried ``MAX_ATTEMPTS`` times fails instead). Only a message
-whose SMTP transaction was in flight at the moment
-of death can go out twice — with the same Message-ID, fixed at the first attempt. A
+through one shared slot time on its row (``_pace``): a claim skips the domain until its
+next slot, a batch keeps no more of its rows than fit in ``MAX_PACE_WAIT`` (the rest go
+back to the queue), and rows whose slot another worker pushed further away wait for it.
+A worker that dies mid-batch leaves rows in ``sending``: their lease runs out after
+``LEASE`` and the next claim takes them again (a row already tried ``MAX_ATTEMPTS`` times
+fails instead). Only a message whose SMTP transaction was in flight at the moment of
+death can go out twice — with the same Message-ID, fixed at the first attempt. A
 broadcast is ``sent`` when none of its rows is left to do (checked after every batch and
 whenever nothing is due, so one whose recipients were all erased finishes too).
 """
@@ -62,7 +63,8 @@ BACKOFF = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minute
 
 
 # The throttle: a worker waits at most this long for its turn to send from a throttled
-# domain; rows whose turn is further away go back to the queue until then.
+# domain (a batch keeps no more rows than fit); rows whose turn is further away go back
+# to the queue until then.
 MAX_PACE_WAIT = dt.timedelta(seconds=5)
 sleep = time.sleep  # tests advance the frozen clock instead
 

@@ -429,8 +429,7 @@ def do_delete_broadcast(broadcast: Broadcast, *, actor: Principal, request=None)
     so what was sent stays on record)."""
     authorize(actor, P.EMAIL_MANAGE, account_id=broadcast.account_id)
     with transaction.atomic():
-        locked = Broadcast.objects.select_for_update().filter(
-            pk=broadcast.pk, account_id=broadcast.account_id).first()
+        locked = _locked(broadcast)
         if locked is None:
             return
         if locked.state != DRAFT:
