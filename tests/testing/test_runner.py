@@ -1,4 +1,5 @@
-"""The suite's PostgreSQL pass: skipped locally without PostgreSQL, a failure on CI."""
+"""The suite runner: the PostgreSQL pass (skipped locally without PostgreSQL, a failure
+on CI), the SQLite pass's skips, the order seed, and how the two passes run."""
 
 import os
 import subprocess
@@ -118,3 +119,38 @@ class TestOrder:
             return [line.split(" ")[0] for line in out.splitlines() if "::" in line]
         assert order(first.stdout) == order(again.stdout)
         assert len(order(first.stdout)) == 4
+
+
+def run_make_test(*args, **env):
+    """``python -m enclave.testing.run`` (what ``make test`` runs) with ``args``."""
+    full_env = {k: v for k, v in os.environ.items()
+                if not k.startswith("ENCLAVE_") and k != "PYTEST_ADDOPTS"}
+    full_env.update(env)
+    return subprocess.run([sys.executable, "-m", "enclave.testing.run", "-q", *args],
+                          cwd=PROJECT_ROOT, env=full_env, capture_output=True, text=True,
+                          timeout=300)
+
+
+class TestPasses:
+    def test_the_passes_run_together_and_the_postgresql_output_follows(self, tmp_path):
+        result = run_make_test(DB_TEST, "-p", "no:randomly",
+                               ENCLAVE_TEST_ARTIFACTS=str(tmp_path))
+        assert result.returncode == 0, result.stdout + result.stderr
+        out = result.stdout
+        assert out.index("=== Enclave test suite on sqlite") < out.index(
+            "=== Enclave test suite on postgres (run alongside)") < out.index(
+            "SQLite pass: ok; PostgreSQL pass: ok")
+        assert "1 passed" in (tmp_path / "postgresql-pass.log").read_text()
+
+    def test_one_by_one_prints_each_pass_as_it_runs(self, tmp_path):
+        result = run_make_test(DB_TEST, "-p", "no:randomly", ENCLAVE_TEST_PASSES="one-by-one",
+                               ENCLAVE_TEST_ARTIFACTS=str(tmp_path))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "=== Enclave test suite on postgres ===" in result.stdout
+        assert not (tmp_path / "postgresql-pass.log").exists()
+
+    def test_an_unknown_way_of_running_the_passes_is_refused(self):
+        result = run_make_test(DB_TEST, ENCLAVE_TEST_PASSES="both")
+        assert result.returncode == 1
+        assert "ENCLAVE_TEST_PASSES must be together or one-by-one, not 'both'" in \
+            result.stderr

@@ -1,4 +1,12 @@
-"""``make test``: the whole suite on SQLite, then every database test on PostgreSQL.
+"""``make test``: the whole suite on SQLite and, alongside it, every database test on
+PostgreSQL.
+
+The two passes run at the same time (two pytest processes; each has its own var
+directory and its own PostgreSQL database, so they share nothing): on a 2-core runner
+the PostgreSQL pass then costs little wall time. Its output goes to
+``test-artifacts/postgresql-pass.log`` and is printed whole once the SQLite pass ends, so
+the two never interleave. ``ENCLAVE_TEST_PASSES=one-by-one`` runs them one after the
+other, printing as they go.
 
 Exit status is non-zero if either pass fails, and — when ``ENCLAVE_REQUIRE_POSTGRES=1``
 (as ``.ci/run`` sets) — if the PostgreSQL pass could not run or skipped anything, or the
@@ -17,15 +25,54 @@ import os
 import secrets
 import subprocess
 import sys
+from pathlib import Path
 
 SEED_OPTION = "--randomly-seed"
+TOGETHER, ONE_BY_ONE = "together", "one-by-one"
+
+
+def _command(db: str, extra: list[str]) -> tuple[list[str], dict[str, str]]:
+    env = dict(os.environ, ENCLAVE_TEST_DB=db)
+    env.pop("ENCLAVE_VAR_DIR", None)
+    return [sys.executable, "-m", "pytest", *extra], env
 
 
 def _pytest(db: str, extra: list[str]) -> int:
-    env = dict(os.environ, ENCLAVE_TEST_DB=db)
-    env.pop("ENCLAVE_VAR_DIR", None)
+    argv, env = _command(db, extra)
     print(f"\n=== Enclave test suite on {db} ===", flush=True)
-    return subprocess.call([sys.executable, "-m", "pytest", *extra], env=env)  # noqa: S603
+    return subprocess.call(argv, env=env)  # noqa: S603
+
+
+def _passes(sqlite_args: list[str], pg_args: list[str]) -> tuple[int, int]:
+    """Both passes' exit statuses: the PostgreSQL pass in the background (its output
+    to a log file, printed after the SQLite pass), unless asked for one by one."""
+    mode = os.environ.get("ENCLAVE_TEST_PASSES", TOGETHER)
+    if mode not in (TOGETHER, ONE_BY_ONE):
+        print(f"ENCLAVE_TEST_PASSES must be {TOGETHER} or {ONE_BY_ONE}, not {mode!r}",
+              file=sys.stderr)
+        return 2, 2
+    if mode == ONE_BY_ONE:
+        return _pytest("sqlite", sqlite_args), _pytest("postgres", pg_args)
+    artifacts = Path(os.environ.get("ENCLAVE_TEST_ARTIFACTS", "test-artifacts")).resolve()
+    artifacts.mkdir(parents=True, exist_ok=True)
+    log_path = artifacts / "postgresql-pass.log"
+    argv, env = _command("postgres", pg_args)
+    print(f"=== the PostgreSQL pass runs alongside; its output follows the SQLite pass "
+          f"(and is kept in {log_path}) ===", flush=True)
+    with log_path.open("wb") as log:
+        background = subprocess.Popen(argv, env=env, stdout=log,  # noqa: S603
+                                      stderr=subprocess.STDOUT)
+        try:
+            sqlite = _pytest("sqlite", sqlite_args)
+            postgres = background.wait()
+        finally:
+            if background.poll() is None:  # interrupted: leave nothing running
+                background.terminate()
+                background.wait()
+    print("\n=== Enclave test suite on postgres (run alongside) ===", flush=True)
+    sys.stdout.buffer.write(log_path.read_bytes())
+    sys.stdout.flush()
+    return sqlite, postgres
 
 
 def _order_args(argv: list[str]) -> tuple[list[str], str | None]:
@@ -57,8 +104,7 @@ def main(argv: list[str]) -> int:
         # PostgreSQL).
         sqlite_args += ["--enclave-fail-on-skip-outside-db"]
         pg_args += ["--enclave-fail-on-skip"]
-    sqlite = _pytest("sqlite", sqlite_args)
-    postgres = _pytest("postgres", pg_args)
+    sqlite, postgres = _passes(sqlite_args, pg_args)
     verdict = (f"\n=== SQLite pass: {'ok' if sqlite == 0 else f'FAILED ({sqlite})'}; "
                f"PostgreSQL pass: {'ok' if postgres == 0 else f'FAILED ({postgres})'}")
     if seed is not None:
