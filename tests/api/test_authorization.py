@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import uuid
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -35,7 +36,13 @@ from enclave.people.actions import do_update_person
 from enclave.people.models import PersonTag
 from tests.api.conftest import ApiClient, scopes_within
 from tests.apikeys.factories import make_key
-from tests.messaging.world import broadcast_payload, broadcasts, sender_domains, templates
+from tests.messaging.world import (
+    broadcast_payload,
+    broadcasts,
+    sender_domains,
+    templates,
+    transactional_messages,
+)
 from tests.people.world import MASKED, PERSON, ROLES, new_member
 
 TAG = "vip"
@@ -69,7 +76,12 @@ PAYLOADS = {
     ("api-broadcast-schedule", "POST"): lambda world: {
         "send_at": (clock.now() + dt.timedelta(days=7)).isoformat()},
     ("api-sender-domain-throttle", "POST"): {"max_per_second": 5},
+    ("api-messages", "POST"): lambda world: {
+        "template": templates(world)[0].pk, "sender": sender_domains(world)[0].pk,
+        "from_local": "orders", "to": {"person": world.person.pk}},
 }
+# Headers an endpoint needs besides the key.
+HEADERS = {("api-messages", "POST"): {"HTTP_IDEMPOTENCY_KEY": "generated-1"}}
 SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
            ("api-person", "DELETE"): 204, ("api-events", "POST"): 202,
            ("api-segments", "POST"): 201, ("api-segment", "DELETE"): 204,
@@ -83,7 +95,8 @@ SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
            # The world's sender domain is not verified; a draft is not queued.
            ("api-broadcast-queue", "POST"): 409, ("api-broadcast-cancel", "POST"): 409,
            ("api-broadcast-schedule", "POST"): 409, ("api-broadcast-pause", "POST"): 409,
-           ("api-broadcast-resume", "POST"): 409}
+           ("api-broadcast-resume", "POST"): 409,
+           ("api-messages", "POST"): 409}
 # A template that shows every personal field (for the preview's visibility cases).
 API_ENDPOINTS = endpoints.of_surface(endpoints.API)
 CASES = [(way, role) for way in ("ceiling", "creator") for role in ROLES]
@@ -210,6 +223,8 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["broadcast_id"] = broadcasts(world)[1 if other_tenant else 0].pk
     if endpoint.target == "template":
         kwargs["template_id"] = templates(world)[1 if other_tenant else 0].pk
+    if endpoint.target == "message":
+        kwargs["message_id"] = transactional_messages(world)[1 if other_tenant else 0].row_id
     if endpoint.name == "api-segment-member":
         kwargs["person_id"] = (world.other_person if other_tenant else world.person).pk
     return reverse(endpoint.name, kwargs=kwargs)
@@ -222,7 +237,8 @@ def payload_for(endpoint, world):
 
 def call(client, endpoint, url, world):
     payload = payload_for(endpoint, world)
-    return client.generic(endpoint.method, url, json.dumps(payload) if payload else "")
+    return client.generic(endpoint.method, url, json.dumps(payload) if payload else "",
+                          **HEADERS.get((endpoint.name, endpoint.method), {}))
 
 
 def expected_status(endpoint, scopes, perms) -> tuple[int, str | None]:
@@ -304,10 +320,15 @@ class TestCrossTenant:
         prepare(world)
         client, _, _ = key_for(world, "ceiling", "owner")
         other = call(client, endpoint, url_for(endpoint, world, other_tenant=True), world)
-        missing_url = (url_for(endpoint, world).replace(world.victim_key.public_id,
-                                                        "000000000000")
-                       if endpoint.target == "api_key" else
-                       re.sub(r"/\d+(/|$)", r"/999999\1", url_for(endpoint, world), count=1))
+        url = url_for(endpoint, world)
+        if endpoint.target == "api_key":
+            missing_url = url.replace(world.victim_key.public_id, "000000000000")
+        elif endpoint.target == "message":
+            missing_url = url.replace(str(transactional_messages(world)[0].row_id),
+                                      str(uuid.uuid4()))
+        else:
+            missing_url = re.sub(r"/\d+(/|$)", r"/999999\1", url, count=1)
+        assert missing_url != url
         missing = call(client, endpoint, missing_url, world)
         assert other.status_code == missing.status_code == 404
         strip = ("trace_id", "instance")

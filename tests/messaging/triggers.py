@@ -181,3 +181,13 @@ def _postal_address(f):
 
 
 TRIGGERS[AuditEventType.POSTAL_ADDRESS_CHANGED] = _postal_address
+
+
+def _message_queued(world, publish):
+    actions.do_send_message(world.account, template=_template(world),
+                            sender=_verified(world, publish), from_local="orders",
+                            person_id=world.person.pk, idempotency_key="trigger",
+                            actor=world.actor("owner"))
+
+
+TRIGGERS[AuditEventType.MESSAGE_QUEUED] = lambda f: _with_dns(_message_queued)

@@ -87,3 +87,21 @@ def captured(world) -> tuple:
             made.append(row)
         world.captured = tuple(made)
     return world.captured
+
+
+def transactional_messages(world) -> tuple:
+    """(the world's account's, the other account's) queued transactional message to its
+    person. Written directly: the world's sender domains are unverified, so the action
+    would refuse; these rows stand for ones the API queued earlier."""
+    from enclave.messaging.models import TransactionalMessage
+
+    if not hasattr(world, "transactional"):
+        world.transactional = tuple(
+            TransactionalMessage.objects.create(
+                account=account, template=template, sender=sender, from_local="orders",
+                person=person, data="{}", key_mac=f"{n:064x}", request_mac="0" * 64,
+                mac_version=1)
+            for n, (account, person, template, sender) in enumerate(zip(
+                (world.account, world.other), (world.person, world.other_person),
+                templates(world), sender_domains(world), strict=True)))
+    return world.transactional

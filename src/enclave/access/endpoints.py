@@ -22,7 +22,7 @@ route, fails the suite.
 
 ``target`` names the kind of id the URL takes (``person``, ``membership``, ``api_key``,
 ``session``, ``segment``, ``topic``, ``template``, ``sender_domain``, ``broadcast``,
-``captured``), for the
+``captured``, ``message``), for the
 cross-tenant tests; ``shows_people`` marks responses that carry person fields (for the
 generated visibility tests); ``reauth`` marks web endpoints that need a recent password
 (+ MFA) confirmation; ``cross_site`` marks a public form that other sites post to (no
@@ -335,6 +335,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         target="broadcast"),
     api("api-broadcast-pause", "POST", "email:write", P.EMAIL_MANAGE, target="broadcast"),
     api("api-broadcast-resume", "POST", "email:write", P.EMAIL_MANAGE, target="broadcast"),
+    # Transactional messages: a template to one person or address (the key never sees
+    # the person's fields; the message goes to them), and the message's state.
+    api("api-messages", "POST", "messages:send", P.EMAIL_MANAGE),
+    api("api-message", "GET", "messages:send", P.EMAIL_MANAGE, target="message"),
     # Ingest: storing events needs EVENTS_WRITE; the action also authorizes PEOPLE_WRITE
     # when a batch identifies or references people.
     api("api-events", "POST", "events:write", P.EVENTS_WRITE),

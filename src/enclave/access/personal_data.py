@@ -195,6 +195,19 @@ MODELS: tuple[Model, ...] = (
                                            "next_attempt_at", "sent_at", "message_id",
                                            "detail"),
           links=(Link(PERSON, "person_id"),)),
+    # A transactional message: to a person (erasure deletes the row) or to an address
+    # that is nobody in the account (sealed, cleared with the variables once final).
+    # The client's idempotency key and request are kept as keyed MACs only.
+    Model("messaging.TransactionalMessage", {
+        **plain("id", "account", "template", "sender", "from_local", "from_name",
+                "person", "mac_version", "row_id", "state", "created_at", "attempts",
+                "claimed_at", "lease_id", "next_attempt_at", "sent_at", "message_id",
+                "detail"),
+        "to_address": personal("null"),
+        "data": personal("null"),
+        "key_mac": secret(),
+        "request_mac": secret(),
+    }, links=(Link(PERSON, "person_id"),)),
     # A captured message holds the whole mail as sent to the person: personal, sealed.
     Model("messaging.CapturedMessage", {
         **plain("id", "account", "broadcast", "person", "row_id", "created_at"),

@@ -38,6 +38,9 @@ SCOPES: dict[str, frozenset[Permission]] = {
     "topics:write": frozenset({P.TOPICS_MANAGE}),
     "email:read": frozenset({P.EMAIL_READ}),
     "email:write": close({P.EMAIL_MANAGE}),
+    # Sending transactional messages only: EMAIL_MANAGE without EMAIL_READ (not closed),
+    # and the scope opens no endpoint but /messages.
+    "messages:send": frozenset({P.EMAIL_MANAGE}),
     "audit:read": frozenset({P.AUDIT_READ}),
     "account:read": frozenset(),
     "team:read": frozenset({P.TEAM_READ}),
@@ -61,6 +64,8 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
                   "people:read as well), sender domains and broadcasts",
     "email:write": "Create and change email templates and sender domains; draft, send and "
                    "cancel broadcasts",
+    "messages:send": "Send transactional emails (a template to one person or address) "
+                     "and read their state",
     "audit:read": "Read the audit log",
     "account:read": "Read the account's settings",
     "team:read": "Read the team and roles",

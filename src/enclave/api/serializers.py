@@ -16,6 +16,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from enclave.messaging.models import OUTBOX_STATES
 from enclave.people.actions import DOT_ATOM, TAG_MAX, TEXT_LIMITS
 from enclave.people.models import CONSENT_CHOICES, FIELD_TYPES, PD_CLASSES
 from enclave.people.values import custom_value_schema
@@ -450,7 +451,8 @@ def _template_fields(required: bool) -> dict:
             max_length=rendering.MAX_SOURCE, required=required,
             help_text="MJML or HTML with Liquid merge fields: person.<field>, "
                       "person.custom.<key>, account.name, unsubscribe_url, "
-                      "preferences_url. Refused (422, naming the field) unless it "
+                      "preferences_url, data.<key> (a transactional send's "
+                      "variables). Refused (422, naming the field) unless it "
                       "compiles, uses only those fields and renders within the "
                       "sandbox's limits."),
     }
@@ -550,11 +552,11 @@ def _id_field(help_text: str) -> StrictIntegerField:
     return StrictIntegerField(min_value=1, max_value=2**63 - 1, help_text=help_text)
 
 
-class BroadcastWriteSerializer(StrictSerializer):
-    name = StrictCharField(max_length=100, validators=[
-        RegexValidator(NOT_BLANK, "A name needs a visible character.")])
+class _MailWriteSerializer(StrictSerializer):
+    """What a broadcast and a transactional message both name: template and From."""
+
     template = _id_field("The email template's id.")
-    sender = _id_field("The sender domain's id (it must be verified before queuing).")
+    sender = _id_field("The sender domain's id (it must be verified before sending).")
     from_local = serializers.RegexField(
         rf"^({DOT_ATOM})\Z", max_length=64,
         help_text="The part of the From address before the @.")
@@ -562,6 +564,11 @@ class BroadcastWriteSerializer(StrictSerializer):
                                 validators=[RegexValidator(r"^(?!.*([\x00-\x1f\x7f]|=\?)).+\Z",
                                                            "One line, no control characters "
                                                            "and no \"=?\".")])
+
+
+class BroadcastWriteSerializer(_MailWriteSerializer):
+    name = StrictCharField(max_length=100, validators=[
+        RegexValidator(NOT_BLANK, "A name needs a visible character.")])
     topics = serializers.ListField(child=_id_field("A topic's id."), min_length=1,
                                    max_length=20, help_text="Its subscribers receive it.")
     segments = serializers.ListField(child=_id_field("A segment's id."), required=False,
@@ -615,3 +622,40 @@ class BroadcastScheduleSerializer(StrictSerializer):
             raise serializers.ValidationError({"send_at": ["A time with its UTC offset "
                                                            "(Z or +hh:mm)."]})
         return super().to_internal_value(data)
+
+
+class MessageRecipientSerializer(StrictSerializer):
+    person = StrictIntegerField(min_value=1, max_value=2**63 - 1, required=False,
+                                help_text="One of the account's people (their fields fill "
+                                          "the template; erasing them erases the message).")
+    email = StrictCharField(max_length=254, required=False,
+                            help_text="An address; sent as to the person who has it when "
+                                      "there is one.")
+
+    def validate(self, attrs):
+        if ("person" in attrs) == ("email" in attrs):
+            raise serializers.ValidationError("Give either person or email.")
+        return attrs
+
+
+class MessageWriteSerializer(_MailWriteSerializer):
+    to = MessageRecipientSerializer()
+    data = serializers.DictField(
+        required=False, help_text="Template variables, read as data.<key> (a JSON object, "
+                                  "at most 16 KB and 8 levels deep).")
+
+
+class MessageSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The message's id (GET /api/v1/messages/{id}).")
+    state = serializers.ChoiceField(choices=OUTBOX_STATES)
+    template = serializers.IntegerField()
+    sender = serializers.IntegerField()
+    person = serializers.IntegerField(allow_null=True,
+                                      help_text="The person it goes to (null for an "
+                                                "address that is nobody's); told only to "
+                                                "a key with people:read, else null.")
+    attempts = serializers.IntegerField()
+    detail = serializers.CharField(help_text="The last outcome: a reply code, or why it "
+                                             "was skipped or failed.")
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)

@@ -4,7 +4,16 @@
 from django.conf import settings
 from django.urls import path, register_converter
 
-from enclave.api import account, broadcasts, people, segments, templates, topics, views
+from enclave.api import (
+    account,
+    broadcasts,
+    messages,
+    people,
+    segments,
+    templates,
+    topics,
+    views,
+)
 from enclave.api import apikeys as apikeys_api
 from enclave.api import events as events_api
 
@@ -87,6 +96,10 @@ urlpatterns = [
          templates.SenderDomainRotateView.as_view(), name="api-sender-domain-rotate"),
     path("v1/sender-domains/<id:domain_id>/throttle",
          templates.SenderDomainThrottleView.as_view(), name="api-sender-domain-throttle"),
+    # Transactional messages (enclave.api.messages)
+    path("v1/messages", messages.MessagesView.as_view(), name="api-messages"),
+    path("v1/messages/<str:message_id>", messages.MessageView.as_view(),
+         name="api-message"),
     # Broadcasts (enclave.api.broadcasts)
     path("v1/broadcasts", broadcasts.BroadcastsView.as_view(), name="api-broadcasts"),
     path("v1/broadcasts/<id:broadcast_id>", broadcasts.BroadcastView.as_view(),

@@ -124,6 +124,7 @@ class AuditEventType(models.IntegerChoices):
     BROADCAST_TEST_SENT = 1128, "broadcast test sent to the member's own address"
     POSTAL_ADDRESS_CHANGED = 1130, "the postal address in every email's footer changed"
     SENDER_DOMAIN_THROTTLE_CHANGED = 1115, "sender domain throttle changed"
+    MESSAGE_QUEUED = 1140, "transactional message queued (to a person or an address)"
 
 
 class DeploymentStamp(models.Model):

@@ -66,6 +66,9 @@ PROBLEMS: dict[str, ProblemType] = {
         ProblemType("invalid-query", 400, "Invalid query parameters",
                     "A query parameter is unknown or its value cannot be used (for example "
                     "a page cursor that was not issued by this API)."),
+        ProblemType("idempotency-key-missing", 400, "Idempotency-Key header missing",
+                    "A send must carry an Idempotency-Key header (new for each message), "
+                    "so that retrying it never sends twice."),
         ProblemType("field-not-queryable", 422, "Field cannot be queried",
                     "Search and filters accept only fields that are visible to the "
                     "credential; a masked or hidden field cannot be queried."),

@@ -164,16 +164,30 @@ def captured_of(principal: Principal):
         .order_by("-created_at", "-pk")
 
 
-def access_captured(principal: Principal, row_id) -> CapturedMessage:
-    """One captured message of the principal's account by its row id; Http404 if missing
-    or another account's."""
+def _by_row_id(rows, row_id):
     import uuid
 
     try:
         key = uuid.UUID(str(row_id))
     except ValueError:
         raise Http404("No such message.") from None
-    found = captured_of(principal).filter(row_id=key).first()
+    found = rows.filter(row_id=key).first()
     if found is None:
         raise Http404("No such message.")
     return found
+
+
+def access_captured(principal: Principal, row_id) -> CapturedMessage:
+    """One captured message of the principal's account by its row id; Http404 if missing
+    or another account's."""
+    return _by_row_id(captured_of(principal), row_id)
+
+
+def access_message(principal: Principal, row_id):
+    """One transactional message of the principal's account by its id (``email.manage``:
+    what sends them reads them); Http404 if missing or another account's."""
+    from enclave.messaging.models import TransactionalMessage
+
+    authorize(principal, P.EMAIL_MANAGE)
+    return _by_row_id(TransactionalMessage.objects.filter(account_id=principal.account_id),
+                      row_id)

@@ -52,10 +52,12 @@ def _ascii_address(address: str) -> str:
 
 
 def message(*, domain: str, from_local: str, from_name: str, to: str, rendered: Rendered,
-            message_id: str, unsubscribe_url: str, feedback_id: str, selector: str,
+            message_id: str, unsubscribe_url: str | None, feedback_id: str, selector: str,
             private_key_pem: str, now) -> tuple[Envelope, bytes]:
     """The signed message and its envelope. ``message_id`` is the unique part before the
-    ``@``; the caller keeps it with the outbox row."""
+    ``@``; the caller keeps it with the outbox row. Without ``unsubscribe_url`` (a
+    transactional message: there is nothing to unsubscribe from) no unsubscribe
+    headers."""
     sender = f"{from_local}@{domain}"
     recipient = _ascii_address(to)
     if "=?" in from_name or "=?" in recipient:
@@ -67,8 +69,9 @@ def message(*, domain: str, from_local: str, from_name: str, to: str, rendered: 
         mail["Subject"] = rendered.subject
         mail["Date"] = format_datetime(now)
         mail["Message-ID"] = f"<{message_id}@{domain}>"
-        for name, value in headers.unsubscribe_headers(unsubscribe_url).items():
-            mail[name] = value
+        if unsubscribe_url is not None:
+            for name, value in headers.unsubscribe_headers(unsubscribe_url).items():
+                mail[name] = value
         mail["Feedback-ID"] = feedback_id
     except ValueError as exc:  # a line break in a value: refused, never folded in
         raise Unsendable(f"a header cannot be written ({type(exc).__name__})") from None

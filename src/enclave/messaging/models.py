@@ -174,13 +174,10 @@ class Broadcast(models.Model):
         return f"broadcast:{self.pk}"
 
 
-class OutboxMessage(models.Model):
-    """One recipient of a broadcast. Holds no address or body: both are taken from the
-    person and the template when the message is sent, so erasing the person (which
-    deletes these rows) leaves nothing behind."""
+class Sendable(models.Model):
+    """What the send pipeline keeps about each message it sends: its state, the worker's
+    lease, retries and the last outcome (``messaging.pipeline``)."""
 
-    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="+")
-    person = models.ForeignKey("people.Person", on_delete=models.CASCADE, related_name="+")
     state = models.CharField(max_length=10, default=OUTBOX_QUEUED,
                              choices=[(s, s) for s in OUTBOX_STATES])
     created_at = models.DateTimeField(default=clock.now)
@@ -196,6 +193,18 @@ class OutboxMessage(models.Model):
     # The last outcome: a reply code and enhanced status, or why it was skipped — never
     # an address or a server's text.
     detail = models.CharField(max_length=40, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
+class OutboxMessage(Sendable):
+    """One recipient of a broadcast. Holds no address or body: both are taken from the
+    person and the template when the message is sent, so erasing the person (which
+    deletes these rows) leaves nothing behind."""
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="+")
+    person = models.ForeignKey("people.Person", on_delete=models.CASCADE, related_name="+")
 
     class Meta:
         constraints = [
@@ -234,3 +243,48 @@ class CapturedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"captured:{self.pk}"
+
+
+class TransactionalMessage(Sendable):
+    """One email sent through the transactional API (``POST /api/v1/messages``): a
+    template to one person, or to one address that is nobody in the account's people.
+
+    Idempotent per account on the client's ``Idempotency-Key``, kept only as a keyed MAC
+    (``key_mac``; a key may be made of anything, personal data included), with a MAC of
+    the request it came with (``request_mac``) so the same key with another request is
+    refused rather than answered with the first one's result. The address (when there is
+    no person) and the template variables (``data``) are sealed by the keyring and
+    cleared when the message reaches a final state: a sent message keeps ids only.
+    Sent by the same pipeline as broadcasts, with the same lease and outcome columns."""
+
+    # What only sending needed: set to NULL when the row reaches a final state.
+    CLEARED_WHEN_FINAL = ("to_address", "data")
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE,
+                                related_name="+")
+    template = models.ForeignKey(EmailTemplate, on_delete=models.PROTECT, related_name="+")
+    sender = models.ForeignKey(SenderDomain, on_delete=models.PROTECT, related_name="+")
+    from_local = models.CharField(max_length=64)
+    from_name = models.CharField(max_length=100, blank=True, default="")
+    person = models.ForeignKey("people.Person", null=True, blank=True,
+                               on_delete=models.CASCADE, related_name="+")
+    to_address = EncryptedTextField(null=True, blank=True)
+    data = EncryptedTextField(null=True, blank=True)  # JSON; None once final
+    key_mac = models.CharField(max_length=64)
+    request_mac = models.CharField(max_length=64)
+    mac_version = models.PositiveIntegerField()
+    row_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key_mac"],
+                                    name="transactional_key_unique"),
+            models.CheckConstraint(condition=models.Q(state__in=OUTBOX_STATES),
+                                   name="transactional_state_valid"),
+        ]
+        indexes = [models.Index(fields=["person"], name="transactional_person"),
+                   models.Index(fields=["state", "next_attempt_at"],
+                                name="transactional_due")]
+
+    def __str__(self) -> str:
+        return f"transactional:{self.pk}"

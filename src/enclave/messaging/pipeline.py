@@ -122,22 +122,28 @@ def next_throttled_slot(now=None):
         .aggregate(soonest=Min("next_slot_at"))["soonest"]
 
 
-def _holds(row: OutboxMessage, token: str) -> bool:
-    """Renew the lease on ``row`` if this claim still holds it and its broadcast is
-    still queued (not cancelled meanwhile); whether it does. Fixes the row's Message-ID
-    at its first attempt in the same write."""
-    row.message_id = row.message_id or \
-        f"{row.broadcast_id}.{row.pk}.{secrets.token_hex(8)}"
+def _holds(row, token: str) -> bool:
+    """Renew the lease on ``row`` (an outbox row, or a transactional message) if this
+    claim still holds it and — for a broadcast's row — its broadcast is still queued (not
+    paused or cancelled meanwhile); whether it does. Fixes the row's Message-ID at its
+    first attempt in the same write."""
+    broadcast_row = isinstance(row, OutboxMessage)
+    row.message_id = row.message_id or (
+        f"{row.broadcast_id}.{row.pk}.{secrets.token_hex(8)}" if broadcast_row
+        else f"t.{row.pk}.{secrets.token_hex(8)}")
+    table = type(row)._meta.db_table
+    still_queued = (f" AND EXISTS (SELECT 1 FROM {_BROADCAST} b WHERE "  # noqa: S608 — model table names
+                    f"b.id = {table}.broadcast_id AND b.state = %s)") if broadcast_row else ""
     # Written out (two statements per message are the pipeline's hottest path): the
     # ORM's version joins through a subquery and costs more to build than to run.
     return _execute(
-        f"UPDATE {_OUTBOX} SET claimed_at = %s, message_id = %s "  # noqa: S608 — model table names; values are parameters
-        f"WHERE id = %s AND state = %s AND lease_id = %s AND EXISTS (SELECT 1 FROM "
-        f"{_BROADCAST} b WHERE b.id = {_OUTBOX}.broadcast_id AND b.state = %s)",
-        [_when(clock.now()), row.message_id, row.pk, OUTBOX_SENDING, token, QUEUED]) == 1
+        f"UPDATE {table} SET claimed_at = %s, message_id = %s "  # noqa: S608 — model table names; values are parameters
+        f"WHERE id = %s AND state = %s AND lease_id = %s{still_queued}",
+        [_when(clock.now()), row.message_id, row.pk, OUTBOX_SENDING, token,
+         *([QUEUED] if broadcast_row else [])]) == 1
 
 
-_OUTBOX, _BROADCAST = OutboxMessage._meta.db_table, Broadcast._meta.db_table
+_BROADCAST = Broadcast._meta.db_table
 _FINISH_FIELDS = ("sent_at", "next_attempt_at")
 
 
@@ -216,18 +222,23 @@ def _ineligible(rows: list[OutboxMessage]) -> dict[int, str]:
     return reasons
 
 
-def _finish(row: OutboxMessage, state: str, detail: str, **fields) -> None:
-    # Only on a row this claim still holds (``row.lease_id``).
+def _finish(row, state: str, detail: str, **fields) -> None:
+    # Only on a row this claim still holds (``row.lease_id``). A model may name columns
+    # to clear once the row is final (``CLEARED_WHEN_FINAL``: what only sending needed).
     if set(fields) - set(_FINISH_FIELDS):
         raise TypeError(f"_finish sets only {_FINISH_FIELDS}")
     extra = "".join(f", {name} = %s" for name in fields)
-    _execute(f"UPDATE {_OUTBOX} SET state = %s, detail = %s, claimed_at = NULL, "  # noqa: S608 — model table and column names; values are parameters
-             f"lease_id = ''{extra} WHERE id = %s AND state = %s AND lease_id = %s",
+    if state in OUTBOX_FINAL:
+        extra += "".join(f", {name} = NULL"
+                         for name in getattr(type(row), "CLEARED_WHEN_FINAL", ()))
+    _execute(f"UPDATE {type(row)._meta.db_table} SET state = %s, detail = %s, "  # noqa: S608 — model table and column names; values are parameters
+             f"claimed_at = NULL, lease_id = ''{extra} WHERE id = %s AND state = %s "
+             f"AND lease_id = %s",
              [state, detail[:40], *(_when(v) for v in fields.values()), row.pk,
               OUTBOX_SENDING, row.lease_id])
 
 
-def _deferred(row: OutboxMessage, detail: str, *, now) -> None:
+def _deferred(row, detail: str, *, now) -> None:
     if row.attempts >= MAX_ATTEMPTS:
         _finish(row, OUTBOX_FAILED, f"gave up: {detail}")
         return
@@ -327,8 +338,6 @@ def _render(template, contexts: list[dict]) -> list:
 
 
 def _send_one(row, context, out, key, transport, *, now) -> str:
-    from enclave.audience import subscriptions
-
     if out is None or out == RENDER_LIMITS:
         _finish(row, OUTBOX_FAILED, out or "template failed to render")
         return OUTBOX_FAILED
@@ -346,6 +355,16 @@ def _send_one(row, context, out, key, transport, *, now) -> str:
         return OUTBOX_FAILED
     envelope = dataclasses.replace(envelope, account_id=broadcast.account_id,
                                    broadcast_id=broadcast.pk, person_id=row.person_id)
+    return hand_over(row, envelope, raw, transport, account=broadcast.account,
+                     address=row.person.email, now=now)
+
+
+def hand_over(row, envelope, raw: bytes, transport, *, account, address: str, now) -> str:
+    """Send one composed message and record the outcome on ``row`` (which this claim
+    holds); the state it ended in. A 5xx for the recipient suppresses ``address`` (as
+    stored: the envelope has its domain in IDNA form)."""
+    from enclave.audience import subscriptions
+
     outcome = transport.send(envelope, raw)
     if outcome.kind == transports.SENT:
         _finish(row, OUTBOX_SENT, outcome.detail, sent_at=clock.now())
@@ -355,8 +374,7 @@ def _send_one(row, context, out, key, transport, *, now) -> str:
         return OUTBOX_DEFERRED
     _finish(row, OUTBOX_FAILED, outcome.detail)
     if outcome.bounce:
-        subscriptions.do_suppress_address(broadcast.account, row.person.email,
-                                          reason="bounce", actor=None)
+        subscriptions.do_suppress_address(account, address, reason="bounce", actor=None)
     return OUTBOX_FAILED
 
 

@@ -225,15 +225,20 @@ def _parse(env: Environment, source: str, field: str) -> BoundTemplate:
         raise TemplateError(field, "Liquid: the template is nested too deeply") from None
 
 
+DATA = "data"
+
+
 def allowed_fields(definitions=()) -> frozenset[str]:
     """The merge fields a template may read: ``person.<built-in field>``,
-    ``person.custom.<key>`` for the account's custom fields, ``account.name`` and the
-    person's own links."""
+    ``person.custom.<key>`` for the account's custom fields, ``account.name``, the
+    person's own links and ``data.<anything>`` (``DATA``: the variables a transactional
+    send passes; empty in a broadcast). A name ending in ``.*`` allows every path under
+    it."""
     from enclave.people import visibility
 
     return frozenset({f"person.{f}" for f in visibility.FIELD_LABELS}
                      | {f"person.custom.{d.key}" for d in definitions}
-                     | {"account.name", *LINKS})
+                     | {"account.name", f"{DATA}.*", *LINKS})
 
 
 def _check_fields(parsed: BoundTemplate, field: str, allowed: frozenset[str]) -> None:
@@ -247,11 +252,13 @@ def _check_fields(parsed: BoundTemplate, field: str, allowed: frozenset[str]) ->
                 break
             literal.append(part)
         path = ".".join(literal)
-        if not path or not any(a == path or a.startswith(path + ".") for a in allowed):
+        if not path or not any(a == path or a.startswith(path + ".")
+                               or (a.endswith(".*") and (path + ".").startswith(a[:-1]))
+                               for a in allowed):
             shown = path or "a computed name"
             raise TemplateError(field, f"Unknown merge field {shown}; templates may use "
                                        "person.<field>, person.custom.<key>, account.name, "
-                                       "unsubscribe_url and preferences_url.")
+                                       "data.<key>, unsubscribe_url and preferences_url.")
 
 
 _LIQUID_SPAN = re.compile(r"{%-?\s*raw\s*-?%}.*?{%-?\s*endraw\s*-?%}|{%.*?%}|{{.*?}}",
@@ -385,14 +392,14 @@ def _check_depth(source: str) -> None:
 
 
 def sample_context(definitions=()) -> dict:
-    person = {f: SAMPLE.get(f, "") for f in _person_fields()}
+    person = {f: SAMPLE.get(f, "") for f in person_fields()}
     person["custom"] = {d.key: "" for d in definitions}
-    return {"person": person, "account": {"name": "Your company"},
+    return {"person": person, "account": {"name": "Your company"}, DATA: {},
             "unsubscribe_url": "https://example.com/unsubscribe",
             "preferences_url": "https://example.com/preferences"}
 
 
-def _person_fields():
+def person_fields():
     from enclave.people import visibility
 
     return visibility.FIELD_LABELS
@@ -403,7 +410,7 @@ def person_context(person, perms, definitions=()) -> dict:
     ``perms`` (hidden → empty, masked → the mask)."""
     from enclave.people import visibility
 
-    shown = {f: visibility.display(person, f, perms, definitions) for f in _person_fields()}
+    shown = {f: visibility.display(person, f, perms, definitions) for f in person_fields()}
     custom = {d.key: visibility.display(person, f"custom.{d.key}", perms, definitions)
               for d in definitions}
     return {**{f: s.text for f, s in shown.items()},

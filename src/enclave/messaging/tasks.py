@@ -7,16 +7,17 @@ import time
 from celery import shared_task
 
 from enclave.core import clock
-from enclave.messaging import pipeline, transports
+from enclave.messaging import pipeline, transactional, transports
 
 BUDGET_SECONDS = 20.0  # then the job ends; the schedule starts the next one
 
 
 @shared_task(name="enclave.messaging.send_outbox")
 def send_outbox() -> dict[str, int]:
-    """Queue the scheduled broadcasts that are due, then send due outbox messages, batch
-    after batch, until none is due or the time budget is spent. Several workers may run
-    it at once: claims never overlap."""
+    """Queue the scheduled broadcasts that are due, then send due messages, batch after
+    batch — transactional ones (``POST /api/v1/messages``) before broadcasts' — until
+    none is due or the time budget is spent. Several workers may run it at once: claims
+    never overlap."""
     from enclave.messaging.actions import start_due_broadcasts
 
     start_due_broadcasts()  # scheduled broadcasts whose time has come are queued first
@@ -24,7 +25,7 @@ def send_outbox() -> dict[str, int]:
     deadline = time.monotonic() + BUDGET_SECONDS
     try:
         while time.monotonic() < deadline:
-            counts = pipeline.run_once(transport)
+            counts = transactional.run_once(transport) or pipeline.run_once(transport)
             if not counts:
                 # Nothing to claim now; a throttled domain's next slot may be near.
                 slot = pipeline.next_throttled_slot()

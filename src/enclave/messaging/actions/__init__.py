@@ -1,5 +1,5 @@
 """Every messaging state change, split by concern (templates, sender domains,
-broadcasts); each one authorizes, changes and audits in one transaction."""
+broadcasts, transactional messages); each one authorizes, changes and audits in one transaction."""
 
 from enclave.messaging.actions.broadcasts import (
     do_cancel_broadcast,
@@ -12,6 +12,7 @@ from enclave.messaging.actions.broadcasts import (
     do_send_test_broadcast,
     start_due_broadcasts,
 )
+from enclave.messaging.actions.messages import do_send_message
 from enclave.messaging.actions.senders import (
     do_add_sender_domain,
     do_check_sender_domain,
@@ -43,6 +44,7 @@ __all__ = [
     "do_resume_broadcast",
     "do_rotate_dkim_key",
     "do_schedule_broadcast",
+    "do_send_message",
     "do_send_test_broadcast",
     "do_set_postal_address",
     "do_throttle_sender_domain",
