@@ -222,6 +222,42 @@ def frozen_sleep(monkeypatch):
 
 
 @pytest.mark.django_db
+class TestFairShare:
+    def large_and_small(self, setup) -> tuple[Broadcast, Broadcast]:
+        from enclave.audience.actions import do_add_segment_people
+
+        people = [setup.person(f"p{n}@example.net") for n in range(10)]
+        large = setup.queue(setup.broadcast(name="Large"))
+        few = do_create_segment(setup.world.account, "Few", "static", actor=setup.owner)
+        do_add_segment_people(few, [people[0].pk, people[1].pk], actor=setup.owner)
+        small = setup.queue(setup.broadcast(name="Small", segments=[few.pk]))
+        return large, small
+
+    def claimed_by_broadcast(self, claim) -> list[int]:
+        return sorted(OutboxMessage.objects.filter(pk__in=claim.ids)
+                      .values_list("broadcast_id", flat=True))
+
+    def test_a_small_broadcast_queued_behind_a_large_one_shares_each_batch(self, setup):
+        large, small = self.large_and_small(setup)
+        assert self.claimed_by_broadcast(pipeline.claim(4)) == sorted(
+            [large.pk, large.pk, small.pk, small.pk])
+
+    def test_what_one_broadcast_cannot_use_goes_to_the_others(self, setup):
+        large, small = self.large_and_small(setup)
+        assert self.claimed_by_broadcast(pipeline.claim(8)) == sorted(
+            [large.pk] * 6 + [small.pk] * 2)
+
+    def test_one_broadcast_alone_gets_the_whole_batch_oldest_first(self, setup):
+        for n in range(5):
+            setup.person(f"p{n}@example.net")
+        broadcast = setup.queue(setup.broadcast())
+        claimed = pipeline.claim(3)
+        oldest = list(OutboxMessage.objects.filter(broadcast=broadcast).order_by("pk")
+                      .values_list("pk", flat=True)[:3])
+        assert claimed.ids == oldest
+
+
+@pytest.mark.django_db
 class TestThrottle:
     def test_messages_from_a_throttled_domain_are_spaced_out(self, setup, sink, smtp,
                                                             frozen_sleep):

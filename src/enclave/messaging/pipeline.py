@@ -3,7 +3,8 @@ but one case, and never lost.
 
 A worker **claims** a batch of due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
 workers never take the same row; SQLite has one writer) and marks them ``sending`` with
-a lease, in its own short transaction. For each message it then checks the person is
+a lease, in its own short transaction; queued broadcasts share each batch equally
+(``_fair_share``). For each message it then checks the person is
 still eligible (subscribed to one of the broadcast's topics, not suppressed, not
 archived, with an address — else ``skipped``), renders the whole batch in a limited
 child process (``rendering.render_batch``), composes and DKIM-signs it
@@ -97,15 +98,41 @@ def claim(limit: int = BATCH, *, now=None) -> Claim:
             state=OUTBOX_CANCELLED, claimed_at=None, lease_id="")
         lost.filter(attempts__gte=MAX_ATTEMPTS).update(
             state=OUTBOX_FAILED, detail="gave up: worker lost", lease_id="")
-        ids = list(OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
-                   .filter(_due(now), broadcast__state=QUEUED)
-                   .filter(Q(broadcast__sender__next_slot_at__isnull=True)
-                           | Q(broadcast__sender__next_slot_at__lte=now))
-                   .order_by("pk").values_list("pk", flat=True)[:limit])
+        ids = _fair_share(limit, now)
         OutboxMessage.objects.filter(pk__in=ids).update(
             state=OUTBOX_SENDING, claimed_at=now, lease_id=token,
             attempts=F("attempts") + 1)
     return Claim(token, ids)
+
+
+# A claim shares its batch between at most this many queued broadcasts (oldest queued
+# first); the rest of the batch goes to the oldest rows of any of them.
+MAX_SHARED = 20
+
+
+def _fair_share(limit: int, now) -> list[int]:
+    """The ids of up to ``limit`` due rows to claim (locked, skipping rows other workers
+    hold): an equal share for each queued broadcast that has due rows, so a small
+    broadcast queued behind a large one goes out alongside it rather than after it,
+    then the oldest due rows of any broadcast for what is left."""
+    due = (OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
+           .filter(_due(now), broadcast__state=QUEUED)
+           .filter(Q(broadcast__sender__next_slot_at__isnull=True)
+                   | Q(broadcast__sender__next_slot_at__lte=now)))
+    broadcasts = list(Broadcast.objects.filter(state=QUEUED).order_by("queued_at", "pk")
+                      .values_list("pk", flat=True)[:MAX_SHARED])
+    ids: list[int] = []
+    if len(broadcasts) > 1:
+        share = max(1, limit // len(broadcasts))
+        for broadcast_id in broadcasts:
+            ids += due.filter(broadcast_id=broadcast_id).order_by("pk") \
+                .values_list("pk", flat=True)[:min(share, limit - len(ids))]
+            if len(ids) >= limit:
+                break
+    if len(ids) < limit:
+        ids += due.exclude(pk__in=ids).order_by("pk") \
+            .values_list("pk", flat=True)[:limit - len(ids)]
+    return ids
 
 
 def next_throttled_slot(now=None):
