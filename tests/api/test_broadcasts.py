@@ -107,7 +107,8 @@ def test_a_template_a_broadcast_uses_cannot_be_deleted(api, setup):
     api.post("/api/v1/broadcasts", body(setup))
     response = problem(api.delete(f"/api/v1/templates/{setup.template.pk}"), 409, "conflict")
     assert response["errors"] == {"template": [
-        "Broadcasts use this template; it stays with their record."]}
+        "Broadcasts or transactional messages use this template; it stays with their "
+        "record."]}
 
 
 @pytest.mark.django_db

@@ -146,8 +146,54 @@ class TestQueueing:
         send(setup, email="zed@example.net")  # the retry is not a second message
         events = list(AuditEvent.objects.filter(event_type=AuditEventType.MESSAGE_QUEUED))
         assert [e.extra_data for e in events] == [
-            {"message": str(message.row_id), "template": setup.template.pk, "person": None}]
+            {"message": str(message.row_id), "template": setup.template.pk}]
 
+    def test_a_replay_naming_the_addresses_person_instead_is_another_request(self, setup):
+        ann = setup.person("ann@example.net", subscribed=None)
+        send(setup, email="ann@example.net")
+        with pytest.raises(ValidationError) as caught:  # never "yes, that is the one"
+            send(setup, person=ann.pk)
+        assert caught.value.message_dict == {"idempotency_key": [messages.KEY_REUSED]}
+
+    def test_a_retry_is_the_same_request_after_the_address_became_a_persons(self, setup):
+        first, _ = send(setup, email="zed@example.net")
+        setup.person("zed@example.net", subscribed=None)
+        again, queued = send(setup, email="zed@example.net")
+        assert (again.pk, queued) == (first.pk, False)
+
+    def test_an_archived_persons_address_is_sent_as_to_nobody(self, setup):
+        from enclave.core import clock as core_clock
+
+        setup.person("ann@example.net", subscribed=None, archived_at=core_clock.now())
+        message, _ = send(setup, email="ann@example.net")
+        assert (row(message).person_id, row(message).to_address) == (None, "ann@example.net")
+
+    def test_a_person_erased_while_queueing_is_a_missing_person_not_an_error(
+            self, setup, monkeypatch):
+        from django.db import IntegrityError
+
+        ann = setup.person("ann@example.net", subscribed=None)
+
+        def erased_meanwhile(**fields):  # what the commit's foreign-key check raises
+            raise IntegrityError("violates foreign key constraint")
+
+        monkeypatch.setattr(TransactionalMessage.objects, "create", erased_meanwhile)
+        with pytest.raises(MissingReference) as caught:
+            send(setup, person=ann.pk)
+        assert caught.value.message_dict == {"to": [messages.NO_SUCH_PERSON]}
+
+    def test_variables_eight_levels_deep_are_taken(self, setup):
+        deep: dict = {"v": 1}
+        for _ in range(messages.DATA_MAX_DEPTH - 1):
+            deep = {"x": deep}
+        assert send(setup, data=deep)[1] is True
+
+    def test_a_key_version_its_idempotency_key_uses_cannot_be_retired(self, setup):
+        from enclave.keys.references import reference_counts
+
+        message, _ = send(setup)
+        assert reference_counts("tokens", message.mac_version)[
+            "messaging.TransactionalMessage.key_mac"] == 1
 
 @pytest.mark.django_db(transaction=True)
 class TestConcurrentRetries:
@@ -309,6 +355,20 @@ class TestApi:
         reader = self.client(world, scopes=("messages:send", "people:read")).post(
             "/api/v1/messages", body, HTTP_IDEMPOTENCY_KEY="k")
         assert (sender_only.json()["person"], reader.json()["person"]) == (None, ann.pk)
+
+    def test_a_key_that_cannot_ask_about_suppression_pays_a_look_up_per_send(
+            self, setup, world, settings):
+        settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES,
+                                      "suppression.lookup": "2/h"}
+        send_only = self.client(world)
+        writer = self.client(world, scopes=("messages:send", "people:write"))
+        statuses = [send_only.post("/api/v1/messages", self.body(setup),
+                                   HTTP_IDEMPOTENCY_KEY=f"k-{n}").status_code
+                    for n in range(3)]
+        assert statuses == [202, 202, 429]
+        assert writer.post("/api/v1/messages", self.body(setup),
+                           HTTP_IDEMPOTENCY_KEY="k-3").status_code == 202
+        assert TransactionalMessage.objects.count() == 3
 
     def test_an_unknown_recipient_key_and_both_recipients_are_refused(self, setup, world):
         client = self.client(world)

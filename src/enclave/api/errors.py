@@ -45,7 +45,7 @@ CONFLICT_MESSAGES = frozenset({
     "Another template has this name.",
     "This domain is added already.",
     "Another broadcast has this name.",
-    "Broadcasts use this template; it stays with their record.",
+    "Broadcasts or transactional messages use this template; it stays with their record.",
 })
 
 

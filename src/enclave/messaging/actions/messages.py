@@ -50,12 +50,15 @@ def _clean_key(key) -> str:
 
 
 def _depth(value, limit: int) -> int:
+    """How many objects/arrays deep ``value`` nests (a plain value: 0), counted up to
+    ``limit`` + 1."""
     depth, level = 0, [value]
-    while level:
+    while depth <= limit:
+        level = [item for item in level if isinstance(item, dict | list)]
+        if not level:
+            break
         depth += 1
-        if depth > limit:
-            return depth
-        level = [v for item in level if isinstance(item, dict | list)
+        level = [v for item in level
                  for v in (item.values() if isinstance(item, dict) else item)]
     return depth
 
@@ -79,11 +82,10 @@ def _clean_data(data) -> str:
     return text
 
 
-def _recipient(account_id: int, person_id, email) -> tuple[int | None, str | None]:
-    """(person id, None) or (None, address): an address that belongs to one of the
-    account's people is sent as to that person (their fields, their erasure)."""
+def _clean_to(person_id, email) -> dict:
+    """The recipient as the request gave it: ``{"person": id}`` or ``{"email": address}``
+    (the address in the one stored form)."""
     from enclave.people.actions import _clean_email
-    from enclave.people.models import Person
 
     if (person_id is None) == (email is None):
         raise ValidationError({"to": "Give either a person (id) or an email address."})
@@ -91,18 +93,30 @@ def _recipient(account_id: int, person_id, email) -> tuple[int | None, str | Non
         if isinstance(person_id, bool) or not isinstance(person_id, int) \
                 or not 0 < person_id < 2**63:
             raise ValidationError({"to": "A person id."})
-        if not Person.objects.filter(account_id=account_id, pk=person_id).exists():
-            raise MissingReference({"to": NO_SUCH_PERSON})
-        return person_id, None
+        return {"person": person_id}
     try:
         address = _clean_email(str(email).strip()) if isinstance(email, str) else ""
     except ValueError as exc:
         raise ValidationError({"to": str(exc)}) from None
     if not address:
         raise ValidationError({"to": "Enter a valid email address."})
-    found = Person.objects.filter(account_id=account_id, email=address) \
+    return {"email": address}
+
+
+def _recipient(account_id: int, to: dict) -> tuple[int | None, str | None]:
+    """(person id, None) or (None, address): an address that belongs to one of the
+    account's (unarchived) people is sent as to that person (their fields, their
+    erasure)."""
+    from enclave.people.models import Person
+
+    people = Person.objects.filter(account_id=account_id)
+    if "person" in to:
+        if not people.filter(pk=to["person"]).exists():
+            raise MissingReference({"to": NO_SUCH_PERSON})
+        return to["person"], None
+    found = people.filter(email=to["email"], archived_at__isnull=True) \
         .values_list("pk", flat=True).first()
-    return (found, None) if found is not None else (None, address)
+    return (found, None) if found is not None else (None, to["email"])
 
 
 def _macs(account_id: int, key: str, request: str):
@@ -133,6 +147,7 @@ def do_send_message(account, *, template: EmailTemplate, sender: SenderDomain,
     from ``from_local``@``sender``; (the message, whether it was queued now — False when
     the key's earlier message is returned). Needs ``email.manage``; the template and
     sender domain must be the account's, the domain verified (409 otherwise)."""
+    from enclave.audience.subscriptions import count_lookup
     from enclave.keys import api as keys
 
     authorize(actor, P.EMAIL_MANAGE, account_id=account.pk)
@@ -140,17 +155,23 @@ def do_send_message(account, *, template: EmailTemplate, sender: SenderDomain,
     local, display = _clean_from(from_local, from_name)
     _own(account.pk, template, sender)
     data_text = _clean_data(data)
-    person, address = _recipient(account.pk, person_id, email)
+    to = _clean_to(person_id, email)
+    # The request as sent (never who the address turned out to be: a replay must not
+    # tell whose address it is, and must not change when people change).
     canonical = json.dumps({"template": template.pk, "sender": sender.pk, "from": local,
-                            "name": display, "person": person, "email": address,
-                            "data": json.loads(data_text)}, sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=False)
+                            "name": display, "to": to, "data": json.loads(data_text)},
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     key_macs, request_message = _macs(account.pk, key, canonical)
     earlier = _earlier(account.pk, key_macs, request_message)
     if earlier is not None:
         return earlier, False
     if sender.state != VERIFIED:
         raise MissingReference({"sender": SENDER_UNVERIFIED})
+    if not actor.can(P.PEOPLE_WRITE):
+        # Whether it was sent tells whether the address is suppressed: without the
+        # right to ask that directly, each send counts as a suppression look-up.
+        count_lookup(actor)
+    person, address = _recipient(account.pk, to)
     version, key_tag = key_macs[0]  # the primary key's
     request_tag = dict(keys.mac_all("tokens", request_message))[version]
     try:
@@ -159,13 +180,24 @@ def do_send_message(account, *, template: EmailTemplate, sender: SenderDomain,
                 account=account, template=template, sender=sender, from_local=local,
                 from_name=display, person_id=person, to_address=address, data=data_text,
                 key_mac=key_tag.hex(), request_mac=request_tag.hex(), mac_version=version)
+            # Ids only, and not the person: the audit log's readers need not be
+            # allowed to learn whose address it was.
             audit.record(AuditEventType.MESSAGE_QUEUED, actor=actor, account_id=account.pk,
                          request=request, target_type="message", target_id=message.pk,
-                         extra={"message": str(message.row_id), "template": template.pk,
-                                "person": person})
-    except IntegrityError:  # the same key, queued by a concurrent request just now
+                         extra={"message": str(message.row_id), "template": template.pk})
+    except IntegrityError:
+        # The same key, queued by a concurrent request just now — or the person was
+        # erased before this commit (their row's foreign key failed).
         earlier = _earlier(account.pk, key_macs, request_message)
         if earlier is None:
-            raise
+            raise MissingReference({"to": NO_SUCH_PERSON}) from None
         return earlier, False
     return message, True
+
+
+def count_idempotency_macs(purpose: str, version: int) -> int:
+    """Transactional messages whose idempotency key is a MAC under ``tokens``
+    v``version`` (the keyring's reference count: retiring it would forget them)."""
+    if purpose != "tokens":
+        return 0
+    return TransactionalMessage.objects.filter(mac_version=version).count()

@@ -34,7 +34,8 @@ DUPLICATE_DOMAIN = "This domain is added already."
 ROTATION_WAITING = ("A new key is already waiting for its DNS record; publish it and "
                     "check the domain.")
 MAX_DOMAINS = 50
-DOMAIN_IN_USE = "Broadcasts are sent from this domain; it stays with their record."
+DOMAIN_IN_USE = ("Broadcasts or transactional messages were sent from this domain; it "
+                 "stays with their record.")
 
 
 def _new_key(domain: SenderDomain, now, pair: tuple[str, str]) -> DkimKey:
@@ -169,7 +170,7 @@ def do_rotate_dkim_key(sender: SenderDomain, *, actor: Principal,
 def do_remove_sender_domain(sender: SenderDomain, *, actor: Principal,
                             request=None) -> None:
     """Remove the domain and delete its keys. A domain already gone is a no-op; one that
-    broadcasts were sent from stays (409: ``DOMAIN_IN_USE``)."""
+    broadcasts or transactional messages were sent from stays (409: ``DOMAIN_IN_USE``)."""
     authorize(actor, P.EMAIL_MANAGE, account_id=sender.account_id)
     with transaction.atomic():
         try:

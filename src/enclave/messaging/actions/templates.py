@@ -18,7 +18,7 @@ from enclave.messaging.models import EmailTemplate
 P = Permission
 NAME_MAX = 100
 DUPLICATE_NAME = "Another template has this name."
-IN_USE = "Broadcasts use this template; it stays with their record."
+IN_USE = "Broadcasts or transactional messages use this template; it stays with their record."
 CHANGED_MEANWHILE = "Someone changed this template meanwhile; nothing was saved. Reload it."
 
 
@@ -101,7 +101,7 @@ def do_change_template(template: EmailTemplate, *, name=None, kind=None, subject
 
 def do_delete_template(template: EmailTemplate, *, actor: Principal, request=None) -> None:
     """Delete a template. Needs ``email.manage``; a template already gone is a no-op;
-    one a broadcast uses stays (409: ``IN_USE``)."""
+    one a broadcast or a transactional message uses stays (409: ``IN_USE``)."""
     authorize(actor, P.EMAIL_MANAGE, account_id=template.account_id)
     with transaction.atomic():
         try:
