@@ -101,6 +101,12 @@ class Config:
     email_password_file: Path | None = None
     email_use_tls: bool = True
     email_from: str = "Enclave <no-reply@localhost>"
+    # An email service provider through django-anymail (enclave.messaging.esp).
+    esp: str | None = None
+    esp_api_key_file: Path | None = None
+    esp_api_url: str | None = None
+    esp_webhook_secret_file: Path | None = None
+    esp_webhook_signing_key_file: Path | None = None
     # Keyring (enclave.keys): KEK provider and key-age policy.
     kek_provider: str = "file"
     kms_key_id: str | None = None
@@ -224,7 +230,7 @@ def load(env: dict[str, str] | None = None) -> Config:
     return cfg
 
 
-EMAIL_BACKENDS = ("file", "console", "smtp")
+EMAIL_BACKENDS = ("file", "console", "smtp", "esp")
 
 
 def _dns_servers(env: dict[str, str]) -> tuple[tuple[str, int], ...]:
@@ -261,7 +267,7 @@ def _identity_settings(env: dict[str, str], host: str) -> dict:
     if backend == "smtp" and not email_host:
         raise ConfigError("ENCLAVE_EMAIL_HOST", "the smtp email backend needs a host")
     password_file = _get(env, "ENCLAVE_EMAIL_PASSWORD_FILE")
-    return {
+    return {**_esp_settings(env, backend),
         "password_min_length": _int(env, "ENCLAVE_PASSWORD_MIN_LENGTH", 12, low=8, high=128),
         "email_backend": backend,
         "email_host": email_host,
@@ -271,6 +277,46 @@ def _identity_settings(env: dict[str, str], host: str) -> dict:
         "email_use_tls": _bool(env, "ENCLAVE_EMAIL_USE_TLS", True),
         "email_from": _get(env, "ENCLAVE_EMAIL_FROM", f"Enclave <no-reply@{host}>"),
     }
+
+
+def _secret_file(env: dict[str, str], name: str) -> Path | None:
+    raw = _get(env, name)
+    if not raw:
+        return None
+    path = Path(raw).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(name, f"no such file: {path}")
+    return path
+
+
+# The ESPs Enclave sends through (enclave.messaging.esp has what each needs); Amazon SES
+# takes its credentials from the AWS SDK's own chain, the others an API key.
+ESP_NAMES = ("postmark", "mailgun", "brevo", "sparkpost", "amazon_ses")
+ESP_WITHOUT_KEY = ("amazon_ses",)
+
+
+def _esp_settings(env: dict[str, str], backend: str) -> dict:
+    """The ESP's name and credential files (``ENCLAVE_EMAIL_BACKEND=esp``)."""
+    if backend != "esp":
+        return {}
+    esp = _get(env, "ENCLAVE_ESP")
+    if esp not in ESP_NAMES:
+        raise ConfigError("ENCLAVE_ESP", f"the esp email backend needs one of "
+                                         f"{', '.join(ESP_NAMES)}, got {esp!r}")
+    key_file = _secret_file(env, "ENCLAVE_ESP_API_KEY_FILE")
+    if esp not in ESP_WITHOUT_KEY and key_file is None:
+        raise ConfigError("ENCLAVE_ESP_API_KEY_FILE", f"{esp} needs its API key in a file")
+    api_url = _get(env, "ENCLAVE_ESP_API_URL")
+    if api_url:  # an API key never travels in clear, except to this machine
+        parts = urlsplit(api_url)
+        if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in (
+                "127.0.0.1", "localhost", "::1")):
+            raise ConfigError("ENCLAVE_ESP_API_URL", "must be an https:// URL (http:// only "
+                                                     "to this machine)")
+    return {"esp": esp, "esp_api_key_file": key_file, "esp_api_url": api_url,
+            "esp_webhook_secret_file": _secret_file(env, "ENCLAVE_ESP_WEBHOOK_SECRET_FILE"),
+            "esp_webhook_signing_key_file": _secret_file(
+                env, "ENCLAVE_ESP_WEBHOOK_SIGNING_KEY_FILE")}
 
 
 BACKUP_TARGETS = ("local", "s3")

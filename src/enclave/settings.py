@@ -134,6 +134,7 @@ EMAIL_BACKEND = {
     "file": "django.core.mail.backends.filebased.EmailBackend",
     "console": "django.core.mail.backends.console.EmailBackend",
     "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "esp": "enclave.messaging.esp.AccountMailBackend",
 }[CONFIG.email_backend]
 EMAIL_FILE_PATH = str(CONFIG.var_dir / "mail")
 EMAIL_HOST = CONFIG.email_host or "localhost"
@@ -286,6 +287,8 @@ ENCLAVE_API_RATES = {
     # Suppression look-ups (check, remove) per member or key: the answer says whether an
     # address was ever suppressed — or erased — so it is not an unlimited oracle.
     "suppression.lookup": "300/h",
+    # Delivery webhooks per client address: providers post in bursts from few servers.
+    "esp.webhook": "6000/min",
     # Sender-domain DNS checks per account: each asks DNS several questions about a name
     # a member typed.
     "sender_domain.check": "30/h",

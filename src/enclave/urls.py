@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from enclave.core import views as core_views
+from enclave.messaging.webhooks import esp_webhook
 
 urlpatterns = [
     path("", include("enclave.website.urls")),
@@ -13,6 +14,8 @@ urlpatterns = [
     path("app/", include("enclave.messaging.app_urls")),
     path("app/api-keys/", include("enclave.apikeys.urls")),
     path("api/", include("enclave.api.urls")),
+    # An email provider's delivery webhooks (enclave.messaging.webhooks).
+    path("webhooks/esp/<slug:esp>/", esp_webhook, name="esp-webhook"),
 ]
 
 handler400 = "enclave.core.views.bad_request"

@@ -191,3 +191,26 @@ def _message_queued(world, publish):
 
 
 TRIGGERS[AuditEventType.MESSAGE_QUEUED] = lambda f: _with_dns(_message_queued)
+
+
+def _esp_webhook_refused(f):
+    """A provider's webhook posted without its secret."""
+    import dataclasses
+
+    from django.conf import settings
+
+    from tests.conftest import HttpsClient
+
+    secret = f["tmp_path"] / "esp-webhook"
+    secret.write_text("enclave:webhook-secret")
+    previous = settings.CONFIG
+    settings.CONFIG = dataclasses.replace(previous, email_backend="esp", esp="postmark",
+                                          esp_api_key_file=secret,
+                                          esp_webhook_secret_file=secret)
+    try:
+        HttpsClient().post("/webhooks/esp/postmark/", "{}", content_type="application/json")
+    finally:
+        settings.CONFIG = previous
+
+
+TRIGGERS[AuditEventType.ESP_WEBHOOK_REFUSED] = _esp_webhook_refused

@@ -103,6 +103,8 @@ SUCCESS = {
     ("GET", "unsubscribe"): 404, ("POST", "unsubscribe"): 404,
     # A form id that names no topic: the same "invalid link" page.
     ("GET", "subscribe-form"): 404, ("POST", "subscribe-form"): 404,
+    # No email provider configured: no webhook (tests/messaging/test_esp.py has them).
+    ("POST", "esp-webhook"): 404,
     ("POST", "signup"): 200, ("POST", "password-reset"): 200,
     # No MFA challenge pending: back to the login page.
     ("GET", "login-mfa"): 302, ("POST", "login-mfa"): 302,
@@ -161,6 +163,8 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["token"] = BOGUS_TOKEN
     elif "<str:public_id>" in _pattern_of(endpoint.name):
         kwargs["public_id"] = "no-such-form"
+    elif "<slug:esp>" in _pattern_of(endpoint.name):
+        kwargs["esp"] = "postmark"
     url = reverse(endpoint.name, kwargs=kwargs)
     if endpoint.name in FOR_PERSON:
         return url + f"?person={world.person.pk}"

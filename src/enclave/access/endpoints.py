@@ -27,7 +27,8 @@ cross-tenant tests; ``shows_people`` marks responses that carry person fields (f
 generated visibility tests); ``reauth`` marks web endpoints that need a recent password
 (+ MFA) confirmation; ``cross_site`` marks a public form that other sites post to (no
 CSRF token: what it does must be safe to forge — a subscribe form only ever sends a
-confirmation email).
+confirmation email — or the request authenticates itself, as a provider's webhook does
+with its own secret).
 """
 
 from __future__ import annotations
@@ -130,6 +131,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     web("unsubscribe", "POST", PUBLIC, cross_site=True),
     web("subscribe-form", "GET", PUBLIC),
     web("subscribe-form", "POST", PUBLIC, cross_site=True),
+    # An email provider's delivery webhook: posted by the provider, authenticated by its
+    # own secret (basic auth, and a signature where it signs), never by a CSRF token.
+    web("esp-webhook", "POST", PUBLIC, cross_site=True),
     # --- identity: the member's own sign-in, sessions and MFA ---
     web("app-home", "GET", SIGNED_IN),
     web("account-switch", "POST", SIGNED_IN),

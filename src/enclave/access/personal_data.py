@@ -208,6 +208,12 @@ MODELS: tuple[Model, ...] = (
         "key_mac": secret(),
         "request_mac": secret(),
     }, links=(Link(PERSON, "person_id"),)),
+    # What a provider reported about a sent message: ids and a kind; the person's events
+    # go with them.
+    Model("messaging.DeliveryEvent", plain("id", "account", "person", "broadcast",
+                                           "message", "kind", "esp", "event_id",
+                                           "occurred_at", "recorded_at"),
+          links=(Link(PERSON, "person_id"),)),
     # A captured message holds the whole mail as sent to the person: personal, sealed.
     Model("messaging.CapturedMessage", {
         **plain("id", "account", "broadcast", "person", "row_id", "created_at"),

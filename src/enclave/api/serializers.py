@@ -583,6 +583,8 @@ class BroadcastProgressSerializer(serializers.Serializer):
     deferred = serializers.IntegerField()
     failed = serializers.IntegerField()
     skipped = serializers.IntegerField()
+    bounced = serializers.IntegerField(help_text="Sent, then reported bounced by the email "
+                                                 "provider (its delivery webhooks)")
 
 
 class BroadcastSerializer(serializers.Serializer):

@@ -125,6 +125,7 @@ class AuditEventType(models.IntegerChoices):
     POSTAL_ADDRESS_CHANGED = 1130, "the postal address in every email's footer changed"
     SENDER_DOMAIN_THROTTLE_CHANGED = 1115, "sender domain throttle changed"
     MESSAGE_QUEUED = 1140, "transactional message queued (to a person or an address)"
+    ESP_WEBHOOK_REFUSED = 1141, "an email provider's webhook refused (authentication or form)"
 
 
 class DeploymentStamp(models.Model):

@@ -35,6 +35,9 @@ class Envelope:
     account_id: int | None = None
     broadcast_id: int | None = None
     person_id: int | None = None
+    # Which row it was sent for ("b<outbox id>" / "t<transactional id>"): an ESP's
+    # delivery webhooks bring it back (``messaging.webhooks``).
+    ref: str = ""
 
 
 def _ascii_address(address: str) -> str:

@@ -288,3 +288,40 @@ class TransactionalMessage(Sendable):
 
     def __str__(self) -> str:
         return f"transactional:{self.pk}"
+
+
+DELIVERY_KINDS = ("delivered", "bounced", "deferred", "complained", "rejected", "failed",
+                  "opened", "clicked", "unsubscribed")
+
+
+class DeliveryEvent(models.Model):
+    """What an email service provider reported about one sent message (its delivery
+    webhooks, ``messaging.webhooks``): ids and the kind only — never the address or the
+    provider's text. Unique per provider event, so a replayed or repeated webhook is
+    recorded once. Erasing the person deletes their events."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE,
+                                related_name="+")
+    person = models.ForeignKey("people.Person", null=True, blank=True,
+                               on_delete=models.CASCADE, related_name="+")
+    broadcast = models.ForeignKey(Broadcast, null=True, blank=True,
+                                  on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(TransactionalMessage, null=True, blank=True,
+                                on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=[(k, k) for k in DELIVERY_KINDS])
+    esp = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=64)  # the provider's, or a MAC of the event
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["esp", "event_id"], name="delivery_event_once"),
+            models.CheckConstraint(condition=models.Q(kind__in=DELIVERY_KINDS),
+                                   name="delivery_event_kind_valid"),
+        ]
+        indexes = [models.Index(fields=["person"], name="delivery_event_person"),
+                   models.Index(fields=["broadcast", "kind"], name="delivery_event_kind")]
+
+    def __str__(self) -> str:
+        return f"delivery:{self.pk}"

@@ -381,7 +381,8 @@ def _send_one(row, context, out, key, transport, *, now) -> str:
         _finish(row, OUTBOX_FAILED, str(exc))
         return OUTBOX_FAILED
     envelope = dataclasses.replace(envelope, account_id=broadcast.account_id,
-                                   broadcast_id=broadcast.pk, person_id=row.person_id)
+                                   broadcast_id=broadcast.pk, person_id=row.person_id,
+                                   ref=f"b{row.pk}")
     return hand_over(row, envelope, raw, transport, account=broadcast.account,
                      address=row.person.email, now=now)
 
@@ -426,11 +427,18 @@ def run_once(transport, *, limit: int = BATCH, now=None) -> dict[str, int]:
 
 
 def progress(broadcast: Broadcast) -> dict[str, int]:
-    """How many of the broadcast's rows are in each state."""
+    """How many of the broadcast's rows are in each state, and how many of its messages
+    a provider later reported bounced (``DeliveryEvent``: a hard bounce or a refusal)."""
     from django.db.models import Count
+
+    from enclave.messaging.models import DeliveryEvent
 
     found = dict(OutboxMessage.objects.filter(broadcast=broadcast).values_list("state")
                  .annotate(n=Count("pk")).order_by("state"))
-    return {state: found.get(state, 0) for state in (
+    counts = {state: found.get(state, 0) for state in (
         OUTBOX_QUEUED, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_DEFERRED, OUTBOX_FAILED,
         OUTBOX_SKIPPED)}
+    counts["bounced"] = DeliveryEvent.objects.filter(
+        broadcast=broadcast, kind__in=("bounced", "rejected")) \
+        .values("person_id").distinct().count()
+    return counts

@@ -150,7 +150,7 @@ def _send_one(row: TransactionalMessage, out, key, transport, *, now) -> str:
         pipeline._finish(row, OUTBOX_FAILED, str(exc))
         return OUTBOX_FAILED
     envelope = dataclasses.replace(envelope, account_id=row.account_id,
-                                   person_id=row.person_id)
+                                   person_id=row.person_id, ref=f"t{row.pk}")
     return pipeline.hand_over(row, envelope, raw, transport, account=row.account,
                               address=address, now=now)
 

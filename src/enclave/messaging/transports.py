@@ -13,9 +13,11 @@ Every hand-over ends in one :class:`Outcome`:
 An outcome's ``detail`` is the reply code and enhanced status code only: servers echo
 the recipient's address in their replies, and outcomes are stored and logged.
 
-:func:`configured` picks the transport: SMTP when ``ENCLAVE_EMAIL_BACKEND=smtp`` (the
-same server as account mail), else the built-in :class:`CaptureTransport`, which keeps
-each message sealed in the database so the embedded default shows what would be sent.
+The same outcomes come from an email service provider's API (:class:`EspTransport`,
+through django-anymail). :func:`configured` picks the transport: SMTP when
+``ENCLAVE_EMAIL_BACKEND=smtp`` (the same server as account mail), the provider when
+``esp``, else the built-in :class:`CaptureTransport`, which keeps each message sealed in
+the database so the embedded default shows what would be sent.
 """
 
 from __future__ import annotations
@@ -131,11 +133,83 @@ class CaptureTransport:
         return None
 
 
+# What an ESP's API said about the recipient (anymail's normalised status).
+_ESP_REFUSED = frozenset({"rejected", "invalid"})
+# Headers the ESP's message keeps from the composed one (the rest the ESP writes itself).
+_ESP_HEADERS = ("Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post", "Feedback-ID")
+
+
+class EspTransport:
+    """Hands each message to an email service provider's API through django-anymail
+    (``messaging.esp``). The provider rebuilds the message and signs it with the DKIM key
+    it holds for the domain, so the composed message's parts and headers are handed over,
+    not its bytes; open and click tracking are turned off at the provider. Each message
+    carries ``metadata["enclave"]`` (the envelope's ``ref``), which the provider's
+    delivery webhooks bring back (``messaging.webhooks``).
+
+    Outcomes: accepted → ``sent``; the provider refused the recipient (on its own
+    suppression list, or invalid) → ``failed`` as a bounce; a 4xx about the request
+    (other than 408 / 429) → ``failed``; anything else (5xx, 408, 429, the network) →
+    ``deferred``. ``detail`` never holds the provider's text (it may quote the address)."""
+
+    def __init__(self, backend: str, options: dict) -> None:
+        from django.core.mail import get_connection
+
+        self.connection = get_connection(backend, fail_silently=False, **options)
+
+    def send(self, envelope, raw: bytes) -> Outcome:
+        from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+
+        message = _esp_message(envelope, raw, self.connection)
+        try:
+            message.send()
+        except AnymailRecipientsRefused:
+            return Outcome(FAILED, None, "esp refused recipient", bounce=True)
+        except AnymailAPIError as exc:
+            status = getattr(exc, "status_code", None)
+            if status and 400 <= status < 500 and status not in (408, 429):
+                return Outcome(FAILED, status, f"esp {status}")
+            return Outcome(DEFERRED, status, f"esp {status}" if status else "esp unreachable")
+        except AnymailError as exc:
+            return Outcome(DEFERRED, None, f"esp {type(exc).__name__}"[:40])
+        recipient = message.anymail_status.recipients.get(envelope.recipient)
+        status = recipient.status if recipient else "unknown"
+        if status in _ESP_REFUSED:
+            return Outcome(FAILED, None, "esp refused recipient", bounce=True)
+        return Outcome(SENT, None, f"esp {status}"[:40])
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _esp_message(envelope, raw: bytes, connection):
+    """The composed message as a Django email for anymail: From, To, Subject, both parts
+    and the headers the pipeline wrote (``_ESP_HEADERS``)."""
+    import email
+    import email.policy
+
+    from django.core.mail import EmailMultiAlternatives
+
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    message = EmailMultiAlternatives(
+        subject=str(parsed["Subject"]), body=parsed.get_body(("plain",)).get_content(),
+        from_email=str(parsed["From"]), to=[envelope.recipient], connection=connection,
+        headers={name: str(parsed[name]) for name in _ESP_HEADERS if parsed[name]})
+    message.attach_alternative(parsed.get_body(("html",)).get_content(), "text/html")
+    message.metadata = {"enclave": envelope.ref}
+    message.track_opens = message.track_clicks = False
+    return message
+
+
 def configured():
     """The transport the settings ask for (see the module docstring)."""
     from django.conf import settings
 
     cfg = settings.CONFIG
+    if cfg.email_backend == "esp":
+        from enclave.messaging import esp
+
+        return EspTransport(esp.ESPS[cfg.esp].backend, esp.connection_options(cfg))
     if cfg.email_backend == "smtp" and cfg.email_host:
         return SmtpTransport(cfg.email_host, cfg.email_port, username=cfg.email_user,
                              password=settings.EMAIL_HOST_PASSWORD or None,
