@@ -279,13 +279,22 @@ def _identity_settings(env: dict[str, str], host: str) -> dict:
     }
 
 
-def _secret_file(env: dict[str, str], name: str) -> Path | None:
+def _secret_file(env: dict[str, str], name: str, *, basic_auth: bool = False) -> Path | None:
+    """A file holding a credential: it must hold one (printable ASCII, nothing blank —
+    an empty webhook secret would let anyone in); ``basic_auth``: ``user:password``."""
     raw = _get(env, name)
     if not raw:
         return None
-    path = Path(raw).expanduser().resolve()
-    if not path.is_file():
-        raise ConfigError(name, f"no such file: {path}")
+    path = Path(raw).expanduser().absolute()
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        raise ConfigError(name, f"cannot read {path}") from None
+    if not value or not value.isascii() or not value.isprintable():
+        raise ConfigError(name, f"{path} must hold the credential (printable ASCII)")
+    user, _, password = value.partition(":")
+    if basic_auth and (not user or not password):
+        raise ConfigError(name, f"{path} must hold user:password")
     return path
 
 
@@ -314,7 +323,8 @@ def _esp_settings(env: dict[str, str], backend: str) -> dict:
             raise ConfigError("ENCLAVE_ESP_API_URL", "must be an https:// URL (http:// only "
                                                      "to this machine)")
     return {"esp": esp, "esp_api_key_file": key_file, "esp_api_url": api_url,
-            "esp_webhook_secret_file": _secret_file(env, "ENCLAVE_ESP_WEBHOOK_SECRET_FILE"),
+            "esp_webhook_secret_file": _secret_file(env, "ENCLAVE_ESP_WEBHOOK_SECRET_FILE",
+                                                    basic_auth=True),
             "esp_webhook_signing_key_file": _secret_file(
                 env, "ENCLAVE_ESP_WEBHOOK_SIGNING_KEY_FILE")}
 

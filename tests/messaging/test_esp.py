@@ -46,7 +46,7 @@ class PostmarkApi:
                     "ErrorCode": 0, "Message": "OK", "To": body["To"],
                     "MessageID": secrets.token_hex(8),
                     "SubmittedAt": "2026-12-07T09:00:00Z"})
-                data = json.dumps(answer).encode()
+                data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -118,13 +118,13 @@ class TestSending:
         assert (headers["X-Postmark-Server-Token"], body["To"], body["Subject"]) == (
             secret["key"], "ann@example.net", "Hi")
         assert (body["Metadata"], body["TrackOpens"], body["TrackLinks"]) == (
-            {"enclave": f"b{row.pk}"}, False, "None")
+            {"enclave": signed(f"b{row.pk}")}, False, "None")
         assert sent["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert sent["Message-ID"] == f"<{fresh(row).message_id}@news.acme.example>"
         assert "<p>Hi Ann</p>" in body["HtmlBody"]
         assert (fresh(row).state, fresh(row).detail) == ("sent", "esp sent")
 
-    def test_a_recipient_the_provider_refuses_fails_and_is_suppressed(
+    def test_a_recipient_the_provider_refuses_fails_without_a_suppression_of_ours(
             self, setup, postmark, settings, tmp_path):
         use_esp(settings, tmp_path, "postmark", url=postmark.url)
         row = queued_broadcast(setup, "ann@example.net")
@@ -135,12 +135,13 @@ class TestSending:
             "complaint.")})
         assert pipeline.run_once(transports.configured()) == {"failed": 1}
         assert fresh(row).detail == "esp refused recipient"
-        assert suppressed_among(setup.world.account.pk, ["ann@example.net"]) == {
-            "ann@example.net"}
+        # The provider's list is shared by every account: whether the address bounced is
+        # for its webhooks to say.
+        assert suppressed_among(setup.world.account.pk, ["ann@example.net"]) == set()
 
     @pytest.mark.parametrize(("status", "state", "detail"), [
         (500, "deferred", "esp 500"), (429, "deferred", "esp 429"),
-        (401, "failed", "esp 401")])
+        (401, "deferred", "esp 401"), (400, "failed", "esp 400")])
     def test_the_providers_answer_decides_retry_or_failure(
             self, setup, postmark, settings, tmp_path, status, state, detail):
         use_esp(settings, tmp_path, "postmark", url=postmark.url)
@@ -168,8 +169,47 @@ class TestSending:
             actor=setup.owner)
         assert transactional.run_once(transports.configured()) == {"sent": 1}
         body = postmark.received[0][1]
-        assert body["Metadata"] == {"enclave": f"t{message.pk}"}
+        assert body["Metadata"] == {"enclave": signed(f"t{message.pk}")}
         assert "List-Unsubscribe" not in {h["Name"] for h in body.get("Headers", [])}
+
+    def test_a_display_name_holding_an_address_never_changes_the_from_address(
+            self, setup, postmark, settings, tmp_path):
+        from email.headerregistry import Address
+        from email.utils import getaddresses
+
+        use_esp(settings, tmp_path, "postmark", url=postmark.url)
+        setup.person("ann@example.net")
+        from enclave.messaging import actions
+
+        broadcast = actions.do_create_broadcast(
+            setup.world.account, "Spoof", template=setup.template, sender=setup.sender,
+            from_local="news", from_name="Ü <ceo@victim.example>",
+            topics=[setup.topic.pk], actor=setup.owner)
+        setup.queue(broadcast)
+        assert pipeline.run_once(transports.configured()) == {"sent": 1}
+        sent_from = postmark.received[0][1]["From"]
+        assert [address for _, address in getaddresses([sent_from])] == [
+            str(Address(addr_spec="news@news.acme.example"))]
+
+    def test_an_answer_it_could_not_read_after_a_2xx_counts_as_sent(
+            self, setup, postmark, settings, tmp_path):
+        use_esp(settings, tmp_path, "postmark", url=postmark.url)
+        row = queued_broadcast(setup, "ann@example.net")
+        postmark.reply = (200, b"<html>a proxy's page, not JSON</html>")
+        assert pipeline.run_once(transports.configured()) == {"sent": 1}
+        assert fresh(row).detail == "esp 200 unread"
+
+    def test_a_provider_without_tracking_settings_still_sends(self, setup, postmark):
+        from enclave.messaging.esp import ESPS
+
+        setup.person("ann@example.net", first_name="Ann")
+        setup.queue(setup.broadcast())
+        postmark.reply = (201, {"messageId": "<m-1@smtp-relay.brevo.com>"})
+        transport = transports.EspTransport(ESPS["brevo"].backend,
+                                            {"api_key": "k", "api_url": postmark.url},
+                                            tracking_flags=ESPS["brevo"].tracking_flags)
+        assert pipeline.run_once(transport) == {"sent": 1}
+        assert "trackOpens" not in json.dumps(postmark.received[0][1])
 
     def test_account_mail_goes_through_the_provider_too(self, postmark, settings, tmp_path):
         from django.core import mail
@@ -180,7 +220,13 @@ class TestSending:
         assert [body["To"] for _, body in postmark.received] == ["ann@example.net"]
 
 
-def bounce(ref: str, *, event_id=42, kind="HardBounce", email="ann@example.net") -> dict:
+def signed(base: str) -> str:
+    from enclave.messaging.actions.delivery import signed_ref
+
+    return signed_ref(base)
+
+
+def bounce(ref, *, event_id=42, kind="HardBounce", email="ann@example.net") -> dict:
     return {"RecordType": "Bounce", "Type": kind, "ID": event_id, "Email": email,
             "BouncedAt": clock.now().isoformat(), "MessageID": "m-1",
             "Metadata": {"enclave": ref}}
@@ -212,7 +258,7 @@ class TestPostmarkWebhook:
 
     def test_a_hard_bounce_is_recorded_and_suppresses_the_address(self, sent, setup):
         row, auth = sent
-        assert post(bounce(f"b{row.pk}"), auth).status_code == 200
+        assert post(bounce(signed(f"b{row.pk}")), auth).status_code == 200
         event = DeliveryEvent.objects.get()
         assert (event.kind, event.person_id, event.broadcast_id, event.esp) == (
             "bounced", row.person_id, row.broadcast_id, "postmark")
@@ -223,38 +269,60 @@ class TestPostmarkWebhook:
         from enclave.messaging.models import Broadcast
 
         row, auth = sent
-        post(bounce(f"b{row.pk}"), auth)
-        post(bounce(f"b{row.pk}", event_id=43), auth)  # the same person bounced twice
+        post(bounce(signed(f"b{row.pk}")), auth)
+        post(bounce(signed(f"b{row.pk}"), event_id=43), auth)  # the same person bounced twice
         assert pipeline.progress(Broadcast.objects.get(pk=row.broadcast_id))["bounced"] == 1
 
     def test_a_replayed_event_is_recorded_once(self, sent):
         row, auth = sent
-        responses = [post(bounce(f"b{row.pk}"), auth).status_code for _ in range(2)]
+        responses = [post(bounce(signed(f"b{row.pk}")), auth).status_code for _ in range(2)]
         assert (responses, DeliveryEvent.objects.count()) == ([200, 200], 1)
 
     def test_a_delivery_without_an_event_id_is_recorded_once_too(self, sent):
         row, auth = sent
         delivered = {"RecordType": "Delivery", "Recipient": "ann@example.net",
                      "DeliveredAt": clock.now().isoformat(), "MessageID": "m-1",
-                     "Metadata": {"enclave": f"b{row.pk}"}}
+                     "Metadata": {"enclave": signed(f"b{row.pk}")}}
         for _ in range(2):
             post(delivered, auth)
         assert list(DeliveryEvent.objects.values_list("kind", flat=True)) == ["delivered"]
 
     def test_a_soft_bounce_is_recorded_without_suppressing(self, sent, setup):
         row, auth = sent
-        post(bounce(f"b{row.pk}", kind="SoftBounce"), auth)
+        post(bounce(signed(f"b{row.pk}"), kind="SoftBounce"), auth)
         assert DeliveryEvent.objects.get().kind == "bounced"
         assert suppressed_among(setup.world.account.pk, ["ann@example.net"]) == set()
 
-    @pytest.mark.parametrize("auth", [None, "enclave:wrong", "someone:else"])
-    def test_a_request_without_the_secret_is_refused_audited_and_changes_nothing(
+    @pytest.mark.parametrize("auth", ["enclave:wrong", "someone:else", ":"])
+    def test_a_request_with_the_wrong_secret_is_refused_audited_and_changes_nothing(
             self, sent, setup, auth):
         row, _ = sent
-        response = post(bounce(f"b{row.pk}"), auth)
+        response = post(bounce(signed(f"b{row.pk}")), auth)
         assert (response.status_code, DeliveryEvent.objects.count()) == (400, 0)
         assert suppressed_among(setup.world.account.pk, ["ann@example.net"]) == set()
         assert refusals() == [{"esp": "postmark", "why": "authentication"}]
+
+    @pytest.mark.parametrize("header", [None, "Bearer x", "Basic", "Basic !!!"])
+    def test_a_request_without_basic_auth_is_challenged_or_refused(self, sent, header):
+        row, _ = sent
+        extra = {"HTTP_AUTHORIZATION": header} if header else {}
+        response = HttpsClient().post("/webhooks/esp/postmark/",
+                                      json.dumps(bounce(signed(f"b{row.pk}"))),
+                                      content_type="application/json", **extra)
+        if header == "Basic !!!":  # credentials given, but not decodable: wrong ones
+            assert response.status_code == 400
+        else:
+            assert (response.status_code, response["WWW-Authenticate"]) == (
+                401, 'Basic realm="enclave webhooks"')
+        assert DeliveryEvent.objects.count() == 0
+
+    def test_refusals_are_audited_only_up_to_the_limit(self, sent, settings):
+        settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES,
+                                      "esp.webhook.refused": "2/h"}
+        row, _ = sent
+        statuses = [post(bounce(signed(f"b{row.pk}")), "enclave:wrong").status_code
+                    for _ in range(4)]
+        assert (statuses, len(refusals())) == ([400] * 4, 2)
 
     @pytest.mark.parametrize("body", ["not json", "[1, 2", "[1, 2]", "\"text\"",
                                       json.dumps({"FromFull": {}})])
@@ -264,16 +332,43 @@ class TestPostmarkWebhook:
         assert refusals() == [{"esp": "postmark", "why": "malformed"}]
 
     def test_an_event_about_no_message_of_ours_is_ignored(self, sent):
-        _, auth = sent
-        for ref in ("b999999", "x1", "t", "b1e3", None):
+        row, auth = sent
+        forged = signed(f"b{row.pk}")[:-1] + ("0" if signed(f"b{row.pk}")[-1] != "0" else "1")
+        for ref in (f"b{row.pk}", forged, signed("b999999"), "x1", "t", "b1e3", None, 5,
+                    ["b1"], signed(f"t{row.pk}")):
             assert post(bounce(ref), auth).status_code == 200
+        assert DeliveryEvent.objects.count() == 0
+
+    def test_an_event_for_an_address_the_person_no_longer_has_does_not_suppress(
+            self, sent, setup):
+        row, auth = sent
+        Person.objects.filter(pk=row.person_id).update(email="ann@new.example")
+        post(bounce(signed(f"b{row.pk}")), auth)
+        assert DeliveryEvent.objects.count() == 1
+        assert suppressed_among(setup.world.account.pk,
+                                ["ann@example.net", "ann@new.example"]) == set()
+
+    @pytest.mark.parametrize("kind", ["Blocked", "Transient", "VirusNotification"])
+    def test_blocks_and_temporary_bounces_do_not_suppress(self, sent, setup, kind):
+        row, auth = sent
+        post(bounce(signed(f"b{row.pk}"), kind=kind), auth)
+        assert DeliveryEvent.objects.count() == 1
+        assert suppressed_among(setup.world.account.pk, ["ann@example.net"]) == set()
+
+    def test_an_event_dated_in_the_future_is_ignored(self, sent):
+        import datetime as dt
+
+        row, auth = sent
+        ahead = bounce(signed(f"b{row.pk}"))
+        ahead["BouncedAt"] = (clock.now() + dt.timedelta(days=2)).isoformat()
+        post(ahead, auth)
         assert DeliveryEvent.objects.count() == 0
 
     def test_a_stale_event_is_ignored(self, sent):
         import datetime as dt
 
         row, auth = sent
-        old = bounce(f"b{row.pk}")
+        old = bounce(signed(f"b{row.pk}"))
         old["BouncedAt"] = (clock.now() - dt.timedelta(days=31)).isoformat()
         post(old, auth)
         assert DeliveryEvent.objects.count() == 0
@@ -286,11 +381,11 @@ class TestPostmarkWebhook:
 
     def test_erasing_the_person_erases_their_delivery_events(self, sent, world):
         row, auth = sent
-        post(bounce(f"b{row.pk}"), auth)
+        post(bounce(signed(f"b{row.pk}")), auth)
         do_erase_person(Person.objects.get(pk=row.person_id), actor=world.actor("owner"))
         assert DeliveryEvent.objects.count() == 0
 
-    def test_a_transactional_message_to_nobody_suppresses_the_address_reported(
+    def test_a_transactional_message_to_nobody_is_recorded_without_suppressing(
             self, sent, setup):
         from enclave.messaging import actions
 
@@ -299,12 +394,12 @@ class TestPostmarkWebhook:
             setup.world.account, template=setup.template, sender=setup.sender,
             from_local="orders", email="zed@example.net", idempotency_key="k",
             actor=setup.owner)
-        post(bounce(f"t{message.pk}", email="zed@example.net"), auth)
+        post(bounce(signed(f"t{message.pk}"), email="zed@example.net"), auth)
         event = DeliveryEvent.objects.get()
         assert (event.message_id, event.person_id, event.broadcast_id) == (
             message.pk, None, None)
-        assert suppressed_among(setup.world.account.pk, ["zed@example.net"]) == {
-            "zed@example.net"}
+        # Nothing is left to tell the reported address is the one it was sent to.
+        assert suppressed_among(setup.world.account.pk, ["zed@example.net"]) == set()
         assert TransactionalMessage.objects.filter(pk=message.pk).exists()
 
 
@@ -318,7 +413,7 @@ class TestBrevoWebhook:
     def test_a_bounce_is_recorded_once_and_suppresses(self, setup, settings, tmp_path):
         auth = use_esp(settings, tmp_path, "brevo")["auth"]
         row = queued_broadcast(setup, "ann@example.net")
-        event = self.event(json.dumps({"enclave": f"b{row.pk}"}))
+        event = self.event(json.dumps({"enclave": signed(f"b{row.pk}")}))
         assert [post(event, auth, esp="brevo").status_code for _ in range(2)] == [200, 200]
         assert list(DeliveryEvent.objects.values_list("kind", flat=True)) == ["bounced"]
         assert suppressed_among(setup.world.account.pk, ["ann@example.net"]) == {
@@ -356,14 +451,15 @@ class TestMailgunWebhook:
 
     def test_a_signed_complaint_is_recorded_and_suppresses(self, sent, setup):
         row, auth, key = sent
-        assert post(mailgun_event(key, f"b{row.pk}"), auth, esp="mailgun").status_code == 200
+        response = post(mailgun_event(key, signed(f"b{row.pk}")), auth, esp="mailgun")
+        assert response.status_code == 200
         assert DeliveryEvent.objects.get().kind == "complained"
         assert suppressed_among(setup.world.account.pk, ["ann@example.net"]) == {
             "ann@example.net"}
 
     def test_a_forged_signature_is_refused_even_with_the_basic_auth(self, sent):
         row, auth, key = sent
-        response = post(mailgun_event(key, f"b{row.pk}", tamper=True), auth, esp="mailgun")
+        response = post(mailgun_event(key, signed(f"b{row.pk}"), tamper=True), auth, esp="mailgun")
         assert (response.status_code, DeliveryEvent.objects.count()) == (400, 0)
         assert refusals() == [{"esp": "mailgun", "why": "authentication"}]
 
@@ -371,11 +467,22 @@ class TestMailgunWebhook:
         row, auth, key = sent
         settings.CONFIG = dataclasses.replace(settings.CONFIG,
                                               esp_webhook_signing_key_file=None)
-        assert post(mailgun_event(key, f"b{row.pk}"), auth, esp="mailgun").status_code == 404
+        response = post(mailgun_event(key, signed(f"b{row.pk}")), auth, esp="mailgun")
+        assert response.status_code == 404
+
+    def test_a_signature_older_than_the_allowed_skew_is_refused(self, sent):
+        import datetime as dt
+
+        row, auth, key = sent
+        with clock.frozen(clock.now() - dt.timedelta(minutes=16)):
+            old = mailgun_event(key, signed(f"b{row.pk}"))
+        response = post(old, auth, esp="mailgun")
+        assert (response.status_code, refusals()) == (
+            400, [{"esp": "mailgun", "why": "stale signature"}])
 
     def test_a_replayed_signed_event_is_recorded_once(self, sent):
         row, auth, key = sent
-        event = mailgun_event(key, f"b{row.pk}")
+        event = mailgun_event(key, signed(f"b{row.pk}"))
         for _ in range(3):
             assert post(event, auth, esp="mailgun").status_code == 200
         assert DeliveryEvent.objects.count() == 1
@@ -409,6 +516,22 @@ class TestConfiguration:
         else:
             with pytest.raises(config.ConfigError):
                 config.load(env)
+
+    @pytest.mark.parametrize("content", ["", "   ", "nocolon", ":password", "user:", "ü:x"])
+    def test_a_webhook_secret_that_is_not_user_and_password_is_refused(self, tmp_path,
+                                                                       content):
+        (tmp_path / "secret").write_text(content)
+        with pytest.raises(config.ConfigError) as caught:
+            config.load(self.base(tmp_path, ENCLAVE_ESP="amazon_ses",
+                                  ENCLAVE_ESP_WEBHOOK_SECRET_FILE=str(tmp_path / "secret")))
+        assert caught.value.setting == "ENCLAVE_ESP_WEBHOOK_SECRET_FILE"
+
+    def test_an_empty_api_key_file_is_refused(self, tmp_path):
+        (tmp_path / "key").write_text("\n")
+        with pytest.raises(config.ConfigError) as caught:
+            config.load(self.base(tmp_path, ENCLAVE_ESP="postmark",
+                                  ENCLAVE_ESP_API_KEY_FILE=str(tmp_path / "key")))
+        assert caught.value.setting == "ENCLAVE_ESP_API_KEY_FILE"
 
     def test_amazon_ses_needs_no_key_file(self, tmp_path):
         assert config.load(self.base(tmp_path, ENCLAVE_ESP="amazon_ses")).esp == "amazon_ses"

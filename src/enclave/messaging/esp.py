@@ -27,6 +27,7 @@ class Esp:
     webhook_view: str  # the tracking view's class name in anymail.webhooks.<module>
     credential: str | None  # anymail's name for the API key (None: the platform's own)
     signing_key: str | None = None  # anymail's name for the webhook signing key
+    tracking_flags: bool = True  # takes track_opens / track_clicks (else anymail refuses)
 
     @property
     def backend(self) -> str:
@@ -37,10 +38,12 @@ ESPS: dict[str, Esp] = {
     "postmark": Esp("Postmark", "postmark", "PostmarkTrackingWebhookView", "server_token"),
     "mailgun": Esp("Mailgun", "mailgun", "MailgunTrackingWebhookView", "api_key",
                    signing_key="webhook_signing_key"),
-    "brevo": Esp("Brevo", "brevo", "BrevoTrackingWebhookView", "api_key"),
+    "brevo": Esp("Brevo", "brevo", "BrevoTrackingWebhookView", "api_key",
+                 tracking_flags=False),
     "sparkpost": Esp("SparkPost", "sparkpost", "SparkPostTrackingWebhookView", "api_key"),
     # Credentials from the AWS SDK's own chain (instance role, environment, profile).
-    "amazon_ses": Esp("Amazon SES", "amazon_ses", "AmazonSESTrackingWebhookView", None),
+    "amazon_ses": Esp("Amazon SES", "amazon_ses", "AmazonSESTrackingWebhookView", None,
+                      tracking_flags=False),
 }
 
 
@@ -95,4 +98,9 @@ class AccountMailBackend(BaseEmailBackend):
         self.inner.close()
 
     def send_messages(self, email_messages) -> int:
+        from django.conf import settings
+
+        if ESPS[settings.CONFIG.esp].tracking_flags:
+            for message in email_messages:  # links in account mail stay ours
+                message.track_opens = message.track_clicks = False
         return self.inner.send_messages(email_messages)

@@ -141,33 +141,57 @@ _ESP_HEADERS = ("Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post", "Feed
 
 class EspTransport:
     """Hands each message to an email service provider's API through django-anymail
-    (``messaging.esp``). The provider rebuilds the message and signs it with the DKIM key
-    it holds for the domain, so the composed message's parts and headers are handed over,
-    not its bytes; open and click tracking are turned off at the provider. Each message
-    carries ``metadata["enclave"]`` (the envelope's ``ref``), which the provider's
+    (``messaging.esp``), over one reused session. The provider rebuilds the message and
+    signs it with the DKIM key it holds for the domain, so the composed message's parts
+    and headers are handed over, not its bytes — and the From address is the envelope's
+    sender, never re-read from the header. Open and click tracking are turned off where
+    the provider takes that setting. Each message carries ``metadata["enclave"]``, the
+    envelope's ``ref`` signed (``actions.delivery.signed_ref``), which the provider's
     delivery webhooks bring back (``messaging.webhooks``).
 
     Outcomes: accepted → ``sent``; the provider refused the recipient (on its own
-    suppression list, or invalid) → ``failed`` as a bounce; a 4xx about the request
-    (other than 408 / 429) → ``failed``; anything else (5xx, 408, 429, the network) →
-    ``deferred``. ``detail`` never holds the provider's text (it may quote the address)."""
+    suppression list — shared by every account — or invalid) → ``failed``, not a bounce
+    of ours (its webhooks say whether it bounced); a 4xx about the request other than
+    401/403/408/429 → ``failed``; a rejected credential (401/403: a rotated key must not
+    fail the whole queue), 5xx, 408, 429 or no answer → ``deferred``; an answer the
+    provider gave with a 2xx that anymail could not read → ``sent`` (it was taken: a
+    retry would send it twice). ``detail`` never holds the provider's text (it may quote
+    the address)."""
 
-    def __init__(self, backend: str, options: dict) -> None:
+    def __init__(self, backend: str, options: dict, *, tracking_flags: bool = True) -> None:
         from django.core.mail import get_connection
 
         self.connection = get_connection(backend, fail_silently=False, **options)
+        self.connection.open()
+        self.tracking_flags = tracking_flags
 
     def send(self, envelope, raw: bytes) -> Outcome:
-        from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+        from anymail.exceptions import (
+            AnymailAPIError,
+            AnymailError,
+            AnymailRecipientsRefused,
+            AnymailUnsupportedFeature,
+        )
+
+        from enclave.messaging.actions.delivery import signed_ref
 
         message = _esp_message(envelope, raw, self.connection)
+        if message is None:
+            return Outcome(FAILED, None, "the From header is not the sender")
+        message.metadata = {"enclave": signed_ref(envelope.ref)}
+        if self.tracking_flags:
+            message.track_opens = message.track_clicks = False
         try:
             message.send()
         except AnymailRecipientsRefused:
-            return Outcome(FAILED, None, "esp refused recipient", bounce=True)
+            return Outcome(FAILED, None, "esp refused recipient")
+        except AnymailUnsupportedFeature:
+            return Outcome(FAILED, None, "esp unsupported feature")
         except AnymailAPIError as exc:
             status = getattr(exc, "status_code", None)
-            if status and 400 <= status < 500 and status not in (408, 429):
+            if status and 200 <= status < 300:
+                return Outcome(SENT, status, f"esp {status} unread")
+            if status and 400 <= status < 500 and status not in (401, 403, 408, 429):
                 return Outcome(FAILED, status, f"esp {status}")
             return Outcome(DEFERRED, status, f"esp {status}" if status else "esp unreachable")
         except AnymailError as exc:
@@ -175,7 +199,7 @@ class EspTransport:
         recipient = message.anymail_status.recipients.get(envelope.recipient)
         status = recipient.status if recipient else "unknown"
         if status in _ESP_REFUSED:
-            return Outcome(FAILED, None, "esp refused recipient", bounce=True)
+            return Outcome(FAILED, None, "esp refused recipient")
         return Outcome(SENT, None, f"esp {status}"[:40])
 
     def close(self) -> None:
@@ -183,21 +207,27 @@ class EspTransport:
 
 
 def _esp_message(envelope, raw: bytes, connection):
-    """The composed message as a Django email for anymail: From, To, Subject, both parts
-    and the headers the pipeline wrote (``_ESP_HEADERS``)."""
+    """The composed message as a Django email for anymail: From (the envelope's sender
+    with the header's display name), To, Subject, both parts and the headers the pipeline
+    wrote (``_ESP_HEADERS``); None if anymail would read another From address."""
     import email
     import email.policy
+    from email.utils import formataddr
 
+    from anymail.utils import parse_single_address
     from django.core.mail import EmailMultiAlternatives
 
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    addresses = parsed["From"].addresses
+    name = addresses[0].display_name if len(addresses) == 1 else ""
+    from_email = formataddr((name, envelope.sender)) if name else envelope.sender
+    if parse_single_address(from_email).addr_spec != envelope.sender:
+        return None
     message = EmailMultiAlternatives(
         subject=str(parsed["Subject"]), body=parsed.get_body(("plain",)).get_content(),
-        from_email=str(parsed["From"]), to=[envelope.recipient], connection=connection,
-        headers={name: str(parsed[name]) for name in _ESP_HEADERS if parsed[name]})
+        from_email=from_email, to=[envelope.recipient], connection=connection,
+        headers={header: str(parsed[header]) for header in _ESP_HEADERS if parsed[header]})
     message.attach_alternative(parsed.get_body(("html",)).get_content(), "text/html")
-    message.metadata = {"enclave": envelope.ref}
-    message.track_opens = message.track_clicks = False
     return message
 
 
@@ -209,7 +239,8 @@ def configured():
     if cfg.email_backend == "esp":
         from enclave.messaging import esp
 
-        return EspTransport(esp.ESPS[cfg.esp].backend, esp.connection_options(cfg))
+        return EspTransport(esp.ESPS[cfg.esp].backend, esp.connection_options(cfg),
+                            tracking_flags=esp.ESPS[cfg.esp].tracking_flags)
     if cfg.email_backend == "smtp" and cfg.email_host:
         return SmtpTransport(cfg.email_host, cfg.email_port, username=cfg.email_user,
                              password=settings.EMAIL_HOST_PASSWORD or None,

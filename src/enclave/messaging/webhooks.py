@@ -2,33 +2,45 @@
 
 Only the configured provider's (``ENCLAVE_EMAIL_BACKEND=esp``, ``ENCLAVE_ESP``) and only
 with its webhook secret — and, for a provider that signs, its signing key — set; anything
-else is a 404. Each request is checked by
-django-anymail's view for that provider — HTTP basic auth with the secret
-(``ENCLAVE_ESP_WEBHOOK_SECRET_FILE``, compared in constant time) and, where the provider
-signs its webhooks (Mailgun), the signature — and parsed into anymail's
-normalised events; a request that fails either is a 400 and an audit row
-(``ESP_WEBHOOK_REFUSED``: the provider and why, nothing from the body), and nothing is
-recorded. Requests are limited per client address (``esp.webhook``).
+else is a 404. Requests are limited per client address (``esp.webhook``). Then, in order:
 
-Each event is recorded by :func:`do_record_delivery_event` — once per provider event id,
-so a replayed or retried webhook changes nothing the second time.
+1. HTTP basic auth with the secret (``ENCLAVE_ESP_WEBHOOK_SECRET_FILE``, compared in
+   constant time), for every provider and before anything reads the body: none → 401
+   with a ``WWW-Authenticate`` challenge (Amazon SNS sends credentials only after one);
+   wrong → 400;
+2. Mailgun's signature is at most ``MAX_SKEW`` old (it signs a timestamp and a token, not
+   the body: a captured signature must not be good for long);
+3. django-anymail's own checks for that provider (Mailgun's HMAC signature, Amazon SNS's
+   message form) and its parsing into normalised events.
+
+A request refused at 1 (wrong credentials), 2 or 3 is a 400 with an audit row
+(``ESP_WEBHOOK_REFUSED``: the provider and why — never anything from the body — at most
+``esp.webhook.refused`` a client address, beyond which refusals are only logged) and
+records nothing. Each event is recorded by :func:`do_record_delivery_event` — once per
+provider event id, so a replayed or retried webhook changes nothing the second time.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
+import hmac
 import importlib
+import json
 import logging
 
 from django.conf import settings
 from django.db import transaction
 from django.http import Http404, HttpResponse
 
-from enclave.core import audit, ratelimit
+from enclave.core import audit, clock, ratelimit
 from enclave.core.models import AuditEventType
 from enclave.messaging import esp as esps
 from enclave.messaging.actions.delivery import do_record_delivery_event
 
 log = logging.getLogger(__name__)
+MAX_SKEW = dt.timedelta(minutes=15)
 
 
 def _tracking_view(cfg):
@@ -37,28 +49,66 @@ def _tracking_view(cfg):
     return getattr(module, spec.webhook_view)(**esps.webhook_options(cfg))
 
 
-def _refused(request, esp: str, why: str) -> HttpResponse:
-    with transaction.atomic():
-        audit.record(AuditEventType.ESP_WEBHOOK_REFUSED, actor=None, request=request,
-                     target_type="esp", target_id=esp, extra={"esp": esp, "why": why})
-    return HttpResponse(f"Webhook refused: {why}.\n", status=400,
+def _text(status: int, text: str, **headers) -> HttpResponse:
+    return HttpResponse(text + "\n", status=status, headers=headers,
                         content_type="text/plain; charset=utf-8")
 
 
-def esp_webhook(request, esp: str):
-    from anymail.exceptions import AnymailWebhookValidationFailure
+def _refused(request, esp: str, why: str) -> HttpResponse:
+    ip = audit.client_ip(request) or "unknown"
+    if ratelimit.hit("esp.webhook.refused", ip).allowed:
+        with transaction.atomic():
+            audit.record(AuditEventType.ESP_WEBHOOK_REFUSED, actor=None, request=request,
+                         target_type="esp", target_id=esp, extra={"esp": esp, "why": why})
+    else:
+        log.warning("esp webhook refused", extra={"esp": esp, "why": why})
+    return _text(400, f"Webhook refused: {why}.")
 
+
+def _credentials(request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        return base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+
+
+def _mailgun_signed_at(request) -> dt.datetime | None:
+    try:
+        if request.content_type == "application/json":
+            stamp = json.loads(request.body)["signature"]["timestamp"]
+        else:
+            stamp = request.POST["timestamp"]
+        return dt.datetime.fromtimestamp(int(stamp), tz=dt.UTC)
+    except (ValueError, KeyError, TypeError, OverflowError, OSError):
+        return None
+
+
+def esp_webhook(request, esp: str):
     cfg = settings.CONFIG
     if cfg.email_backend != "esp" or esp != cfg.esp or cfg.esp_webhook_secret_file is None \
             or (esps.ESPS[esp].signing_key and cfg.esp_webhook_signing_key_file is None):
         raise Http404("No such webhook.")
     if not ratelimit.hit("esp.webhook", audit.client_ip(request) or "unknown").allowed:
-        return HttpResponse("Too many requests.\n", status=429, headers={"Retry-After": "60"},
-                            content_type="text/plain; charset=utf-8")
+        return _text(429, "Too many requests.", **{"Retry-After": "60"})
+    given = _credentials(request)
+    if given is None:
+        return _text(401, "Authentication required.",
+                     **{"WWW-Authenticate": 'Basic realm="enclave webhooks"'})
+    secret = esps.webhook_options(cfg)["webhook_secret"][0]
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        return _refused(request, esp, "authentication")
+    if esp == "mailgun":
+        signed_at = _mailgun_signed_at(request)
+        if signed_at is None or abs(clock.now() - signed_at) > MAX_SKEW:
+            return _refused(request, esp, "stale signature")
     try:
         view = _tracking_view(cfg)
         view.run_validators(request)
-    except AnymailWebhookValidationFailure:
+    except Exception:  # noqa: BLE001 — a signature or form anymail refuses is a 400
         return _refused(request, esp, "authentication")
     try:
         events = view.parse_events(request)

@@ -2,18 +2,29 @@
 webhooks, ``messaging.webhooks``), as the system.
 
 An event names the message it is about by the ``metadata["enclave"]`` the transport gave
-it (``b<outbox id>`` or ``t<transactional id>``); an event without one, or about a row
-that is gone (its person erased), is ignored. Recorded once per provider event id (a
-keyed MAC of the event when the provider gives none). A hard bounce, a complaint or a
-refusal by the provider suppresses the address — the person's current address, or, for
-a transactional message to nobody in the account, the address the event names — so it
-is never mailed again (``ADDRESS_SUPPRESSED`` is audited by the suppression itself).
+it: :func:`signed_ref` — ``b<outbox id>`` or ``t<transactional id>`` and a keyed MAC of that, so
+ids cannot be counted through, and another deployment's refs (other keys) name nothing
+here. An event without a valid ref, or about a row that is gone (its person erased), is
+ignored, as are events more than 30 days old or an hour ahead. Each is recorded once per
+provider event id (a keyed MAC of the event when the provider gives none).
+
+Suppression follows what the provider says, in the same transaction as the record:
+
+* a complaint suppresses (reason ``complaint``);
+* a bounce suppresses (reason ``bounce``) only when the provider calls it permanent
+  (:func:`_permanent`: Postmark's HardBounce / BadEmailAddress, Mailgun's permanent
+  failures, Brevo's hard_bounce / invalid_email, SparkPost's hard bounce classes, Amazon
+  SES's Permanent bounces) — a soft bounce, a block or a refusal is recorded only;
+* only the person's own address, and only when the event names that address (a person
+  who changed address meanwhile keeps the new one); a transactional message to nobody in
+  the account has no address left to compare with, so its events are recorded only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from enclave.access.principal import authorize_system
@@ -24,26 +35,63 @@ from enclave.messaging.models import DeliveryEvent, OutboxMessage, Transactional
 KINDS = {"delivered": "delivered", "bounced": "bounced", "deferred": "deferred",
          "complained": "complained", "rejected": "rejected", "failed": "failed",
          "opened": "opened", "clicked": "clicked", "unsubscribed": "unsubscribed"}
-SUPPRESSING = {"bounced": "bounce", "rejected": "bounce", "complained": "complaint"}
 MAX_AGE = dt.timedelta(days=30)  # older events (a replay of a stale capture) are ignored
+MAX_AHEAD = dt.timedelta(hours=1)  # clocks differ a little; a far-future time is forged
+_REF_MAC_HEX = 16
 
 
-def _row(ref) -> OutboxMessage | TransactionalMessage | None:
-    if not isinstance(ref, str) or len(ref) < 2 or ref[0] not in "bt" \
-            or not ref[1:].isascii() or not ref[1:].isdigit() or len(ref) > 20:
+def _ref_tag(base: str) -> list[str]:
+    from enclave.keys import api as keys
+
+    return [tag.hex()[:_REF_MAC_HEX]
+            for _, tag in keys.mac_all("tokens", f"delivery-ref:{base}".encode())]
+
+
+def signed_ref(base: str) -> str:
+    """What a sent message carries for its provider to bring back: the envelope's ref
+    (``b``/``t`` and the row id), a dot and a keyed MAC of it."""
+    return f"{base}.{_ref_tag(base)[0]}"
+
+
+def _row(value) -> OutboxMessage | TransactionalMessage | None:
+    import hmac
+
+    if not isinstance(value, str) or len(value) > 40 or value.count(".") != 1:
         return None
-    if ref[0] == "b":
-        return OutboxMessage.objects.filter(pk=int(ref[1:])) \
+    base, tag = value.split(".")
+    if len(base) < 2 or base[0] not in "bt" or not base[1:].isascii() \
+            or not base[1:].isdigit() or len(base) > 20:
+        return None
+    if not any(hmac.compare_digest(tag, known) for known in _ref_tag(base)):
+        return None
+    if base[0] == "b":
+        return OutboxMessage.objects.filter(pk=int(base[1:])) \
             .select_related("person", "broadcast__account").first()
-    return TransactionalMessage.objects.filter(pk=int(ref[1:])) \
+    return TransactionalMessage.objects.filter(pk=int(base[1:])) \
         .select_related("person", "account").first()
 
 
-def _soft(esp: str, event) -> bool:
-    """A bounce the provider itself calls temporary (anymail reports Postmark's soft
-    bounces as bounces): recorded, but the address is not suppressed for it."""
+_SPARKPOST_HARD = frozenset({"10", "30"})  # invalid recipient; no recipient
+
+
+def _permanent(esp: str, event) -> bool:
+    """Whether the provider calls this bounce permanent (see the module docstring)."""
     raw = getattr(event, "esp_event", None)
-    return esp == "postmark" and isinstance(raw, dict) and raw.get("Type") == "SoftBounce"
+    try:
+        if esp == "postmark":
+            return raw.get("Type") in ("HardBounce", "BadEmailAddress")
+        if esp == "mailgun":
+            return raw["event-data"].get("severity") == "permanent"
+        if esp == "brevo":
+            return raw.get("event") in ("hard_bounce", "invalid_email")
+        if esp == "sparkpost":
+            inner = next(iter(raw["msys"].values()))
+            return str(inner.get("bounce_class")) in _SPARKPOST_HARD
+        if esp == "amazon_ses":
+            return raw["bounce"].get("bounceType") == "Permanent"
+    except (AttributeError, KeyError, TypeError, StopIteration):
+        return False
+    return False
 
 
 def _event_id(esp: str, event) -> str:
@@ -55,6 +103,19 @@ def _event_id(esp: str, event) -> str:
     material = "|".join(str(part) for part in (esp, event.message_id, event.event_type,
                                                event.timestamp, event.recipient, given))
     return keys.mac("tokens", material.encode())[1].hex()
+
+
+def _suppression(esp: str, kind: str, event, row) -> str | None:
+    """The reason to suppress the row's person's address for, or None."""
+    if not row.person_id or not row.person.email:
+        return None
+    if str(event.recipient or "").strip().lower() != row.person.email.lower():
+        return None
+    if kind == "complained":
+        return "complaint"
+    if kind == "bounced" and _permanent(esp, event):
+        return "bounce"
+    return None
 
 
 def do_record_delivery_event(esp: str, event, *, actor=None) -> bool:
@@ -69,10 +130,12 @@ def do_record_delivery_event(esp: str, event, *, actor=None) -> bool:
     if kind is None or row is None:
         return False
     occurred = event.timestamp if isinstance(event.timestamp, dt.datetime) else clock.now()
-    if occurred.tzinfo is None or clock.now() - occurred > MAX_AGE:
+    now = clock.now()
+    if occurred.tzinfo is None or now - occurred > MAX_AGE or occurred - now > MAX_AHEAD:
         return False
     is_broadcast = isinstance(row, OutboxMessage)
     account = row.broadcast.account if is_broadcast else row.account
+    reason = _suppression(esp, kind, event, row)
     try:
         with transaction.atomic():
             DeliveryEvent.objects.create(
@@ -80,10 +143,10 @@ def do_record_delivery_event(esp: str, event, *, actor=None) -> bool:
                 broadcast_id=row.broadcast_id if is_broadcast else None,
                 message_id=None if is_broadcast else row.pk, kind=kind, esp=esp,
                 event_id=_event_id(esp, event), occurred_at=occurred)
+            if reason:
+                do_suppress_address(account, row.person.email, reason=reason, actor=None)
     except IntegrityError:  # this provider event was recorded already (or its row erased)
         return False
-    if kind in SUPPRESSING and not _soft(esp, event):
-        address = row.person.email if row.person_id else str(event.recipient or "")
-        if address:
-            do_suppress_address(account, address, reason=SUPPRESSING[kind], actor=None)
+    except ValidationError:  # an address that can no longer be suppressed as written
+        return False
     return True
