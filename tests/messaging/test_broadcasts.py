@@ -212,6 +212,18 @@ class TestCreate:
                                         from_name="Acme\r\nBcc: all@example.com",
                                         topics=[setup.topic.pk], actor=setup.owner)
 
+    @pytest.mark.parametrize("name", ["CEO <ceo@bank.example>", "ceo@bank.example",
+                                      "Acme <", "=?utf-8?q?x?="])
+    def test_a_from_name_that_reads_as_an_address_is_refused(self, setup, world, name):
+        from enclave.messaging.actions.broadcasts import FROM_NAME_RULE
+
+        with pytest.raises(ValidationError) as caught:
+            actions.do_create_broadcast(world.account, "B", template=setup.template,
+                                        sender=setup.sender, from_local="news",
+                                        from_name=name, topics=[setup.topic.pk],
+                                        actor=setup.owner)
+        assert caught.value.message_dict == {"from_name": [FROM_NAME_RULE]}
+
     def test_an_analyst_cannot_draft_a_broadcast(self, setup, world):
         with pytest.raises(NotAuthorized):
             actions.do_create_broadcast(world.account, "B", template=setup.template,

@@ -561,9 +561,10 @@ class _MailWriteSerializer(StrictSerializer):
         rf"^({DOT_ATOM})\Z", max_length=64,
         help_text="The part of the From address before the @.")
     from_name = StrictCharField(max_length=100, required=False, allow_blank=True,
-                                validators=[RegexValidator(r"^(?!.*([\x00-\x1f\x7f]|=\?)).+\Z",
-                                                           "One line, no control characters "
-                                                           "and no \"=?\".")])
+                                validators=[RegexValidator(
+                                    r"^(?!.*([\x00-\x1f\x7f<>@]|=\?)).+\Z",
+                                    "One line, no control characters, no \"=?\", \"<\", "
+                                    "\">\" or \"@\".")])
 
 
 class BroadcastWriteSerializer(_MailWriteSerializer):

@@ -51,6 +51,7 @@ NOT_QUEUED = "Only a scheduled, queued or paused broadcast can be cancelled."
 SENDER_UNVERIFIED = ("The sender domain is not verified: publish its DKIM record and "
                      "check the domain first.")
 _LOCAL_PART = re.compile(rf"^{DOT_ATOM}$")
+FROM_NAME_RULE = 'At most 100 characters on one line, without "=?", "<", ">" or "@".'
 
 
 def _clean_name(name) -> str:
@@ -65,11 +66,11 @@ def _clean_from(from_local, from_name) -> tuple[str, str]:
     name = str(from_name or "")
     # No control characters (a header is one line) and no "=?": the email package would
     # decode an RFC 2047 encoded word into the From header, so a display name could
-    # carry a second, forged address.
+    # carry a second, forged address. No "<", ">" or "@" either: a display name that
+    # reads as an address ("CEO <ceo@bank.example>") is how mail clients are fooled.
     if len(name) > 100 or any(unicodedata.category(ch) == "Cc" for ch in name) \
-            or "=?" in name:
-        raise ValidationError({"from_name": "At most 100 characters on one line, "
-                                            "without \"=?\"."})
+            or "=?" in name or any(ch in name for ch in "<>@"):
+        raise ValidationError({"from_name": FROM_NAME_RULE})
     return local, " ".join(name.split())
 
 
