@@ -10,13 +10,18 @@ from enclave.config import PROJECT_ROOT
 DB_TEST = "tests/core/test_environment.py::TestStamp::test_stamping_again_keeps_the_first_stamp"
 
 
-def run_pytest(*args, **env):
+def _run(module: str, args, env):
+    """``python -m <module> -q <args>`` without this process's Enclave settings."""
     full_env = {k: v for k, v in os.environ.items()
                 if not k.startswith("ENCLAVE_") and k != "PYTEST_ADDOPTS"}
     full_env.update(env)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", *args],
+    return subprocess.run([sys.executable, "-m", module, "-q", *args],
                           cwd=PROJECT_ROOT, env=full_env, capture_output=True, text=True,
                           timeout=300)
+
+
+def run_pytest(*args, **env):
+    return _run("pytest", args, env)
 
 
 class TestPostgresPass:
@@ -123,12 +128,7 @@ class TestOrder:
 
 def run_make_test(*args, **env):
     """``python -m enclave.testing.run`` (what ``make test`` runs) with ``args``."""
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith("ENCLAVE_") and k != "PYTEST_ADDOPTS"}
-    full_env.update(env)
-    return subprocess.run([sys.executable, "-m", "enclave.testing.run", "-q", *args],
-                          cwd=PROJECT_ROOT, env=full_env, capture_output=True, text=True,
-                          timeout=300)
+    return _run("enclave.testing.run", args, env)
 
 
 class TestPasses:
