@@ -286,3 +286,21 @@ class TestEmailPattern:
         assert re.fullmatch(EMAIL_PATTERN, address) is None
         with pytest.raises(ValidationError):
             validate_email(address)
+
+
+class TestVisibleTextPattern:
+    """The schema's "a visible character" pattern and the server agree on whitespace
+    (``\\s`` differs between Python and JSON-Schema tools; schemathesis seed 2119205673
+    sent a consent text of "\\x1f" that the schema allowed and the server refused)."""
+
+    def test_no_whitespace_character_alone_matches(self):
+        from enclave.api.serializers import NOT_BLANK
+
+        whitespace = [chr(n) for n in range(0x110000) if chr(n).isspace()]
+        assert [c for c in whitespace if re.match(NOT_BLANK, c)] == []
+
+    @pytest.mark.parametrize("text", ["a", " a ", "\u00e9", "x\ny"])
+    def test_text_with_a_visible_character_matches(self, text):
+        from enclave.api.serializers import NOT_BLANK
+
+        assert re.match(NOT_BLANK, text)

@@ -54,7 +54,9 @@ class TestFormat:
         assert tokens.find_tokens("Bearer enc_test_garbage") == []
 
 
-WRITE_ONLY = frozenset({"events:write"})
+# Write-only scopes: ingest writes people it cannot read; messages:send sends mail with
+# templates it cannot read (EMAIL_MANAGE without EMAIL_READ).
+WRITE_ONLY = frozenset({"events:write", "messages:send"})
 
 
 class TestScopeTable:

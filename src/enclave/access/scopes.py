@@ -12,7 +12,8 @@ A key's principal holds the intersection of three sets, recomputed on every requ
 Scope permission sets are deliberately NOT closed under ``permissions.IMPLIED``: a
 write-only scope (``events:write``) grants ``PEOPLE_WRITE`` without ``PEOPLE_READ``, so
 the visibility table hides every personal field from such a key and ingest treats it as
-unable to see any value (docs/events.md, "existence").
+unable to see any value (docs/events.md, "existence"); ``messages:send`` grants
+``EMAIL_MANAGE`` without ``EMAIL_READ`` (it sends, and reads back only its messages).
 
 ``account:read`` and ``topics:read`` map to no permission: they gate endpoints that need
 none (the account's settings, its topics' names and consent texts). The

@@ -23,7 +23,12 @@ from enclave.people.values import custom_value_schema
 
 TAGS_MAX_PER_REQUEST = 100
 # Text with a visible character (and no NUL).
-NOT_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+# Whitespace spelled out (what Python's ``str.isspace`` calls whitespace): ``\s`` means
+# different sets to Python and to the JSON-Schema tools that read the OpenAPI document
+# (a schemathesis run found "\x1f" accepted by the schema and refused by us).
+WHITESPACE = (r"\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028"
+              r"\u2029\u202f\u205f\u3000")
+NOT_BLANK = rf"^[^\u0000]*[^{WHITESPACE}\u0000][^\u0000]*$"
 
 
 class StrictSerializer(serializers.Serializer):
