@@ -45,6 +45,7 @@ def _token(live) -> str:
 
 @pytest.mark.slow
 @pytest.mark.tls
+@pytest.mark.postgresql_pass  # ~7 minutes: make test runs it beside the SQLite pass
 def test_live_api_conforms_to_its_openapi_schema(tmp_path, artifacts_dir):
     with run_enclave(tmp_path / "var", ENCLAVE_API_RATES=RATES) as live:
         token = _token(live)

@@ -154,3 +154,39 @@ class TestPasses:
         assert result.returncode == 1
         assert "ENCLAVE_TEST_PASSES must be together or one-by-one, not 'both'" in \
             result.stderr
+
+
+BALANCED = """
+import pytest
+
+
+@pytest.mark.postgresql_pass
+def test_long_and_without_a_database():
+    pass
+
+
+def test_plain():
+    pass
+"""
+
+
+class TestBalance:
+    """Long tests that need no database of the test process run in the PostgreSQL pass
+    (marker ``postgresql_pass``), so the two side-by-side passes end together."""
+
+    def run(self, tmp_path, *args, **env):
+        (tmp_path / "test_balanced.py").write_text(BALANCED)
+        return run_pytest("-c", str(PROJECT_ROOT / "pyproject.toml"), "--rootdir",
+                          str(tmp_path), str(tmp_path), "-p", "no:randomly", *args, **env)
+
+    def test_the_balanced_sqlite_pass_leaves_a_marked_test_out(self, tmp_path):
+        result = self.run(tmp_path, "--enclave-balance")
+        assert "1 passed, 1 deselected" in result.stdout, result.stdout
+
+    def test_the_postgresql_pass_runs_a_marked_test(self, tmp_path):
+        result = self.run(tmp_path, ENCLAVE_TEST_DB="postgres")
+        assert "1 passed, 1 deselected" in result.stdout, result.stdout
+
+    def test_a_marked_test_asked_for_alone_runs_on_sqlite(self, tmp_path):
+        result = self.run(tmp_path)
+        assert "2 passed" in result.stdout, result.stdout

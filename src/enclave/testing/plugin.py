@@ -72,8 +72,14 @@ def pytest_configure(config) -> None:
 
 def pytest_collection_modifyitems(config, items) -> None:
     if TEST_DB != "postgres":
+        if config.getoption("--enclave-balance"):
+            # ``make test``: these run in the PostgreSQL pass, beside this one.
+            moved = [i for i in items if i.get_closest_marker("postgresql_pass")]
+            config.hook.pytest_deselected(items=moved)
+            items[:] = [i for i in items if i not in moved]
         return
-    keep = [i for i in items if i.get_closest_marker("django_db")]
+    keep = [i for i in items if i.get_closest_marker("django_db")
+            or i.get_closest_marker("postgresql_pass")]
     config.hook.pytest_deselected(items=[i for i in items if i not in keep])
     items[:] = keep
     where = getattr(config, "_enclave_pg_unreachable", None)
@@ -111,6 +117,9 @@ def _real_password_hashing(request):
 def pytest_addoption(parser) -> None:
     parser.addoption("--enclave-fail-on-skip", action="store_true",
                      help="fail the run if any test was skipped (CI's PostgreSQL pass)")
+    parser.addoption("--enclave-balance", action="store_true",
+                     help="leave the tests marked postgresql_pass to the PostgreSQL pass "
+                          "(make test runs the two passes side by side)")
     parser.addoption("--enclave-fail-on-skip-outside-db", action="store_true",
                      help="fail the run if a test without django_db was skipped (CI's SQLite "
                           "pass: such a test runs only there, so its skip hides it; a "

@@ -3,7 +3,10 @@ PostgreSQL.
 
 The two passes run at the same time (two pytest processes; each has its own var
 directory and its own PostgreSQL database, so they share nothing): on a 2-core runner
-the PostgreSQL pass then costs little wall time. Its output goes to
+the PostgreSQL pass then costs little wall time. Tests marked ``postgresql_pass`` (long
+ones that need no database of the test process, such as the contract test against a
+live server) run in the PostgreSQL pass instead of the SQLite pass, so the two end at
+about the same time. Its output goes to
 ``test-artifacts/postgresql-pass.log`` and is printed whole once the SQLite pass ends, so
 the two never interleave. ``ENCLAVE_TEST_PASSES=one-by-one`` runs them one after the
 other, printing as they go.
@@ -96,7 +99,7 @@ def main(argv: list[str]) -> int:
     else:
         print(f"=== test order: random, seed {seed} (both passes; reproduce with "
               f'make test ARGS="{SEED_OPTION}={seed}") ===', flush=True)
-    sqlite_args, pg_args = [*order, *argv], [*order, *argv]
+    sqlite_args, pg_args = [*order, "--enclave-balance", *argv], [*order, *argv]
     if os.environ.get("ENCLAVE_REQUIRE_POSTGRES") == "1":
         # On CI (which installs every tool the suite drives) a skipped test is a failure,
         # not a pass: any skip in the PostgreSQL pass, and in the SQLite pass a test that
