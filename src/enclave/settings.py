@@ -289,6 +289,8 @@ ENCLAVE_API_RATES = {
     "suppression.lookup": "300/h",
     # Delivery webhooks per client address: providers post in bursts from few servers.
     "esp.webhook": "6000/min",
+    # Tracking hits (open pixels, click redirects) recorded per client address.
+    "track.ip": "600/min",
     # Refused webhook requests audited per client address (beyond: only logged).
     "esp.webhook.refused": "60/h",
     # Sender-domain DNS checks per account: each asks DNS several questions about a name

@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from enclave.core import views as core_views
+from enclave.messaging import tracking
 from enclave.messaging.webhooks import esp_webhook
 
 urlpatterns = [
@@ -14,6 +15,9 @@ urlpatterns = [
     path("app/", include("enclave.messaging.app_urls")),
     path("app/api-keys/", include("enclave.apikeys.urls")),
     path("api/", include("enclave.api.urls")),
+    # Open and click tracking of broadcasts that ask for it (enclave.messaging.tracking).
+    path("t/o/<str:token>", tracking.open_pixel, name="track-open"),
+    path("t/c/<str:token>", tracking.click, name="track-click"),
     # An email provider's delivery webhooks (enclave.messaging.webhooks).
     path("webhooks/esp/<slug:esp>/", esp_webhook, name="esp-webhook"),
 ]

@@ -39,6 +39,15 @@ class TestBroadcasts:
         done = api.get(url).json()
         assert (done["state"], done["progress"]["sent"]) == ("sent", 2)
 
+    def test_tracking_is_off_unless_asked_for(self, api, setup):
+        plain = api.post("/api/v1/broadcasts", body(setup)).json()
+        tracked = api.post("/api/v1/broadcasts",
+                           body(setup, name="Tracked", track_opens=True,
+                                track_clicks=True)).json()
+        assert (plain["track_opens"], plain["track_clicks"]) == (False, False)
+        assert (tracked["track_opens"], tracked["track_clicks"]) == (True, True)
+        assert (tracked["progress"]["opened"], tracked["progress"]["clicked"]) == (0, 0)
+
     def test_a_body_naming_another_accounts_template_is_a_409(self, api, setup, world):
         from enclave.messaging.actions import do_create_template
 

@@ -207,6 +207,19 @@ class TestBroadcastPages:
         assert '<strong id="broadcast-state">sent</strong>' in text
         assert '<td id="progress-sent">1</td>' in text
 
+    def test_tracking_is_chosen_on_the_draft_form_and_off_unless_chosen(self, setup,
+                                                                        world):
+        from enclave.messaging.models import Broadcast
+
+        client = world.client("user")
+        client.post("/app/broadcasts/", self.form(setup, name="Plain"))
+        client.post("/app/broadcasts/", self.form(setup, name="Tracked", track_opens="on",
+                                                  track_clicks="on"))
+        assert dict(Broadcast.objects.values_list("name", "track_opens")) == {
+            "Plain": False, "Tracked": True}
+        assert list(Broadcast.objects.filter(track_clicks=True)
+                    .values_list("name", flat=True)) == ["Tracked"]
+
     def test_a_draft_without_a_topic_is_explained(self, setup, world):
         response = world.client("user").post("/app/broadcasts/",
                                              self.form(setup, topics=[]))

@@ -90,4 +90,4 @@ def test_the_broadcast_ends_sent_with_every_row_sent(run):
     assert run["end"]["state"] == "sent"
     assert run["end"]["progress"] == {"queued": 0, "sending": 0, "sent": RECIPIENTS,
                                       "deferred": 0, "failed": 0, "skipped": 0,
-                                      "bounced": 0}
+                                      "bounced": 0, "opened": 0, "clicked": 0}

@@ -131,6 +131,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     web("unsubscribe", "POST", PUBLIC, cross_site=True),
     web("subscribe-form", "GET", PUBLIC),
     web("subscribe-form", "POST", PUBLIC, cross_site=True),
+    # Open pixel and click redirect of tracked broadcasts (a keyed token names the
+    # message; a click goes only to the broadcast's own link of that number).
+    web("track-open", "GET", PUBLIC),
+    web("track-click", "GET", PUBLIC),
     # An email provider's delivery webhook: posted by the provider, authenticated by its
     # own secret (basic auth, and a signature where it signs), never by a CSRF token.
     web("esp-webhook", "POST", PUBLIC, cross_site=True),

@@ -187,7 +187,8 @@ MODELS: tuple[Model, ...] = (
                                        "from_local", "from_name", "topics", "segments",
                                        "state", "created_by", "created_at", "send_at",
                                        "problem", "queued_at", "recipients",
-                                       "finished_at")),
+                                       "finished_at", "track_opens", "track_clicks",
+                                       "tracked_links")),
     # Who a broadcast goes to: about a person (ids only; erasure deletes the rows).
     Model("messaging.OutboxMessage", plain("id", "broadcast", "person", "state",
                                            "created_at", "attempts", "claimed_at",

@@ -29,6 +29,7 @@ def broadcast_json(broadcast, sender_domain: str | None = None) -> dict:
             "send_at": _when(broadcast.send_at), "problem": broadcast.problem,
             "queued_at": _when(broadcast.queued_at),
             "finished_at": _when(broadcast.finished_at),
+            "track_opens": broadcast.track_opens, "track_clicks": broadcast.track_clicks,
             "progress": pipeline.progress(broadcast)}
 
 
@@ -55,6 +56,8 @@ class BroadcastsView(ApiView):
             self.principal.account, data["name"], template=template, sender=sender,
             from_local=data["from_local"], from_name=data.get("from_name", ""),
             topics=data["topics"], segments=data.get("segments", []),
+            track_opens=data.get("track_opens", False),
+            track_clicks=data.get("track_clicks", False),
             actor=self.principal, request=request._request)
         return Response(broadcast_json(broadcast), status=status.HTTP_201_CREATED,
                         headers={"Location": f"/api/v1/broadcasts/{broadcast.pk}"})

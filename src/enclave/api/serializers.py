@@ -580,6 +580,12 @@ class BroadcastWriteSerializer(_MailWriteSerializer):
     segments = serializers.ListField(child=_id_field("A segment's id."), required=False,
                                      max_length=20,
                                      help_text="Only subscribers in one of these.")
+    track_opens = StrictBooleanField(required=False, default=False,
+                                     help_text="Add an open pixel (off by default).")
+    track_clicks = StrictBooleanField(
+        required=False, default=False,
+        help_text="Send the template's literal https links through a click redirect (off "
+                  "by default; personalised links are never rewritten).")
 
 
 class BroadcastProgressSerializer(serializers.Serializer):
@@ -591,6 +597,9 @@ class BroadcastProgressSerializer(serializers.Serializer):
     skipped = serializers.IntegerField()
     bounced = serializers.IntegerField(help_text="Sent, then reported bounced by the email "
                                                  "provider (its delivery webhooks)")
+    opened = serializers.IntegerField(help_text="Recipients whose open was tracked (an "
+                                                "over-count: some clients load every image)")
+    clicked = serializers.IntegerField(help_text="Recipients who clicked a tracked link")
 
 
 class BroadcastSerializer(serializers.Serializer):
@@ -612,6 +621,8 @@ class BroadcastSerializer(serializers.Serializer):
                                               "(it went back to a draft); empty otherwise.")
     queued_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+    track_opens = serializers.BooleanField()
+    track_clicks = serializers.BooleanField()
     progress = BroadcastProgressSerializer()
 
 

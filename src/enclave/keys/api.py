@@ -78,6 +78,15 @@ def mac(purpose: str, message: bytes) -> tuple[int, bytes]:
     return material.version, hmac.new(material.mac_key, message, hashlib.sha256).digest()
 
 
+def mac_many(purpose: str, messages: list[bytes]) -> tuple[int, list[bytes]]:
+    """:func:`mac` of each of ``messages`` under one read of the primary key: (its
+    version, the tags in order)."""
+    messages = [_check_bytes("message", message) for message in messages]
+    material = keyring.primary(purpose)
+    return material.version, [hmac.new(material.mac_key, message, hashlib.sha256).digest()
+                              for message in messages]
+
+
 def mac_all(purpose: str, message: bytes) -> list[tuple[int, bytes]]:
     """The tag of ``message`` under every usable (primary and active) version of
     ``purpose``, primary first — for looking a token up by hash across a rotation."""

@@ -62,7 +62,9 @@ RULES: list[dict] = [
     {"type": "path", "name": "one_time_token", "action": "replace",
      "patterns": ["/app/password/reset/<token>", "/app/invite/<token>",
                   "/app/signup/<token>", "/app/setup/<token>", "/preferences/<token>",
-                  "/confirm/<token>", "/unsubscribe/<token>"]},
+                  "/confirm/<token>", "/unsubscribe/<token>",
+                  # Not secrets, but each names one person's message: pseudonymous.
+                  "/t/o/<token>", "/t/c/<token>"]},
     # Query parameters that carry personal data: search terms, every field the personal-data
     # registry says logs may not carry (enclave.access.personal_data), and any value
     # holding an email address. tests/logs/test_policy.py checks the people fields.

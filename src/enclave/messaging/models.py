@@ -161,6 +161,11 @@ class Broadcast(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     recipients = models.PositiveIntegerField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Open and click tracking (off unless asked for; ``messaging.tracking``): the links it
+    # rewrites are the template's literal https links, kept here when it is queued.
+    track_opens = models.BooleanField(default=False, db_default=False)
+    track_clicks = models.BooleanField(default=False, db_default=False)
+    tracked_links = models.JSONField(default=list)
 
     class Meta:
         indexes = [models.Index(fields=["state", "send_at"], name="broadcast_due")]

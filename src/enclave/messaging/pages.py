@@ -266,6 +266,8 @@ def broadcasts_list(request: HttpRequest) -> HttpResponse:
                                          "sender"),
                 from_local=form.get("from_local", ""), from_name=form.get("from_name", ""),
                 topics=form.getlist("topics"), segments=form.getlist("segments"),
+                track_opens=form.get("track_opens") == "on",
+                track_clicks=form.get("track_clicks") == "on",
                 actor=principal, request=request)
             return redirect(f"/app/broadcasts/{broadcast.pk}/")
         except ValidationError as exc:

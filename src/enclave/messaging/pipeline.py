@@ -41,7 +41,15 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 
 from enclave.core import clock
-from enclave.messaging import access, compose, footer, headers, rendering, transports
+from enclave.messaging import (
+    access,
+    compose,
+    footer,
+    headers,
+    rendering,
+    tracking,
+    transports,
+)
 from enclave.messaging.models import (
     OUTBOX_DEFERRED,
     OUTBOX_FAILED,
@@ -370,6 +378,11 @@ def _send_one(row, context, out, key, transport, *, now) -> str:
         return OUTBOX_FAILED
     broadcast = row.broadcast
     out = footer.add(out, broadcast.account.postal_address)
+    if broadcast.track_opens or broadcast.track_clicks:
+        out = dataclasses.replace(out, html=tracking.add(
+            out.html, broadcast_id=broadcast.pk, row_id=row.pk,
+            links=broadcast.tracked_links, opens=broadcast.track_opens,
+            clicks=broadcast.track_clicks))
     try:
         envelope, raw = compose.message(
             domain=broadcast.sender.domain, from_local=broadcast.from_local,
@@ -427,8 +440,9 @@ def run_once(transport, *, limit: int = BATCH, now=None) -> dict[str, int]:
 
 
 def progress(broadcast: Broadcast) -> dict[str, int]:
-    """How many of the broadcast's rows are in each state, and how many of its messages
-    a provider later reported bounced (``DeliveryEvent``: a hard bounce or a refusal)."""
+    """How many of the broadcast's rows are in each state, and how many recipients a
+    provider later reported bounced (``DeliveryEvent``: a hard bounce or a refusal), and
+    opened or clicked (its own tracking, when on)."""
     from django.db.models import Count
 
     from enclave.messaging.models import DeliveryEvent
@@ -438,7 +452,8 @@ def progress(broadcast: Broadcast) -> dict[str, int]:
     counts = {state: found.get(state, 0) for state in (
         OUTBOX_QUEUED, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_DEFERRED, OUTBOX_FAILED,
         OUTBOX_SKIPPED)}
-    counts["bounced"] = DeliveryEvent.objects.filter(
-        broadcast=broadcast, kind__in=("bounced", "rejected")) \
-        .values("person_id").distinct().count()
+    for name, kinds in (("bounced", ("bounced", "rejected")), ("opened", ("opened",)),
+                        ("clicked", ("clicked",))):
+        counts[name] = DeliveryEvent.objects.filter(broadcast=broadcast, kind__in=kinds) \
+            .values("person_id").distinct().count()
     return counts

@@ -110,9 +110,12 @@ def _own(account_id: int, template: EmailTemplate, sender: SenderDomain) -> None
 
 def do_create_broadcast(account, name: str, *, template: EmailTemplate,
                         sender: SenderDomain, from_local: str, from_name: str = "",
-                        topics, segments=(), actor: Principal, request=None) -> Broadcast:
+                        topics, segments=(), track_opens: bool = False,
+                        track_clicks: bool = False, actor: Principal,
+                        request=None) -> Broadcast:
     """A draft broadcast. Needs ``email.manage``; the template, sender domain, topics
-    (at least one) and segments must be the account's (MissingReference otherwise)."""
+    (at least one) and segments must be the account's (MissingReference otherwise).
+    Open and click tracking are off unless asked for (``messaging.tracking``)."""
     authorize(actor, P.EMAIL_MANAGE, account_id=account.pk)
     name = _clean_name(name)
     local, display = _clean_from(from_local, from_name)
@@ -125,7 +128,8 @@ def do_create_broadcast(account, name: str, *, template: EmailTemplate,
             broadcast = Broadcast.objects.create(
                 account=account, name=name, template=template, sender=sender,
                 from_local=local, from_name=display, topics=topic_ids,
-                segments=segment_ids, created_by_id=actor.member_id)
+                segments=segment_ids, track_opens=bool(track_opens),
+                track_clicks=bool(track_clicks), created_by_id=actor.member_id)
             audit.record(AuditEventType.BROADCAST_CREATED, actor=actor,
                          account_id=account.pk, request=request, target_type="broadcast",
                          target_id=broadcast.pk)
@@ -193,6 +197,12 @@ def _start(locked: Broadcast, now) -> int:
                                             "used; fix the segment first."}) from None
     locked.state, locked.queued_at, locked.recipients = QUEUED, now, count
     locked.send_at, locked.problem = None, ""
+    if locked.track_clicks:  # the links a click may go to, fixed as it goes out
+        from enclave.messaging import tracking
+
+        locked.tracked_links = tracking.literal_links(
+            EmailTemplate.objects.values_list("compiled", flat=True).get(
+                pk=locked.template_id))
     if count == 0:  # nobody to send to: done at once, never "queued" for ever
         locked.state, locked.finished_at = SENT, now
     locked.save()
