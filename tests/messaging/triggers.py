@@ -194,7 +194,7 @@ TRIGGERS[AuditEventType.MESSAGE_QUEUED] = lambda f: _with_dns(_message_queued)
 
 
 def _esp_webhook_refused(f):
-    """A provider's webhook posted without its secret."""
+    """A provider's webhook posted with the wrong secret."""
     import dataclasses
 
     from django.conf import settings
@@ -208,7 +208,8 @@ def _esp_webhook_refused(f):
                                           esp_api_key_file=secret,
                                           esp_webhook_secret_file=secret)
     try:
-        HttpsClient().post("/webhooks/esp/postmark/", "{}", content_type="application/json")
+        HttpsClient().post("/webhooks/esp/postmark/", "{}", content_type="application/json",
+                           HTTP_AUTHORIZATION="Basic d3Jvbmc6c2VjcmV0")  # wrong:secret
     finally:
         settings.CONFIG = previous
 
