@@ -291,6 +291,9 @@ ENCLAVE_API_RATES = {
     "esp.webhook": "6000/min",
     # Tracking hits (open pixels, click redirects) recorded per client address.
     "track.ip": "600/min",
+    # Tracking tokens that do not verify, per client address: past it, refused before any
+    # key is read.
+    "track.invalid": "60/min",
     # Refused webhook requests audited per client address (beyond: only logged).
     "esp.webhook.refused": "60/h",
     # Sender-domain DNS checks per account: each asks DNS several questions about a name

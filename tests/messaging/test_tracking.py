@@ -18,9 +18,11 @@ from tests.messaging.test_pipeline import received
 
 SOURCE = ('<html><body><p>Hi {{ person.first_name }}</p>'
           '<a href="https://shop.example/sale?a=1&b=2">Sale</a> '
-          '<a href="https://shop.example/sale?a=1&b=2">Again</a> '
+          '<a class="x" href="https://shop.example/sale?a=1&b=2">Again</a> '
           '<a href="https://shop.example/p/{{ person.first_name }}">Yours</a> '
           '<a href="http://plain.example/">Plain</a> '
+          '<div data-href="https://shop.example/sale?a=1&b=2">data</div>'
+          '<pre>&lt;a href="https://shop.example/sale?a=1&amp;b=2"&gt;</pre>'
           '<a href="{{ unsubscribe_url }}">Unsubscribe</a></body></html>')
 
 
@@ -65,6 +67,9 @@ class TestRewriting:
             "https://shop.example/sale?a=1&amp;b=2"]
         assert len(tokens(html, "c")) == 2  # the same link twice
         assert 'href="https://shop.example/p/Ann"' in html  # personalised: as it was
+        # Not links: an attribute that is not href, text that shows one.
+        assert 'data-href="https://shop.example/sale?a=1&amp;b=2"' in html
+        assert '<pre>&lt;a href="https://shop.example/sale?a=1&amp;b=2"' in html
         assert 'href="http://plain.example/"' in html
         assert "/unsubscribe/" in html
         assert "/t/o/" not in html
@@ -122,14 +127,54 @@ class TestRecording:
         response = get(f"/t/c/{tokens(html, 'c')[0]}")
         assert (response.status_code, DeliveryEvent.objects.count()) == (302, 0)
 
-    def test_past_the_rate_limit_a_click_is_refused_and_not_recorded(
+    def test_past_the_rate_limit_the_reader_still_goes_only_the_count_misses_it(
             self, setup, sink, smtp, settings):
         html, _ = sent_html(setup, sink, smtp, opens=True, clicks=True)
         settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES, "track.ip": "1/min"}
         get(f"/t/o/{tokens(html, 'o')[0]}")  # uses the one hit the address has
         response = get(f"/t/c/{tokens(html, 'c')[0]}")
-        assert response.status_code == 429
+        assert (response.status_code, response["Location"]) == (
+            302, "https://shop.example/sale?a=1&b=2")
         assert list(DeliveryEvent.objects.values_list("kind", flat=True)) == ["opened"]
+
+    def test_a_head_request_is_a_link_checker_not_a_click(self, setup, sink, smtp):
+        html, _ = sent_html(setup, sink, smtp, clicks=True)
+        response = HttpsClient().head(f"/t/c/{tokens(html, 'c')[0]}")
+        assert (response.status_code, DeliveryEvent.objects.count()) == (302, 0)
+
+    def test_past_the_failure_limit_tokens_are_refused_before_any_key_is_read(
+            self, setup, sink, smtp, settings, django_assert_num_queries):
+        html, _ = sent_html(setup, sink, smtp, clicks=True)
+        settings.ENCLAVE_API_RATES = {**settings.ENCLAVE_API_RATES, "track.invalid": "2/min"}
+        from django.test import RequestFactory
+
+        b, r, n, v, _ = tokens(html, "c")[0].split("-", 4)
+        wrong = f"{b}-{r}-{n}-{v}-{'A' * 43}"
+        assert [get(f"/t/c/{wrong}").status_code for _ in range(2)] == [404, 404]
+        request = RequestFactory().get("/t/c/", REMOTE_ADDR="127.0.0.1")
+        with django_assert_num_queries(0):
+            parsed = tracking._verified(request, tokens(html, "c")[0])
+        assert parsed is None  # even a good token, from this address, for now
+
+    def test_a_token_spelled_differently_is_not_the_same_token(self, setup, sink, smtp):
+        html, _ = sent_html(setup, sink, smtp, clicks=True)
+        b, r, n, v, mac = tokens(html, "c")[0].split("-", 4)
+        for variant in (f"0{b}-{r}-{n}-{v}-{mac}", f"{b}-{r}-0{n}-{v}-{mac}",
+                        f"{b}-{r}-{n}-0{v}-{mac}", f"{b}-{r}-{n}-{v}-{mac}=",
+                        f"{b}-{r}-{n}-{v}-{mac[:-1]}+"):
+            assert get(f"/t/c/{variant}").status_code == 404, variant
+
+    def test_sent_links_survive_a_key_rotation_and_keep_their_version_from_retiring(
+            self, setup, sink, smtp):
+        from enclave.keys.actions import do_retire_key_version, do_rotate_data_key
+        from enclave.keys.errors import KeyInUse
+
+        html, row = sent_html(setup, sink, smtp, clicks=True)
+        version = Broadcast.objects.get(pk=row.broadcast_id).tracking_key_version
+        do_rotate_data_key("tokens", actor=None)
+        assert get(f"/t/c/{tokens(html, 'c')[0]}").status_code == 302
+        with pytest.raises(KeyInUse):
+            do_retire_key_version("tokens", version, actor=None)
 
 
 class TestLiteralLinks:

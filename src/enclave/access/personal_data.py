@@ -188,7 +188,7 @@ MODELS: tuple[Model, ...] = (
                                        "state", "created_by", "created_at", "send_at",
                                        "problem", "queued_at", "recipients",
                                        "finished_at", "track_opens", "track_clicks",
-                                       "tracked_links")),
+                                       "tracked_links", "tracking_key_version")),
     # Who a broadcast goes to: about a person (ids only; erasure deletes the rows).
     Model("messaging.OutboxMessage", plain("id", "broadcast", "person", "state",
                                            "created_at", "attempts", "claimed_at",

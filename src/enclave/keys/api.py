@@ -78,13 +78,19 @@ def mac(purpose: str, message: bytes) -> tuple[int, bytes]:
     return material.version, hmac.new(material.mac_key, message, hashlib.sha256).digest()
 
 
-def mac_many(purpose: str, messages: list[bytes]) -> tuple[int, list[bytes]]:
-    """:func:`mac` of each of ``messages`` under one read of the primary key: (its
-    version, the tags in order)."""
+def primary_version(purpose: str) -> int:
+    """The version number of ``purpose``'s primary key."""
+    return keyring.primary(purpose).version
+
+
+def mac_many(purpose: str, version: int, messages: list[bytes]) -> list[bytes]:
+    """The MAC of each of ``messages`` under ``purpose`` v``version`` (its material read
+    once, from the keyring's cache when it can): for values signed with a version fixed
+    earlier, checked with :func:`verify_mac`."""
     messages = [_check_bytes("message", message) for message in messages]
-    material = keyring.primary(purpose)
-    return material.version, [hmac.new(material.mac_key, message, hashlib.sha256).digest()
-                              for message in messages]
+    material = keyring.version(purpose, version)
+    return [hmac.new(material.mac_key, message, hashlib.sha256).digest()
+            for message in messages]
 
 
 def mac_all(purpose: str, message: bytes) -> list[tuple[int, bytes]]:

@@ -13,3 +13,9 @@ class MessagingConfig(AppConfig):
         # its version would let a retry send the message again.
         register_reference_counter("messaging.TransactionalMessage.key_mac",
                                    count_idempotency_macs)
+        # Tracked broadcasts' links are signed under ``tokens``: retiring the version
+        # would break the links of mail sent in the last ``tracking.LINKS_KEPT``.
+        from enclave.messaging.tracking import count_tracking_keys
+
+        register_reference_counter("messaging.Broadcast.tracking_key_version",
+                                   count_tracking_keys)

@@ -166,6 +166,9 @@ class Broadcast(models.Model):
     track_opens = models.BooleanField(default=False, db_default=False)
     track_clicks = models.BooleanField(default=False, db_default=False)
     tracked_links = models.JSONField(default=list)
+    # The keyring version (purpose ``tokens``) its tracking tokens are signed with, fixed
+    # when it is queued: a later rotation leaves sent links working (and retirement waits).
+    tracking_key_version = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["state", "send_at"], name="broadcast_due")]

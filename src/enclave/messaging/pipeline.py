@@ -382,7 +382,7 @@ def _send_one(row, context, out, key, transport, *, now) -> str:
         out = dataclasses.replace(out, html=tracking.add(
             out.html, broadcast_id=broadcast.pk, row_id=row.pk,
             links=broadcast.tracked_links, opens=broadcast.track_opens,
-            clicks=broadcast.track_clicks))
+            clicks=broadcast.track_clicks, version=broadcast.tracking_key_version))
     try:
         envelope, raw = compose.message(
             domain=broadcast.sender.domain, from_local=broadcast.from_local,

@@ -197,12 +197,17 @@ def _start(locked: Broadcast, now) -> int:
                                             "used; fix the segment first."}) from None
     locked.state, locked.queued_at, locked.recipients = QUEUED, now, count
     locked.send_at, locked.problem = None, ""
-    if locked.track_clicks:  # the links a click may go to, fixed as it goes out
+    if locked.track_opens or locked.track_clicks:
+        from enclave.keys import api as keys
         from enclave.messaging import tracking
 
-        locked.tracked_links = tracking.literal_links(
-            EmailTemplate.objects.values_list("compiled", flat=True).get(
-                pk=locked.template_id))
+        # The key its tracking tokens are signed with, and the links a click may go to,
+        # fixed as it goes out.
+        locked.tracking_key_version = keys.primary_version("tokens")
+        if locked.track_clicks:
+            locked.tracked_links = tracking.literal_links(
+                EmailTemplate.objects.values_list("compiled", flat=True).get(
+                    pk=locked.template_id))
     if count == 0:  # nobody to send to: done at once, never "queued" for ever
         locked.state, locked.finished_at = SENT, now
     locked.save()
