@@ -136,6 +136,36 @@ class TestSendingControls:
         back = api.post(url + "/cancel").json()
         assert (back["state"], back["send_at"]) == ("draft", None)
 
+    def test_schedule_at_each_recipients_local_time(self, api, setup):
+        import datetime as dt
+
+        from enclave.core import clock
+
+        url = api.post("/api/v1/broadcasts", body(setup))["Location"]
+        wall = (clock.now() + dt.timedelta(days=2)).replace(microsecond=0, tzinfo=None)
+        given = wall.replace(tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+        scheduled = api.post(url + "/schedule",
+                             {"send_at": given.isoformat(), "local_time": True}).json()
+        assert (scheduled["state"], scheduled["local_time"], scheduled["send_at"]) == (
+            "scheduled", given.isoformat(),
+            (wall.replace(tzinfo=dt.UTC) - dt.timedelta(hours=14)).isoformat())
+        back = api.post(url + "/cancel").json()
+        assert (back["state"], back["local_time"]) == ("draft", None)
+
+    @pytest.mark.parametrize("flag", ["yes", 1, None])
+    def test_local_time_that_is_not_a_boolean_is_a_422(self, api, setup, flag):
+        import datetime as dt
+
+        from enclave.core import clock
+
+        url = api.post("/api/v1/broadcasts", body(setup))["Location"]
+        when = clock.now() + dt.timedelta(days=2)
+        response = problem(api.post(url + "/schedule", {"send_at": when.isoformat(),
+                                                        "local_time": flag}),
+                           422, "validation")
+        assert list(response["errors"]) == ["local_time"]
+        assert api.get(url).json()["state"] == "draft"
+
     @pytest.mark.parametrize("send_at", ["2030-01-01T09:00:00", "tomorrow", 1767258000,
                                          None, ""])
     def test_a_time_without_an_offset_or_not_a_time_is_a_422(self, api, setup, send_at):

@@ -132,6 +132,21 @@ class TestWrite:
         assert (world.person.company, world.person.email, world.person.phone) == (
             "Initech", PERSON["email"], PERSON["phone"])
 
+    def test_a_time_zone_is_set_and_read_back(self, api, world):
+        body = api.patch(f"/api/v1/people/{world.person.pk}",
+                         {"time_zone": "Australia/Sydney"}).json()
+        assert body["time_zone"] == "Australia/Sydney"
+        assert api.get(f"/api/v1/people/{world.person.pk}").json()["time_zone"] == (
+            "Australia/Sydney")
+
+    def test_an_unknown_time_zone_is_a_422_and_changes_nothing(self, api, world):
+        response = api.patch(f"/api/v1/people/{world.person.pk}",
+                             {"time_zone": "Australia/Sydny"})
+        assert response.status_code == 422
+        assert list(response.json()["errors"]) == ["time_zone"]
+        world.person.refresh_from_db()
+        assert world.person.time_zone == ""
+
     def test_field_masked_for_the_key_cannot_be_set(self, api, world):
         # No scope grants people.unmask, so sensitive fields are masked for every key.
         response = api.patch(f"/api/v1/people/{world.person.pk}", {"address": "Elsewhere"})

@@ -288,6 +288,27 @@ class TestEmailPattern:
             validate_email(address)
 
 
+class TestTimeZonePattern:
+    """The documented time-zone pattern matches exactly the names the server accepts."""
+
+    def test_every_name_the_server_accepts_matches(self):
+        from enclave.people.actions import time_zone_names
+        from enclave.people.values import PERSON_FIELD_RULES
+
+        pattern = re.compile(PERSON_FIELD_RULES["time_zone"]["pattern"])
+        assert [n for n in ("", *time_zone_names()) if not pattern.match(n)] == []
+
+    @pytest.mark.parametrize("zone", ["Europe/Pariss", "europe/paris", "EST5EDT",
+                                      "Etc/GMT+", "Etc/GMTx5", "America/Indiana"])
+    def test_a_name_the_server_refuses_does_not_match(self, zone):
+        from enclave.people.actions import TIME_ZONE_RULE, clean_time_zone
+        from enclave.people.values import PERSON_FIELD_RULES
+
+        assert re.match(PERSON_FIELD_RULES["time_zone"]["pattern"], zone) is None
+        with pytest.raises(ValueError, match=re.escape(TIME_ZONE_RULE)):
+            clean_time_zone(zone)
+
+
 class TestVisibleTextPattern:
     """The schema's "a visible character" pattern and the server agree on whitespace
     (``\\s`` differs between Python and JSON-Schema tools; schemathesis seed 2119205673

@@ -36,6 +36,13 @@ class TestIdentify:
             "ada@example.com", "Ada", "GB")
         assert tags_of(person) == ["beta", "vip"]
 
+    def test_identify_sets_a_time_zone(self, ingest, world):
+        response = ingest.post(URL, identify(external_id="u-2",
+                                             fields={"time_zone": "Europe/Berlin"}))
+        assert response.status_code == 202
+        assert Person.objects.get(account=world.account, external_id="u-2").time_zone == (
+            "Europe/Berlin")
+
     def test_identify_updates_the_person_with_that_external_id(self, ingest, world):
         ingest.post(URL, identify(external_id=PERSON["external_id"],
                                   fields={"company": "Initech"}))

@@ -88,6 +88,6 @@ def test_a_duplicate_only_for_the_message_in_flight_on_the_killed_connection(run
 
 def test_the_broadcast_ends_sent_with_every_row_sent(run):
     assert run["end"]["state"] == "sent"
-    assert run["end"]["progress"] == {"queued": 0, "sending": 0, "sent": RECIPIENTS,
-                                      "deferred": 0, "failed": 0, "skipped": 0,
+    assert run["end"]["progress"] == {"queued": 0, "waiting": 0, "sending": 0,
+                                      "sent": RECIPIENTS, "deferred": 0, "failed": 0, "skipped": 0,
                                       "bounced": 0, "opened": 0, "clicked": 0}

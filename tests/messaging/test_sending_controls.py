@@ -142,6 +142,131 @@ class TestSchedule:
         assert actions.start_due_broadcasts(now=clock.now() + dt.timedelta(hours=2)) == 0
 
 
+# Local-time sending: 09:00 on 2026-12-10 on each recipient's clock.
+WALL = dt.datetime(2026, 12, 10, 9, 0)
+AT_0900_UTC = WALL.replace(tzinfo=dt.UTC)
+
+
+def due_at(broadcast) -> dict[str, dt.datetime | None]:
+    return dict(OutboxMessage.objects.filter(broadcast=broadcast)
+                .values_list("person__email", "next_attempt_at"))
+
+
+@pytest.mark.django_db
+class TestLocalTime:
+    def test_each_recipient_gets_it_at_the_time_on_their_own_clock(self, setup):
+        with clock.frozen(START):
+            setup.person("tokyo@example.net", time_zone="Asia/Tokyo")
+            setup.person("paris@example.net", time_zone="Europe/Paris")
+            setup.person("ny@example.net", time_zone="America/New_York")
+            broadcast = actions.do_schedule_broadcast(
+                setup.broadcast(), AT_0900_UTC, local_time=True, actor=setup.owner)
+            clock.advance(fresh(broadcast).send_at - START)
+            assert actions.start_due_broadcasts() == 1
+        assert due_at(broadcast) == {
+            "tokyo@example.net": dt.datetime(2026, 12, 10, 0, 0, tzinfo=dt.UTC),
+            "paris@example.net": dt.datetime(2026, 12, 10, 8, 0, tzinfo=dt.UTC),
+            "ny@example.net": dt.datetime(2026, 12, 10, 14, 0, tzinfo=dt.UTC)}
+
+    def test_people_without_a_time_zone_get_it_at_the_moment_given(self, setup):
+        with clock.frozen(START):
+            setup.person("nowhere@example.net")
+            paris = dt.timezone(dt.timedelta(hours=1))
+            broadcast = actions.do_schedule_broadcast(
+                setup.broadcast(), WALL.replace(tzinfo=paris), local_time=True,
+                actor=setup.owner)
+            clock.advance(fresh(broadcast).send_at - START)
+            actions.start_due_broadcasts()
+        assert due_at(broadcast) == {
+            "nowhere@example.net": dt.datetime(2026, 12, 10, 8, 0, tzinfo=dt.UTC)}
+
+    def test_the_wall_clock_time_follows_daylight_saving(self, setup):
+        summer = dt.datetime(2027, 7, 1, 9, 0, tzinfo=dt.UTC)
+        with clock.frozen(START):
+            setup.person("paris@example.net", time_zone="Europe/Paris")
+            broadcast = actions.do_schedule_broadcast(
+                setup.broadcast(), summer, local_time=True, actor=setup.owner)
+            clock.advance(fresh(broadcast).send_at - START)
+            actions.start_due_broadcasts()
+        assert due_at(broadcast) == {
+            "paris@example.net": dt.datetime(2027, 7, 1, 7, 0, tzinfo=dt.UTC)}
+
+    def test_the_recipients_are_chosen_when_the_time_first_comes_anywhere(self, setup):
+        with clock.frozen(START):
+            broadcast = actions.do_schedule_broadcast(
+                setup.broadcast(), AT_0900_UTC, local_time=True, actor=setup.owner)
+        assert fresh(broadcast).send_at == AT_0900_UTC - dt.timedelta(hours=14)
+
+    def test_nobody_is_sent_it_before_their_time(self, setup, sink, smtp):
+        with clock.frozen(START):
+            setup.person("tokyo@example.net", time_zone="Asia/Tokyo")
+            setup.person("ny@example.net", time_zone="America/New_York")
+            broadcast = actions.do_schedule_broadcast(
+                setup.broadcast(), AT_0900_UTC, local_time=True, actor=setup.owner)
+            clock.advance(fresh(broadcast).send_at - START)
+            actions.start_due_broadcasts()
+            assert pipeline.run_once(smtp) == {}
+            clock.advance(dt.datetime(2026, 12, 10, 0, 0, tzinfo=dt.UTC) - clock.now())
+            assert pipeline.run_once(smtp) == {"sent": 1}
+            assert set(received(sink)) == {"tokyo@example.net"}
+            assert pipeline.progress(fresh(broadcast))["waiting"] == 1
+            assert fresh(broadcast).state == "queued"
+            clock.advance(dt.timedelta(hours=14))
+            assert pipeline.run_once(smtp) == {"sent": 1}
+        assert fresh(broadcast).state == "sent"
+
+    def test_a_late_start_sends_at_once_to_those_whose_time_has_passed(self, setup):
+        with clock.frozen(START):
+            setup.person("tokyo@example.net", time_zone="Asia/Tokyo")
+            setup.person("ny@example.net", time_zone="America/New_York")
+            broadcast = actions.do_schedule_broadcast(
+                setup.broadcast(), AT_0900_UTC, local_time=True, actor=setup.owner)
+            # The workers were down until 02:00 UTC: Tokyo's 09:00 has passed.
+            late = dt.datetime(2026, 12, 10, 2, 0, tzinfo=dt.UTC)
+            assert actions.start_due_broadcasts(now=late) == 1
+        assert due_at(broadcast) == {
+            "tokyo@example.net": None,
+            "ny@example.net": dt.datetime(2026, 12, 10, 14, 0, tzinfo=dt.UTC)}
+
+    def test_a_time_that_has_come_somewhere_already_is_refused(self, setup):
+        soon = START + dt.timedelta(hours=13)  # already 09:00 tomorrow in UTC+14
+        with clock.frozen(START), pytest.raises(ValidationError) as caught:
+            actions.do_schedule_broadcast(setup.broadcast(), soon, local_time=True,
+                                          actor=setup.owner)
+        assert caught.value.message_dict == {"send_at": [actions.broadcasts.LOCAL_TOO_SOON]}
+
+    @pytest.mark.parametrize("stored", ["Mars/Olympus_Mons", "America", "../../etc/passwd",
+                                        "x" * 64])
+    def test_a_zone_the_tz_database_does_not_have_gets_the_moment_given(self, setup,
+                                                                         stored):
+        with clock.frozen(START):
+            setup.person("gone@example.net", time_zone=stored)
+            broadcast = actions.do_schedule_broadcast(
+                setup.broadcast(), AT_0900_UTC, local_time=True, actor=setup.owner)
+            clock.advance(fresh(broadcast).send_at - START)
+            assert actions.start_due_broadcasts() == 1
+        assert due_at(broadcast) == {"gone@example.net": AT_0900_UTC}
+
+    def test_unscheduling_forgets_the_local_time(self, setup):
+        with clock.frozen(START):
+            broadcast = actions.do_schedule_broadcast(
+                setup.broadcast(), AT_0900_UTC, local_time=True, actor=setup.owner)
+            after = actions.do_cancel_broadcast(broadcast, actor=setup.owner)
+        assert (after.state, after.local_at, after.local_offset) == ("draft", None, None)
+
+    def test_the_schedule_audit_row_says_local_time(self, setup):
+        with clock.frozen(START):
+            actions.do_schedule_broadcast(setup.broadcast(), AT_0900_UTC, local_time=True,
+                                          actor=setup.owner)
+        assert audited(AuditEventType.BROADCAST_SCHEDULED) == [
+            {"send_at": AT_0900_UTC.isoformat(), "local_time": True}]
+
+    def test_a_broadcast_sent_now_has_no_waiting_count(self, setup):
+        broadcast = queue(setup, "ann@example.net", time_zone="Asia/Tokyo")
+        assert pipeline.progress(broadcast)["waiting"] == 0
+        assert due_at(broadcast) == {"ann@example.net": None}
+
+
 @pytest.mark.django_db
 class TestPauseResume:
     def test_a_paused_broadcast_sends_nothing_until_resumed(self, setup, sink, smtp):
@@ -408,6 +533,29 @@ class TestPages:
         page = client.get(f"/app/broadcasts/{broadcast.pk}/").content.decode()
         assert when.strftime("%Y-%m-%d %H:%M UTC") in page
         assert "Unschedule" in page
+
+    def test_a_draft_is_scheduled_from_its_page_at_each_recipients_local_time(self,
+                                                                            setup):
+        broadcast = setup.broadcast()
+        client = setup.world.client("owner")
+        with clock.frozen(START):
+            response = client.post(f"/app/broadcasts/{broadcast.pk}/schedule/",
+                                   {"send_at": "2026-12-10T09:00", "local_time": "on"})
+            assert response.status_code == 302
+            page = client.get(f"/app/broadcasts/{broadcast.pk}/").content.decode()
+        assert fresh(broadcast).local_at == AT_0900_UTC
+        assert "2026-12-10 09:00 on each recipient's clock" in page
+        assert "recipients chosen at <time datetime=\"2026-12-09T19:00:00+00:00\">" in page
+
+    def test_a_local_time_too_soon_is_a_page_message(self, setup):
+        broadcast = setup.broadcast()
+        with clock.frozen(START):
+            response = setup.world.client("owner").post(
+                f"/app/broadcasts/{broadcast.pk}/schedule/",
+                {"send_at": "2026-12-07T22:00", "local_time": "on"})
+        assert response.status_code == 409
+        assert "already come in some time zones" in response.content.decode()
+        assert fresh(broadcast).state == "draft"
 
     @pytest.mark.parametrize("typed", ["", "tomorrow", "2026-13-40T99:99"])
     def test_a_time_that_is_not_one_is_a_page_message(self, setup, typed):

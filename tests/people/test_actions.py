@@ -39,6 +39,18 @@ class TestCreatePerson:
         assert set(info.value.message_dict) == {"email", "ip", "country", "nickname"}
         assert Person.objects.filter(account=world.account).count() == 1
 
+    def test_a_time_zone_is_kept_as_the_tz_database_spells_it(self, world):
+        person = create(world, {"email": "tz@example.com", "time_zone": " Asia/Tokyo "})
+        assert person.time_zone == "Asia/Tokyo"
+
+    @pytest.mark.parametrize("zone", ["Europe/Pariss", "europe/paris", "EST5EDT",
+                                      "../../etc/passwd", "Factory", "+01:00"])
+    def test_a_time_zone_that_names_none_is_refused(self, world, zone):
+        with pytest.raises(ValidationError) as info:
+            create(world, {"email": "tz@example.com", "time_zone": zone})
+        assert info.value.message_dict == {"time_zone": [actions.TIME_ZONE_RULE]}
+        assert not Person.objects.filter(email="tz@example.com").exists()
+
     def test_duplicate_email_is_a_clear_error(self, world):
         with pytest.raises(ValidationError, match="Another person has this email"):
             create(world, {"email": PERSON["email"]})

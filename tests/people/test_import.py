@@ -110,6 +110,21 @@ class TestImportAction:
         assert AuditEvent.objects.get(event_type=AuditEventType.PEOPLE_IMPORTED).extra_data[
             "created"] == 1
 
+    def test_time_zones_are_imported_for_new_and_existing_people(self, world):
+        plan = importer.plan_import(
+            f"email,time_zone\n{PERSON['email']},Europe/Paris\nnew@example.com,"
+            "America/New_York\n".encode(), world.account.pk, ALL)
+        actions.do_import_people(world.account, plan, actor=world.actor("user"))
+        assert dict(Person.objects.filter(account=world.account)
+                    .values_list("email", "time_zone")) == {
+            PERSON["email"]: "Europe/Paris", "new@example.com": "America/New_York"}
+
+    def test_an_unknown_time_zone_is_a_row_error(self, world):
+        plan = importer.plan_import(b"email,time_zone\nz@example.com,Mars/Base\n",
+                                    world.account.pk, ALL)
+        assert [(e.line, e.column, e.message) for e in plan.errors] == [
+            (2, "time_zone", actions.TIME_ZONE_RULE)]
+
     def test_a_conflict_on_write_rolls_back_the_whole_file(self, world):
         Person.objects.create(account=world.account, email="taken@example.com",
                               external_id="T-1")

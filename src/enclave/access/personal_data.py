@@ -114,7 +114,8 @@ SUBJECT_ROWS: dict[str, tuple[str, str | None]] = {
 MODELS: tuple[Model, ...] = (
     # --- people: the marketing contacts ---
     Model("people.Person", {
-        **plain("id", "account", "company", "country", "external_id", "consent", "row_id",
+        **plain("id", "account", "company", "country", "time_zone", "external_id", "consent",
+                "row_id",
                 "created_at", "updated_at", "archived_at"),
         "email": personal("email"),
         "first_name": personal(),
@@ -188,7 +189,8 @@ MODELS: tuple[Model, ...] = (
                                        "state", "created_by", "created_at", "send_at",
                                        "problem", "queued_at", "recipients",
                                        "finished_at", "track_opens", "track_clicks",
-                                       "tracked_links", "tracking_key_version")),
+                                       "tracked_links", "tracking_key_version",
+                                       "local_at", "local_offset")),
     # Who a broadcast goes to: about a person (ids only; erasure deletes the rows).
     Model("messaging.OutboxMessage", plain("id", "broadcast", "person", "state",
                                            "created_at", "attempts", "claimed_at",

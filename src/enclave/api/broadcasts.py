@@ -26,7 +26,9 @@ def broadcast_json(broadcast, sender_domain: str | None = None) -> dict:
             "from_address": f"{broadcast.from_local}@{domain}",
             "from_name": broadcast.from_name, "topics": broadcast.topics,
             "segments": broadcast.segments, "recipients": broadcast.recipients,
-            "send_at": _when(broadcast.send_at), "problem": broadcast.problem,
+            "send_at": _when(broadcast.send_at),
+            "local_time": _when(actions.local_wall(broadcast)),
+            "problem": broadcast.problem,
             "queued_at": _when(broadcast.queued_at),
             "finished_at": _when(broadcast.finished_at),
             "track_opens": broadcast.track_opens, "track_clicks": broadcast.track_clicks,
@@ -118,7 +120,8 @@ class BroadcastScheduleView(ApiView):
         data = self.validated(s.BroadcastScheduleSerializer)
         broadcast = access.access_broadcast(self.principal, broadcast_id, for_write=True)
         return Response(broadcast_json(actions.do_schedule_broadcast(
-            broadcast, data["send_at"], actor=self.principal, request=request._request)))
+            broadcast, data["send_at"], local_time=data["local_time"], actor=self.principal,
+            request=request._request)))
 
 
 class BroadcastPauseView(ApiView):

@@ -104,6 +104,7 @@ class PersonWriteSerializer(StrictSerializer):
     address = _text("address")
     external_id = _text("external_id")
     country = StrictCharField(required=False, allow_blank=True, max_length=2)
+    time_zone = StrictCharField(required=False, allow_blank=True, max_length=64)
     ip = StrictCharField(required=False, allow_blank=True, max_length=45,
                                help_text="IPv4 or IPv6 address; empty clears it.")
     consent = serializers.ChoiceField(choices=CONSENT_CHOICES, required=False)
@@ -153,6 +154,7 @@ class PersonSerializer(serializers.Serializer):
     ip = serializers.CharField(required=False)
     company = serializers.CharField(required=False)
     country = serializers.CharField(required=False)
+    time_zone = serializers.CharField(required=False)
     external_id = serializers.CharField(required=False)
     consent = serializers.CharField(required=False)
     created_at = serializers.CharField(required=False)
@@ -590,6 +592,8 @@ class BroadcastWriteSerializer(_MailWriteSerializer):
 
 class BroadcastProgressSerializer(serializers.Serializer):
     queued = serializers.IntegerField()
+    waiting = serializers.IntegerField(help_text="Of the queued, how many wait for their "
+                                                 "recipient's local time")
     sending = serializers.IntegerField()
     sent = serializers.IntegerField()
     deferred = serializers.IntegerField()
@@ -616,7 +620,12 @@ class BroadcastSerializer(serializers.Serializer):
     recipients = serializers.IntegerField(allow_null=True,
                                           help_text="How many were queued (null: a draft).")
     send_at = serializers.DateTimeField(allow_null=True,
-                                        help_text="When a scheduled broadcast starts.")
+                                        help_text="When a scheduled broadcast starts (its "
+                                                  "recipients are snapshotted then).")
+    local_time = serializers.DateTimeField(
+        allow_null=True, help_text="Sent at each recipient's local time: this date and "
+                                   "time on their clock (people without a time zone: at "
+                                   "this moment, in this offset); null otherwise.")
     problem = serializers.CharField(help_text="Why it was not sent at its scheduled time "
                                               "(it went back to a draft); empty otherwise.")
     queued_at = serializers.DateTimeField(allow_null=True)
@@ -630,9 +639,23 @@ class BroadcastListSerializer(serializers.Serializer):
     results = BroadcastSerializer(many=True)
 
 
+class _OffsetKeptDateTimeField(serializers.DateTimeField):
+    """A time kept in the UTC offset it was sent with (DRF converts to the server's
+    zone): a local-time broadcast's wall-clock time is read in that offset."""
+
+    def enforce_timezone(self, value):
+        return value if value.tzinfo is not None else super().enforce_timezone(value)
+
+
 class BroadcastScheduleSerializer(StrictSerializer):
-    send_at = serializers.DateTimeField(
+    send_at = _OffsetKeptDateTimeField(
         help_text="When to send: RFC 3339 with its UTC offset, in the coming year.")
+    local_time = StrictBooleanField(
+        required=False, default=False,
+        help_text="Send when each recipient's clock shows send_at's date and time (as "
+                  "written, in their time zone; people without one at send_at). Its "
+                  "recipients are snapshotted when that time first comes anywhere "
+                  "(UTC+14), which must still be ahead.")
 
     def to_internal_value(self, data):
         # DRF would read a time without an offset in the server's zone: refuse it.

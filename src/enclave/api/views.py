@@ -57,7 +57,8 @@ def bench_bare_person(request: HttpRequest, person_id: int) -> HttpResponse:
         raise Http404
     body = {"id": person.pk}
     for field in ("email", "first_name", "last_name", "phone", "address", "ip", "company",
-                  "country", "external_id", "consent", "created_at", "updated_at"):
+                  "country", "time_zone", "external_id", "consent", "created_at",
+                  "updated_at"):
         value = getattr(person, field)
         body[field] = value.isoformat() if hasattr(value, "isoformat") else (value or "")
     body["archived_at"] = person.archived_at.isoformat() if person.archived_at else None

@@ -156,6 +156,13 @@ class Broadcast(models.Model):
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=clock.now)
     send_at = models.DateTimeField(null=True, blank=True)  # when SCHEDULED
+    # Sent at each recipient's local time (``do_schedule_broadcast(local_time=True)``):
+    # ``local_at`` is the moment asked for and ``local_offset`` the UTC offset (minutes) it
+    # was given in. Its wall-clock time is when each recipient with a time zone gets it
+    # (their own clock); people without one get it at ``local_at``. ``send_at`` is then the
+    # snapshot's moment: the first at which that wall-clock time comes anywhere (UTC+14).
+    local_at = models.DateTimeField(null=True, blank=True)
+    local_offset = models.SmallIntegerField(null=True, blank=True)
     # Why a scheduled broadcast was not sent at its time (it went back to DRAFT).
     problem = models.CharField(max_length=200, blank=True, default="")
     queued_at = models.DateTimeField(null=True, blank=True)

@@ -284,8 +284,11 @@ def _broadcast_page(request, broadcast, *, error="", notice="",
                     status=200) -> HttpResponse:
     from enclave.messaging import pipeline
 
+    wall = actions.local_wall(broadcast)
     return render(request, "messaging/broadcast_detail.html", {
         "broadcast": broadcast, "progress": pipeline.progress(broadcast), "error": error,
+        # Formatted here: the date filter would show it in UTC.
+        "local_wall": wall.strftime("%Y-%m-%d %H:%M") if wall else "",
         "notice": notice, "can_manage": request.principal.can(P.EMAIL_MANAGE),
         "member_email": getattr(request.user, "email", "")}, status=status)
 
@@ -317,7 +320,8 @@ def broadcast_cancel(request: HttpRequest, broadcast_id: int) -> HttpResponse:
 
 
 def broadcast_schedule(request: HttpRequest, broadcast_id: int) -> HttpResponse:
-    """Send a draft at a time given in UTC (the form's ``send_at``, YYYY-MM-DDTHH:MM)."""
+    """Send a draft at a time given in UTC (the form's ``send_at``, YYYY-MM-DDTHH:MM),
+    or (``local_time`` checked) at that time on each recipient's clock."""
     import datetime as dt
 
     raw = request.POST.get("send_at", "").strip()
@@ -327,8 +331,9 @@ def broadcast_schedule(request: HttpRequest, broadcast_id: int) -> HttpResponse:
         broadcast = access.access_broadcast(request.principal, broadcast_id, for_write=True)
         return _broadcast_page(request, broadcast, status=422,
                                error="A date and time in UTC: YYYY-MM-DDTHH:MM.")
+    local_time = request.POST.get("local_time") == "on"
     return _broadcast_action(request, broadcast_id, lambda broadcast, **kw: (
-        actions.do_schedule_broadcast(broadcast, send_at, **kw)))
+        actions.do_schedule_broadcast(broadcast, send_at, local_time=local_time, **kw)))
 
 
 def broadcast_pause(request: HttpRequest, broadcast_id: int) -> HttpResponse:

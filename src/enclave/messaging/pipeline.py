@@ -439,19 +439,23 @@ def run_once(transport, *, limit: int = BATCH, now=None) -> dict[str, int]:
     return send_batch(claimed, transport, now=now)
 
 
-def progress(broadcast: Broadcast) -> dict[str, int]:
-    """How many of the broadcast's rows are in each state, and how many recipients a
-    provider later reported bounced (``DeliveryEvent``: a hard bounce or a refusal), and
-    opened or clicked (its own tracking, when on)."""
+def progress(broadcast: Broadcast, *, now=None) -> dict[str, int]:
+    """How many of the broadcast's rows are in each state (``waiting``: the queued ones
+    whose recipient's local time has not come yet), and how many recipients a provider
+    later reported bounced (``DeliveryEvent``: a hard bounce or a refusal), and opened or
+    clicked (its own tracking, when on)."""
     from django.db.models import Count
 
     from enclave.messaging.models import DeliveryEvent
 
-    found = dict(OutboxMessage.objects.filter(broadcast=broadcast).values_list("state")
-                 .annotate(n=Count("pk")).order_by("state"))
+    rows = OutboxMessage.objects.filter(broadcast=broadcast)
+    found = dict(rows.values_list("state").annotate(n=Count("pk")).order_by("state"))
     counts = {state: found.get(state, 0) for state in (
         OUTBOX_QUEUED, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_DEFERRED, OUTBOX_FAILED,
         OUTBOX_SKIPPED)}
+    counts["waiting"] = rows.filter(
+        state=OUTBOX_QUEUED, next_attempt_at__gt=now or clock.now()).count() \
+        if broadcast.local_at is not None and counts[OUTBOX_QUEUED] else 0
     for name, kinds in (("bounced", ("bounced", "rejected")), ("opened", ("opened",)),
                         ("clicked", ("clicked",))):
         counts[name] = DeliveryEvent.objects.filter(broadcast=broadcast, kind__in=kinds) \

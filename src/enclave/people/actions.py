@@ -4,8 +4,10 @@ person by id and the changed fields by name — never a personal value."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
+import zoneinfo
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
@@ -33,7 +35,7 @@ from enclave.people.models import (
 
 TEXT_LIMITS = {"email": 254, "first_name": 100, "last_name": 100, "phone": 32,
                "company": 200, "address": 500, "external_id": 100}
-EDITABLE = (*TEXT_LIMITS, "country", "ip", "consent")
+EDITABLE = (*TEXT_LIMITS, "country", "time_zone", "ip", "consent")
 PHONE_RE = re.compile(r"^\+?[0-9 ()\-.]{3,31}$")
 REASON_MAX = 500
 CUSTOM_TEXT_MAX = 1000
@@ -101,6 +103,30 @@ def _clean_country(value: str) -> str:
     return value.upper()
 
 
+@functools.cache
+def time_zone_names() -> tuple[str, ...]:
+    """The IANA time-zone names a person may have, sorted (the tz database's, from the
+    ``tzdata`` package or the host's): the Area/Location names and UTC — not the legacy
+    aliases ("EST5EDT") nor the database's internal files."""
+    return tuple(sorted(name for name in zoneinfo.available_timezones()
+                        if "/" in name or name == "UTC"))
+
+
+TIME_ZONE_RULE = 'An IANA time zone, spelled as the tz database does: "Europe/Paris".'
+
+
+def clean_time_zone(value: str) -> str:
+    """``value`` when it is an IANA time-zone name ("" clears); ValueError otherwise."""
+    if value and value not in _zone_set():
+        raise ValueError(TIME_ZONE_RULE)
+    return value
+
+
+@functools.cache
+def _zone_set() -> frozenset[str]:
+    return frozenset(time_zone_names())
+
+
 def _clean_ip(value: str):
     if not value:
         return None
@@ -120,6 +146,7 @@ def _clean_consent(value: str) -> str:
 
 _BUILTIN_CLEANERS = {**{f: _limited(n) for f, n in TEXT_LIMITS.items()},
                      "email": _clean_email, "phone": _clean_phone, "country": _clean_country,
+                     "time_zone": clean_time_zone,
                      "ip": _clean_ip, "consent": _clean_consent}
 
 

@@ -42,7 +42,7 @@ class RowConflict(ValidationError):
 # Columns a new person is written with (everything but archived_at, which starts NULL);
 # TEXT_COLUMNS are never NULL and are escaped for COPY in one pass per row.
 TEXT_COLUMNS = ("email", "first_name", "last_name", "phone", "company", "address",
-                "country", "external_id", "consent")
+                "country", "time_zone", "external_id", "consent")
 NEW_COLUMNS = ("id", "account_id", "row_id", "created_at", "updated_at", "ip",
                "sealed_custom", "custom", *TEXT_COLUMNS)
 
@@ -55,7 +55,8 @@ class NewPerson:
     it, as ``Person.save()`` would."""
 
     id = None
-    email = first_name = last_name = phone = company = address = country = external_id = ""
+    email = first_name = last_name = phone = company = address = country = time_zone = ""
+    external_id = ""
     ip = None
     consent = "unknown"
     custom: dict | None = None  # {} — never mutated in place (``_apply`` copies)
@@ -331,7 +332,7 @@ def _copy_line(p: NewPerson, stamps: dict) -> str:
     created = stamps.get(created) or stamps.setdefault(created, created.isoformat())
     updated = stamps.get(updated) or stamps.setdefault(updated, updated.isoformat())
     texts = "\0".join((p.email, p.first_name, p.last_name, p.phone, p.company, p.address,
-                       p.country, p.external_id, p.consent))
+                       p.country, p.time_zone, p.external_id, p.consent))
     if texts.count("\0") != len(TEXT_COLUMNS) - 1:
         raise ValidationError("A value holds a NUL character; nothing was imported.")
     ip, sealed, custom = p.ip, p.sealed_custom, p.custom

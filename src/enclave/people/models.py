@@ -32,6 +32,9 @@ class Person(models.Model):
     company = models.CharField(max_length=200, blank=True)
     address = models.CharField(max_length=500, blank=True)
     country = models.CharField(max_length=2, blank=True)
+    # An IANA time-zone name ("Europe/Paris"); blank when unknown. Broadcasts sent at
+    # each recipient's local time use it (``messaging.actions.broadcasts``).
+    time_zone = models.CharField(max_length=64, blank=True, default="", db_default="")
     ip = models.GenericIPAddressField(null=True, blank=True)
     external_id = models.CharField(max_length=100, blank=True)
     consent = models.CharField(max_length=16, default="unknown",

@@ -13,7 +13,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 
-from enclave.people.actions import CUSTOM_TEXT_MAX, EDITABLE, EMAIL_PATTERN, TEXT_LIMITS
+from enclave.people.actions import (
+    CUSTOM_TEXT_MAX,
+    EDITABLE,
+    EMAIL_PATTERN,
+    TEXT_LIMITS,
+    time_zone_names,
+)
 from enclave.people.models import CONSENT_CHOICES
 
 # Text the parsers accept (NUL is refused with a 400): every request string in the
@@ -21,6 +27,11 @@ from enclave.people.models import CONSENT_CHOICES
 NO_NUL = r"^[^\u0000]*$"
 CUSTOM_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 CUSTOM_NUMBER_LIMIT = 10**15  # beyond it a float no longer holds every integer
+
+# Every time-zone name, spelled out ("Europe/Paris" is one, "Europe/Pariss" is not); only
+# "+" needs escaping ("Etc/GMT+5"), and escaping nothing else keeps the pattern valid in
+# every regex dialect JSON-Schema tools use.
+_ZONE_ALTERNATIVES = "|".join(name.replace("+", "\\+") for name in time_zone_names())
 
 # What the actions accept for the built-in text fields (each value is stripped, then
 # checked; blank clears), as schema rules.
@@ -33,6 +44,9 @@ PERSON_FIELD_RULES: dict[str, dict] = {
                                                 "(GET /fields); an undefined key is a 422."}},
     "country": {"pattern": r"^\s*([A-Za-z]{2})?\s*$",
                 "description": "ISO 3166 two-letter code; empty clears it."},
+    "time_zone": {"pattern": rf"^\s*({_ZONE_ALTERNATIVES})?\s*$",
+                  "description": 'An IANA time zone ("Europe/Paris"), used to send a '
+                                 "broadcast at each person's local time; empty clears it."},
 }
 
 # The built-in fields an identify event sets through ``fields`` (email and external id

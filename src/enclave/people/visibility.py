@@ -40,7 +40,8 @@ VISIBLE, MASKED, HIDDEN = "visible", "masked", "hidden"
 FIELD_LABELS: dict[str, str] = {
     "email": "Email", "first_name": "First name", "last_name": "Last name",
     "phone": "Phone", "address": "Address", "ip": "IP address", "company": "Company",
-    "country": "Country", "external_id": "External id", "consent": "Consent",
+    "country": "Country", "time_zone": "Time zone", "external_id": "External id",
+    "consent": "Consent",
     "created_at": "Created", "updated_at": "Updated",
 }
 FIELD_CLASSES: dict[str, str] = personal_data.classes_of("people.Person", FIELD_LABELS)

@@ -10,6 +10,7 @@ from enclave.messaging.actions.broadcasts import (
     do_resume_broadcast,
     do_schedule_broadcast,
     do_send_test_broadcast,
+    local_wall,
     start_due_broadcasts,
 )
 from enclave.messaging.actions.messages import do_send_message
@@ -48,5 +49,6 @@ __all__ = [
     "do_send_test_broadcast",
     "do_set_postal_address",
     "do_throttle_sender_domain",
+    "local_wall",
     "start_due_broadcasts",
 ]

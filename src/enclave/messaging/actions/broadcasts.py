@@ -173,6 +173,30 @@ def _snapshot(broadcast: Broadcast, people, now) -> int:
         return cursor.rowcount
 
 
+def _stagger(broadcast: Broadcast, now) -> None:
+    """A local-time broadcast's outbox rows wait for their recipient's moment: the
+    wall-clock time asked for in the person's time zone, or ``local_at`` for people
+    without one (or with a value the tz database has no zone for: a name it dropped, a
+    row restored from elsewhere). A moment already past —
+    a broadcast started late — is now. One UPDATE per time zone among the recipients."""
+    import zoneinfo
+
+    from enclave.people.models import Person
+
+    wall = local_wall(broadcast).replace(tzinfo=None)
+    rows = OutboxMessage.objects.filter(broadcast=broadcast)
+    zones = set(Person.objects.filter(pk__in=rows.values("person_id"))
+                .values_list("time_zone", flat=True).distinct())
+    for zone in sorted(zones):
+        try:
+            moment = wall.replace(tzinfo=zoneinfo.ZoneInfo(zone)).astimezone(dt.UTC) \
+                if zone else broadcast.local_at
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # "America": a folder
+            moment = broadcast.local_at
+        if moment > now:
+            rows.filter(person__time_zone=zone).update(next_attempt_at=moment)
+
+
 def _locked(broadcast: Broadcast) -> Broadcast | None:
     return Broadcast.objects.select_for_update().filter(
         pk=broadcast.pk, account_id=broadcast.account_id).first()
@@ -195,6 +219,8 @@ def _start(locked: Broadcast, now) -> int:
     except rules.RuleError:
         raise MissingReference({"segments": "A segment's rules can no longer be "
                                             "used; fix the segment first."}) from None
+    if locked.local_at is not None and count:
+        _stagger(locked, now)
     locked.state, locked.queued_at, locked.recipients = QUEUED, now, count
     locked.send_at, locked.problem = None, ""
     if locked.track_opens or locked.track_clicks:
@@ -234,29 +260,58 @@ def do_queue_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) 
 
 SCHEDULE_AHEAD = dt.timedelta(days=366)
 NOT_IN_FUTURE = "A time in the future, at most a year ahead, with its UTC offset."
+# The first time zone to reach a wall-clock time is UTC+14 (Kiritimati).
+FIRST_ZONE = dt.timedelta(hours=14)
+LOCAL_TOO_SOON = ("At each recipient's local time: that time has already come in some "
+                  "time zones (the first is UTC+14). Choose a later one.")
 
 
-def do_schedule_broadcast(broadcast: Broadcast, send_at, *, actor: Principal,
-                          request=None) -> Broadcast:
+def local_wall(broadcast: Broadcast) -> dt.datetime | None:
+    """The moment a local-time broadcast was asked for, in the UTC offset it was given
+    in (its wall-clock time is each recipient's); None for any other broadcast."""
+    if broadcast.local_at is None:
+        return None
+    offset = dt.timezone(dt.timedelta(minutes=broadcast.local_offset or 0))
+    return broadcast.local_at.astimezone(offset)
+
+
+def do_schedule_broadcast(broadcast: Broadcast, send_at, *, local_time: bool = False,
+                          actor: Principal, request=None) -> Broadcast:
     """Send a draft at ``send_at`` (an aware datetime in the next year): its recipients
     are snapshotted then — the segments as they are at that moment. Checked now as well
-    (409: not a draft, sender domain unverified, a topic or segment gone)."""
+    (409: not a draft, sender domain unverified, a topic or segment gone).
+
+    With ``local_time``, each recipient with a time zone gets it when their clock shows
+    ``send_at``'s date and time as written (in its own offset), and people without one
+    at ``send_at``. The snapshot is then taken when that time first comes anywhere (in
+    UTC+14), which must still be ahead."""
     authorize(actor, P.EMAIL_MANAGE, account_id=broadcast.account_id)
     now = clock.now()
     if not isinstance(send_at, dt.datetime) or send_at.tzinfo is None \
             or not now < send_at <= now + SCHEDULE_AHEAD:
         raise ValidationError({"send_at": NOT_IN_FUTURE})
+    offset = send_at.utcoffset()
+    starts = send_at
+    if local_time:
+        # The wall-clock time, read as if it were UTC, less the first zone's offset.
+        starts = min(send_at, send_at.replace(tzinfo=dt.UTC) - FIRST_ZONE)
+        if starts <= now:
+            raise ValidationError({"send_at": LOCAL_TOO_SOON})
     with transaction.atomic():
         locked = _locked(broadcast)
         if locked is None or locked.state != DRAFT:
             raise MissingReference({"broadcast": NOT_A_DRAFT})
         _check_sendable(locked)
-        locked.state, locked.send_at, locked.problem = SCHEDULED, send_at, ""
+        locked.state, locked.send_at, locked.problem = SCHEDULED, starts, ""
+        locked.local_at = send_at if local_time else None
+        locked.local_offset = offset // dt.timedelta(minutes=1) if local_time else None
         locked.save()
+        extra = {"send_at": send_at.astimezone(dt.UTC).isoformat()}
+        if local_time:
+            extra["local_time"] = True
         audit.record(AuditEventType.BROADCAST_SCHEDULED, actor=actor,
                      account_id=locked.account_id, request=request,
-                     target_type="broadcast", target_id=locked.pk,
-                     extra={"send_at": send_at.astimezone(dt.UTC).isoformat()})
+                     target_type="broadcast", target_id=locked.pk, extra=extra)
     return locked
 
 
@@ -296,6 +351,7 @@ def do_start_scheduled_broadcast(broadcast_id: int, *, now, actor) -> bool:
         except ValidationError as exc:
             locked.refresh_from_db()
             locked.state, locked.send_at = DRAFT, None
+            locked.local_at = locked.local_offset = None
             locked.problem = " ".join(exc.messages)[:200]
             locked.save()
             audit.record(AuditEventType.BROADCAST_NOT_STARTED, actor=None,
@@ -352,6 +408,7 @@ def do_cancel_broadcast(broadcast: Broadcast, *, actor: Principal, request=None)
         locked = _locked(broadcast)
         if locked is not None and locked.state == SCHEDULED:
             locked.state, locked.send_at = DRAFT, None
+            locked.local_at = locked.local_offset = None
             locked.save()
             audit.record(AuditEventType.BROADCAST_SCHEDULED, actor=actor,
                          account_id=locked.account_id, request=request,
