@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,9 @@ class Config:
     esp_api_url: str | None = None
     esp_webhook_secret_file: Path | None = None
     esp_webhook_signing_key_file: Path | None = None
+    # A domain whose mail reaches the ESP's inbound webhook: broadcasts then carry a
+    # mailto unsubscribe address there (enclave.messaging.mailto).
+    unsubscribe_mail_domain: str | None = None
     # Keyring (enclave.keys): KEK provider and key-age policy.
     kek_provider: str = "file"
     kms_key_id: str | None = None
@@ -307,6 +311,10 @@ ESP_WITHOUT_KEY = ("amazon_ses",)
 def _esp_settings(env: dict[str, str], backend: str) -> dict:
     """The ESP's name and credential files (``ENCLAVE_EMAIL_BACKEND=esp``)."""
     if backend != "esp":
+        if _get(env, "ENCLAVE_UNSUBSCRIBE_MAIL_DOMAIN"):
+            raise ConfigError("ENCLAVE_UNSUBSCRIBE_MAIL_DOMAIN",
+                              "needs ENCLAVE_EMAIL_BACKEND=esp: the mail it receives "
+                              "reaches Enclave through the provider's inbound webhook")
         return {}
     esp = _get(env, "ENCLAVE_ESP")
     if esp not in ESP_NAMES:
@@ -322,11 +330,31 @@ def _esp_settings(env: dict[str, str], backend: str) -> dict:
                 "127.0.0.1", "localhost", "::1")):
             raise ConfigError("ENCLAVE_ESP_API_URL", "must be an https:// URL (http:// only "
                                                      "to this machine)")
+    webhook_secret = _secret_file(env, "ENCLAVE_ESP_WEBHOOK_SECRET_FILE", basic_auth=True)
     return {"esp": esp, "esp_api_key_file": key_file, "esp_api_url": api_url,
-            "esp_webhook_secret_file": _secret_file(env, "ENCLAVE_ESP_WEBHOOK_SECRET_FILE",
-                                                    basic_auth=True),
+            "esp_webhook_secret_file": webhook_secret,
             "esp_webhook_signing_key_file": _secret_file(
-                env, "ENCLAVE_ESP_WEBHOOK_SIGNING_KEY_FILE")}
+                env, "ENCLAVE_ESP_WEBHOOK_SIGNING_KEY_FILE"),
+            "unsubscribe_mail_domain": _mail_domain(env, webhook_secret)}
+
+
+_DOMAIN = re.compile(r"(?=.{1,200}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
+
+
+def _mail_domain(env: dict[str, str], webhook_secret: Path | None) -> str | None:
+    """``ENCLAVE_UNSUBSCRIBE_MAIL_DOMAIN``: mail to it reaches the ESP's inbound webhook,
+    which is only served with the webhook secret."""
+    name = "ENCLAVE_UNSUBSCRIBE_MAIL_DOMAIN"
+    domain = (_get(env, name) or "").strip().lower()
+    if not domain:
+        return None
+    if not _DOMAIN.match(domain):
+        raise ConfigError(name, f"must be a domain name such as unsubscribe.example.com, "
+                                f"got {domain[:80]!r}")
+    if webhook_secret is None:
+        raise ConfigError(name, "needs ENCLAVE_ESP_WEBHOOK_SECRET_FILE: the provider posts "
+                                "the mail it receives to the inbound webhook")
+    return domain
 
 
 BACKUP_TARGETS = ("local", "s3")

@@ -2,7 +2,7 @@ from django.urls import include, path
 
 from enclave.core import views as core_views
 from enclave.messaging import tracking
-from enclave.messaging.webhooks import esp_webhook
+from enclave.messaging.webhooks import esp_inbound, esp_webhook
 
 urlpatterns = [
     path("", include("enclave.website.urls")),
@@ -20,6 +20,7 @@ urlpatterns = [
     path("t/c/<str:token>", tracking.click, name="track-click"),
     # An email provider's delivery webhooks (enclave.messaging.webhooks).
     path("webhooks/esp/<slug:esp>/", esp_webhook, name="esp-webhook"),
+    path("webhooks/esp/<slug:esp>/inbound/", esp_inbound, name="esp-inbound"),
 ]
 
 handler400 = "enclave.core.views.bad_request"

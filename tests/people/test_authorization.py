@@ -105,6 +105,7 @@ SUCCESS = {
     ("GET", "subscribe-form"): 404, ("POST", "subscribe-form"): 404,
     # No email provider configured: no webhook (tests/messaging/test_esp.py has them).
     ("POST", "esp-webhook"): 404,
+    ("POST", "esp-inbound"): 404,
     # A token that does not verify: the pixel anyway (records nothing); no redirect.
     ("GET", "track-open"): 200, ("GET", "track-click"): 404,
     ("POST", "signup"): 200, ("POST", "password-reset"): 200,

@@ -135,9 +135,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # message; a click goes only to the broadcast's own link of that number).
     web("track-open", "GET", PUBLIC),
     web("track-click", "GET", PUBLIC),
-    # An email provider's delivery webhook: posted by the provider, authenticated by its
-    # own secret (basic auth, and a signature where it signs), never by a CSRF token.
+    # An email provider's delivery webhook and inbound (received mail) webhook: posted by
+    # the provider, authenticated by its own secret (basic auth, and a signature where it
+    # signs), never by a CSRF token.
     web("esp-webhook", "POST", PUBLIC, cross_site=True),
+    web("esp-inbound", "POST", PUBLIC, cross_site=True),
     # --- identity: the member's own sign-in, sessions and MFA ---
     web("app-home", "GET", SIGNED_IN),
     web("account-switch", "POST", SIGNED_IN),

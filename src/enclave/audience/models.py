@@ -80,7 +80,7 @@ SUBSCRIBED, UNSUBSCRIBED, PENDING = "subscribed", "unsubscribed", "pending"
 STATUSES = (SUBSCRIBED, UNSUBSCRIBED, PENDING)
 # How a subscription changed: the proof of consent says how it was given or withdrawn.
 METHODS = ("form", "import", "api", "app", "confirmation", "preference_centre",
-           "unsubscribe_link", "complaint")
+           "unsubscribe_link", "unsubscribe_mail", "complaint")
 SUPPRESSION_REASONS = ("manual", "complaint", "bounce", "erasure")
 
 

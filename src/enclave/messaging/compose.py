@@ -56,11 +56,12 @@ def _ascii_address(address: str) -> str:
 
 def message(*, domain: str, from_local: str, from_name: str, to: str, rendered: Rendered,
             message_id: str, unsubscribe_url: str | None, feedback_id: str, selector: str,
-            private_key_pem: str, now) -> tuple[Envelope, bytes]:
+            private_key_pem: str, now, unsubscribe_mailto: str | None = None,
+            ) -> tuple[Envelope, bytes]:
     """The signed message and its envelope. ``message_id`` is the unique part before the
     ``@``; the caller keeps it with the outbox row. Without ``unsubscribe_url`` (a
     transactional message: there is nothing to unsubscribe from) no unsubscribe
-    headers."""
+    headers; ``unsubscribe_mailto`` adds the mailto address to ``List-Unsubscribe``."""
     sender = f"{from_local}@{domain}"
     recipient = _ascii_address(to)
     if "=?" in from_name or "=?" in recipient:
@@ -73,7 +74,8 @@ def message(*, domain: str, from_local: str, from_name: str, to: str, rendered: 
         mail["Date"] = format_datetime(now)
         mail["Message-ID"] = f"<{message_id}@{domain}>"
         if unsubscribe_url is not None:
-            for name, value in headers.unsubscribe_headers(unsubscribe_url).items():
+            for name, value in headers.unsubscribe_headers(
+                    unsubscribe_url, unsubscribe_mailto).items():
                 mail[name] = value
         mail["Feedback-ID"] = feedback_id
     except ValueError as exc:  # a line break in a value: refused, never folded in

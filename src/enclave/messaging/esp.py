@@ -25,6 +25,7 @@ class Esp:
     label: str
     module: str  # anymail.backends.<module> / anymail.webhooks.<module>
     webhook_view: str  # the tracking view's class name in anymail.webhooks.<module>
+    inbound_view: str  # the inbound (received mail) view's class name there
     credential: str | None  # anymail's name for the API key (None: the platform's own)
     signing_key: str | None = None  # anymail's name for the webhook signing key
     tracking_flags: bool = True  # takes track_opens / track_clicks (else anymail refuses)
@@ -35,15 +36,17 @@ class Esp:
 
 
 ESPS: dict[str, Esp] = {
-    "postmark": Esp("Postmark", "postmark", "PostmarkTrackingWebhookView", "server_token"),
-    "mailgun": Esp("Mailgun", "mailgun", "MailgunTrackingWebhookView", "api_key",
-                   signing_key="webhook_signing_key"),
-    "brevo": Esp("Brevo", "brevo", "BrevoTrackingWebhookView", "api_key",
-                 tracking_flags=False),
-    "sparkpost": Esp("SparkPost", "sparkpost", "SparkPostTrackingWebhookView", "api_key"),
+    "postmark": Esp("Postmark", "postmark", "PostmarkTrackingWebhookView",
+                    "PostmarkInboundWebhookView", "server_token"),
+    "mailgun": Esp("Mailgun", "mailgun", "MailgunTrackingWebhookView",
+                   "MailgunInboundWebhookView", "api_key", signing_key="webhook_signing_key"),
+    "brevo": Esp("Brevo", "brevo", "BrevoTrackingWebhookView", "BrevoInboundWebhookView",
+                 "api_key", tracking_flags=False),
+    "sparkpost": Esp("SparkPost", "sparkpost", "SparkPostTrackingWebhookView",
+                     "SparkPostInboundWebhookView", "api_key"),
     # Credentials from the AWS SDK's own chain (instance role, environment, profile).
-    "amazon_ses": Esp("Amazon SES", "amazon_ses", "AmazonSESTrackingWebhookView", None,
-                      tracking_flags=False),
+    "amazon_ses": Esp("Amazon SES", "amazon_ses", "AmazonSESTrackingWebhookView",
+                      "AmazonSESInboundWebhookView", None, tracking_flags=False),
 }
 
 

@@ -17,6 +17,9 @@ def unsubscribe_url(person, topic_ids) -> str:
     return f"{settings.CONFIG.public_url}/unsubscribe/{token}"
 
 
-def unsubscribe_headers(url: str) -> dict[str, str]:
-    return {"List-Unsubscribe": f"<{url}>",
+def unsubscribe_headers(url: str, mailto: str | None = None) -> dict[str, str]:
+    """The https link first (what one-click uses), then — when the deployment receives
+    mail (``messaging.mailto``) — the mailto address for clients that send an email."""
+    value = f"<{url}>" if mailto is None else f"<{url}>, <mailto:{mailto}?subject=unsubscribe>"
+    return {"List-Unsubscribe": value,
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

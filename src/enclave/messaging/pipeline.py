@@ -46,6 +46,7 @@ from enclave.messaging import (
     compose,
     footer,
     headers,
+    mailto,
     rendering,
     tracking,
     transports,
@@ -388,6 +389,7 @@ def _send_one(row, context, out, key, transport, *, now) -> str:
             domain=broadcast.sender.domain, from_local=broadcast.from_local,
             from_name=broadcast.from_name, to=row.person.email, rendered=out,
             message_id=row.message_id, unsubscribe_url=context["unsubscribe_url"],
+            unsubscribe_mailto=mailto.address(row.person, broadcast.pk),
             feedback_id=f"{broadcast.pk}:{broadcast.account_id}:broadcast:enclave",
             selector=key[0], private_key_pem=key[1], now=now)
     except compose.Unsendable as exc:

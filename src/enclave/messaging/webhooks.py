@@ -18,6 +18,13 @@ A request refused at 1 (wrong credentials), 2 or 3 is a 400 with an audit row
 ``esp.webhook.refused`` a client address, beyond which refusals are only logged) and
 records nothing. Each event is recorded by :func:`do_record_delivery_event` — once per
 provider event id, so a replayed or retried webhook changes nothing the second time.
+
+``POST /webhooks/esp/<name>/inbound/`` is the provider's inbound webhook — mail it
+received — served only when ``ENCLAVE_UNSUBSCRIBE_MAIL_DOMAIN`` is set, with the same
+checks in the same order. A message to a mailto unsubscribe address this deployment made
+(``messaging.mailto``; its envelope recipient or a To/Cc address) unsubscribes that
+person from the broadcast's topics (``unsubscribe_mail`` consent), as the link's
+one-click POST does; any other mail is dropped. Nothing of a message is kept or logged.
 """
 
 from __future__ import annotations
@@ -43,10 +50,11 @@ log = logging.getLogger(__name__)
 MAX_SKEW = dt.timedelta(minutes=15)
 
 
-def _tracking_view(cfg):
+def _view(cfg, inbound: bool):
     spec = esps.ESPS[cfg.esp]
     module = importlib.import_module(f"anymail.webhooks.{spec.module}")
-    return getattr(module, spec.webhook_view)(**esps.webhook_options(cfg))
+    name = spec.inbound_view if inbound else spec.webhook_view
+    return getattr(module, name)(**esps.webhook_options(cfg))
 
 
 def _text(status: int, text: str, **headers) -> HttpResponse:
@@ -87,10 +95,13 @@ def _mailgun_signed_at(request) -> dt.datetime | None:
         return None
 
 
-def esp_webhook(request, esp: str):
+def _checked(request, esp: str, *, inbound: bool):
+    """The provider's anymail view for a request that passed every check (see the module
+    docstring), or the response refusing it."""
     cfg = settings.CONFIG
     if cfg.email_backend != "esp" or esp != cfg.esp or cfg.esp_webhook_secret_file is None \
-            or (esps.ESPS[esp].signing_key and cfg.esp_webhook_signing_key_file is None):
+            or (esps.ESPS[esp].signing_key and cfg.esp_webhook_signing_key_file is None) \
+            or (inbound and not cfg.unsubscribe_mail_domain):
         raise Http404("No such webhook.")
     if not ratelimit.hit("esp.webhook", audit.client_ip(request) or "unknown").allowed:
         return _text(429, "Too many requests.", **{"Retry-After": "60"})
@@ -106,14 +117,66 @@ def esp_webhook(request, esp: str):
         if signed_at is None or abs(clock.now() - signed_at) > MAX_SKEW:
             return _refused(request, esp, "stale signature")
     try:
-        view = _tracking_view(cfg)
+        view = _view(cfg, inbound)
         view.run_validators(request)
     except Exception:  # noqa: BLE001 — a signature or form anymail refuses is a 400
         return _refused(request, esp, "authentication")
+    return view
+
+
+def _events(request, esp: str, view):
     try:
-        events = view.parse_events(request)
+        return view.parse_events(request)
     except Exception:  # noqa: BLE001 — whatever a body makes the parser raise is a 400
         return _refused(request, esp, "malformed")
+
+
+def esp_webhook(request, esp: str):
+    view = _checked(request, esp, inbound=False)
+    if isinstance(view, HttpResponse):
+        return view
+    events = _events(request, esp, view)
+    if isinstance(events, HttpResponse):
+        return events
     recorded = sum(do_record_delivery_event(esp, event) for event in events)
     log.info("esp webhook", extra={"esp": esp, "events": len(events), "recorded": recorded})
+    return HttpResponse(status=200)
+
+
+MAX_RECIPIENTS = 50  # looked at per received message (envelope, To, Cc)
+
+
+def _recipients(message) -> list[str]:
+    found = [message.envelope_recipient] if message.envelope_recipient else []
+    for header in ("to", "cc"):
+        try:
+            found += [a.addr_spec for a in getattr(message, header)]
+        except Exception:  # noqa: BLE001, S112 — a header the parser cannot read names nobody
+            continue
+    return found[:MAX_RECIPIENTS]
+
+
+def esp_inbound(request, esp: str):
+    """Mail the provider received: a message to a mailto unsubscribe address unsubscribes
+    its person from the broadcast's topics; anything else is dropped (200, so the
+    provider does not retry it)."""
+    from enclave.messaging import mailto
+    from enclave.messaging.actions.delivery import do_unsubscribe_by_mail
+
+    view = _checked(request, esp, inbound=True)
+    if isinstance(view, HttpResponse):
+        return view
+    events = _events(request, esp, view)
+    if isinstance(events, HttpResponse):
+        return events
+    done = 0
+    for event in events:
+        message = getattr(event, "message", None)
+        if message is None:
+            continue
+        for recipient in _recipients(message):
+            found = mailto.read(recipient)
+            if found is not None:
+                done += do_unsubscribe_by_mail(*found, request=request)
+    log.info("esp inbound", extra={"esp": esp, "messages": len(events), "unsubscribed": done})
     return HttpResponse(status=200)

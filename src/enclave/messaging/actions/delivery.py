@@ -150,3 +150,26 @@ def do_record_delivery_event(esp: str, event, *, actor=None) -> bool:
     except ValidationError:  # an address that can no longer be suppressed as written
         return False
     return True
+
+
+def do_unsubscribe_by_mail(person, broadcast, *, request=None, actor=None) -> int:
+    """The person sent mail to their mailto unsubscribe address (``messaging.mailto``):
+    unsubscribe them from the broadcast's topics, as the link's one-click POST does
+    (``unsubscribe_mail`` consent, audited). How many subscriptions changed; a replay
+    changes none."""
+    from enclave.audience.models import UNSUBSCRIBED, Subscription, Topic
+    from enclave.audience.subscriptions import do_change_subscription
+
+    authorize_system(actor)
+    changed = 0
+    with transaction.atomic():
+        topics = Topic.objects.filter(account_id=person.account_id, pk__in=broadcast.topics)
+        for topic in topics.order_by("pk"):
+            before = Subscription.objects.filter(person=person, topic=topic) \
+                .values_list("status", flat=True).first()
+            if before is None or before == UNSUBSCRIBED:
+                continue
+            do_change_subscription(person, topic, False, method="unsubscribe_mail",
+                                   actor=None, request=request)
+            changed += 1
+    return changed
