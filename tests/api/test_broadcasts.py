@@ -136,6 +136,18 @@ class TestSendingControls:
         back = api.post(url + "/cancel").json()
         assert (back["state"], back["send_at"]) == ("draft", None)
 
+    def test_a_schedule_answers_send_at_in_utc_as_a_read_does(self, api, setup):
+        import datetime as dt
+
+        from enclave.core import clock
+
+        url = api.post("/api/v1/broadcasts", body(setup))["Location"]
+        when = (clock.now() + dt.timedelta(days=2)).replace(microsecond=0)
+        given = when.astimezone(dt.timezone(dt.timedelta(hours=-5)))
+        scheduled = api.post(url + "/schedule", {"send_at": given.isoformat()}).json()
+        assert (scheduled["send_at"], api.get(url).json()["send_at"]) == (
+            when.astimezone(dt.UTC).isoformat(), when.astimezone(dt.UTC).isoformat())
+
     def test_schedule_at_each_recipients_local_time(self, api, setup):
         import datetime as dt
 

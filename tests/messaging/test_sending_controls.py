@@ -247,6 +247,32 @@ class TestLocalTime:
             assert actions.start_due_broadcasts() == 1
         assert due_at(broadcast) == {"gone@example.net": AT_0900_UTC}
 
+    def test_the_wall_clock_time_is_read_in_the_locked_tz_database_whatever_the_host_has(
+            self, setup, tmp_path):
+        import zoneinfo
+        from importlib import resources
+
+        # The host's own zoneinfo, which zoneinfo searches before the tzdata package,
+        # disagrees (an older system database): here its Europe/Paris is Tokyo's.
+        (tmp_path / "Europe").mkdir()
+        (tmp_path / "Europe" / "Paris").write_bytes(
+            resources.files("tzdata.zoneinfo").joinpath("Asia").joinpath("Tokyo")
+            .read_bytes())
+        zoneinfo.reset_tzpath([str(tmp_path)])
+        zoneinfo.ZoneInfo.clear_cache()
+        try:
+            with clock.frozen(START):
+                setup.person("paris@example.net", time_zone="Europe/Paris")
+                broadcast = actions.do_schedule_broadcast(
+                    setup.broadcast(), AT_0900_UTC, local_time=True, actor=setup.owner)
+                clock.advance(fresh(broadcast).send_at - START)
+                actions.start_due_broadcasts()
+        finally:
+            zoneinfo.reset_tzpath()
+            zoneinfo.ZoneInfo.clear_cache()
+        assert due_at(broadcast) == {
+            "paris@example.net": dt.datetime(2026, 12, 10, 8, 0, tzinfo=dt.UTC)}
+
     def test_unscheduling_forgets_the_local_time(self, setup):
         with clock.frozen(START):
             broadcast = actions.do_schedule_broadcast(

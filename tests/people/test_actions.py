@@ -51,6 +51,27 @@ class TestCreatePerson:
         assert info.value.message_dict == {"time_zone": [actions.TIME_ZONE_RULE]}
         assert not Person.objects.filter(email="tz@example.com").exists()
 
+    def test_a_time_zone_the_locked_tz_database_lacks_is_refused_whatever_the_host_has(
+            self, world, tmp_path):
+        import zoneinfo
+        from importlib import resources
+
+        # The host's zoneinfo holds a zone file the locked tz database does not name.
+        (tmp_path / "Mars").mkdir()
+        (tmp_path / "Mars" / "Olympus_Mons").write_bytes(
+            resources.files("tzdata.zoneinfo").joinpath("UTC").read_bytes())
+        zoneinfo.reset_tzpath([str(tmp_path)])
+        actions.time_zone_names.cache_clear()
+        actions._zone_set.cache_clear()
+        try:
+            with pytest.raises(ValidationError) as info:
+                create(world, {"email": "tz@example.com", "time_zone": "Mars/Olympus_Mons"})
+        finally:
+            zoneinfo.reset_tzpath()
+            actions.time_zone_names.cache_clear()
+            actions._zone_set.cache_clear()
+        assert info.value.message_dict == {"time_zone": [actions.TIME_ZONE_RULE]}
+
     def test_duplicate_email_is_a_clear_error(self, world):
         with pytest.raises(ValidationError, match="Another person has this email"):
             create(world, {"email": PERSON["email"]})

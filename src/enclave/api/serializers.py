@@ -593,7 +593,8 @@ class BroadcastWriteSerializer(_MailWriteSerializer):
 class BroadcastProgressSerializer(serializers.Serializer):
     queued = serializers.IntegerField()
     waiting = serializers.IntegerField(help_text="Of the queued, how many wait for their "
-                                                 "recipient's local time")
+                                                 "recipient's local time (or a throttled "
+                                                 "domain's next slot)")
     sending = serializers.IntegerField()
     sent = serializers.IntegerField()
     deferred = serializers.IntegerField()

@@ -105,11 +105,33 @@ def _clean_country(value: str) -> str:
 
 @functools.cache
 def time_zone_names() -> tuple[str, ...]:
-    """The IANA time-zone names a person may have, sorted (the tz database's, from the
-    ``tzdata`` package or the host's): the Area/Location names and UTC — not the legacy
+    """The IANA time-zone names a person may have, sorted: the locked ``tzdata``
+    package's (never the host's zoneinfo, which may be older or hold other files, so
+    every host accepts the same names), the Area/Location names and UTC — not the legacy
     aliases ("EST5EDT") nor the database's internal files."""
-    return tuple(sorted(name for name in zoneinfo.available_timezones()
-                        if "/" in name or name == "UTC"))
+    from importlib import resources
+
+    names = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return tuple(sorted(name for name in names.split() if "/" in name or name == "UTC"))
+
+
+def time_zone(name: str) -> zoneinfo.ZoneInfo | None:
+    """The zone a person's ``time_zone`` names, with the locked ``tzdata`` package's
+    rules (``zoneinfo.ZoneInfo`` would read the host's database first, whose daylight
+    saving may differ); None for anything that is not one of :func:`time_zone_names`
+    (blank, or a value restored from elsewhere)."""
+    return _load_zone(name) if name in _zone_set() else None
+
+
+@functools.cache
+def _load_zone(name: str) -> zoneinfo.ZoneInfo:
+    from importlib import resources
+
+    path = resources.files("tzdata.zoneinfo")
+    for part in name.split("/"):
+        path = path.joinpath(part)
+    with path.open("rb") as file:
+        return zoneinfo.ZoneInfo.from_file(file, key=name)
 
 
 TIME_ZONE_RULE = 'An IANA time zone, spelled as the tz database does: "Europe/Paris".'

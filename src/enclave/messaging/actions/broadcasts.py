@@ -175,26 +175,39 @@ def _snapshot(broadcast: Broadcast, people, now) -> int:
 
 def _stagger(broadcast: Broadcast, now) -> None:
     """A local-time broadcast's outbox rows wait for their recipient's moment: the
-    wall-clock time asked for in the person's time zone, or ``local_at`` for people
-    without one (or with a value the tz database has no zone for: a name it dropped, a
-    row restored from elsewhere). A moment already past —
-    a broadcast started late — is now. One UPDATE per time zone among the recipients."""
-    import zoneinfo
+    wall-clock time asked for in the person's time zone (the locked ``tzdata``'s rules,
+    never the host's), or ``local_at`` for people without one (or with a value that is
+    not a zone name the tz database has: a name it dropped, a row restored from
+    elsewhere). A moment already past — a broadcast started late — is now (NULL).
 
+    One ``UPDATE`` over the broadcast's rows, the moment chosen by the recipient's zone
+    in a ``CASE`` (a statement per zone would pass over the rows once per zone)."""
+    from enclave.people.actions import time_zone
     from enclave.people.models import Person
 
     wall = local_wall(broadcast).replace(tzinfo=None)
     rows = OutboxMessage.objects.filter(broadcast=broadcast)
-    zones = set(Person.objects.filter(pk__in=rows.values("person_id"))
-                .values_list("time_zone", flat=True).distinct())
-    for zone in sorted(zones):
-        try:
-            moment = wall.replace(tzinfo=zoneinfo.ZoneInfo(zone)).astimezone(dt.UTC) \
-                if zone else broadcast.local_at
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # "America": a folder
-            moment = broadcast.local_at
-        if moment > now:
-            rows.filter(person__time_zone=zone).update(next_attempt_at=moment)
+    zones = sorted(set(Person.objects.filter(pk__in=rows.values("person_id"))
+                       .values_list("time_zone", flat=True).distinct()))
+
+    def due(moment):
+        return connection.ops.adapt_datetimefield_value(moment) if moment > now else None
+
+    whens, params = [], []
+    for zone in zones:
+        tz = time_zone(zone)
+        if tz is not None:
+            whens.append("WHEN %s THEN %s")
+            params += [zone, due(wall.replace(tzinfo=tz).astimezone(dt.UTC))]
+    fallback = due(broadcast.local_at)
+    if not whens and fallback is None:
+        return
+    table, people = OutboxMessage._meta.db_table, Person._meta.db_table
+    zone_of = f"(SELECT p.time_zone FROM {people} p WHERE p.id = {table}.person_id)"  # noqa: S608 — model tables
+    moment = f"CASE {zone_of} {' '.join(whens)} ELSE %s END" if whens else "%s"
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET next_attempt_at = {moment} "  # noqa: S608 — model tables; values are parameters
+                       "WHERE broadcast_id = %s", [*params, fallback, broadcast.pk])
 
 
 def _locked(broadcast: Broadcast) -> Broadcast | None:
@@ -291,10 +304,10 @@ def do_schedule_broadcast(broadcast: Broadcast, send_at, *, local_time: bool = F
             or not now < send_at <= now + SCHEDULE_AHEAD:
         raise ValidationError({"send_at": NOT_IN_FUTURE})
     offset = send_at.utcoffset()
-    starts = send_at
+    starts = send_at.astimezone(dt.UTC)  # shown in UTC, as when read back
     if local_time:
         # The wall-clock time, read as if it were UTC, less the first zone's offset.
-        starts = min(send_at, send_at.replace(tzinfo=dt.UTC) - FIRST_ZONE)
+        starts = min(starts, send_at.replace(tzinfo=dt.UTC) - FIRST_ZONE)
         if starts <= now:
             raise ValidationError({"send_at": LOCAL_TOO_SOON})
     with transaction.atomic():
