@@ -306,6 +306,9 @@ def _secret_file(env: dict[str, str], name: str, *, basic_auth: bool = False) ->
 # takes its credentials from the AWS SDK's own chain, the others an API key.
 ESP_NAMES = ("postmark", "mailgun", "brevo", "sparkpost", "amazon_ses")
 ESP_WITHOUT_KEY = ("amazon_ses",)
+# The ESPs that sign their webhooks: without ENCLAVE_ESP_WEBHOOK_SIGNING_KEY_FILE their
+# webhooks are not served.
+ESP_SIGNING = ("mailgun",)
 
 
 def _esp_settings(env: dict[str, str], backend: str) -> dict:
@@ -331,19 +334,23 @@ def _esp_settings(env: dict[str, str], backend: str) -> dict:
             raise ConfigError("ENCLAVE_ESP_API_URL", "must be an https:// URL (http:// only "
                                                      "to this machine)")
     webhook_secret = _secret_file(env, "ENCLAVE_ESP_WEBHOOK_SECRET_FILE", basic_auth=True)
+    signing_key = _secret_file(env, "ENCLAVE_ESP_WEBHOOK_SIGNING_KEY_FILE")
     return {"esp": esp, "esp_api_key_file": key_file, "esp_api_url": api_url,
             "esp_webhook_secret_file": webhook_secret,
-            "esp_webhook_signing_key_file": _secret_file(
-                env, "ENCLAVE_ESP_WEBHOOK_SIGNING_KEY_FILE"),
-            "unsubscribe_mail_domain": _mail_domain(env, webhook_secret)}
+            "esp_webhook_signing_key_file": signing_key,
+            "unsubscribe_mail_domain": _mail_domain(
+                env, webhook_secret,
+                no_signing_key=esp in ESP_SIGNING and signing_key is None)}
 
 
 _DOMAIN = re.compile(r"(?=.{1,200}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
 
 
-def _mail_domain(env: dict[str, str], webhook_secret: Path | None) -> str | None:
+def _mail_domain(env: dict[str, str], webhook_secret: Path | None, *,
+                 no_signing_key: bool) -> str | None:
     """``ENCLAVE_UNSUBSCRIBE_MAIL_DOMAIN``: mail to it reaches the ESP's inbound webhook,
-    which is only served with the webhook secret."""
+    which is only served with the webhook secret and, for an ESP that signs, its signing
+    key — without them every address offered would be lost."""
     name = "ENCLAVE_UNSUBSCRIBE_MAIL_DOMAIN"
     domain = (_get(env, name) or "").strip().lower()
     if not domain:
@@ -354,6 +361,9 @@ def _mail_domain(env: dict[str, str], webhook_secret: Path | None) -> str | None
     if webhook_secret is None:
         raise ConfigError(name, "needs ENCLAVE_ESP_WEBHOOK_SECRET_FILE: the provider posts "
                                 "the mail it receives to the inbound webhook")
+    if no_signing_key:
+        raise ConfigError(name, "needs ENCLAVE_ESP_WEBHOOK_SIGNING_KEY_FILE: the inbound "
+                                "webhook checks the provider's signature with it")
     return domain
 
 

@@ -5,6 +5,7 @@ message to it — with the webhook's own checks, replays and forgeries included.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import email
@@ -112,6 +113,15 @@ class TestAddress:
 
         Person.objects.filter(pk=sent[1].pk).update(row_id=uuid.uuid4())
         assert mailto.read(sent[3]) is None
+
+    def test_an_address_longer_than_a_mail_path_allows_is_not_offered(self, setup,
+                                                                       settings):
+        # A domain the configuration accepts (199 characters) and a local part within 64:
+        # together past the 254 an address may have, which read() refuses.
+        receive_at(settings, ".".join(c * 63 for c in "abc") + ".example")
+        ann = setup.person("ann@example.net")
+        address = mailto.address(ann, 10**9)
+        assert address is None or len(address) <= 254
 
 
 @pytest.mark.django_db
@@ -236,6 +246,75 @@ class TestInbound:
         assert "ann@example.net" not in out
 
 
+    def test_a_to_list_too_long_to_read_quickly_is_not_parsed(self, sent, setup):
+        import time
+
+        _, ann, auth, address = sent
+        many = ", ".join(f"u{i}@example.com" for i in range(20_000))
+        raw = f"From: x@example.org\r\nTo: {many}\r\nSubject: hi\r\n\r\nhi\r\n"
+        started = time.monotonic()
+        response = post(inbound(address, RawEmail=raw), auth)
+        assert (response.status_code, status_of(ann, setup.topic)) == (200, "unsubscribed")
+        assert time.monotonic() - started < 2
+
+
+def brevo_inbound(to: str, **fields) -> dict:
+    """A Brevo inbound parsing webhook body (their documented JSON) for a message to
+    ``to``."""
+    return {"items": [{"Uuid": ["8d5f5b4e-1"], "MessageId": "<m-1@example.net>",
+                       "Headers": {"Delivered-To": to, "To": to, "From": "ann@example.net",
+                                   "Subject": "unsubscribe"},
+                       "RawTextBody": "", "Attachments": [], **fields}]}
+
+
+def sparkpost_relay(to: str, raw: bytes) -> dict:
+    """One message of a SparkPost relay webhook batch (their documented JSON)."""
+    return {"msys": {"relay_message": {
+        "protocol": "smtp", "rcpt_to": to, "msg_from": "someone@example.org",
+        "content": {"email_rfc822": base64.b64encode(raw).decode(),
+                    "email_rfc822_is_base64": True}}}}
+
+
+@pytest.mark.django_db
+class TestInboundProviders:
+    @pytest.fixture
+    def sent_by(self, setup, settings, tmp_path):
+        def made(esp: str):
+            secret = use_esp(settings, tmp_path, esp)
+            receive_at(settings)
+            ann = setup.person("ann@example.net")
+            broadcast = setup.queue(setup.broadcast())
+            return ann, secret["auth"], mailto.address(ann, broadcast.pk)
+        return made
+
+    def test_brevo_mail_to_the_address_unsubscribes(self, sent_by, setup):
+        ann, auth, address = sent_by("brevo")
+        assert post(brevo_inbound(address), auth, esp="brevo").status_code == 200
+        assert status_of(ann, setup.topic) == "unsubscribed"
+
+    def test_brevo_attachments_are_never_downloaded(self, sent_by, setup, monkeypatch):
+        import requests
+
+        fetched = []
+        monkeypatch.setattr(requests, "get", lambda *a, **k: fetched.append(a))
+        ann, auth, address = sent_by("brevo")
+        body = brevo_inbound(address, Attachments=[
+            {"Name": "logo.png", "ContentType": "image/png", "ContentLength": 3,
+             "ContentID": None, "DownloadToken": "dl-token"}])
+        assert post(body, auth, esp="brevo").status_code == 200
+        assert (fetched, status_of(ann, setup.topic)) == ([], "unsubscribed")
+
+    def test_a_sparkpost_batch_is_not_lost_for_one_message_anymail_cannot_read(
+            self, sent_by, setup):
+        ann, auth, address = sent_by("sparkpost")
+        unreadable = sparkpost_relay(f"postmaster@{DOMAIN}",
+                                     b"To: postmaster@x\r\nSubject: caf\xe9\r\n\r\n\xe9t\xe9\r\n")
+        ours = sparkpost_relay(address, f"From: ann@example.net\r\nTo: {address}\r\n"
+                                        f"Subject: unsubscribe\r\n\r\n".encode())
+        response = post([unreadable, ours], auth, esp="sparkpost")
+        assert (response.status_code, status_of(ann, setup.topic)) == (200, "unsubscribed")
+
+
 class TestConfiguration:
     def base(self, tmp_path, **env) -> dict[str, str]:
         (tmp_path / "key").write_text("k")
@@ -270,3 +349,10 @@ class TestConfiguration:
             config.load(env)
         assert caught.value.setting == "ENCLAVE_UNSUBSCRIBE_MAIL_DOMAIN"
 
+
+    def test_with_mailgun_it_needs_the_signing_key(self, tmp_path):
+        # Without it the inbound webhook is a 404: every address offered would be lost.
+        env = self.base(tmp_path, ENCLAVE_UNSUBSCRIBE_MAIL_DOMAIN=DOMAIN, ENCLAVE_ESP="mailgun")
+        with pytest.raises(config.ConfigError) as caught:
+            config.load(env)
+        assert caught.value.setting == "ENCLAVE_UNSUBSCRIBE_MAIL_DOMAIN"

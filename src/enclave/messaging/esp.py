@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.core.mail.backends.base import BaseEmailBackend
 
-from enclave.config import ESP_NAMES, ESP_WITHOUT_KEY
+from enclave.config import ESP_NAMES, ESP_SIGNING, ESP_WITHOUT_KEY
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,12 @@ class Esp:
     credential: str | None  # anymail's name for the API key (None: the platform's own)
     signing_key: str | None = None  # anymail's name for the webhook signing key
     tracking_flags: bool = True  # takes track_opens / track_clicks (else anymail refuses)
+    # Its inbound webhook posts several received messages at once (one anymail cannot
+    # read must not lose the others: messaging.webhooks).
+    inbound_batch: bool = False
+    # anymail's inbound view downloads each attachment through the provider's API as it
+    # parses (with the API key, no timeout); nothing of a message is kept: none is fetched.
+    inbound_attachments_by_api: bool = False
 
     @property
     def backend(self) -> str:
@@ -41,9 +47,10 @@ ESPS: dict[str, Esp] = {
     "mailgun": Esp("Mailgun", "mailgun", "MailgunTrackingWebhookView",
                    "MailgunInboundWebhookView", "api_key", signing_key="webhook_signing_key"),
     "brevo": Esp("Brevo", "brevo", "BrevoTrackingWebhookView", "BrevoInboundWebhookView",
-                 "api_key", tracking_flags=False),
+                 "api_key", tracking_flags=False, inbound_batch=True,
+                 inbound_attachments_by_api=True),
     "sparkpost": Esp("SparkPost", "sparkpost", "SparkPostTrackingWebhookView",
-                     "SparkPostInboundWebhookView", "api_key"),
+                     "SparkPostInboundWebhookView", "api_key", inbound_batch=True),
     # Credentials from the AWS SDK's own chain (instance role, environment, profile).
     "amazon_ses": Esp("Amazon SES", "amazon_ses", "AmazonSESTrackingWebhookView",
                       "AmazonSESInboundWebhookView", None, tracking_flags=False),
@@ -76,7 +83,7 @@ def webhook_options(cfg) -> dict:
 
 
 if set(ESPS) != set(ESP_NAMES) or {n for n, e in ESPS.items() if not e.credential} != set(
-        ESP_WITHOUT_KEY):
+        ESP_WITHOUT_KEY) or {n for n, e in ESPS.items() if e.signing_key} != set(ESP_SIGNING):
     raise RuntimeError("enclave.config's ESP names disagree with enclave.messaging.esp")
 
 

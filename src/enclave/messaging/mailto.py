@@ -14,7 +14,8 @@ is Django's ``salted_hmac`` (SHA-256 under the deployment's secret key, salt
 opens nothing for an erased person, nor for another person given the same id after a
 restore — cut to 120 bits and written in lower-case base32 (a mail system may change
 the case of a local part; nothing here depends on it). Valid ``LIFETIME``, as the link
-is. An address that would be longer than a local part may be (64) is not offered.
+is. An address that would be longer than a local part may be (64), or than an address
+may be (254, what :func:`read` accepts), is not offered.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from enclave.core import clock
 PREFIX = "unsubscribe"
 LIFETIME = dt.timedelta(days=400)
 LOCAL_MAX = 64
+ADDRESS_MAX = 254  # RFC 5321's path (256) without its angle brackets
 _SALT = "enclave.messaging.mailto"
 _MAC_BYTES = 15  # 120 bits: 24 base32 characters, no padding
 _LOCAL = re.compile(rf"{PREFIX}\.(\d{{1,18}})\.(\d{{1,18}})\.(\d{{1,6}})\.([a-z2-7]{{24}})\Z")
@@ -58,7 +60,8 @@ def address(person, broadcast_id: int) -> str | None:
     day = _today()
     local = (f"{PREFIX}.{person.pk}.{broadcast_id}.{day}."
              f"{_mac(person.account_id, person.pk, person.row_id, broadcast_id, day)}")
-    return f"{local}@{domain}" if len(local) <= LOCAL_MAX else None
+    made = f"{local}@{domain}"
+    return made if len(local) <= LOCAL_MAX and len(made) <= ADDRESS_MAX else None
 
 
 def read(recipient: str):
@@ -68,7 +71,7 @@ def read(recipient: str):
     from enclave.people.models import Person
 
     domain = settings.CONFIG.unsubscribe_mail_domain
-    if not domain or not isinstance(recipient, str) or len(recipient) > 254:
+    if not domain or not isinstance(recipient, str) or len(recipient) > ADDRESS_MAX:
         return None
     local, _, host = recipient.strip().lower().rpartition("@")
     match = _LOCAL.match(local)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import hmac
 import importlib
 import json
@@ -53,8 +54,41 @@ MAX_SKEW = dt.timedelta(minutes=15)
 def _view(cfg, inbound: bool):
     spec = esps.ESPS[cfg.esp]
     module = importlib.import_module(f"anymail.webhooks.{spec.module}")
-    name = spec.inbound_view if inbound else spec.webhook_view
-    return getattr(module, name)(**esps.webhook_options(cfg))
+    options = esps.webhook_options(cfg)
+    if not inbound:
+        return getattr(module, spec.webhook_view)(**options)
+    view_class = getattr(module, spec.inbound_view)
+    if spec.inbound_batch or spec.inbound_attachments_by_api:
+        view_class = _inbound_adjusted(view_class, spec)
+    if spec.inbound_attachments_by_api:
+        options["api_key"] = ""  # anymail insists on one; nothing is fetched with it
+    return view_class(**options)
+
+
+@functools.cache
+def _inbound_adjusted(view_class, spec):
+    """anymail's inbound view for a provider that posts several messages at once — one
+    it cannot read (SparkPost's 8-bit mail, say) is dropped alone, not the whole batch
+    refused and retried with everyone else's unsubscribes in it (a tracking event at the
+    inbound URL still refuses it) — or whose attachments it would download: left out."""
+    from anymail.exceptions import AnymailConfigurationError
+
+    class Adjusted(view_class):
+        def esp_to_anymail_event(self, *args):
+            if spec.inbound_attachments_by_api and args and isinstance(args[0], dict):
+                args = ({**args[0], "Attachments": []}, *args[1:])
+            if not spec.inbound_batch:
+                return super().esp_to_anymail_event(*args)
+            try:
+                return super().esp_to_anymail_event(*args)
+            except AnymailConfigurationError:
+                raise
+            except Exception as exc:  # noqa: BLE001 — mail it cannot read names nobody
+                log.info("esp inbound message unreadable",
+                         extra={"esp": spec.module, "why": type(exc).__name__})
+                return None
+
+    return Adjusted
 
 
 def _text(status: int, text: str, **headers) -> HttpResponse:
@@ -144,10 +178,17 @@ def esp_webhook(request, esp: str):
 
 
 MAX_RECIPIENTS = 50  # looked at per received message (envelope, To, Cc)
+# To and Cc are read only when this short together: parsing an address list takes time
+# that grows faster than its length (seconds for a few thousand addresses, and anyone
+# may mail the domain); an unsubscribe names one address, and the envelope's is kept.
+MAX_ADDRESS_CHARS = 8_000
 
 
 def _recipients(message) -> list[str]:
     found = [message.envelope_recipient] if message.envelope_recipient else []
+    if sum(len(value) for name, value in message.raw_items()
+           if name.lower() in ("to", "cc")) > MAX_ADDRESS_CHARS:
+        return found
     for header in ("to", "cc"):
         try:
             found += [a.addr_spec for a in getattr(message, header)]
