@@ -51,6 +51,19 @@ class TestMessage:
         assert envelope == compose.Envelope("news@news.acme.example", "ann@example.net",
                                             "b7.p42.x1")
 
+    @pytest.mark.parametrize("mailto", [None, "unsubscribe.42.7.20794.abcdefghijklmnopqrstuvwx"
+                                              "@unsubscribe.acme.example"])
+    def test_a_long_unsubscribe_header_is_written_as_is_never_as_encoded_words(self,
+                                                                               mailto):
+        # Mailbox providers read List-Unsubscribe raw: an RFC 2047 encoded word
+        # ("=?utf-8?q?=3Chttps...") is no link to them, so no one-click unsubscribe.
+        url = "https://app.example.com/unsubscribe/" + "eyJhIjoxLCJwIjo0Mn0" * 8 + ":1vS:x"
+        raw = make(unsubscribe_url=url, unsubscribe_mailto=mailto)[1]
+        expected = f"<{url}>" if mailto is None else (
+            f"<{url}>, <mailto:{mailto}?subject=unsubscribe>")
+        assert f"\r\nList-Unsubscribe: {expected}\r\n".encode() in raw
+        assert b"=?" not in raw.split(b"\r\n\r\n")[0]
+
     def test_both_parts_text_first(self):
         mail = parsed(make()[1])
         parts = [p.get_content_type() for p in mail.iter_parts()]

@@ -85,6 +85,11 @@ def message(*, domain: str, from_local: str, from_name: str, to: str, rendered: 
         raise Unsendable("the From header does not name the sender address")
     mail.set_content(rendered.text)
     mail.add_alternative(rendered.html, subtype="html")
-    signed = dkim.sign(mail.as_bytes(), domain=domain, selector=selector,
+    # Header lines up to RFC 5322's limit (998), not the policy's 78: the email package
+    # writes a word longer than the line (an unsubscribe URL) as RFC 2047 encoded words,
+    # which mailbox providers do not read as List-Unsubscribe. A line break in a value
+    # was refused above, so nothing is folded that a receiver would read differently.
+    raw = mail.as_bytes(policy=mail.policy.clone(max_line_length=998))
+    signed = dkim.sign(raw, domain=domain, selector=selector,
                        private_key_pem=private_key_pem)
     return Envelope(sender, recipient, message_id), signed
