@@ -152,6 +152,16 @@ def due_at(broadcast) -> dict[str, dt.datetime | None]:
                 .values_list("person__email", "next_attempt_at"))
 
 
+def started(setup, send_at=AT_0900_UTC) -> Broadcast:
+    """A broadcast scheduled at ``send_at`` on each recipient's clock, started: the
+    clock (frozen by the caller) moved to its start."""
+    broadcast = actions.do_schedule_broadcast(setup.broadcast(), send_at, local_time=True,
+                                              actor=setup.owner)
+    clock.advance(fresh(broadcast).send_at - clock.now())
+    assert actions.start_due_broadcasts() == 1
+    return broadcast
+
+
 @pytest.mark.django_db
 class TestLocalTime:
     def test_each_recipient_gets_it_at_the_time_on_their_own_clock(self, setup):
@@ -159,10 +169,7 @@ class TestLocalTime:
             setup.person("tokyo@example.net", time_zone="Asia/Tokyo")
             setup.person("paris@example.net", time_zone="Europe/Paris")
             setup.person("ny@example.net", time_zone="America/New_York")
-            broadcast = actions.do_schedule_broadcast(
-                setup.broadcast(), AT_0900_UTC, local_time=True, actor=setup.owner)
-            clock.advance(fresh(broadcast).send_at - START)
-            assert actions.start_due_broadcasts() == 1
+            broadcast = started(setup)
         assert due_at(broadcast) == {
             "tokyo@example.net": dt.datetime(2026, 12, 10, 0, 0, tzinfo=dt.UTC),
             "paris@example.net": dt.datetime(2026, 12, 10, 8, 0, tzinfo=dt.UTC),
@@ -172,11 +179,7 @@ class TestLocalTime:
         with clock.frozen(START):
             setup.person("nowhere@example.net")
             paris = dt.timezone(dt.timedelta(hours=1))
-            broadcast = actions.do_schedule_broadcast(
-                setup.broadcast(), WALL.replace(tzinfo=paris), local_time=True,
-                actor=setup.owner)
-            clock.advance(fresh(broadcast).send_at - START)
-            actions.start_due_broadcasts()
+            broadcast = started(setup, WALL.replace(tzinfo=paris))
         assert due_at(broadcast) == {
             "nowhere@example.net": dt.datetime(2026, 12, 10, 8, 0, tzinfo=dt.UTC)}
 
@@ -184,10 +187,7 @@ class TestLocalTime:
         summer = dt.datetime(2027, 7, 1, 9, 0, tzinfo=dt.UTC)
         with clock.frozen(START):
             setup.person("paris@example.net", time_zone="Europe/Paris")
-            broadcast = actions.do_schedule_broadcast(
-                setup.broadcast(), summer, local_time=True, actor=setup.owner)
-            clock.advance(fresh(broadcast).send_at - START)
-            actions.start_due_broadcasts()
+            broadcast = started(setup, summer)
         assert due_at(broadcast) == {
             "paris@example.net": dt.datetime(2027, 7, 1, 7, 0, tzinfo=dt.UTC)}
 
@@ -201,10 +201,7 @@ class TestLocalTime:
         with clock.frozen(START):
             setup.person("tokyo@example.net", time_zone="Asia/Tokyo")
             setup.person("ny@example.net", time_zone="America/New_York")
-            broadcast = actions.do_schedule_broadcast(
-                setup.broadcast(), AT_0900_UTC, local_time=True, actor=setup.owner)
-            clock.advance(fresh(broadcast).send_at - START)
-            actions.start_due_broadcasts()
+            broadcast = started(setup)
             assert pipeline.run_once(smtp) == {}
             clock.advance(dt.datetime(2026, 12, 10, 0, 0, tzinfo=dt.UTC) - clock.now())
             assert pipeline.run_once(smtp) == {"sent": 1}
@@ -241,10 +238,7 @@ class TestLocalTime:
                                                                          stored):
         with clock.frozen(START):
             setup.person("gone@example.net", time_zone=stored)
-            broadcast = actions.do_schedule_broadcast(
-                setup.broadcast(), AT_0900_UTC, local_time=True, actor=setup.owner)
-            clock.advance(fresh(broadcast).send_at - START)
-            assert actions.start_due_broadcasts() == 1
+            broadcast = started(setup)
         assert due_at(broadcast) == {"gone@example.net": AT_0900_UTC}
 
     def test_the_wall_clock_time_is_read_in_the_locked_tz_database_whatever_the_host_has(
@@ -263,10 +257,7 @@ class TestLocalTime:
         try:
             with clock.frozen(START):
                 setup.person("paris@example.net", time_zone="Europe/Paris")
-                broadcast = actions.do_schedule_broadcast(
-                    setup.broadcast(), AT_0900_UTC, local_time=True, actor=setup.owner)
-                clock.advance(fresh(broadcast).send_at - START)
-                actions.start_due_broadcasts()
+                broadcast = started(setup)
         finally:
             zoneinfo.reset_tzpath()
             zoneinfo.ZoneInfo.clear_cache()

@@ -158,7 +158,12 @@ def _checked(request, esp: str, *, inbound: bool):
     return view
 
 
-def _events(request, esp: str, view):
+def _events(request, esp: str, *, inbound: bool):
+    """The request's events, parsed by the provider's anymail view once every check
+    passed; or the response refusing the request."""
+    view = _checked(request, esp, inbound=inbound)
+    if isinstance(view, HttpResponse):
+        return view
     try:
         return view.parse_events(request)
     except Exception:  # noqa: BLE001 — whatever a body makes the parser raise is a 400
@@ -166,10 +171,7 @@ def _events(request, esp: str, view):
 
 
 def esp_webhook(request, esp: str):
-    view = _checked(request, esp, inbound=False)
-    if isinstance(view, HttpResponse):
-        return view
-    events = _events(request, esp, view)
+    events = _events(request, esp, inbound=False)
     if isinstance(events, HttpResponse):
         return events
     recorded = sum(do_record_delivery_event(esp, event) for event in events)
@@ -204,10 +206,7 @@ def esp_inbound(request, esp: str):
     from enclave.messaging import mailto
     from enclave.messaging.actions.delivery import do_unsubscribe_by_mail
 
-    view = _checked(request, esp, inbound=True)
-    if isinstance(view, HttpResponse):
-        return view
-    events = _events(request, esp, view)
+    events = _events(request, esp, inbound=True)
     if isinstance(events, HttpResponse):
         return events
     done = 0
