@@ -344,7 +344,10 @@ def sink() -> None:
     """An aiosmtpd server that counts what it accepts; prints ``port N``, then answers
     each ``count`` line on stdin with the number of messages received so far, and a
     ``stats`` line with JSON: messages, distinct recipients, and the recipients that got
-    more than one message with the Message-IDs they got."""
+    more than one message with the Message-IDs they got. ``hold`` makes it record each
+    message but keep its answer back (the sender waits, mid-hand-over) until ``release``;
+    ``held`` answers how many answers it keeps back now."""
+    import asyncio
     import re
     from collections import defaultdict
 
@@ -355,6 +358,8 @@ def sink() -> None:
 
     class Counter:
         received = 0
+        hold = False
+        held = 0
 
         async def handle_DATA(self, server, session, envelope):
             if not envelope.original_content.startswith(b"DKIM-Signature:"):
@@ -363,6 +368,11 @@ def sink() -> None:
             found = message_id.search(envelope.original_content)
             for rcpt in envelope.rcpt_tos:
                 seen[rcpt].append(found[1].decode() if found else "")
+            if Counter.hold:
+                Counter.held += 1
+                while Counter.hold:
+                    await asyncio.sleep(0.01)
+                Counter.held -= 1
             return "250 OK"
 
     import socket
@@ -376,6 +386,10 @@ def sink() -> None:
     for line in sys.stdin:
         if line.strip() == "count":
             print(Counter.received, flush=True)
+        elif line.strip() in ("hold", "release"):
+            Counter.hold = line.strip() == "hold"
+        elif line.strip() == "held":
+            print(Counter.held, flush=True)
         elif line.strip() == "stats":
             print(json.dumps({"messages": Counter.received, "recipients": len(seen),
                               "repeated": {r: ids for r, ids in seen.items()
