@@ -210,6 +210,22 @@ def _stagger(broadcast: Broadcast, now) -> None:
                        "WHERE broadcast_id = %s", [*params, fallback, broadcast.pk])
 
 
+# A snapshot holds this advisory lock shared, per account, for its transaction; deleting
+# people takes it exclusively first (the trigger of messaging migration 0012, which
+# repeats the number), so it waits for the snapshots that may have read them, then
+# deletes their rows. PostgreSQL only: SQLite has one writer. Taken before the
+# broadcast's row lock, always, so that a deletion holding it never waits on that row
+# while a snapshot holding the row waits on it.
+SNAPSHOT_LOCK = 1_701_999_001
+
+
+def _hold_snapshot_lock(account_id: int) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)",
+                           [SNAPSHOT_LOCK, account_id % 2_147_483_647])
+
+
 def _locked(broadcast: Broadcast) -> Broadcast | None:
     return Broadcast.objects.select_for_update().filter(
         pk=broadcast.pk, account_id=broadcast.account_id).first()
@@ -260,6 +276,7 @@ def do_queue_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) 
     authorize(actor, P.EMAIL_MANAGE, account_id=broadcast.account_id)
     now = clock.now()
     with transaction.atomic():
+        _hold_snapshot_lock(broadcast.account_id)
         locked = _locked(broadcast)
         if locked is None or locked.state != DRAFT:
             raise MissingReference({"broadcast": NOT_A_DRAFT})
@@ -352,7 +369,12 @@ def do_start_scheduled_broadcast(broadcast_id: int, *, now, actor) -> bool:
     """The system's half of scheduling: queue the broadcast if it is still scheduled and
     due (another worker may have started it); whether this call started it."""
     authorize_system(actor)
+    account_id = Broadcast.objects.filter(pk=broadcast_id).values_list(
+        "account_id", flat=True).first()
+    if account_id is None:
+        return False
     with transaction.atomic():
+        _hold_snapshot_lock(account_id)
         # Another worker starting it holds the row: this one moves on.
         locked = Broadcast.objects.select_for_update(skip_locked=True).filter(
             pk=broadcast_id, state=SCHEDULED, send_at__lte=now).first()
