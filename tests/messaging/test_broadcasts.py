@@ -14,7 +14,7 @@ from enclave.core.models import AuditEvent, AuditEventType
 from enclave.core.validation import MissingReference
 from enclave.messaging import actions, dkim
 from enclave.messaging.models import Broadcast, DkimKey, OutboxMessage
-from enclave.people.actions import do_erase_person
+from enclave.people.actions import do_define_field, do_erase_person
 from enclave.people.models import Person
 from tests.people.world import World
 
@@ -106,6 +106,20 @@ class TestRecipients:
             actor=setup.owner)
         assert queued(setup.queue(setup.broadcast(segments=[segment.pk]))) == {
             "gb@example.com"}
+
+    def test_two_segments_queue_everyone_in_either(self, setup):
+        do_define_field(setup.world.account, "plan", "Plan", "text", actor=setup.owner)
+        listed = setup.person("listed@example.com")
+        setup.person("pro@example.com", custom={"plan": "pro"})
+        setup.person("free@example.com", custom={"plan": "free"})
+        static = do_create_segment(setup.world.account, "VIP", "static", actor=setup.owner)
+        do_add_segment_people(static, [listed.pk], actor=setup.owner)
+        dynamic = do_create_segment(
+            setup.world.account, "Pro", "dynamic",
+            {"type": "field", "field": "custom.plan", "op": "equals", "value": "pro"},
+            actor=setup.owner)
+        broadcast = setup.queue(setup.broadcast(segments=[static.pk, dynamic.pk]))
+        assert queued(broadcast) == {"listed@example.com", "pro@example.com"}
 
     def test_a_person_in_two_topics_is_queued_once(self, setup):
         other = do_create_topic(setup.world.account, "offers", "Offers", consent_text="O.",

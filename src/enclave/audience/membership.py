@@ -72,6 +72,15 @@ def people_in(rule: rules.Rule, ctx: rules.Context):
                                             archived_at__isnull=True)).filter(query)
 
 
+def condition(segment: Segment, ctx: rules.Context) -> Q:
+    """Membership of ``segment`` now, as a condition on the account's people (a query
+    made with ``ctx.people(...)``, for the aliases a dynamic segment's rule refers to):
+    the rule itself, not a subquery of the people table within its own query."""
+    if segment.kind == STATIC:
+        return Q(pk__in=SegmentMember.objects.filter(segment=segment).values("person_id"))
+    return rules.compile(rules.parse(segment.rules), ctx)
+
+
 def members_of(segment: Segment, ctx: rules.Context):
     """The people in ``segment`` now: a list's rows, or a dynamic segment's rule live."""
     from enclave.people.models import Person

@@ -154,8 +154,8 @@ def recipients(broadcast: Broadcast, *, now=None):
         inside = Q()
         for segment in Segment.objects.filter(account_id=broadcast.account_id,
                                               pk__in=broadcast.segments):
-            inside |= Q(pk__in=membership.members_of(segment, ctx).values("pk"))
-        people = people.filter(inside) if inside else people.none()
+            inside |= membership.condition(segment, ctx)
+        people = ctx.people(people).filter(inside) if inside else people.none()
     return people
 
 
