@@ -370,9 +370,11 @@ def sink() -> None:
                 seen[rcpt].append(found[1].decode() if found else "")
             if Counter.hold:
                 Counter.held += 1
-                while Counter.hold:
-                    await asyncio.sleep(0.01)
-                Counter.held -= 1
+                try:
+                    while Counter.hold:
+                        await asyncio.sleep(0.01)
+                finally:
+                    Counter.held -= 1
             return "250 OK"
 
     import socket

@@ -107,19 +107,24 @@ class TestRecipients:
         assert queued(setup.queue(setup.broadcast(segments=[segment.pk]))) == {
             "gb@example.com"}
 
-    def test_two_segments_queue_everyone_in_either(self, setup):
-        do_define_field(setup.world.account, "plan", "Plan", "text", actor=setup.owner)
+    def test_several_segments_queue_everyone_in_any(self, setup):
+        for key in ("plan", "region"):
+            do_define_field(setup.world.account, key, key.title(), "text", actor=setup.owner)
         listed = setup.person("listed@example.com")
         setup.person("pro@example.com", custom={"plan": "pro"})
-        setup.person("free@example.com", custom={"plan": "free"})
+        setup.person("north@example.com", custom={"plan": "free", "region": "north"})
+        setup.person("free@example.com", custom={"plan": "free", "region": "south"})
         static = do_create_segment(setup.world.account, "VIP", "static", actor=setup.owner)
         do_add_segment_people(static, [listed.pk], actor=setup.owner)
-        dynamic = do_create_segment(
-            setup.world.account, "Pro", "dynamic",
-            {"type": "field", "field": "custom.plan", "op": "equals", "value": "pro"},
-            actor=setup.owner)
-        broadcast = setup.queue(setup.broadcast(segments=[static.pk, dynamic.pk]))
-        assert queued(broadcast) == {"listed@example.com", "pro@example.com"}
+        dynamic = [do_create_segment(
+            setup.world.account, name, "dynamic",
+            {"type": "field", "field": f"custom.{key}", "op": "equals", "value": value},
+            actor=setup.owner) for name, key, value in (("Pro", "plan", "pro"),
+                                                         ("North", "region", "north"))]
+        broadcast = setup.queue(setup.broadcast(
+            segments=[static.pk, *(segment.pk for segment in dynamic)]))
+        assert queued(broadcast) == {"listed@example.com", "pro@example.com",
+                                     "north@example.com"}
 
     def test_a_person_in_two_topics_is_queued_once(self, setup):
         other = do_create_topic(setup.world.account, "offers", "Offers", consent_text="O.",

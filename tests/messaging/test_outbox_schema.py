@@ -1,17 +1,23 @@
-"""The outbox without database foreign keys (messaging migration 0012): no outbox row
-outlives its person or its broadcast — whichever way they are deleted, and when a person
-goes while a snapshot that read them is still running — and the state column compares
-bytewise on PostgreSQL."""
+"""The outbox without database foreign keys (messaging migrations 0012-0013): no outbox
+row outlives its person or its broadcast — whichever way they are deleted, and when a
+person goes while a snapshot that read them is still running —, a row whose person is
+gone all the same is skipped, not sent or stuck, and the state column compares bytewise
+on PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 
+from enclave.core import clock
+from enclave.messaging import actions, pipeline
+from enclave.messaging.actions import broadcasts
 from enclave.messaging.models import Broadcast, OutboxMessage
+from enclave.people import locks as people_locks
 from enclave.people.actions import do_erase_person
 from enclave.people.models import Person
 from tests.messaging.test_broadcasts import Setup
@@ -38,7 +44,6 @@ class TestNoRowOutlivesWhatItReferences:
         gone.delete()
         assert (_rows_of(gone), _rows_of(kept)) == (0, 1)
 
-    @postgresql_only
     def test_deleting_a_person_in_sql_removes_their_outbox_rows(self, setup):
         kept = setup.person("kept@example.com")
         broadcast = setup.queue(setup.broadcast())
@@ -49,7 +54,6 @@ class TestNoRowOutlivesWhatItReferences:
             cursor.execute("DELETE FROM people_person WHERE id = %s", [gone.pk])
         assert (_rows_of(gone), _rows_of(kept)) == (0, 1)
 
-    @postgresql_only
     def test_deleting_a_broadcast_in_sql_removes_its_outbox_rows(self, setup):
         setup.person("a@example.com")
         gone = setup.queue(setup.broadcast())
@@ -58,6 +62,25 @@ class TestNoRowOutlivesWhatItReferences:
             cursor.execute("DELETE FROM messaging_broadcast WHERE id = %s", [gone.pk])
         assert not OutboxMessage.objects.filter(broadcast_id=gone.pk).exists()
         assert OutboxMessage.objects.filter(broadcast_id=kept.pk).count() == 1
+
+    def test_a_row_whose_person_is_gone_is_skipped_and_the_broadcast_ends(self, setup, smtp,
+                                                                            sink):
+        setup.person("kept@example.com")
+        broadcast = setup.queue(setup.broadcast())
+        with connection.cursor() as cursor:  # as a restore or a hand-made delete could leave
+            cursor.execute("DROP TRIGGER enclave_outbox_people_gone" + (
+                " ON people_person" if connection.vendor == "postgresql" else ""))
+        gone = setup.person("gone@example.com", subscribed=None)
+        OutboxMessage.objects.create(broadcast=broadcast, person=gone)
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM people_person WHERE id = %s", [gone.pk])
+        assert pipeline.run_once(smtp) == {"sent": 1, "skipped": 1}
+        orphan = OutboxMessage.objects.get(person_id=gone.pk)
+        assert (orphan.state, orphan.detail, orphan.lease_id) == (
+            "skipped", "no longer a recipient", "")
+        pipeline.run_once(smtp)
+        assert Broadcast.objects.get(pk=broadcast.pk).state == "sent"
+        assert [rcpt for _, rcpt, _ in sink.handler.received] == [["kept@example.com"]]
 
     @postgresql_only
     def test_the_state_column_compares_bytewise(self, db):
@@ -80,12 +103,22 @@ def _waiting_on_advisory_lock() -> bool:
 
 @pytest.mark.django_db(transaction=True)
 class TestAPersonErasedDuringASnapshot:
-    """The snapshot (``do_queue_broadcast``, held open in an outer transaction) has read
-    the person and inserted their row, not yet committed; their erasure runs meanwhile in
-    another connection."""
+    """The snapshot (queued by hand or started on schedule, held open in an outer
+    transaction) has read the person and inserted their row, not yet committed; their
+    erasure runs meanwhile in another connection."""
+
+    @staticmethod
+    def _snapshot(setup: Setup, broadcast: Broadcast, how: str) -> None:
+        if how == "queued":
+            setup.queue(broadcast)
+            return
+        send_at = clock.now() + dt.timedelta(hours=1)
+        actions.do_schedule_broadcast(broadcast, send_at, actor=setup.owner)
+        assert broadcasts.do_start_scheduled_broadcast(broadcast.pk, now=send_at, actor=None)
 
     @postgresql_only
-    def test_the_erasure_waits_for_the_snapshot_then_removes_its_row(self, local_dns):
+    @pytest.mark.parametrize("how", ["queued", "scheduled"])
+    def test_the_erasure_waits_for_the_snapshot_then_removes_its_row(self, local_dns, how):
         setup = Setup(World(), local_dns)
         gone, kept = setup.person("gone@example.com"), setup.person("kept@example.com")
         broadcast = setup.broadcast()
@@ -103,7 +136,7 @@ class TestAPersonErasedDuringASnapshot:
 
         eraser = threading.Thread(target=erase)
         with transaction.atomic():  # the snapshot's own transaction commits with this one
-            setup.queue(broadcast)
+            self._snapshot(setup, broadcast, how)
             eraser.start()
             deadline = time.monotonic() + 30
             while not _waiting_on_advisory_lock():
@@ -111,8 +144,44 @@ class TestAPersonErasedDuringASnapshot:
                     "the erasure did not wait for the snapshot"
                 assert time.monotonic() < deadline, "the erasure never started waiting"
                 time.sleep(0.01)
+            # It waits before locking anything of the person's: their row is free.
+            assert Person.objects.select_for_update(nowait=True).filter(pk=gone.pk).exists()
         eraser.join(30)
         assert (erased.is_set(), failures) == (True, [])
         assert not Person.objects.filter(pk=gone.pk).exists()
         assert (_rows_of(gone), _rows_of(kept)) == (0, 1)
         assert Broadcast.objects.get(pk=broadcast.pk).recipients == 2
+
+
+@pytest.mark.django_db(transaction=True)
+class TestReadCommittedOnly:
+    @postgresql_only
+    def test_a_snapshot_refuses_a_stricter_isolation_level(self, local_dns):
+        setup = Setup(World(), local_dns)
+        setup.person("a@example.com")
+        broadcast = setup.broadcast()
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL "
+                           "REPEATABLE READ")
+        try:
+            with pytest.raises(people_locks.WrongIsolation):
+                setup.queue(broadcast)
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL "
+                               "READ COMMITTED")
+        assert not OutboxMessage.objects.exists()
+
+    @postgresql_only
+    def test_deleting_people_refuses_a_stricter_isolation_level(self, local_dns):
+        person = Setup(World(), local_dns).person("a@example.com", subscribed=None)
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL "
+                           "REPEATABLE READ")
+            try:
+                with pytest.raises(DatabaseError, match="READ COMMITTED"):
+                    cursor.execute("DELETE FROM people_person WHERE id = %s", [person.pk])
+            finally:
+                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION "
+                               "LEVEL READ COMMITTED")
+        assert Person.objects.filter(pk=person.pk).exists()

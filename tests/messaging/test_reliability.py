@@ -68,6 +68,7 @@ def run():
         _tell(sink, "hold")
         while _held(sink) < WORKERS:
             assert time.monotonic() < deadline, "the workers stalled"
+            assert all(w.poll() is None for w in workers), "a worker ended early"
             time.sleep(0.02)
         workers[0].send_signal(signal.SIGKILL)
         workers[0].wait(30)

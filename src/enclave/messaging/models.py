@@ -221,12 +221,12 @@ class OutboxMessage(Sendable):
     # No database foreign keys here: a constraint's check locks each referenced row
     # (FOR KEY SHARE), which for a million-recipient snapshot rewrote a million people
     # rows at commit and took longer than the insert itself. Integrity holds without:
-    # deleting people or broadcasts deletes their rows (the ORM's cascade, the erasure
-    # registry and, on PostgreSQL, a statement trigger per table that runs after the
-    # snapshot it waits for — migration 0012, ``broadcasts.SNAPSHOT_LOCK``); SQLite has
-    # one writer, so a snapshot and a deletion never overlap there. No index of their
-    # own either: ``outboxmessage_unique`` leads with the broadcast, ``outboxmessage_person``
-    # is the person's.
+    # deleting people or broadcasts deletes their rows — the ORM's cascade, the erasure
+    # registry, and a trigger per table in the database (migration 0012; on PostgreSQL
+    # a person's deletion first waits for the account's running snapshots,
+    # ``enclave.people.locks``). A row whose person is gone anyway is skipped by the
+    # pipeline. No index of their own either: ``outboxmessage_unique`` leads with the
+    # broadcast, ``outboxmessage_person`` is the person's.
     broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="+",
                                   db_index=False, db_constraint=False)
     person = models.ForeignKey("people.Person", on_delete=models.CASCADE, related_name="+",

@@ -307,6 +307,17 @@ def send_batch(claimed: Claim, transport, *, now=None) -> dict[str, int]:
     def done(state: str) -> None:
         counts[state] = counts.get(state, 0) + 1
 
+    if len(rows) < len(claimed.ids):  # held rows the join dropped: their person is gone
+        from enclave.people.models import Person
+
+        orphans = OutboxMessage.objects.filter(
+            pk__in=set(claimed.ids) - {row.pk for row in rows}, state=OUTBOX_SENDING,
+            lease_id=claimed.token).exclude(Exists(Person.objects.filter(
+                pk=OuterRef("person_id")))).update(
+            state=OUTBOX_SKIPPED, detail="no longer a recipient", claimed_at=None,
+            lease_id="")
+        counts.update({OUTBOX_SKIPPED: orphans} if orphans else {})
+
     ready, reasons = [], _ineligible(rows)
     for row in rows:
         reason = reasons.get(row.pk)

@@ -20,7 +20,7 @@ from enclave.access.principal import Principal, authorize, authorize_system
 from enclave.backups import actions as backup_actions
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
-from enclave.people import bulk, visibility
+from enclave.people import bulk, locks, visibility
 from enclave.people.models import (
     CONSENT_CHOICES,
     FIELD_TYPES,
@@ -499,6 +499,7 @@ def do_erase_person(person: Person, *, actor: Principal, request=None) -> None:
     authorize(actor, P.PEOPLE_ERASE, account_id=person.account_id)
     account_id, person_id = person.account_id, person.pk
     with transaction.atomic():
+        locks.hold_for_deletion(account_id)  # before the person's row lock (people.locks)
         locked = Person.objects.select_for_update().filter(pk=person_id,
                                                            account_id=account_id).first()
         if locked is None:

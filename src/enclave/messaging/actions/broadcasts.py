@@ -40,6 +40,7 @@ from enclave.messaging.models import (
     OutboxMessage,
     SenderDomain,
 )
+from enclave.people import locks as people_locks
 from enclave.people.actions import DOT_ATOM
 
 P = Permission
@@ -210,22 +211,6 @@ def _stagger(broadcast: Broadcast, now) -> None:
                        "WHERE broadcast_id = %s", [*params, fallback, broadcast.pk])
 
 
-# A snapshot holds this advisory lock shared, per account, for its transaction; deleting
-# people takes it exclusively first (the trigger of messaging migration 0012, which
-# repeats the number), so it waits for the snapshots that may have read them, then
-# deletes their rows. PostgreSQL only: SQLite has one writer. Taken before the
-# broadcast's row lock, always, so that a deletion holding it never waits on that row
-# while a snapshot holding the row waits on it.
-SNAPSHOT_LOCK = 1_701_999_001
-
-
-def _hold_snapshot_lock(account_id: int) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)",
-                           [SNAPSHOT_LOCK, account_id % 2_147_483_647])
-
-
 def _locked(broadcast: Broadcast) -> Broadcast | None:
     return Broadcast.objects.select_for_update().filter(
         pk=broadcast.pk, account_id=broadcast.account_id).first()
@@ -276,7 +261,7 @@ def do_queue_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) 
     authorize(actor, P.EMAIL_MANAGE, account_id=broadcast.account_id)
     now = clock.now()
     with transaction.atomic():
-        _hold_snapshot_lock(broadcast.account_id)
+        people_locks.hold_for_copy(broadcast.account_id)  # before the row lock
         locked = _locked(broadcast)
         if locked is None or locked.state != DRAFT:
             raise MissingReference({"broadcast": NOT_A_DRAFT})
@@ -374,7 +359,7 @@ def do_start_scheduled_broadcast(broadcast_id: int, *, now, actor) -> bool:
     if account_id is None:
         return False
     with transaction.atomic():
-        _hold_snapshot_lock(account_id)
+        people_locks.hold_for_copy(account_id)  # before the row lock
         # Another worker starting it holds the row: this one moves on.
         locked = Broadcast.objects.select_for_update(skip_locked=True).filter(
             pk=broadcast_id, state=SCHEDULED, send_at__lte=now).first()

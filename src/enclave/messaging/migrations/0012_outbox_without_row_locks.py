@@ -1,30 +1,33 @@
-"""The outbox loses its foreign-key constraints and their two redundant indexes; on
-PostgreSQL a statement trigger per referenced table takes their place.
+"""The outbox loses its foreign-key constraints and their two redundant indexes; a
+trigger per referenced table takes their place.
 
 A foreign key's check locks every referenced row (``FOR KEY SHARE``): snapshotting a
 million recipients rewrote a million ``people_person`` rows at commit (9 s of the 22).
 What the constraints guaranteed — no outbox row outlives its person or broadcast — the
-triggers keep: after a ``DELETE`` on either table, the deleted rows' outbox rows go. A
-person's deletion first waits for every snapshot running in their account
-(``pg_advisory_xact_lock`` against the snapshot's shared lock,
-``messaging.actions.broadcasts.SNAPSHOT_LOCK``), so a snapshot that read them before they
-went has committed and its rows are seen (each statement of the trigger function takes a
-fresh snapshot). A broadcast is deleted only after its row lock, which a snapshot holds.
+triggers keep: after a ``DELETE`` on either table, the deleted rows' outbox rows go.
 
-And the outbox's ``state`` compares bytewise (``COLLATE "C"``): its two indexes cost half
-as much to fill — the database's default collation (``C.UTF-8`` here) goes through the
-C library's collation for every comparison. Not in the model (SQLite has no "C"); an
-``AlterField`` of ``state`` later must keep it (``tests/messaging/test_outbox_schema.py``).
+PostgreSQL: statement triggers with transition tables. A person's deletion first waits
+for every snapshot running in their account (``enclave.people.locks``, whose numbers the
+function repeats), so a snapshot that read them before they went has committed and its
+rows are seen: each statement of the function takes a fresh snapshot under READ
+COMMITTED, and the function refuses any other level. A broadcast is deleted only after
+its row lock, which a snapshot holds. SQLite: row triggers (one writer: nothing to wait
+for).
+
+Undone, the constraints come back — after the rows they would refuse are deleted.
 """
 
 import django.db.models.deletion
 from django.db import migrations, models
 
-CREATE = """
+POSTGRESQL = """
 CREATE OR REPLACE FUNCTION enclave_outbox_people_gone() RETURNS trigger AS $$
 DECLARE
     account bigint;
 BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'deleting people needs READ COMMITTED (enclave.people.locks)';
+    END IF;
     FOR account IN SELECT DISTINCT account_id FROM gone ORDER BY 1 LOOP
         PERFORM pg_advisory_xact_lock(1701999001, (account % 2147483647)::integer);
     END LOOP;
@@ -47,27 +50,49 @@ DROP TRIGGER IF EXISTS enclave_outbox_broadcasts_gone ON messaging_broadcast;
 CREATE TRIGGER enclave_outbox_broadcasts_gone
     AFTER DELETE ON messaging_broadcast REFERENCING OLD TABLE AS gone
     FOR EACH STATEMENT EXECUTE FUNCTION enclave_outbox_broadcasts_gone();
-
-ALTER TABLE messaging_outboxmessage ALTER COLUMN state TYPE varchar(10) COLLATE "C";
 """
 
-DROP = """
+POSTGRESQL_DROP = """
 DROP TRIGGER IF EXISTS enclave_outbox_people_gone ON people_person;
 DROP FUNCTION IF EXISTS enclave_outbox_people_gone();
 DROP TRIGGER IF EXISTS enclave_outbox_broadcasts_gone ON messaging_broadcast;
 DROP FUNCTION IF EXISTS enclave_outbox_broadcasts_gone();
-ALTER TABLE messaging_outboxmessage ALTER COLUMN state TYPE varchar(10) COLLATE "default";
 """
+
+SQLITE = [
+    "CREATE TRIGGER IF NOT EXISTS enclave_outbox_people_gone AFTER DELETE ON people_person "
+    "BEGIN DELETE FROM messaging_outboxmessage WHERE person_id = OLD.id; END",
+    "CREATE TRIGGER IF NOT EXISTS enclave_outbox_broadcasts_gone AFTER DELETE ON "
+    "messaging_broadcast BEGIN DELETE FROM messaging_outboxmessage "
+    "WHERE broadcast_id = OLD.id; END",
+]
+
+SQLITE_DROP = ["DROP TRIGGER IF EXISTS enclave_outbox_people_gone",
+               "DROP TRIGGER IF EXISTS enclave_outbox_broadcasts_gone"]
 
 
 def install(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE, params=None)
+        schema_editor.execute(POSTGRESQL, params=None)
+    elif schema_editor.connection.vendor == "sqlite":
+        for statement in SQLITE:
+            schema_editor.execute(statement, params=None)
 
 
 def remove(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP, params=None)
+        schema_editor.execute(POSTGRESQL_DROP, params=None)
+    elif schema_editor.connection.vendor == "sqlite":
+        for statement in SQLITE_DROP:
+            schema_editor.execute(statement, params=None)
+
+
+def forget_orphans(apps, schema_editor):
+    """Undoing: rows whose person or broadcast is gone would fail the constraints."""
+    schema_editor.execute(
+        "DELETE FROM messaging_outboxmessage WHERE person_id NOT IN "
+        "(SELECT id FROM people_person) OR broadcast_id NOT IN "
+        "(SELECT id FROM messaging_broadcast)", params=None)
 
 
 class Migration(migrations.Migration):
@@ -92,5 +117,6 @@ class Migration(migrations.Migration):
                                     on_delete=django.db.models.deletion.CASCADE,
                                     related_name="+", to="people.person"),
         ),
+        migrations.RunPython(migrations.RunPython.noop, forget_orphans),
         migrations.RunPython(install, remove),
     ]
