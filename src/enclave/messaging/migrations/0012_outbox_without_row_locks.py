@@ -71,20 +71,15 @@ SQLITE_DROP = ["DROP TRIGGER IF EXISTS enclave_outbox_people_gone",
                "DROP TRIGGER IF EXISTS enclave_outbox_broadcasts_gone"]
 
 
-def install(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL, params=None)
-    elif schema_editor.connection.vendor == "sqlite":
-        for statement in SQLITE:
-            schema_editor.execute(statement, params=None)
+# Per database: what installs the triggers, what removes them.
+STATEMENTS = {"postgresql": ([POSTGRESQL], [POSTGRESQL_DROP]), "sqlite": (SQLITE, SQLITE_DROP)}
 
 
-def remove(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL_DROP, params=None)
-    elif schema_editor.connection.vendor == "sqlite":
-        for statement in SQLITE_DROP:
+def _run(which: int):
+    def run(apps, schema_editor):
+        for statement in STATEMENTS.get(schema_editor.connection.vendor, ((), ()))[which]:
             schema_editor.execute(statement, params=None)
+    return run
 
 
 def forget_orphans(apps, schema_editor):
@@ -118,5 +113,5 @@ class Migration(migrations.Migration):
                                     related_name="+", to="people.person"),
         ),
         migrations.RunPython(migrations.RunPython.noop, forget_orphans),
-        migrations.RunPython(install, remove),
+        migrations.RunPython(_run(0), _run(1)),
     ]
