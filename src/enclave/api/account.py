@@ -118,6 +118,8 @@ class AuditView(ApiView):
                    responses=s.AuditPageSerializer,
                    summary="The account's audit log, newest first")
     def get(self, request):
+        if request.query_params.get("event") == "":  # the schema's enum has no ""
+            raise InvalidQuery("event must be an event type.")
         params = {k: v for k, v in request.query_params.items()
                   if k in AUDIT_FILTERS and v != ""}
         limit = render.page_limit(request.query_params.get("limit"))
