@@ -85,11 +85,9 @@ def members_of(segment: Segment, ctx: rules.Context):
     """The people in ``segment`` now: a list's rows, or a dynamic segment's rule live."""
     from enclave.people.models import Person
 
-    if segment.kind == STATIC:
-        return Person.objects.filter(
-            account_id=segment.account_id, archived_at__isnull=True,
-            pk__in=SegmentMember.objects.filter(segment=segment).values("person_id"))
-    return people_in(rules.parse(segment.rules), ctx)
+    inside = condition(segment, ctx)  # first: a rule's aliases are known once compiled
+    return ctx.people(Person.objects.filter(account_id=segment.account_id,
+                                            archived_at__isnull=True)).filter(inside)
 
 
 def refresh(segment_id: int, *, restrict: Q | None = None, people: list[int] | None = None,

@@ -316,7 +316,8 @@ def send_batch(claimed: Claim, transport, *, now=None) -> dict[str, int]:
                 pk=OuterRef("person_id")))).update(
             state=OUTBOX_SKIPPED, detail="no longer a recipient", claimed_at=None,
             lease_id="")
-        counts.update({OUTBOX_SKIPPED: orphans} if orphans else {})
+        if orphans:
+            counts[OUTBOX_SKIPPED] = orphans
 
     ready, reasons = [], _ineligible(rows)
     for row in rows:
