@@ -83,6 +83,17 @@ class TestNoRowOutlivesWhatItReferences:
         assert [rcpt for _, rcpt, _ in sink.handler.received] == [["kept@example.com"]]
 
     @postgresql_only
+    def test_the_people_trigger_takes_the_lock_snapshots_hold(self, db):
+        # Migration 0012 writes the numbers out (migrations stay frozen): they must be
+        # people.locks' own, or a deletion in SQL would not wait for a running snapshot.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT prosrc FROM pg_proc "
+                           "WHERE proname = 'enclave_outbox_people_gone'")
+            [(source,)] = cursor.fetchall()
+        assert f"pg_advisory_xact_lock({people_locks.CLASS}, " in source
+        assert f"(account % {people_locks._MODULUS})::integer" in source
+
+    @postgresql_only
     def test_the_state_column_compares_bytewise(self, db):
         with connection.cursor() as cursor:
             cursor.execute("SELECT collation_name FROM information_schema.columns "
