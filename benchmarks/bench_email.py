@@ -315,7 +315,7 @@ def baseline(args: dict) -> dict:
     pool = [compose.message(domain=DOMAIN, from_local="news", from_name="Bench",
                             to=p.email, rendered=out, message_id=f"base.{p.pk}",
                             unsubscribe_url=c["unsubscribe_url"], feedback_id="b:1:x:y",
-                            selector=key[0], private_key_pem=key[1], now=clock.now())
+                            selector=key[0], private_key=key[1], now=clock.now())
             for p, c, out in zip(people, contexts, rendered, strict=True)]
     connection.close()
     share = args["messages"] // args["workers"]

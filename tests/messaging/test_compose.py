@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import re
 
 import dkim as dkimpy
 import pytest
@@ -25,7 +26,7 @@ def make(**changes):
             "rendered": Rendered("Hello Ann", "<p>Hello <b>Ann</b></p>", "Hello Ann\n"),
             "message_id": "b7.p42.x1", "unsubscribe_url": UNSUBSCRIBE,
             "feedback_id": "7:3:broadcast:enclave", "selector": "enc202612",
-            "private_key_pem": PRIVATE, "now": NOW}
+            "private_key": PRIVATE, "now": NOW}
     return compose.message(**{**args, **changes})
 
 
@@ -83,6 +84,19 @@ class TestMessage:
         assert dkim._rsa_sign(digest, key) == dkim._DKIMPY_RSA_SIGN(digest, key)
         assert dkimpy.RSASSA_PKCS1_v1_5_sign is dkim._rsa_sign  # and dkimpy uses it
 
+    def test_a_key_read_once_signs_exactly_as_its_pem_does(self):
+        key = dkim.PrivateKey(PRIVATE)
+        message = (b"From: news@news.acme.example\r\nTo: ann@example.net\r\n"
+                   b"Subject: Hi\r\n\r\nHello Ann\r\n")
+        by_key = dkim.sign(message, domain="news.acme.example", selector="enc202612",
+                           private_key=key)
+        by_pem = dkim.sign(message, domain="news.acme.example", selector="enc202612",
+                           private_key=PRIVATE)
+        strip_time = re.compile(rb" t=\d+;")
+        assert strip_time.sub(b"", by_key) == strip_time.sub(b"", by_pem)
+        assert dkimpy.verify(by_key, dnsfunc=record)
+        assert repr(key) == "<dkim.PrivateKey>"
+
     def test_the_signature_covers_the_unsubscribe_headers(self):
         raw = make()[1]
         tampered = raw.replace(b"List-Unsubscribe=One-Click", b"List-Unsubscribe=Nope")
@@ -108,3 +122,55 @@ class TestEncodedWords:
     def test_a_display_name_cannot_carry_a_second_address(self):
         with pytest.raises(compose.Unsendable):
             make(from_name="=?utf-8?q?PayPal_=3Cservice=40paypal=2Ecom=3E?=")
+
+
+class TestWrittenOut:
+    """The message is written out by hand (not by ``EmailMessage``): what a receiver's
+    parser reads back is what was meant, whatever the text."""
+
+    def test_a_non_ascii_subject_and_display_name_read_back_as_written(self):
+        mail = parsed(make(from_name="Café Zoë", rendered=Rendered(
+            "Grüße, Zoë — 20 % off", "<p>x</p>", "x\n"))[1])
+        assert mail["Subject"] == "Grüße, Zoë — 20 % off"
+        assert mail["From"].addresses[0].display_name == "Café Zoë"
+        assert mail["From"].addresses[0].addr_spec == "news@news.acme.example"
+
+    def test_a_subject_longer_than_a_line_is_folded_and_reads_back_whole(self):
+        subject = "word " * 250
+        raw = make(rendered=Rendered(subject.strip(), "<p>x</p>", "x\n"))[1]
+        head = raw.split(b"\r\n\r\n")[0]
+        assert max(len(line) for line in head.split(b"\r\n")) <= compose.LINE_LIMIT
+        assert parsed(raw)["Subject"] == subject.strip()
+
+    def test_both_parts_read_back_exactly_with_long_lines_and_any_characters(self):
+        text = "Zoë's line " * 40 + "\n=_ not a boundary\n. a dot line \n\ttab end\t\n"
+        html = "<p>" + "ünïcödé = " * 50 + "</p>\n"
+        raw = make(rendered=Rendered("Hi", html, text))[1]
+        mail = parsed(raw)
+        body = raw.split(b"\r\n\r\n", 1)[1]
+        assert max(len(line) for line in body.split(b"\r\n")) <= 78
+        assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == text
+        assert mail.get_body(("html",)).get_content().replace("\r\n", "\n") == html
+        assert dkimpy.verify(raw, dnsfunc=record)
+
+    def test_each_message_has_its_own_boundary(self):
+        first, second = make()[1], make()[1]
+        boundary = re.compile(rb'boundary="([^"]+)"')
+        assert boundary.search(first)[1] != boundary.search(second)[1]
+
+    @pytest.mark.parametrize("name", ["Acme\x00News", "Acme\x1bNews", "Acme\u2028News",
+                                      "Acme\nNews"])
+    def test_a_control_character_in_the_display_name_is_refused(self, name):
+        with pytest.raises(compose.Unsendable):
+            make(from_name=name)
+
+    @pytest.mark.parametrize("to", ["ann@example.net, eve@example.org",
+                                    "ann <eve@example.org>@example.net",
+                                    '"ann smith"@example.net', "ann@[127.0.0.1]"])
+    def test_an_address_that_is_not_one_plain_address_is_refused(self, to):
+        with pytest.raises(compose.Unsendable):
+            make(to=to)
+
+    def test_an_unsubscribe_link_too_long_for_a_line_is_refused_not_encoded(self):
+        with pytest.raises(compose.Unsendable):
+            make(unsubscribe_url="https://app.example.com/unsubscribe/" + "x" * 1000)

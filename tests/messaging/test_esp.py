@@ -186,7 +186,7 @@ class TestSending:
             from_name="Ü <ceo@victim.example>", to="ann@example.net",
             rendered=Rendered("Hi", "<p>Hi</p>", "Hi"), message_id="m.1",
             unsubscribe_url=None, feedback_id="1:1:test:enclave", selector="s1",
-            private_key_pem=private_pem, now=clock.now())
+            private_key=private_pem, now=clock.now())
         envelope = dataclasses.replace(envelope, ref="b1")
         transport = transports.EspTransport("anymail.backends.postmark.EmailBackend",
                                             {"server_token": "k", "api_url": postmark.url})

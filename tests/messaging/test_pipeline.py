@@ -238,3 +238,62 @@ class TestThirdReview:
         assert pipeline.run_once(smtp) == {"sent": 2, "failed": 1}
         row = OutboxMessage.objects.get(broadcast=broadcast, person__country="ZZ")
         assert (row.state, row.detail) == ("failed", "render limits")
+
+
+class Watching:
+    """A transport that, at each hand-over, notes how many of the broadcast's rows the
+    database already has as sent, then hands the message to the real one."""
+
+    def __init__(self, transport, broadcast) -> None:
+        self.transport, self.broadcast, self.recorded = transport, broadcast, []
+
+    def send(self, envelope, raw):
+        self.recorded.append(self.sent_so_far())
+        return self.transport.send(envelope, raw)
+
+    def sent_so_far(self) -> int:
+        return OutboxMessage.objects.filter(broadcast=self.broadcast, state="sent").count()
+
+
+@pytest.mark.django_db
+class TestOutcomesAreRecordedInTime:
+    """An outcome write may ride along with the next lease renewal, but never later than
+    the next hand-over: a worker killed mid-batch leaves unrecorded at most the message
+    it was handing over."""
+
+    def test_each_outcome_is_in_the_database_before_the_next_hand_over(self, setup, sink,
+                                                                      smtp):
+        broadcast = queue(setup, *(f"p{n}@example.net" for n in range(6)))
+        watching = Watching(smtp, broadcast)
+        assert pipeline.run_once(watching) == {"sent": 6}
+        assert watching.recorded == [0, 1, 2, 3, 4, 5]
+
+    def test_the_last_outcome_of_a_batch_is_recorded_when_it_ends(self, setup, sink, smtp):
+        broadcast = queue(setup, "ann@example.net", "bob@example.net")
+        pipeline.send_batch(pipeline.claim(), smtp)
+        assert states(broadcast) == {"ann@example.net": "sent", "bob@example.net": "sent"}
+
+    def test_a_failed_outcome_is_recorded_before_the_next_hand_over(self, setup, sink,
+                                                                   smtp):
+        sink.handler.refuse["a-gone@example.net"] = "550 5.1.1 no such user"
+        broadcast = queue(setup, "a-gone@example.net", "b@example.net")
+        watching = Watching(smtp, broadcast)
+        watching.sent_so_far = lambda: OutboxMessage.objects.filter(
+            broadcast=broadcast, state="failed").count()
+        assert pipeline.run_once(watching) == {"failed": 1, "sent": 1}
+        assert watching.recorded == [0, 1]
+
+    def test_nothing_is_held_back_while_waiting_for_a_throttled_turn(self, setup, sink,
+                                                                    smtp, monkeypatch):
+        actions.do_throttle_sender_domain(setup.sender, 2, actor=setup.owner)
+        broadcast = queue(setup, *(f"p{n}@example.net" for n in range(3)))
+        at_each_wait = []
+
+        def sleep(seconds):
+            at_each_wait.append(Watching(smtp, broadcast).sent_so_far())
+            clock.advance(dt.timedelta(seconds=seconds))
+
+        monkeypatch.setattr(pipeline, "sleep", sleep)
+        with clock.frozen(dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)):
+            assert pipeline.run_once(smtp) == {"sent": 3}
+        assert at_each_wait == [1, 2]

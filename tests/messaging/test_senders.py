@@ -204,7 +204,7 @@ class TestSigning:
                    b"Subject: Hello\r\nList-Unsubscribe: <https://x.example/u>\r\n"
                    b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nHi Ann\r\n")
         signed = dkim.sign(message, domain=sender.domain, selector=selector,
-                           private_key_pem=pem)
+                           private_key=pem)
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers, resolver.nameserver_ports = ["127.0.0.1"], {
             "127.0.0.1": local_dns.port}
@@ -225,7 +225,7 @@ class TestSigning:
         sender = check(world, sender)
         selector, pem = access.signing_key(sender)
         signed = dkim.sign(b"From: a@news.acme.example\r\nSubject: Hi\r\n\r\nBody\r\n",
-                           domain=sender.domain, selector=selector, private_key_pem=pem)
+                           domain=sender.domain, selector=selector, private_key=pem)
         record = dkim.txt_value(key.public_key).encode()
         assert not dkimpy.verify(signed.replace(b"Body", b"Evil"),
                                  dnsfunc=lambda name, timeout=5: record)

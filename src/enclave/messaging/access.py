@@ -112,13 +112,14 @@ def records_to_publish(sender: SenderDomain) -> list[dkim.Record]:
     return dkim.records(sender.domain, live_keys(sender))
 
 
-def signing_key(sender: SenderDomain) -> tuple[str, str] | None:
-    """(selector, private key PEM) of a verified domain's active key; None when the domain
-    may not be sent from. For the send pipeline (the system), never shown."""
+def signing_key(sender: SenderDomain) -> tuple[str, dkim.PrivateKey] | None:
+    """(selector, private key) of a verified domain's active key; None when the domain
+    may not be sent from. For the send pipeline (the system), never shown; the caller
+    keeps it for the work at hand only."""
     if sender.state != VERIFIED:
         return None
     key = DkimKey.objects.filter(domain=sender, state=ACTIVE).first()
-    return None if key is None else (key.selector, key.private_key)
+    return None if key is None else (key.selector, dkim.PrivateKey(key.private_key))
 
 
 def broadcasts_of(principal: Principal):

@@ -88,13 +88,34 @@ def records(domain: str, keys) -> list[Record]:
     return out
 
 
-def sign(message: bytes, *, domain: str, selector: str, private_key_pem: str) -> bytes:
-    """``message`` (RFC 5322 bytes) with a ``DKIM-Signature`` header in front."""
+class PrivateKey:
+    """A private key read once for the messages that one piece of work signs (a batch of
+    the send pipeline): dkimpy's parse of the PEM and the OpenSSL key built from it, which
+    together cost more than the signature. Held by the caller for that work only — never
+    cached in the worker, where a retired key would outlive its deletion. Its repr shows
+    nothing of the key."""
+
+    __slots__ = ("_parsed",)
+
+    def __init__(self, pem: str) -> None:
+        parsed = _DKIMPY_PARSE_PEM(pem.encode("ascii"))
+        parsed[_OPENSSL] = _openssl_key(*(parsed[name] for name in _NUMBERS))
+        self._parsed = parsed
+
+    def __repr__(self) -> str:
+        return "<dkim.PrivateKey>"
+
+
+def sign(message: bytes, *, domain: str, selector: str,
+         private_key: str | PrivateKey) -> bytes:
+    """``message`` (RFC 5322 bytes) with a ``DKIM-Signature`` header in front;
+    ``private_key`` a PEM or a :class:`PrivateKey` read from one."""
     signer = dkim.DKIM(message)
     signer.should_sign.update(ALSO_SIGNED)
     signer.add_frozen(OVERSIGNED)
     signature = signer.sign(selector.encode("ascii"), domain.encode("idna"),
-                            private_key_pem.encode("ascii"),
+                            private_key if isinstance(private_key, PrivateKey)
+                            else private_key.encode("ascii"),
                             canonicalize=(b"relaxed", b"relaxed"))
     return signature + message
 
@@ -102,7 +123,11 @@ def sign(message: bytes, *, domain: str, selector: str, private_key_pem: str) ->
 # --- dkimpy's RSA step through OpenSSL ---
 
 _DKIMPY_RSA_SIGN = dkim.RSASSA_PKCS1_v1_5_sign
+_DKIMPY_PARSE_PEM = dkim.parse_pem_private_key
 _DIGESTS = {"sha256": hashes.SHA256}
+_NUMBERS = ("modulus", "publicExponent", "privateExponent", "prime1", "prime2", "exponent1",
+            "exponent2", "coefficient")
+_OPENSSL = "enclave.openssl"  # where a PrivateKey keeps its OpenSSL key in dkimpy's dict
 
 
 def _openssl_key(n: int, e: int, d: int, p: int, q: int, dp: int, dq: int,
@@ -119,10 +144,17 @@ def _rsa_sign(digest, private_key: dict) -> bytes:
     algorithm = _DIGESTS.get(digest.name.lower())
     if algorithm is None:  # not a digest we sign with: dkimpy's own code
         return _DKIMPY_RSA_SIGN(digest, private_key)
-    key = _openssl_key(*(private_key[name] for name in (
-        "modulus", "publicExponent", "privateExponent", "prime1", "prime2", "exponent1",
-        "exponent2", "coefficient")))
+    key = private_key.get(_OPENSSL) or _openssl_key(*(private_key[n] for n in _NUMBERS))
     return key.sign(digest.digest(), padding.PKCS1v15(), utils.Prehashed(algorithm()))
 
 
+def _parse_pem(private_key) -> dict:
+    """dkimpy's ``parse_pem_private_key``, which its ``sign`` calls on the key it is given:
+    a :class:`PrivateKey` is read already."""
+    if isinstance(private_key, PrivateKey):
+        return private_key._parsed
+    return _DKIMPY_PARSE_PEM(private_key)
+
+
 dkim.RSASSA_PKCS1_v1_5_sign = _rsa_sign
+dkim.parse_pem_private_key = _parse_pem

@@ -158,11 +158,12 @@ def next_throttled_slot(now=None):
         .aggregate(soonest=Min("next_slot_at"))["soonest"]
 
 
-def _holds(row, token: str) -> bool:
+def _holds(row, token: str, writes: Writes | None = None) -> bool:
     """Renew the lease on ``row`` (an outbox row, or a transactional message) if this
     claim still holds it and — for a broadcast's row — its broadcast is still queued (not
     paused or cancelled meanwhile); whether it does. Fixes the row's Message-ID at its
-    first attempt in the same write."""
+    first attempt in the same write, and takes the outcome ``writes`` holds back with
+    it."""
     broadcast_row = isinstance(row, OutboxMessage)
     row.message_id = row.message_id or (
         f"{row.broadcast_id}.{row.pk}.{secrets.token_hex(8)}" if broadcast_row
@@ -172,11 +173,42 @@ def _holds(row, token: str) -> bool:
                     f"b.id = {table}.broadcast_id AND b.state = %s)") if broadcast_row else ""
     # Written out (two statements per message are the pipeline's hottest path): the
     # ORM's version joins through a subquery and costs more to build than to run.
-    return _execute(
-        f"UPDATE {table} SET claimed_at = %s, message_id = %s "  # noqa: S608 — model table names; values are parameters
-        f"WHERE id = %s AND state = %s AND lease_id = %s{still_queued}",
-        [_when(clock.now()), row.message_id, row.pk, OUTBOX_SENDING, token,
-         *([QUEUED] if broadcast_row else [])]) == 1
+    renewal = (f"UPDATE {table} SET claimed_at = %s, message_id = %s "  # noqa: S608 — model table names; values are parameters
+               f"WHERE id = %s AND state = %s AND lease_id = %s{still_queued}",
+               [_when(clock.now()), row.message_id, row.pk, OUTBOX_SENDING, token,
+                *([QUEUED] if broadcast_row else [])])
+    return (writes.with_pending(*renewal) if writes else _execute(*renewal)) == 1
+
+
+class Writes:
+    """A batch's outcome writes, each held back to go with the next lease renewal — on
+    PostgreSQL in one statement (``WITH done AS (UPDATE …) UPDATE …``), one round trip
+    and one commit instead of two. A held outcome never waits past the start of the
+    next hand-over (the renewal comes first), a throttle's wait (``_pace`` flushes
+    first) or the end of the batch (``send_batch`` flushes), so a worker killed at any
+    moment leaves unrecorded only the message it was handing over — as without it."""
+
+    def __init__(self) -> None:
+        self.pending: tuple[str, list] | None = None
+
+    def record(self, sql: str, params: list) -> None:
+        self.flush()
+        self.pending = (sql, params)
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            _execute(*pending)
+
+    def with_pending(self, sql: str, params: list) -> int:
+        """Run ``sql`` (an ``UPDATE``) with the held write; ``sql``'s row count."""
+        from django.db import connection
+
+        if self.pending is None or connection.vendor != "postgresql":
+            self.flush()  # SQLite has no UPDATE in a WITH: two statements
+            return _execute(sql, params)
+        (held, held_params), self.pending = self.pending, None
+        return _execute(f"WITH done AS ({held} RETURNING 1) {sql}", [*held_params, *params])
 
 
 _BROADCAST = Broadcast._meta.db_table
@@ -258,28 +290,30 @@ def _ineligible(rows: list[OutboxMessage]) -> dict[int, str]:
     return reasons
 
 
-def _finish(row, state: str, detail: str, **fields) -> None:
+def _finish(row, state: str, detail: str, writes: Writes | None = None, **fields) -> None:
     # Only on a row this claim still holds (``row.lease_id``). A model may name columns
     # to clear once the row is final (``CLEARED_WHEN_FINAL``: what only sending needed).
+    # With ``writes``, held back to go with the next renewal.
     if set(fields) - set(_FINISH_FIELDS):
         raise TypeError(f"_finish sets only {_FINISH_FIELDS}")
     extra = "".join(f", {name} = %s" for name in fields)
     if state in OUTBOX_FINAL:
         extra += "".join(f", {name} = NULL"
                          for name in getattr(type(row), "CLEARED_WHEN_FINAL", ()))
-    _execute(f"UPDATE {type(row)._meta.db_table} SET state = %s, detail = %s, "  # noqa: S608 — model table and column names; values are parameters
-             f"claimed_at = NULL, lease_id = ''{extra} WHERE id = %s AND state = %s "
-             f"AND lease_id = %s",
-             [state, detail[:40], *(_when(v) for v in fields.values()), row.pk,
-              OUTBOX_SENDING, row.lease_id])
+    (writes.record if writes else _execute)(
+        f"UPDATE {type(row)._meta.db_table} SET state = %s, detail = %s, "  # noqa: S608 — model table and column names; values are parameters
+        f"claimed_at = NULL, lease_id = ''{extra} WHERE id = %s AND state = %s "
+        f"AND lease_id = %s",
+        [state, detail[:40], *(_when(v) for v in fields.values()), row.pk,
+         OUTBOX_SENDING, row.lease_id])
 
 
-def _deferred(row, detail: str, *, now) -> None:
+def _deferred(row, detail: str, *, now, writes: Writes | None = None) -> None:
     if row.attempts >= MAX_ATTEMPTS:
-        _finish(row, OUTBOX_FAILED, f"gave up: {detail}")
+        _finish(row, OUTBOX_FAILED, f"gave up: {detail}", writes)
         return
     wait = BACKOFF[min(row.attempts, len(BACKOFF)) - 1]
-    _finish(row, OUTBOX_DEFERRED, detail, next_attempt_at=now + wait)
+    _finish(row, OUTBOX_DEFERRED, detail, writes, next_attempt_at=now + wait)
 
 
 def _context(row: OutboxMessage, definitions) -> dict:
@@ -347,24 +381,31 @@ def send_batch(claimed: Claim, transport, *, now=None) -> dict[str, int]:
         definitions = field_definitions(broadcast.account_id)
         contexts = [_context(row, definitions) for row in group]
         rendered = _render(broadcast.template, contexts)
-        for n, (row, context, out) in enumerate(zip(group, contexts, rendered,
-                                                     strict=True)):
-            if per_second:
-                wait, free_at = _pace(broadcast.sender_id, per_second, now=clock.now())
-                if wait is None:  # the domain's turn is far off: the rest wait for it
-                    for later in group[n:]:
-                        _let_go(later, claimed.token, later=free_at)
-                    break
-                if wait:
-                    sleep(wait.total_seconds())
-            if not _holds(row, claimed.token):
-                _let_go(row, claimed.token)  # paused or cancelled meanwhile
-                continue
-            try:
-                done(_send_one(row, context, out, key, transport, now=now))
-            except Exception:  # noqa: BLE001 — one row's trouble never stops the batch
-                _deferred(row, "internal error", now=now)
-                done(OUTBOX_DEFERRED)
+        writes = Writes()
+        try:
+            for n, (row, context, out) in enumerate(zip(group, contexts, rendered,
+                                                         strict=True)):
+                if per_second:
+                    writes.flush()  # nothing held back while waiting for a turn
+                    wait, free_at = _pace(broadcast.sender_id, per_second,
+                                          now=clock.now())
+                    if wait is None:  # the domain's turn is far off: the rest wait
+                        for later in group[n:]:
+                            _let_go(later, claimed.token, later=free_at)
+                        break
+                    if wait:
+                        sleep(wait.total_seconds())
+                if not _holds(row, claimed.token, writes):
+                    _let_go(row, claimed.token)  # paused or cancelled meanwhile
+                    continue
+                try:
+                    done(_send_one(row, context, out, key, transport, now=now,
+                                   writes=writes))
+                except Exception:  # noqa: BLE001 — one row's trouble never stops the batch
+                    _deferred(row, "internal error", now=now, writes=writes)
+                    done(OUTBOX_DEFERRED)
+        finally:
+            writes.flush()
     close_finished({row.broadcast_id for row in rows})
     return counts
 
@@ -385,9 +426,9 @@ def _render(template, contexts: list[dict]) -> list:
         return _render(template, contexts[:half]) + _render(template, contexts[half:])
 
 
-def _send_one(row, context, out, key, transport, *, now) -> str:
+def _send_one(row, context, out, key, transport, *, now, writes: Writes) -> str:
     if out is None or out == RENDER_LIMITS:
-        _finish(row, OUTBOX_FAILED, out or "template failed to render")
+        _finish(row, OUTBOX_FAILED, out or "template failed to render", writes)
         return OUTBOX_FAILED
     broadcast = row.broadcast
     out = footer.add(out, broadcast.account.postal_address)
@@ -403,31 +444,33 @@ def _send_one(row, context, out, key, transport, *, now) -> str:
             message_id=row.message_id, unsubscribe_url=context["unsubscribe_url"],
             unsubscribe_mailto=mailto.address(row.person, broadcast.pk),
             feedback_id=f"{broadcast.pk}:{broadcast.account_id}:broadcast:enclave",
-            selector=key[0], private_key_pem=key[1], now=now)
+            selector=key[0], private_key=key[1], now=now)
     except compose.Unsendable as exc:
-        _finish(row, OUTBOX_FAILED, str(exc))
+        _finish(row, OUTBOX_FAILED, str(exc), writes)
         return OUTBOX_FAILED
     envelope = dataclasses.replace(envelope, account_id=broadcast.account_id,
                                    broadcast_id=broadcast.pk, person_id=row.person_id,
                                    ref=f"b{row.pk}")
     return hand_over(row, envelope, raw, transport, account=broadcast.account,
-                     address=row.person.email, now=now)
+                     address=row.person.email, now=now, writes=writes)
 
 
-def hand_over(row, envelope, raw: bytes, transport, *, account, address: str, now) -> str:
+def hand_over(row, envelope, raw: bytes, transport, *, account, address: str, now,
+              writes: Writes | None = None) -> str:
     """Send one composed message and record the outcome on ``row`` (which this claim
-    holds); the state it ended in. A 5xx for the recipient suppresses ``address`` (as
-    stored: the envelope has its domain in IDNA form)."""
+    holds) — at once, or with ``writes`` along with the next renewal; the state it ended
+    in. A 5xx for the recipient suppresses ``address`` (as stored: the envelope has its
+    domain in IDNA form)."""
     from enclave.audience import subscriptions
 
     outcome = transport.send(envelope, raw)
     if outcome.kind == transports.SENT:
-        _finish(row, OUTBOX_SENT, outcome.detail, sent_at=clock.now())
+        _finish(row, OUTBOX_SENT, outcome.detail, writes, sent_at=clock.now())
         return OUTBOX_SENT
     if outcome.kind == transports.DEFERRED:
-        _deferred(row, outcome.detail, now=now)
+        _deferred(row, outcome.detail, now=now, writes=writes)
         return OUTBOX_DEFERRED
-    _finish(row, OUTBOX_FAILED, outcome.detail)
+    _finish(row, OUTBOX_FAILED, outcome.detail, writes)
     if outcome.bounce:
         subscriptions.do_suppress_address(account, address, reason="bounce", actor=None)
     return OUTBOX_FAILED

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import F
 
 from enclave.core import clock
-from enclave.messaging import access, compose, pipeline, rendering
+from enclave.messaging import access, compose, dkim, pipeline, rendering
 from enclave.messaging.models import (
     OUTBOX_DEFERRED,
     OUTBOX_FAILED,
@@ -111,7 +111,7 @@ def send_batch(claimed: pipeline.Claim, transport, *, now=None) -> dict[str, int
             done(OUTBOX_SKIPPED)
         else:
             by_template.setdefault(row.template_id, []).append(row)
-    keys: dict[int, tuple[str, str] | None] = {}
+    keys: dict[int, tuple[str, dkim.PrivateKey] | None] = {}
     for group in by_template.values():
         template = group[0].template
         definitions = field_definitions(template.account_id)
@@ -145,7 +145,7 @@ def _send_one(row: TransactionalMessage, out, key, transport, *, now) -> str:
             domain=row.sender.domain, from_local=row.from_local, from_name=row.from_name,
             to=address, rendered=out, message_id=row.message_id, unsubscribe_url=None,
             feedback_id=f"{row.pk}:{row.account_id}:transactional:enclave",
-            selector=key[0], private_key_pem=key[1], now=now)
+            selector=key[0], private_key=key[1], now=now)
     except compose.Unsendable as exc:
         pipeline._finish(row, OUTBOX_FAILED, str(exc))
         return OUTBOX_FAILED

@@ -491,7 +491,7 @@ def do_send_test_broadcast(broadcast: Broadcast, person_id=None, *, actor: Princ
             from_name=broadcast.from_name, to=email, rendered=out, message_id=message_id,
             unsubscribe_url=access.PREVIEW_LINKS["unsubscribe_url"],
             feedback_id=f"{broadcast.pk}:{broadcast.account_id}:test:enclave",
-            selector=key[0], private_key_pem=key[1], now=clock.now())
+            selector=key[0], private_key=key[1], now=clock.now())
     except compose.Unsendable as exc:
         raise MissingReference({"broadcast": f"Your address cannot be mailed: {exc}."}) \
             from None
