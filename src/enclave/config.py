@@ -138,6 +138,11 @@ class Config:
     # Email (enclave.messaging): the DNS servers sender-domain checks ask, as (ip, port);
     # empty: the system's resolver (/etc/resolv.conf).
     dns_servers: tuple[tuple[str, int], ...] = ()
+    # Outbound requests (enclave.core.outbound): internal networks an operator allows
+    # (an on-premises receiver) and public ones refused (this deployment's own addresses);
+    # refused wins.
+    outbound_allow: tuple[str, ...] = ()
+    outbound_deny: tuple[str, ...] = ()
 
     @property
     def is_live(self) -> bool:
@@ -229,6 +234,8 @@ def load(env: dict[str, str] | None = None) -> Config:
         **_backup_settings(env, var_dir),
         **_api_key_settings(env),
         dns_servers=_dns_servers(env),
+        outbound_allow=_networks(env, "ENCLAVE_OUTBOUND_ALLOW"),
+        outbound_deny=_networks(env, "ENCLAVE_OUTBOUND_DENY"),
     )
     _refuse_unsafe_live(cfg)
     return cfg
@@ -258,6 +265,19 @@ def _dns_servers(env: dict[str, str]) -> tuple[tuple[str, int], ...]:
         if not 0 < number < 65536:
             raise ConfigError("ENCLAVE_DNS_SERVERS", f"port out of range in {item!r}")
         out.append((host, number))
+    return tuple(out)
+
+
+def _networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks, normalised (``10.1.2.3`` ->
+    ``10.1.2.3/32``); empty when unset."""
+    out = []
+    for item in filter(None, (p.strip() for p in _get(env, name, "").split(","))):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(name, f"expected IP addresses or CIDR networks, got {item!r}"
+                              ) from None
     return tuple(out)
 
 
