@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "enclave.events",
     "enclave.audience",
     "enclave.messaging",
+    "enclave.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -225,7 +226,9 @@ SPECTACULAR_SETTINGS.update({
     "COMPONENT_SPLIT_REQUEST": True,
     # Two request fields are called "kind"; each enum gets a name of its own.
     "ENUM_NAME_OVERRIDES": {"TemplateKindEnum": ["mjml", "html"],
-                            "SegmentKindEnum": ["dynamic", "static"]},
+                            "SegmentKindEnum": ["dynamic", "static"],
+                            "WebhookStateEnum": ["active", "disabled"],
+                            "WebhookDeliveryStateEnum": ["pending", "delivered", "failed"]},
 })
 
 # Background jobs: Celery everywhere. Production uses Redis; the embedded default uses

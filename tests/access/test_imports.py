@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("messaging",),
     ("accounts",),
     ("apikeys",),
+    ("webhooks",),
     ("api",),
     ("website", "celery", "server", "deploy"),
     ("settings", "urls", "wsgi", "testing", "cli", "__main__"),

@@ -34,6 +34,7 @@ from enclave.messaging.models import Broadcast, SenderDomain
 from enclave.people import visibility
 from enclave.people.actions import do_update_person
 from enclave.people.models import PersonTag
+from enclave.webhooks.models import WebhookEndpoint
 from tests.api.conftest import ApiClient, scopes_within
 from tests.apikeys.factories import make_key
 from tests.messaging.world import (
@@ -44,6 +45,7 @@ from tests.messaging.world import (
     transactional_messages,
 )
 from tests.people.world import MASKED, PERSON, ROLES, new_member
+from tests.webhooks.world import webhook_endpoints
 
 TAG = "vip"
 PAYLOADS = {
@@ -76,6 +78,9 @@ PAYLOADS = {
     ("api-broadcast-schedule", "POST"): lambda world: {
         "send_at": (clock.now() + dt.timedelta(days=7)).isoformat()},
     ("api-sender-domain-throttle", "POST"): {"max_per_second": 5},
+    ("api-webhooks", "POST"): {"url": "https://hooks.acme.example/new",
+                               "event_types": ["person.created", "person.erased"]},
+    ("api-webhook", "PATCH"): {"description": "CRM sync"},
     ("api-messages", "POST"): lambda world: {
         "template": templates(world)[0].pk, "sender": sender_domains(world)[0].pk,
         "from_local": "orders", "to": {"person": world.person.pk}},
@@ -96,7 +101,8 @@ SUCCESS = {("api-people", "POST"): 201, ("api-fields", "POST"): 201,
            ("api-broadcast-queue", "POST"): 409, ("api-broadcast-cancel", "POST"): 409,
            ("api-broadcast-schedule", "POST"): 409, ("api-broadcast-pause", "POST"): 409,
            ("api-broadcast-resume", "POST"): 409,
-           ("api-messages", "POST"): 409}
+           ("api-messages", "POST"): 409,
+           ("api-webhooks", "POST"): 201, ("api-webhook", "DELETE"): 204}
 # A template that shows every personal field (for the preview's visibility cases).
 API_ENDPOINTS = endpoints.of_surface(endpoints.API)
 CASES = [(way, role) for way in ("ceiling", "creator") for role in ROLES]
@@ -227,6 +233,10 @@ def url_for(endpoint, world, *, other_tenant=False) -> str:
         kwargs["message_id"] = transactional_messages(world)[1 if other_tenant else 0].row_id
     if endpoint.name == "api-segment-member":
         kwargs["person_id"] = (world.other_person if other_tenant else world.person).pk
+    if endpoint.target == "webhook":
+        kwargs["webhook_id"] = webhook_endpoints(world)[1 if other_tenant else 0].pk
+    if endpoint.name == "api-webhook-replay":
+        kwargs["delivery_id"] = world.webhook_deliveries[1 if other_tenant else 0].pk
     return reverse(endpoint.name, kwargs=kwargs)
 
 
@@ -352,6 +362,11 @@ class TestCrossTenant:
         assert world.other_key.revoked_at is None
         assert SenderDomain.objects.filter(pk=sender_domains(world)[1].pk).exists()
         assert Broadcast.objects.get(pk=broadcasts(world)[1].pk).state == "draft"
+        theirs = WebhookEndpoint.objects.get(pk=webhook_endpoints(world)[1].pk)
+        assert (theirs.state, theirs.description, theirs.previous_secret) == ("active", "",
+                                                                              None)
+        assert world.webhook_deliveries[1].__class__.objects.get(
+            pk=world.webhook_deliveries[1].pk).state == "delivered"
 
     def test_the_same_writes_change_the_own_tenants_person(self, world):
         """The positive control of the test above: the same payloads do change the key's

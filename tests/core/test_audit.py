@@ -14,6 +14,7 @@ from tests.keys.triggers import TRIGGERS as KEYS_TRIGGERS
 from tests.logs.triggers import TRIGGERS as LOGS_TRIGGERS
 from tests.messaging.triggers import TRIGGERS as MESSAGING_TRIGGERS
 from tests.people.triggers import TRIGGERS as PEOPLE_TRIGGERS
+from tests.webhooks.triggers import TRIGGERS as WEBHOOKS_TRIGGERS
 
 
 def trigger_environment_stamped():
@@ -82,6 +83,7 @@ TRIGGERS.update(APIKEYS_TRIGGERS)
 TRIGGERS.update(EVENTS_TRIGGERS)
 TRIGGERS.update(AUDIENCE_TRIGGERS)
 TRIGGERS.update(MESSAGING_TRIGGERS)
+TRIGGERS.update(WEBHOOKS_TRIGGERS)
 
 
 @pytest.mark.django_db

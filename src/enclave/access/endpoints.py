@@ -22,7 +22,7 @@ route, fails the suite.
 
 ``target`` names the kind of id the URL takes (``person``, ``membership``, ``api_key``,
 ``session``, ``segment``, ``topic``, ``template``, ``sender_domain``, ``broadcast``,
-``captured``, ``message``), for the
+``captured``, ``message``, ``webhook``), for the
 cross-tenant tests; ``shows_people`` marks responses that carry person fields (for the
 generated visibility tests); ``reauth`` marks web endpoints that need a recent password
 (+ MFA) confirmation; ``cross_site`` marks a public form that other sites post to (no
@@ -349,6 +349,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # the person's fields; the message goes to them), and the message's state.
     api("api-messages", "POST", "messages:send", P.EMAIL_MANAGE),
     api("api-message", "GET", "messages:send", P.EMAIL_MANAGE, target="message"),
+    # Outgoing webhooks: endpoints (the URL shown as its host, the secret only when made)
+    # and their delivery log (never a payload).
+    api("api-webhooks", "GET", "webhooks:read", P.WEBHOOKS_READ),
+    api("api-webhooks", "POST", "webhooks:write", P.WEBHOOKS_MANAGE),
+    api("api-webhook", "GET", "webhooks:read", P.WEBHOOKS_READ, target="webhook"),
+    api("api-webhook", "PATCH", "webhooks:write", P.WEBHOOKS_MANAGE, target="webhook"),
+    api("api-webhook", "DELETE", "webhooks:write", P.WEBHOOKS_MANAGE, target="webhook"),
+    api("api-webhook-rotate", "POST", "webhooks:write", P.WEBHOOKS_MANAGE, target="webhook"),
+    api("api-webhook-deliveries", "GET", "webhooks:read", P.WEBHOOKS_READ, target="webhook"),
+    api("api-webhook-replay", "POST", "webhooks:write", P.WEBHOOKS_MANAGE,
+        target="webhook"),
     # Ingest: storing events needs EVENTS_WRITE; the action also authorizes PEOPLE_WRITE
     # when a batch identifies or references people.
     api("api-events", "POST", "events:write", P.EVENTS_WRITE),

@@ -53,6 +53,8 @@ class Permission(enum.StrEnum):
     API_KEYS_MANAGE = "api_keys.manage"
     AUDIT_READ = "audit.read"
     ACCOUNT_MANAGE = "account.manage"
+    WEBHOOKS_READ = "webhooks.read"
+    WEBHOOKS_MANAGE = "webhooks.manage"
 
 
 P = Permission
@@ -82,6 +84,11 @@ DESCRIPTIONS: dict[Permission, str] = {
     P.AUDIT_READ: "Read and export the audit log",
     P.ACCOUNT_MANAGE: "Change the account's settings and security, define roles, "
                       "transfer ownership",
+    P.WEBHOOKS_READ: "See the account's webhook endpoints and their delivery log "
+                     "(never a signing secret)",
+    P.WEBHOOKS_MANAGE: "Create, change, disable and delete webhook endpoints (their "
+                       "payloads never show more than one's own role), rotate their "
+                       "secrets, replay deliveries",
 }
 
 IMPLIED: dict[Permission, frozenset[Permission]] = {
@@ -93,6 +100,7 @@ IMPLIED: dict[Permission, frozenset[Permission]] = {
     P.API_KEYS_MANAGE: frozenset({P.API_KEYS_READ}),
     P.SEGMENTS_MANAGE: frozenset({P.SEGMENTS_READ}),
     P.EMAIL_MANAGE: frozenset({P.EMAIL_READ}),
+    P.WEBHOOKS_MANAGE: frozenset({P.WEBHOOKS_READ}),
 }
 
 ALL: frozenset[Permission] = frozenset(Permission)

@@ -223,6 +223,26 @@ MODELS: tuple[Model, ...] = (
         "raw": personal("null"),
     }, links=(Link(PERSON, "person_id"),)),
     Model("events.MessageId", plain("id", "account", "message_id", "received_at")),
+    # --- outgoing webhooks ---
+    # An endpoint: the account's own receiver. Its URL may carry the receiver's token
+    # (a secret: never in logs or audit rows; blanked in an anonymised restore, so a
+    # restored copy never calls production receivers); its signing secrets are sealed.
+    Model("webhooks.WebhookEndpoint", {
+        **plain("id", "account", "description", "event_types", "role_ceiling", "state",
+                "disabled_reason", "row_id", "previous_until", "created_by", "created_at",
+                "updated_at", "leased_until", "lease_id"),
+        "url": secret("blank"),
+        "secret": secret(),
+        "previous_secret": secret(),
+    }),
+    # A delivery's payload shows a person's fields (through the visibility formatter at
+    # the endpoint's ceiling): erasing the person deletes it.
+    Model("webhooks.WebhookDelivery", {
+        **plain("id", "endpoint", "event_type", "message_id", "person_id", "created_at",
+                "state", "attempts", "next_attempt_at", "last_attempt_at", "last_status",
+                "last_detail"),
+        "payload": personal(),
+    }, links=(Link(PERSON, "person_id"),)),
     # --- the audit log: ids only, never values; an erased person's rows are scrubbed ---
     Model("core.AuditEvent", {
         **plain("id", "created_at", "event_type", "account_id", "actor", "target_type",

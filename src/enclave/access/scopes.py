@@ -47,6 +47,8 @@ SCOPES: dict[str, frozenset[Permission]] = {
     "team:read": frozenset({P.TEAM_READ}),
     "api_keys:read": frozenset({P.API_KEYS_READ}),
     "api_keys:revoke": close({P.API_KEYS_MANAGE}),
+    "webhooks:read": frozenset({P.WEBHOOKS_READ}),
+    "webhooks:write": close({P.WEBHOOKS_MANAGE}),
 }
 
 SCOPE_DESCRIPTIONS: dict[str, str] = {
@@ -73,6 +75,10 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     "api_keys:read": "List the account's API keys (never their secrets)",
     "api_keys:revoke": "Revoke the account's API keys (the creator must still hold "
                        "api_keys.manage)",
+    "webhooks:read": "Read webhook endpoints and their delivery log (never a secret)",
+    "webhooks:write": "Create, change, disable and delete webhook endpoints (their "
+                      "payloads show no more than the key may read), rotate their "
+                      "secrets and replay deliveries",
 }
 
 # Ceilings are built-in role names; a key can never see more than this role would.

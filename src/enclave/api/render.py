@@ -1,57 +1,10 @@
-"""JSON for API responses. Every personal field goes through the visibility formatter
-(``people.visibility.display``) with the key's permissions: a masked value comes back
-as the formatter's masked text and is named in ``masked``; a hidden field is left out.
-
-Built-in fields are strings (the formatter's text, ``""`` when empty). Custom values
-keep their JSON type (string, number, boolean, null) when visible — the formatter decides
-the level, the API only declines to stringify a visible number — and are the masked
-text when masked.
-"""
+"""JSON for API responses: a person through the visibility formatter with the key's
+permissions (``people.render``, shared with outgoing webhooks), and cursors."""
 
 from __future__ import annotations
 
 from enclave.api.errors import InvalidQuery
-from enclave.people import visibility
-from enclave.people.models import PersonTag
-
-BUILTIN_FIELDS = tuple(visibility.FIELD_CLASSES)
-
-
-def person_json(person, perms, definitions, tags: list[str]) -> dict:
-    out: dict = {"id": person.pk}
-    masked: list[str] = []
-    for shown in visibility.format_person(person, BUILTIN_FIELDS, perms, definitions):
-        if shown.hidden:
-            continue
-        out[shown.field] = shown.text
-        if shown.level == visibility.MASKED:
-            masked.append(shown.field)
-    custom: dict = {}
-    for definition in definitions:
-        field = f"custom.{definition.key}"
-        shown = visibility.display(person, field, perms, definitions)
-        if shown.hidden:
-            continue
-        if shown.level == visibility.MASKED:
-            custom[definition.key] = shown.text
-            masked.append(field)
-        else:
-            custom[definition.key] = visibility.raw_value(person, field)
-    out["archived_at"] = person.archived_at.isoformat() if person.archived_at else None
-    out["custom"] = custom
-    out["tags"] = sorted(tags)
-    out["masked"] = masked
-    return out
-
-
-def tags_of(people) -> dict[int, list[str]]:
-    """Tag names per person id, in one query."""
-    out: dict[int, list[str]] = {p.pk: [] for p in people}
-    for person_id, name in PersonTag.objects.filter(person__in=[p.pk for p in people]) \
-            .values_list("person_id", "tag__name"):
-        out[person_id].append(name)
-    return out
-
+from enclave.people.render import BUILTIN_FIELDS, person_json, tags_of  # noqa: F401 — the API's views read them here
 
 # --- cursors: the last id seen, in decimal ---
 # A cursor's shape is documented (1–18 digits, the OpenAPI pattern), so every cursor the

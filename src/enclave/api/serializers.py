@@ -702,3 +702,89 @@ class MessageSerializer(serializers.Serializer):
                                              "was skipped or failed.")
     created_at = serializers.DateTimeField()
     sent_at = serializers.DateTimeField(allow_null=True)
+
+
+# --- outgoing webhooks (enclave.api.webhooks) ---
+
+def _event_types_field(**kwargs) -> serializers.ListField:
+    from enclave.webhooks.events import TYPES
+
+    return serializers.ListField(
+        child=serializers.ChoiceField(choices=list(TYPES)), min_length=1,
+        max_length=len(TYPES),
+        help_text="What the endpoint receives: " + "; ".join(
+            f"{k} — {v}" for k, v in TYPES.items()) + ".", **kwargs)
+
+
+def _ceiling_field() -> serializers.ChoiceField:
+    from enclave.access.scopes import CEILINGS
+
+    return serializers.ChoiceField(
+        choices=list(CEILINGS), required=False,
+        help_text="Payloads show people's data as this role sees it (never more than "
+                  "the caller may see; default: the largest role within the caller's "
+                  "permissions).")
+
+
+class WebhookWriteSerializer(StrictSerializer):
+    url = StrictCharField(max_length=2048, help_text="https only; an address that is not "
+                          "public on the internet is refused when saved and when called.")
+    event_types = _event_types_field()
+    role_ceiling = _ceiling_field()
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
+
+
+class WebhookChangeSerializer(StrictSerializer):
+    url = StrictCharField(max_length=2048, required=False)
+    event_types = _event_types_field(required=False)
+    role_ceiling = _ceiling_field()
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
+    enabled = StrictBooleanField(required=False, help_text="false disables the endpoint; "
+                                 "true enables it again (its failed deliveries can be "
+                                 "replayed).")
+
+
+class WebhookSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    host = serializers.CharField(help_text="The URL's host (the URL itself is never shown "
+                                           "again: it may carry the receiver's token).")
+    description = serializers.CharField()
+    event_types = serializers.ListField(child=serializers.CharField())
+    role_ceiling = serializers.CharField()
+    state = serializers.ChoiceField(choices=["active", "disabled"])
+    disabled_reason = serializers.CharField()
+    secret_rotation_overlap_until = serializers.DateTimeField(
+        allow_null=True, help_text="Until then the previous secret signs too.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(help_text="The signing secret (whsec_…), shown only "
+                                             "now: verify requests with any Standard "
+                                             "Webhooks library.")
+
+
+class WebhookListSerializer(serializers.Serializer):
+    results = WebhookSerializer(many=True)
+
+
+class WebhookDeliverySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    event_type = serializers.CharField()
+    webhook_id = serializers.CharField(help_text="The webhook-id header: the same on every "
+                                                 "attempt and replay.")
+    state = serializers.ChoiceField(choices=["pending", "delivered", "failed"])
+    attempts = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    last_attempt_at = serializers.DateTimeField(allow_null=True)
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    last_status = serializers.IntegerField(allow_null=True, help_text="The receiver's "
+                                           "HTTP status (null: no answer).")
+    last_detail = serializers.CharField(help_text="Status, time taken and response size, "
+                                                  "or why no answer came.")
+
+
+class WebhookDeliveryPageSerializer(serializers.Serializer):
+    results = WebhookDeliverySerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)

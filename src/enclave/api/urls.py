@@ -13,6 +13,7 @@ from enclave.api import (
     templates,
     topics,
     views,
+    webhooks,
 )
 from enclave.api import apikeys as apikeys_api
 from enclave.api import events as events_api
@@ -96,6 +97,15 @@ urlpatterns = [
          templates.SenderDomainRotateView.as_view(), name="api-sender-domain-rotate"),
     path("v1/sender-domains/<id:domain_id>/throttle",
          templates.SenderDomainThrottleView.as_view(), name="api-sender-domain-throttle"),
+    # Outgoing webhooks (enclave.api.webhooks)
+    path("v1/webhooks", webhooks.WebhooksView.as_view(), name="api-webhooks"),
+    path("v1/webhooks/<id:webhook_id>", webhooks.WebhookView.as_view(), name="api-webhook"),
+    path("v1/webhooks/<id:webhook_id>/rotate-secret", webhooks.WebhookRotateView.as_view(),
+         name="api-webhook-rotate"),
+    path("v1/webhooks/<id:webhook_id>/deliveries", webhooks.WebhookDeliveriesView.as_view(),
+         name="api-webhook-deliveries"),
+    path("v1/webhooks/<id:webhook_id>/deliveries/<id:delivery_id>/replay",
+         webhooks.WebhookReplayView.as_view(), name="api-webhook-replay"),
     # Transactional messages (enclave.api.messages)
     path("v1/messages", messages.MessagesView.as_view(), name="api-messages"),
     path("v1/messages/<str:message_id>", messages.MessageView.as_view(),

@@ -39,6 +39,16 @@ def client_ip(request: HttpRequest | None) -> str | None:
     return peer
 
 
+# Apps above core that act on what was audited, in the same transaction (webhooks: an
+# event for each endpoint subscribed to it). ``listener(event)`` takes the new AuditEvent.
+_LISTENERS: list = []
+
+
+def add_listener(listener) -> None:
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
+
+
 def record(
     event_type: AuditEventType, *, actor=None, account_id: int | None = None,
     target_type: str = "", target_id: str | int = "", request: HttpRequest | None = None,
@@ -58,7 +68,7 @@ def record(
         member, about_actor = identify()
         if about_actor:
             extra = {**(extra or {}), **about_actor}
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         event_type=event_type,
         actor=member,
         account_id=account_id,
@@ -68,3 +78,6 @@ def record(
         trace_id=getattr(request, "trace_id", "") or "",
         extra_data=extra or {},
     )
+    for listener in _LISTENERS:
+        listener(event)
+    return event

@@ -13,7 +13,8 @@ class AuditEventType(models.IntegerChoices):
 
     Ranges: 100–199 deployment/system, 200–299 identity, 300–399 accounts and team,
     400–499 people, 500–599 API and keys, 600–699 keys/logs, 700–799 backups,
-    800–899 billing, 900–999 incidents, 1000–1099 audience, 1100–1199 messaging.
+    800–899 billing, 900–999 incidents, 1000–1099 audience, 1100–1199 messaging,
+    1200–1299 webhooks.
     """
 
     ENVIRONMENT_STAMPED = 101, "environment stamped"
@@ -126,6 +127,14 @@ class AuditEventType(models.IntegerChoices):
     SENDER_DOMAIN_THROTTLE_CHANGED = 1115, "sender domain throttle changed"
     MESSAGE_QUEUED = 1140, "transactional message queued (to a person or an address)"
     ESP_WEBHOOK_REFUSED = 1141, "an email provider's webhook refused (authentication or form)"
+    # Outgoing webhooks (enclave.webhooks): 1200–1299.
+    WEBHOOK_ENDPOINT_CREATED = 1201, "webhook endpoint created"
+    WEBHOOK_ENDPOINT_CHANGED = 1202, "webhook endpoint changed (or enabled, or disabled)"
+    WEBHOOK_SECRET_ROTATED = 1203, "webhook endpoint's signing secret rotated"
+    WEBHOOK_ENDPOINT_DELETED = 1204, "webhook endpoint deleted"
+    WEBHOOK_DELIVERY_REPLAYED = 1205, "webhook delivery replayed"
+    WEBHOOK_ENDPOINT_DISABLED = 1206, ("webhook endpoint disabled by the system (410 Gone, "
+                                       "or a delivery failed every retry)")
 
 
 class DeploymentStamp(models.Model):

@@ -1,0 +1,108 @@
+"""What an endpoint can subscribe to, and the payload of each event.
+
+Events come from the audit log: every audited change is recorded by one action inside
+its transaction (``core.audit``), and :func:`on_audit` — listening there — turns the
+kinds below into one delivery per subscribed endpoint in that same transaction, so a
+change and its webhooks commit or roll back together (no change without its event, no
+event for a change that did not happen).
+
+Payloads follow the Standard Webhooks shape: ``{"type", "timestamp", "data"}``. A
+person's fields pass through the visibility formatter (``people.render``) with the
+endpoint's permissions — its role ceiling, narrowed to what its creator holds now (a
+creator who left: nothing) — so an ``analyst`` ceiling gets masked values, and a
+``viewer`` ceiling gets ids only.
+
+Not yet emitted: people created or changed in bulk (ingest, CSV import — one audit row
+per batch), segment transitions, email delivery events, flow events.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from enclave.core import clock
+from enclave.core.models import AuditEventType
+
+PERSON_CREATED, PERSON_UPDATED, PERSON_ERASED = ("person.created", "person.updated",
+                                                 "person.erased")
+SUBSCRIPTION_CHANGED = "subscription.changed"
+TYPES: dict[str, str] = {
+    PERSON_CREATED: "A person was created (web app, REST API, a subscribe form)",
+    PERSON_UPDATED: "A person's fields or tags changed (web app, REST API)",
+    PERSON_ERASED: "A person was erased (ids only)",
+    SUBSCRIPTION_CHANGED: "A person's subscription to a topic changed or was confirmed",
+}
+_FROM_AUDIT: dict[int, str] = {
+    AuditEventType.PERSON_CREATED: PERSON_CREATED,
+    AuditEventType.PERSON_UPDATED: PERSON_UPDATED,
+    AuditEventType.PERSON_ERASED: PERSON_ERASED,
+    AuditEventType.SUBSCRIPTION_CHANGED: SUBSCRIPTION_CHANGED,
+    AuditEventType.SUBSCRIPTION_CONFIRMED: SUBSCRIPTION_CHANGED,
+}
+
+
+def new_message_id() -> str:
+    return f"msg_{secrets.token_hex(16)}"
+
+
+def endpoint_permissions(endpoint) -> frozenset:
+    """What ``endpoint``'s payloads may show: its ceiling ∩ its creator's permissions in
+    the account now."""
+    from enclave.access.principal import permissions_of
+    from enclave.access.scopes import ceiling_permissions
+    from enclave.accounts.models import Membership
+
+    membership = None if endpoint.created_by_id is None else Membership.objects.filter(
+        member_id=endpoint.created_by_id, account_id=endpoint.account_id).first()
+    return permissions_of(membership) & ceiling_permissions(endpoint.role_ceiling)
+
+
+def _person_data(person_id: int, perms) -> dict | None:
+    from enclave.people.access import field_definitions
+    from enclave.people.models import Person
+    from enclave.people.render import person_json, tags_of
+
+    person = Person.objects.filter(pk=person_id).first()
+    if person is None:
+        return None
+    return person_json(person, perms, field_definitions(person.account_id),
+                       tags_of([person])[person.pk])
+
+
+def payload(kind: str, event, perms) -> tuple[dict, int | None]:
+    """The ``data`` of a ``kind`` event made from audit row ``event``, and whom it is
+    about (None: an id-only notice)."""
+    target = int(event.target_id)
+    if kind == PERSON_ERASED:
+        return {"id": target}, None
+    if kind == SUBSCRIPTION_CHANGED:
+        extra = event.extra_data
+        return {"person": {"id": target}, "topic": {"id": extra.get("topic")},
+                "status": extra.get("status"), "method": extra.get("method")}, target
+    data = _person_data(target, perms) or {"id": target}
+    if kind == PERSON_UPDATED:
+        data = {**data, "changed": sorted(event.extra_data.get("fields", []))}
+    return data, target
+
+
+def on_audit(event) -> None:
+    """``core.audit``'s listener: queue a delivery of the event to each active endpoint
+    of the account subscribed to it, inside the audited action's transaction."""
+    from enclave.webhooks.models import ACTIVE, WebhookDelivery, WebhookEndpoint
+
+    kind = _FROM_AUDIT.get(event.event_type)
+    if kind is None or event.account_id is None:
+        return
+    endpoints = [e for e in WebhookEndpoint.objects.filter(account_id=event.account_id,
+                                                           state=ACTIVE)
+                 if kind in e.event_types]
+    now = clock.now()
+    for endpoint in endpoints:
+        data, person_id = payload(kind, event, endpoint_permissions(endpoint))
+        body = {"type": kind, "timestamp": now.isoformat().replace("+00:00", "Z"),
+                "data": data}
+        WebhookDelivery.objects.create(
+            endpoint=endpoint, event_type=kind, message_id=new_message_id(),
+            payload=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+            person_id=person_id, created_at=now, next_attempt_at=now)

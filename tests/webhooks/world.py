@@ -1,0 +1,26 @@
+"""Webhook objects for the generated authorization tests: an endpoint per account, each
+with one delivered delivery (replayable)."""
+
+from __future__ import annotations
+
+from enclave.webhooks.actions import do_create_webhook_endpoint
+from enclave.webhooks.models import DELIVERED, WebhookDelivery
+
+
+def webhook_endpoints(world) -> tuple:
+    """(the world's account's, the other account's) endpoint, made on first use, each
+    with one delivered delivery."""
+    if not hasattr(world, "webhooks"):
+        world.webhooks = (
+            do_create_webhook_endpoint(world.account, url="https://hooks.acme.example/in",
+                                       event_types=["person.created"],
+                                       actor=world.actor("owner"))[0],
+            do_create_webhook_endpoint(world.other, url="https://hooks.other.example/in",
+                                       event_types=["person.created"],
+                                       actor=world.other_actor())[0])
+        world.webhook_deliveries = tuple(
+            WebhookDelivery.objects.create(endpoint=e, event_type="person.created",
+                                           message_id=f"msg_{n:032x}", payload="{}",
+                                           state=DELIVERED)
+            for n, e in enumerate(world.webhooks, start=1))
+    return world.webhooks
