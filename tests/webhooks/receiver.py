@@ -39,7 +39,7 @@ def start() -> Receiver:
     receiver: Receiver
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 — http.server's name
+        def do_POST(self):
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             receiver.received.append(Received(
                 self.path, {k.lower(): v for k, v in self.headers.items()}, body,
