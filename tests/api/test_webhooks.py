@@ -81,3 +81,20 @@ class TestWebhooksApi:
         body = problem(make(narrow, role_ceiling="analyst"), 422, "validation")
         assert "role_ceiling" in body["errors"]
         assert not WebhookEndpoint.objects.exists()
+
+    def test_a_narrow_key_cannot_point_an_endpoint_at_its_own_receiver(self, world):
+        from enclave.webhooks.actions import do_create_webhook_endpoint
+        from tests.api.conftest import key_client
+
+        endpoint, _ = do_create_webhook_endpoint(
+            world.account, url=HOOK["url"], event_types=["person.created"],
+            role_ceiling="owner", actor=world.actor("owner"))
+        hook = {"id": endpoint.pk}
+        narrow = key_client(world, ceiling="owner",
+                            scopes=["webhooks:read", "webhooks:write"])
+        moved = narrow.patch(f"/api/v1/webhooks/{hook['id']}",
+                             {"url": "https://attacker.example/collect"})
+        problem(moved, 403, "forbidden")
+        assert WebhookEndpoint.objects.get().url == HOOK["url"]
+        assert narrow.patch(f"/api/v1/webhooks/{hook['id']}",
+                            {"description": "still allowed"}).status_code == 200

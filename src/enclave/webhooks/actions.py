@@ -17,7 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from enclave.access.permissions import Permission
-from enclave.access.principal import Principal, authorize
+from enclave.access.principal import NotAuthorized, Principal, authorize
+from enclave.access.scopes import ceiling_permissions
 from enclave.apikeys.actions import clean_ceiling, default_ceiling
 from enclave.core import audit, clock, outbound
 from enclave.core.models import AuditEventType
@@ -100,7 +101,9 @@ def do_change_webhook_endpoint(endpoint: WebhookEndpoint, *, actor: Principal, r
                                ) -> WebhookEndpoint:
     """Change the given settings; ``enabled=True`` re-enables a disabled endpoint (its
     failed deliveries stay failed: replay the ones wanted). A ceiling can be set no
-    higher than the actor's own permissions; no change, no audit row."""
+    higher than the actor's own permissions, and the URL changed only by someone holding
+    every permission of the endpoint's ceiling (else its payloads could be sent to a
+    receiver of their choosing); no change, no audit row."""
     authorize(actor, P.WEBHOOKS_MANAGE, account_id=endpoint.account_id)
     changes: dict = {}
     if url is not None:
@@ -113,6 +116,12 @@ def do_change_webhook_endpoint(endpoint: WebhookEndpoint, *, actor: Principal, r
         changes["role_ceiling"] = clean_ceiling(role_ceiling, actor.perms)
     with transaction.atomic():
         locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        if "url" in changes and changes["url"] != locked.url \
+                and not ceiling_permissions(locked.role_ceiling) <= actor.perms:
+            # Pointing an endpoint elsewhere sends its payloads there: only someone who
+            # may see what it sends (its ceiling) may do it.
+            raise NotAuthorized("Changing where this endpoint sends needs every permission "
+                                f"of its role ceiling ({locked.role_ceiling}).")
         changed = sorted(k for k, v in changes.items() if getattr(locked, k) != v)
         for name in changed:
             setattr(locked, name, changes[name])
