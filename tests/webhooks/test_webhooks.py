@@ -18,7 +18,7 @@ from enclave.accounts.models import Membership
 from enclave.core import clock
 from enclave.core.models import AuditEvent, AuditEventType
 from enclave.people.actions import do_create_person, do_erase_person, do_update_person
-from enclave.webhooks import actions, delivery
+from enclave.webhooks import actions, delivery, events
 from enclave.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.identity.helpers import mailing
 from tests.people.world import MASKED, PERSON
@@ -43,7 +43,9 @@ def change_the_worlds_person(world) -> None:
 
 
 def payloads(endpoint) -> list[dict]:
-    return [json.loads(d.payload) for d in
+    """Each queued delivery's request body as it would be sent now."""
+    endpoint = WebhookEndpoint.objects.get(pk=endpoint.pk)
+    return [json.loads(events.body(endpoint, d)) for d in
             WebhookDelivery.objects.filter(endpoint=endpoint).order_by("pk")]
 
 
@@ -126,7 +128,6 @@ class TestEvents:
         data = payloads(endpoint)[0]["data"]
         assert (data["email"], data["first_name"]) == (MASKED["email"],
                                                        MASKED["first_name"])
-        assert PERSON["email"] not in WebhookDelivery.objects.get().payload
 
     def test_a_viewer_ceiling_gets_ids_only(self, world):
         endpoint, _ = endpoint_for(world, role_ceiling="viewer")
@@ -137,9 +138,9 @@ class TestEvents:
 
     def test_an_endpoint_whose_creator_left_shows_nothing_personal(self, world):
         endpoint, _ = endpoint_for(world, role="admin")
-        Membership.objects.filter(member=world.members["admin"]).delete()
         change_the_worlds_person(world)
-        assert PERSON["email"] not in WebhookDelivery.objects.get(endpoint=endpoint).payload
+        Membership.objects.filter(member=world.members["admin"]).delete()
+        assert PERSON["email"] not in json.dumps(payloads(endpoint))
 
     def test_erasure_deletes_what_was_queued_about_the_person_and_says_so_by_id(self,
                                                                                world):
@@ -329,3 +330,79 @@ class TestConcurrency:
         (fast,) = receiver.on("/fast")
         assert fast.at - started < 1.0
         assert time.monotonic() - started >= 1.5
+
+
+@pytest.mark.django_db
+class TestAttackerReview:
+    """What an attacker's review of the first version found."""
+
+    def test_lowering_the_ceiling_then_moving_and_replaying_never_sends_personal_data(
+            self, world, receiver):
+        from tests.api.conftest import key_client
+
+        endpoint, _ = endpoint_for(world, "https://crm.acme.example/in", role="owner",
+                                   role_ceiling="admin")
+        change_the_worlds_person(world)
+        delivery_id = WebhookDelivery.objects.get().pk
+        WebhookDelivery.objects.update(state="delivered")
+        narrow = key_client(world, ceiling="admin", scopes=[
+            "webhooks:read", "webhooks:write", "segments:read", "email:read", "team:read"])
+        base = f"/api/v1/webhooks/{endpoint.pk}"
+        assert narrow.patch(base, {"role_ceiling": "viewer"}).status_code == 200
+        assert narrow.patch(base, {"url": receiver.url("/attacker")}).status_code == 200
+        assert narrow.post(f"{base}/deliveries/{delivery_id}/replay", {}).status_code == 200
+        deliver_all()
+        (got,) = receiver.on("/attacker")
+        assert not set(PERSON.values()) & set(got.body.decode().split('"'))
+        assert json.loads(got.body)["data"]["id"] == world.person.pk
+
+    def test_endpoints_waiting_for_a_retry_never_starve_a_healthy_one(self, world,
+                                                                      receiver):
+        receiver.answers["/down"] = (503, 0)
+        with clock.frozen(NOW):
+            for n in range(delivery.ENDPOINTS_AT_ONCE + 1):
+                endpoint_for(world, receiver.url("/down"), description=f"down {n}")
+            new_person(world, "a@example.net")
+            new_person(world, "b@example.net")  # queued behind each failing head
+            deliver_all()  # every failing endpoint's head now waits for its retry
+            endpoint_for(world, receiver.url("/up"))
+            new_person(world, "c@example.net")
+            deliver_all()
+        assert len(receiver.on("/up")) == 1
+
+    def test_no_attempt_starts_with_less_than_a_timeout_of_lease_left(self, world,
+                                                                      receiver):
+        endpoint_for(world, receiver.url())
+        with clock.frozen(NOW):
+            new_person(world)
+            (claimed,) = delivery.claim()
+            clock.advance(delivery.LEASE - dt.timedelta(seconds=delivery.TIMEOUT_SECONDS))
+            assert delivery.deliver(claimed) == {}
+            assert receiver.received == []
+            clock.advance(dt.timedelta(seconds=delivery.TIMEOUT_SECONDS + 1))
+            assert deliver_all() == {"delivered": 1}  # the lease ran out: claimed again
+
+    def test_an_unexpected_error_counts_as_a_failed_attempt(self, world, receiver,
+                                                            monkeypatch):
+        endpoint_for(world, receiver.url())
+        new_person(world)
+
+        def broken(endpoint, delivery):
+            raise RuntimeError("a sealed value no longer opens")
+
+        monkeypatch.setattr(events, "body", broken)
+        assert deliver_all() == {"pending": 1}
+        row = WebhookDelivery.objects.get()
+        assert (row.attempts, row.last_detail, row.last_status) == (1, "internal error", None)
+        assert receiver.received == []
+
+    @pytest.mark.parametrize("change", ["rotate", "url"])
+    def test_only_someone_holding_the_ceiling_may_rotate_or_redirect(self, world, change):
+        endpoint, _ = endpoint_for(world, role="owner", role_ceiling="owner")
+        with pytest.raises(NotAuthorized):
+            if change == "rotate":
+                actions.do_rotate_webhook_secret(endpoint, actor=world.actor("admin"))
+            else:
+                actions.do_change_webhook_endpoint(endpoint, url="https://x.example/in",
+                                                   actor=world.actor("admin"))
+        assert WebhookEndpoint.objects.get().url == "https://hooks.acme.example/in"

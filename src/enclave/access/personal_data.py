@@ -235,13 +235,12 @@ MODELS: tuple[Model, ...] = (
         "secret": secret(),
         "previous_secret": secret(),
     }),
-    # A delivery's payload shows a person's fields (through the visibility formatter at
-    # the endpoint's ceiling): erasing the person deletes it.
+    # A delivery stores its event as ids (the person's values are read and formatted
+    # when the request is made); the rows about a person go with them.
     Model("webhooks.WebhookDelivery", {
         **plain("id", "endpoint", "event_type", "message_id", "person_id", "created_at",
                 "state", "attempts", "next_attempt_at", "last_attempt_at", "last_status",
-                "last_detail"),
-        "payload": personal(),
+                "last_detail", "payload"),
     }, links=(Link(PERSON, "person_id"),)),
     # --- the audit log: ids only, never values; an erased person's rows are scrubbed ---
     Model("core.AuditEvent", {

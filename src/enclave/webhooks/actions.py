@@ -39,6 +39,15 @@ MAX_DESCRIPTION = 200
 ROTATION_OVERLAP = dt.timedelta(hours=24)
 
 
+def _require_ceiling(endpoint: WebhookEndpoint, actor: Principal, doing: str) -> None:
+    """Pointing an endpoint elsewhere sends its payloads there, and its secret lets one
+    forge requests to its receiver: only someone who may see what it sends (every
+    permission of its ceiling) may do either."""
+    if not ceiling_permissions(endpoint.role_ceiling) <= actor.perms:
+        raise NotAuthorized(f"{doing} needs every permission of its role ceiling "
+                            f"({endpoint.role_ceiling}).")
+
+
 def clean_url(url) -> str:
     try:
         return outbound.check_url(str(url or "").strip())
@@ -80,8 +89,9 @@ def do_create_webhook_endpoint(account, *, url, event_types, role_ceiling=None,
     text = clean_description(description)
     secret, now = signing.new_secret(), clock.now()
     with transaction.atomic():
-        if WebhookEndpoint.objects.select_for_update().filter(account=account).count() \
-                >= MAX_ENDPOINTS:
+        # The account row is the lock: two creations at once cannot both pass the count.
+        type(account).objects.select_for_update().filter(pk=account.pk).exists()
+        if WebhookEndpoint.objects.filter(account=account).count() >= MAX_ENDPOINTS:
             raise ValidationError({"url": f"At most {MAX_ENDPOINTS} webhook endpoints."})
         endpoint = WebhookEndpoint(account=account, url=url, event_types=kinds,
                                    role_ceiling=ceiling, description=text,
@@ -116,12 +126,8 @@ def do_change_webhook_endpoint(endpoint: WebhookEndpoint, *, actor: Principal, r
         changes["role_ceiling"] = clean_ceiling(role_ceiling, actor.perms)
     with transaction.atomic():
         locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
-        if "url" in changes and changes["url"] != locked.url \
-                and not ceiling_permissions(locked.role_ceiling) <= actor.perms:
-            # Pointing an endpoint elsewhere sends its payloads there: only someone who
-            # may see what it sends (its ceiling) may do it.
-            raise NotAuthorized("Changing where this endpoint sends needs every permission "
-                                f"of its role ceiling ({locked.role_ceiling}).")
+        if "url" in changes and changes["url"] != locked.url:
+            _require_ceiling(locked, actor, "Changing where this endpoint sends")
         changed = sorted(k for k, v in changes.items() if getattr(locked, k) != v)
         for name in changed:
             setattr(locked, name, changes[name])
@@ -147,6 +153,7 @@ def do_rotate_webhook_secret(endpoint: WebhookEndpoint, *, actor: Principal,
     secret, now = signing.new_secret(), clock.now()
     with transaction.atomic():
         locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        _require_ceiling(locked, actor, "Rotating this endpoint's secret")
         locked.previous_secret = locked.secret
         locked.previous_until = now + ROTATION_OVERLAP
         locked.secret = secret

@@ -26,11 +26,12 @@ import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import structlog
 from django.db import close_old_connections, connections, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import OuterRef, Q, Subquery
 
 from enclave.core import clock, outbound
-from enclave.webhooks import actions, signing
+from enclave.webhooks import actions, events, signing
 from enclave.webhooks.models import (
     ACTIVE,
     DELIVERED,
@@ -42,13 +43,17 @@ from enclave.webhooks.models import (
 
 LEASE = dt.timedelta(minutes=5)
 ENDPOINTS_AT_ONCE = 8
-PER_CLAIM = 50  # deliveries of one endpoint per claim, then others get a turn
 TIMEOUT_SECONDS = 10.0
+# Deliveries of one endpoint per claim, then others get a turn: even if each takes the
+# whole timeout, the claim ends well inside its lease (and an attempt is never started
+# with less than a timeout of lease left).
+PER_CLAIM = 20
 MAX_RESPONSE_BYTES = 4096  # only the status is kept: read little
 BACKOFF = (dt.timedelta(seconds=5), dt.timedelta(minutes=5), dt.timedelta(minutes=30),
            dt.timedelta(hours=2), dt.timedelta(hours=5), dt.timedelta(hours=10),
            dt.timedelta(hours=14), dt.timedelta(hours=20), dt.timedelta(hours=20))
 USER_AGENT = "Enclave-Webhooks/1"
+log = structlog.get_logger("enclave.webhooks")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,15 +63,19 @@ class Claim:
 
 
 def claim(limit: int = ENDPOINTS_AT_ONCE, *, now=None) -> list[Claim]:
-    """Up to ``limit`` active endpoints with a due delivery, now leased to the caller."""
+    """Up to ``limit`` active endpoints whose oldest pending delivery is due (an endpoint
+    whose head waits for its retry has nothing to send: claiming it would take a turn
+    from one that has), now leased to the caller — those waiting longest first."""
     now = now or clock.now()
-    due = WebhookDelivery.objects.filter(endpoint=OuterRef("pk"), state=PENDING,
-                                         next_attempt_at__lte=now)
+    head_due_at = Subquery(WebhookDelivery.objects.filter(
+        endpoint=OuterRef("pk"), state=PENDING).order_by("pk")
+        .values("next_attempt_at")[:1])
     with transaction.atomic():
-        ids = list(WebhookEndpoint.objects.select_for_update(skip_locked=True)
+        ids = list(WebhookEndpoint.objects.select_for_update(skip_locked=True, of=("self",))
                    .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now),
-                           Exists(due), state=ACTIVE)
-                   .order_by("pk").values_list("pk", flat=True)[:limit])
+                           state=ACTIVE)
+                   .annotate(head_due_at=head_due_at).filter(head_due_at__lte=now)
+                   .order_by("head_due_at", "pk").values_list("pk", flat=True)[:limit])
         claims = [Claim(pk, secrets.token_hex(16)) for pk in ids]
         for c in claims:
             WebhookEndpoint.objects.filter(pk=c.endpoint_id).update(
@@ -89,9 +98,14 @@ def _secrets(endpoint: WebhookEndpoint, now) -> list[str]:
 def attempt(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | None, str]:
     """Send ``delivery`` once: (HTTP status or None when no answer, a short detail)."""
     now = clock.now()
-    body = delivery.payload.encode("utf-8")
+    try:
+        body = events.body(endpoint, delivery)
+        keys = _secrets(endpoint, now)
+    except Exception:
+        log.exception("webhook delivery could not be prepared", endpoint_id=endpoint.pk)
+        return None, "internal error"
     headers = {"content-type": "application/json", "user-agent": USER_AGENT,
-               **signing.headers(delivery.message_id, body, now, _secrets(endpoint, now))}
+               **signing.headers(delivery.message_id, body, now, keys)}
     started = time.monotonic()
     try:
         response = outbound.post(endpoint.url, body=body, headers=headers,
@@ -99,6 +113,9 @@ def attempt(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int |
                                  max_response_bytes=MAX_RESPONSE_BYTES)
     except outbound.Refused as exc:
         return None, exc.reason[:200]
+    except Exception:
+        log.exception("webhook attempt failed", endpoint_id=endpoint.pk)
+        return None, "internal error"
     took = int((time.monotonic() - started) * 1000)
     size = f"{len(response.body)}{'+' if response.truncated else ''} bytes"
     return response.status, f"{response.status} in {took} ms, {size}"
@@ -133,7 +150,8 @@ def deliver(claimed: Claim, *, limit: int = PER_CLAIM) -> dict[str, int]:
         for _ in range(limit):
             now = clock.now()
             endpoint = WebhookEndpoint.objects.filter(
-                pk=claimed.endpoint_id, state=ACTIVE, lease_id=claimed.token).first()
+                pk=claimed.endpoint_id, state=ACTIVE, lease_id=claimed.token,
+                leased_until__gt=now + dt.timedelta(seconds=TIMEOUT_SECONDS)).first()
             head = None if endpoint is None else WebhookDelivery.objects.filter(
                 endpoint=endpoint, state=PENDING).order_by("pk").first()
             if head is None or head.next_attempt_at is None or head.next_attempt_at > now:

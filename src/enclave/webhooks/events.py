@@ -4,13 +4,14 @@ Events come from the audit log: every audited change is recorded by one action i
 its transaction (``core.audit``), and :func:`on_audit` — listening there — turns the
 kinds below into one delivery per subscribed endpoint in that same transaction, so a
 change and its webhooks commit or roll back together (no change without its event, no
-event for a change that did not happen).
+event for a change that did not happen). A delivery stores the event's ids only; the
+body is made at each attempt (:func:`body`).
 
 Payloads follow the Standard Webhooks shape: ``{"type", "timestamp", "data"}``. A
-person's fields pass through the visibility formatter (``people.render``) with the
-endpoint's permissions — its role ceiling, narrowed to what its creator holds now (a
-creator who left: nothing) — so an ``analyst`` ceiling gets masked values, and a
-``viewer`` ceiling gets ids only.
+person's fields are the person as they are when the request is made, through the
+visibility formatter (``people.render``) with the endpoint's permissions then — its role
+ceiling, narrowed to what its creator holds (a creator who left: nothing) — so an
+``analyst`` ceiling gets masked values, and a ``viewer`` ceiling gets ids only.
 
 Not yet emitted: people created or changed in bulk (ingest, CSV import — one audit row
 per batch), segment transitions, email delivery events, flow events.
@@ -70,9 +71,10 @@ def _person_data(person_id: int, perms) -> dict | None:
                        tags_of([person])[person.pk])
 
 
-def payload(kind: str, event, perms) -> tuple[dict, int | None]:
-    """The ``data`` of a ``kind`` event made from audit row ``event``, and whom it is
-    about (None: an id-only notice)."""
+def event_of(kind: str, event) -> tuple[dict, int | None]:
+    """What a delivery stores about a ``kind`` event made from audit row ``event`` — ids
+    and names only, never a person's values — and whom it is about (None: an id-only
+    notice that outlives the person)."""
     target = int(event.target_id)
     if kind == PERSON_ERASED:
         return {"id": target}, None
@@ -80,29 +82,46 @@ def payload(kind: str, event, perms) -> tuple[dict, int | None]:
         extra = event.extra_data
         return {"person": {"id": target}, "topic": {"id": extra.get("topic")},
                 "status": extra.get("status"), "method": extra.get("method")}, target
-    data = _person_data(target, perms) or {"id": target}
     if kind == PERSON_UPDATED:
-        data = {**data, "changed": sorted(event.extra_data.get("fields", []))}
-    return data, target
+        return {"id": target, "changed": sorted(event.extra_data.get("fields", []))}, target
+    return {"id": target}, target
+
+
+def body(endpoint, delivery) -> bytes:
+    """The request body of ``delivery`` now: a person's values are read and formatted at
+    each attempt with the endpoint's permissions at that moment (its ceiling and its
+    creator's role as they are now), so lowering a ceiling, a creator leaving, or a URL
+    changed since the event never sends what the endpoint may no longer show — and no
+    personal value is ever stored with a delivery."""
+    stored = json.loads(delivery.payload)
+    data = stored["data"]
+    if stored["type"] in (PERSON_CREATED, PERSON_UPDATED):
+        person = _person_data(data["id"], endpoint_permissions(endpoint)) or {
+            "id": data["id"]}
+        data = {**person, **({"changed": data["changed"]} if "changed" in data else {})}
+    return json.dumps({"type": stored["type"], "timestamp": stored["timestamp"],
+                       "data": data}, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def on_audit(event) -> None:
     """``core.audit``'s listener: queue a delivery of the event to each active endpoint
-    of the account subscribed to it, inside the audited action's transaction."""
+    of the account subscribed to it, inside the audited action's transaction (one query
+    to find them, one insert; nothing is read about the person here)."""
     from enclave.webhooks.models import ACTIVE, WebhookDelivery, WebhookEndpoint
 
     kind = _FROM_AUDIT.get(event.event_type)
     if kind is None or event.account_id is None:
         return
-    endpoints = [e for e in WebhookEndpoint.objects.filter(account_id=event.account_id,
-                                                           state=ACTIVE)
-                 if kind in e.event_types]
+    endpoints = [pk for pk, kinds in WebhookEndpoint.objects.filter(
+        account_id=event.account_id, state=ACTIVE).values_list("pk", "event_types")
+        if kind in kinds]
+    if not endpoints:
+        return
     now = clock.now()
-    for endpoint in endpoints:
-        data, person_id = payload(kind, event, endpoint_permissions(endpoint))
-        body = {"type": kind, "timestamp": now.isoformat().replace("+00:00", "Z"),
-                "data": data}
-        WebhookDelivery.objects.create(
-            endpoint=endpoint, event_type=kind, message_id=new_message_id(),
-            payload=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-            person_id=person_id, created_at=now, next_attempt_at=now)
+    data, person_id = event_of(kind, event)
+    stored = json.dumps({"type": kind, "timestamp": now.isoformat().replace("+00:00", "Z"),
+                         "data": data}, separators=(",", ":"))
+    WebhookDelivery.objects.bulk_create([
+        WebhookDelivery(endpoint_id=pk, event_type=kind, message_id=new_message_id(),
+                        payload=stored, person_id=person_id, created_at=now,
+                        next_attempt_at=now) for pk in endpoints])

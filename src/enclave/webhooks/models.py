@@ -5,10 +5,12 @@ An endpoint is an https URL of the account's own systems, subscribed to event ty
 one kept for an overlap after a rotation) and a role ceiling: payloads show personal
 data as that role — and the endpoint's creator, now — may see it.
 
-A delivery is one event for one endpoint: its payload exactly as signed and sent (JSON
-text), its ``webhook-id`` (the same on every attempt and on a replay, so the receiver can
-drop duplicates), and where it stands. Deliveries of one endpoint go out in the order they
-were made: only the oldest undelivered one is ever tried (``webhooks.delivery``).
+A delivery is one event for one endpoint: the event as ids and names (JSON text — the
+request body, with a person's values as the endpoint may see them then, is made at each
+attempt: ``webhooks.events.body``), its ``webhook-id`` (the same on every attempt and on
+a replay, so the receiver can drop duplicates), and where it stands. Deliveries of one
+endpoint go out in the order they were made: only the oldest undelivered one is ever
+tried (``webhooks.delivery``).
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ class WebhookDelivery(models.Model):
                                  related_name="deliveries")
     event_type = models.CharField(max_length=64)
     message_id = models.CharField(max_length=40, unique=True)  # "msg_" + 32 hex digits
-    payload = models.TextField()
-    # Whom the payload is about (None: nobody, or an erasure notice with ids only):
+    payload = models.TextField()  # the event: type, timestamp, ids — no personal values
+    # Whom the event is about (None: nobody, or an erasure notice with ids only):
     # erasing the person deletes the delivery (access.personal_data).
     person_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now)
