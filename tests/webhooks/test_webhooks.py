@@ -396,13 +396,15 @@ class TestAttackerReview:
         assert (row.attempts, row.last_detail, row.last_status) == (1, "internal error", None)
         assert receiver.received == []
 
-    @pytest.mark.parametrize("change", ["rotate", "url"])
-    def test_only_someone_holding_the_ceiling_may_rotate_or_redirect(self, world, change):
+    def test_only_someone_holding_the_ceiling_may_rotate_the_secret(self, world):
+        endpoint, secret = endpoint_for(world, role="owner", role_ceiling="owner")
+        with pytest.raises(NotAuthorized):
+            actions.do_rotate_webhook_secret(endpoint, actor=world.actor("admin"))
+        assert WebhookEndpoint.objects.get().secret == secret
+
+    def test_only_someone_holding_the_ceiling_may_move_the_endpoint(self, world):
         endpoint, _ = endpoint_for(world, role="owner", role_ceiling="owner")
         with pytest.raises(NotAuthorized):
-            if change == "rotate":
-                actions.do_rotate_webhook_secret(endpoint, actor=world.actor("admin"))
-            else:
-                actions.do_change_webhook_endpoint(endpoint, url="https://x.example/in",
-                                                   actor=world.actor("admin"))
+            actions.do_change_webhook_endpoint(endpoint, url="https://x.example/in",
+                                               actor=world.actor("admin"))
         assert WebhookEndpoint.objects.get().url == "https://hooks.acme.example/in"

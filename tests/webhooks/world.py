@@ -1,5 +1,7 @@
 """Webhook objects for the generated authorization tests: an endpoint per account, each
-with one delivered delivery (replayable)."""
+with one delivered delivery (replayable). Their ceiling is ``viewer``: rotating a secret
+or moving an endpoint needs its ceiling's permissions besides ``webhooks.manage``
+(tests/webhooks/test_webhooks.py), and the generated tests are about the latter."""
 
 from __future__ import annotations
 
@@ -14,10 +16,10 @@ def webhook_endpoints(world) -> tuple:
         world.webhooks = (
             do_create_webhook_endpoint(world.account, url="https://hooks.acme.example/in",
                                        event_types=["person.created"],
-                                       actor=world.actor("owner"))[0],
+                                       role_ceiling="viewer", actor=world.actor("owner"))[0],
             do_create_webhook_endpoint(world.other, url="https://hooks.other.example/in",
                                        event_types=["person.created"],
-                                       actor=world.other_actor())[0])
+                                       role_ceiling="viewer", actor=world.other_actor())[0])
         world.webhook_deliveries = tuple(
             WebhookDelivery.objects.create(endpoint=e, event_type="person.created",
                                            message_id=f"msg_{n:032x}", payload="{}",
