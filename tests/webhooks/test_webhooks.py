@@ -408,3 +408,20 @@ class TestAttackerReview:
             actions.do_change_webhook_endpoint(endpoint, url="https://x.example/in",
                                                actor=world.actor("admin"))
         assert WebhookEndpoint.objects.get().url == "https://hooks.acme.example/in"
+
+
+@pytest.mark.django_db(transaction=True)
+class TestSlots:
+    def test_a_slow_endpoint_holds_one_slot_and_the_others_keep_moving(self, receiver):
+        from tests.people.world import World
+
+        world = World()
+        endpoint_for(world, receiver.url("/slow"))
+        endpoint_for(world, receiver.url("/a"))
+        endpoint_for(world, receiver.url("/b"))
+        receiver.answers["/slow"] = (200, 0.6)
+        new_person(world, "one@example.net")
+        new_person(world, "two@example.net")
+        assert delivery.run_once(limit=2) == {"delivered": 6}
+        slow_done = receiver.on("/slow")[-1].at
+        assert max(r.at for r in receiver.on("/b")) < slow_done

@@ -24,7 +24,7 @@ import dataclasses
 import datetime as dt
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import structlog
 from django.db import close_old_connections, connections, transaction
@@ -147,13 +147,18 @@ def deliver(claimed: Claim, *, limit: int = PER_CLAIM) -> dict[str, int]:
     how many ended in each state."""
     counts: dict[str, int] = {}
     try:
-        for _ in range(limit):
+        # The endpoint (URL, secrets) is read once a claim; whether it is still active
+        # and still ours with a timeout of lease to spare is asked with each head, in
+        # the same query.
+        endpoint = WebhookEndpoint.objects.filter(pk=claimed.endpoint_id,
+                                                  lease_id=claimed.token).first()
+        for _ in range(limit if endpoint is not None else 0):
             now = clock.now()
-            endpoint = WebhookEndpoint.objects.filter(
-                pk=claimed.endpoint_id, state=ACTIVE, lease_id=claimed.token,
-                leased_until__gt=now + dt.timedelta(seconds=TIMEOUT_SECONDS)).first()
-            head = None if endpoint is None else WebhookDelivery.objects.filter(
-                endpoint=endpoint, state=PENDING).order_by("pk").first()
+            head = WebhookDelivery.objects.filter(
+                endpoint_id=claimed.endpoint_id, state=PENDING, endpoint__state=ACTIVE,
+                endpoint__lease_id=claimed.token,
+                endpoint__leased_until__gt=now + dt.timedelta(seconds=TIMEOUT_SECONDS),
+            ).order_by("pk").first()
             if head is None or head.next_attempt_at is None or head.next_attempt_at > now:
                 break
             status, detail = attempt(endpoint, head)
@@ -173,18 +178,36 @@ def _deliver_in_thread(claimed: Claim) -> dict[str, int]:
         connections.close_all()  # this thread's own connections
 
 
-def run_once(*, limit: int = ENDPOINTS_AT_ONCE, threads: bool = True) -> dict[str, int]:
+def run_once(*, limit: int = ENDPOINTS_AT_ONCE, threads: bool = True,
+             until: float | None = None) -> dict[str, int]:
     """Claim endpoints and deliver their queues — each in its own thread (``threads``),
-    so a receiver that hangs until the timeout delays no other; the counts."""
-    claims = claim(limit)
+    ``limit`` at a time: whenever one endpoint's turn ends another is claimed into its
+    slot, so a receiver that takes the whole timeout on every request holds one slot and
+    delays no other endpoint. Claims stop at ``until`` (``time.monotonic()``) or when
+    nothing is due; returns when every claimed turn has ended, with the counts."""
     totals: dict[str, int] = {}
-    if threads and len(claims) > 1:
-        close_old_connections()
-        with ThreadPoolExecutor(max_workers=len(claims)) as pool:
-            results = list(pool.map(_deliver_in_thread, claims))
-    else:
-        results = [deliver(c) for c in claims]
-    for counts in results:
+
+    def add(counts: dict[str, int]) -> None:
         for state, n in counts.items():
             totals[state] = totals.get(state, 0) + n
+
+    def more(slots: int) -> list[Claim]:
+        if slots <= 0 or (until is not None and time.monotonic() >= until):
+            return []
+        return claim(slots)
+
+    if not threads:
+        while claims := more(limit):
+            for c in claims:
+                add(deliver(c))
+        return totals
+    close_old_connections()
+    with ThreadPoolExecutor(max_workers=limit) as pool:
+        running = {pool.submit(_deliver_in_thread, c) for c in more(limit)}
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                add(future.result())
+            running |= {pool.submit(_deliver_in_thread, c)
+                        for c in more(limit - len(running))}
     return totals
