@@ -53,7 +53,8 @@ def run(*, deliveries: int = DELIVERIES, endpoints: int = ENDPOINTS,
             start = time.perf_counter()
             senders = [subprocess.Popen([sys.executable, "-m", "benchmarks.bench_webhooks",
                                          "send", "{}"], env=env, stdout=subprocess.PIPE,
-                                        text=True) for _ in range(workers)]
+                                        stderr=subprocess.DEVNULL, text=True)
+                       for _ in range(workers)]
             reports = [json.loads(p.communicate()[0].strip().splitlines()[-1])
                        for p in senders]
             out["seconds"] = time.perf_counter() - start
