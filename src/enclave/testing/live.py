@@ -135,11 +135,22 @@ def _wait_ready(live: LiveEnclave, timeout: float) -> None:
                 raise PortTaken(f"a port of enclave serve was taken:\n{live.log()}")
             raise RuntimeError(
                 f"enclave serve exited with {live.process.returncode}:\n{live.log()}")
-        if "Enclave is running at" in live.log():
+        # The banner comes once HTTPS listens; the plain-HTTP listener starts just after
+        # it, so a test that went straight to it could be refused: wait for both.
+        if "Enclave is running at" in live.log() and _accepting(live.http_port):
             return
         time.sleep(0.2)
     stop(live.process)
     raise RuntimeError(f"enclave serve did not become ready in {timeout}s:\n{live.log()}")
+
+
+def _accepting(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port`` now."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def stop(proc: subprocess.Popen, timeout: float = 20.0) -> int:
