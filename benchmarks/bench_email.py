@@ -30,7 +30,15 @@ import sys
 import tempfile
 import time
 
-from benchmarks.bench_people import _env, _psql, _seed_copy, _setup, run_and_report
+from benchmarks.bench_people import (
+    _env,
+    _psql,
+    _seed_copy,
+    _setup,
+    ask_count,
+    run_and_report,
+    run_step,
+)
 
 DB = os.environ.get("ENCLAVE_BENCH_EMAIL_DB", "enclave_bench_email")
 SMALL = int(os.environ.get("ENCLAVE_BENCH_EMAIL_SMALL", "10000"))
@@ -123,18 +131,10 @@ def start_sender(env: dict, port: int, *, skew: float = 0,
 
 
 def _step(env: dict, name: str, args: dict) -> dict:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_email", name,
-                          json.dumps(args)], env=env, capture_output=True, text=True,
-                         check=False)
-    if out.returncode:
-        raise RuntimeError(f"bench_email {name} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_step("bench_email", env, name, args)
 
 
-def _sink_count(sink) -> int:
-    sink.stdin.write("count\n")
-    sink.stdin.flush()
-    return int(sink.stdout.readline())
+_sink_count = ask_count
 
 
 def report(r: dict) -> None:

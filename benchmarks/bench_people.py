@@ -129,6 +129,25 @@ def run_and_report(run, report) -> None:
     report(results)
 
 
+def run_step(module: str, env: dict, name: str, args: dict) -> dict:
+    """Run step ``name`` of ``benchmarks.<module>`` (``python -m benchmarks.<module> name
+    '<json args>'``) in a subprocess with ``env``; the JSON it printed last."""
+    out = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", name,
+                          json.dumps(args)], env=env, capture_output=True, text=True,
+                         check=False)
+    if out.returncode:
+        raise RuntimeError(f"{module} {name} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def ask_count(helper) -> int:
+    """Send ``count`` to a helper process (a sink or receiver reading stdin) and read the
+    number it answers."""
+    helper.stdin.write("count\n")
+    helper.stdin.flush()
+    return int(helper.stdout.readline())
+
+
 def main() -> None:
     run_and_report(run, report)
 

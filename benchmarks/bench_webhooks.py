@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from benchmarks.bench_people import _env, _psql, _setup, run_and_report
+from benchmarks.bench_people import _env, _psql, _setup, ask_count, run_and_report, run_step
 
 DB = os.environ.get("ENCLAVE_BENCH_WEBHOOKS_DB", "enclave_bench_webhooks")
 DELIVERIES = int(os.environ.get("ENCLAVE_BENCH_WEBHOOKS", "10000"))
@@ -61,7 +61,7 @@ def run(*, deliveries: int = DELIVERIES, endpoints: int = ENDPOINTS,
             out["delivered"] = sum(r.get("delivered", 0) for r in reports)
             out["other"] = [{k: v for k, v in r.items() if k != "delivered"}
                             for r in reports]
-            out["received"] = _count(receiver)
+            out["received"] = ask_count(receiver)
             out["baseline"] = _step(env, "baseline", {"port": port, "workers": workers,
                                                       "requests": min(deliveries, 5000)})
             out["workers"] = workers
@@ -73,18 +73,7 @@ def run(*, deliveries: int = DELIVERIES, endpoints: int = ENDPOINTS,
 
 
 def _step(env: dict, name: str, args: dict) -> dict:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_webhooks", name,
-                          json.dumps(args)], env=env, capture_output=True, text=True,
-                         check=False)
-    if out.returncode:
-        raise RuntimeError(f"bench_webhooks {name} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _count(receiver) -> int:
-    receiver.stdin.write("count\n")
-    receiver.stdin.flush()
-    return int(receiver.stdout.readline())
+    return run_step("bench_webhooks", env, name, args)
 
 
 def report(r: dict) -> None:
