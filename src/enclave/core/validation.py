@@ -6,6 +6,7 @@ import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.http import Http404
 
 MAX_EMAIL_LENGTH = 254
 
@@ -67,3 +68,16 @@ def whole_number(raw: str, max_digits: int = 18) -> int | None:
     if raw.isascii() and raw.isdigit() and len(raw) <= max_digits:
         return int(raw)
     return None
+
+
+def id_or_404(value, kind: str) -> int:
+    """``value`` (a row id from a URL or a request, an int or its text) as an int; Http404
+    "No such <kind>." — the answer for a row that is not there — when it is not a positive
+    64-bit integer."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise Http404(f"No such {kind}.") from None
+    if not 0 < number < 2**63:
+        raise Http404(f"No such {kind}.")
+    return number

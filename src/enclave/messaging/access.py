@@ -9,6 +9,7 @@ from django.http import Http404
 
 from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
+from enclave.core.validation import id_or_404
 from enclave.messaging import dkim, footer, rendering
 from enclave.messaging.models import (
     ACTIVE,
@@ -46,7 +47,7 @@ def _one(principal: Principal, model, value, kind: str, *, for_write: bool):
     for a write); Http404 — the same for another account's — otherwise."""
     authorize(principal, P.EMAIL_MANAGE if for_write else P.EMAIL_READ)
     found = model.objects.filter(account_id=principal.account_id,
-                                 pk=_as_id(value, kind)).first()
+                                 pk=id_or_404(value, kind)).first()
     if found is None:
         raise Http404(f"No such {kind}.")
     return found
@@ -72,7 +73,7 @@ def preview(principal: Principal, template: EmailTemplate,
                              "custom": {d.key: "" for d in definitions}}
     elif person_id is not None:
         person = Person.objects.filter(account_id=principal.account_id,
-                                       pk=_as_id(person_id, "person")).first()
+                                       pk=id_or_404(person_id, "person")).first()
         if person is None:
             raise Http404("No such person.")
         context["person"] = rendering.person_context(person, principal.perms, definitions)
@@ -80,13 +81,6 @@ def preview(principal: Principal, template: EmailTemplate,
     context["account"] = {"name": principal.account.name if principal.account else ""}
     out = rendering.render_isolated(template.subject, template.compiled, context)
     return footer.add(out, principal.account.postal_address if principal.account else "")
-
-
-def _as_id(value, kind: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Http404(f"No such {kind}.") from None
 
 
 def sender_domains_of(principal: Principal):

@@ -9,19 +9,10 @@ from django.http import Http404
 
 from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
+from enclave.core.validation import id_or_404
 from enclave.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 P = Permission
-
-
-def _as_id(value, kind: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise Http404(f"No such {kind}.") from None
-    if not 0 < number < 2**63:
-        raise Http404(f"No such {kind}.")
-    return number
 
 
 def endpoints_of(principal: Principal):
@@ -33,7 +24,7 @@ def access_endpoint(principal: Principal, endpoint_id, *,
                     for_write: bool = False) -> WebhookEndpoint:
     authorize(principal, P.WEBHOOKS_MANAGE if for_write else P.WEBHOOKS_READ)
     found = WebhookEndpoint.objects.filter(account_id=principal.account_id,
-                                           pk=_as_id(endpoint_id, "webhook")).first()
+                                           pk=id_or_404(endpoint_id, "webhook")).first()
     if found is None:
         raise Http404("No such webhook.")
     return found
@@ -50,7 +41,7 @@ def access_delivery(principal: Principal, endpoint: WebhookEndpoint, delivery_id
     authorize(principal, P.WEBHOOKS_MANAGE if for_write else P.WEBHOOKS_READ,
               account_id=endpoint.account_id)
     found = WebhookDelivery.objects.filter(endpoint=endpoint,
-                                           pk=_as_id(delivery_id, "delivery")).first()
+                                           pk=id_or_404(delivery_id, "delivery")).first()
     if found is None:
         raise Http404("No such delivery.")
     found.endpoint = endpoint
