@@ -1,9 +1,9 @@
 """The delivery engine: each endpoint's queue, in order, at most one worker at a time;
 many endpoints at once, so one slow endpoint never delays another.
 
-A worker **claims** endpoints that have a due delivery (``FOR UPDATE SKIP LOCKED`` and a
-lease on the endpoint row, so no two workers deliver one endpoint's queue), then delivers
-each claimed endpoint's queue in its own thread: the oldest pending delivery first, the
+A worker **claims** endpoints whose oldest pending delivery is due (``FOR UPDATE SKIP
+LOCKED`` and a lease on the endpoint row, so no two workers deliver one endpoint's queue),
+then delivers each claimed endpoint's queue in its own thread: the oldest pending delivery first, the
 next only once that one is delivered — a failure waits for its retry and holds the
 later ones back, so a receiver sees events in the order they happened. Each attempt is
 signed afresh (a new ``webhook-timestamp``; the same ``webhook-id``) and made through
