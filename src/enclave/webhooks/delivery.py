@@ -2,10 +2,10 @@
 many endpoints at once, so one slow endpoint never delays another.
 
 A worker **claims** endpoints whose oldest pending delivery is due (``FOR UPDATE SKIP
-LOCKED`` and a lease on the endpoint row, so no two workers deliver one endpoint's queue),
-then delivers each claimed endpoint's queue in its own thread: the oldest pending delivery first, the
-next only once that one is delivered — a failure waits for its retry and holds the
-later ones back, so a receiver sees events in the order they happened. Each attempt is
+LOCKED`` and a lease on the endpoint row, so no two workers deliver one endpoint's
+queue), then delivers each claimed endpoint's queue in its own thread: the oldest pending
+delivery first, the next only once that one is delivered — a failure waits for its retry
+and holds the later ones back, so a receiver sees events in the order they happened. Each attempt is
 signed afresh (a new ``webhook-timestamp``; the same ``webhook-id``) and made through
 ``core.outbound`` (SSRF guard, timeouts, a capped response), and its outcome recorded at
 once.
