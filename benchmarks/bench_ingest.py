@@ -9,6 +9,11 @@ from as many connections as there are HTTP clients, in the same run, rounds inte
 Also printed for reference: every row in one transaction on one connection. Targets:
 ratio HTTPS/raw >= 0.35 and at least 5,000 events/s.
 
+(c) the tracking spec's batch call (``/api/ingest/v1/batch``, the Segment / RudderStack
+SDKs' endpoint): the same events as spec messages (anonymousId, messageId, timestamp,
+properties), the key as the Basic user name, same clients, same rounds. Target: spec
+events/s >= 0.8x native ingest's in the same run.
+
 Knobs: ENCLAVE_BENCH_EVENTS (events per round, default 30000), ENCLAVE_BENCH_ROUNDS
 (interleaved rounds, best counts; default 3), ENCLAVE_BENCH_CLIENTS (client threads and
 baseline connections, default 4), ENCLAVE_BENCH_PG_HOST / _PORT.
@@ -16,6 +21,7 @@ baseline connections, default 4), ENCLAVE_BENCH_PG_HOST / _PORT.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import http.client
@@ -31,6 +37,7 @@ import time
 from pathlib import Path
 
 BATCH = 100
+TARGET_SPEC_RATIO = 0.8
 TARGET_RATIO = 0.35
 TARGET_EPS = 5000
 HOST = os.environ.get("ENCLAVE_BENCH_PG_HOST", "127.0.0.1")
@@ -80,22 +87,43 @@ def bodies(count: int, run: str) -> list[bytes]:
     return out
 
 
+def spec_bodies(count: int, run: str) -> list[bytes]:
+    """The same events as :func:`bodies`, as the tracking spec's batch call."""
+    out = []
+    for start in range(0, count, BATCH):
+        events = [{"type": "track", "event": "Page viewed", "messageId": f"{run}-{i}",
+                   "anonymousId": f"visitor-{i % 500}", "timestamp": "2026-01-31T12:00:00Z",
+                   "properties": {"path": f"/pricing/{i % 50}", "referrer": "search",
+                                  "duration_ms": i % 9000, "new_visitor": i % 3 == 0}}
+                  for i in range(start, min(start + BATCH, count))]
+        out.append(json.dumps({"batch": events}).encode())
+    return out
+
+
+NATIVE = ("/api/v1/events", 202)
+SPEC = ("/api/ingest/v1/batch", 200)
+
+
 def send_all(url_host: str, port: int, ca_file: Path, token: str, payloads: list[bytes],
-             clients: int) -> float:
-    """POST every payload over keep-alive HTTPS connections from ``clients`` threads;
-    returns the wall time. Any non-202 answer fails the run."""
+             clients: int, call: tuple[str, int] = NATIVE) -> float:
+    """POST every payload to ``call`` (path, expected status) over keep-alive HTTPS
+    connections from ``clients`` threads; returns the wall time. Any other answer fails
+    the run. The spec's call gets the key as the Basic user name, as its SDKs send it."""
     context = ssl.create_default_context(cafile=str(ca_file))
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    path, expected = call
+    auth = (f"Bearer {token}" if call == NATIVE
+            else "Basic " + base64.b64encode(f"{token}:".encode()).decode())
+    headers = {"Authorization": auth, "Content-Type": "application/json"}
     errors: list[str] = []
 
     def worker(part: list[bytes]) -> None:
         conn = http.client.HTTPSConnection(url_host, port, context=context, timeout=60)
         try:
             for body in part:
-                conn.request("POST", "/api/v1/events", body=body, headers=headers)
+                conn.request("POST", path, body=body, headers=headers)
                 response = conn.getresponse()
                 answer = response.read()
-                if response.status != 202:
+                if response.status != expected:
                     errors.append(f"{response.status} {answer[:300]!r}")
                     return
         finally:
@@ -221,22 +249,31 @@ def deployment():
 def measure(events: int, clients: int, rounds: int = 1) -> dict:
     """Both sides on one fresh deployment, interleaved for ``rounds`` rounds (the machine's
     load drifts); the best round of each side counts. Figures as a dict."""
-    served, raw, bulk = [], [], []
+    served, spec, raw, bulk = [], [], [], []
     with deployment() as (live, env, dsn):
         account_id, token, public_id = make_ingest_key(env)
-        warm = bodies(min(events, 20 * BATCH), "warm")
-        send_all("localhost", live.https_port, live.ca_file, token, warm, clients)
+        warm = min(events, 20 * BATCH)
+        send_all("localhost", live.https_port, live.ca_file, token, bodies(warm, "warm"),
+                 clients)
+        send_all("localhost", live.https_port, live.ca_file, token,
+                 spec_bodies(warm, "warm-spec"), clients, SPEC)
         for r in range(rounds):
             served.append(send_all("localhost", live.https_port, live.ca_file, token,
                                    bodies(events, f"http{r}"), clients))
+            spec.append(send_all("localhost", live.https_port, live.ca_file, token,
+                                 spec_bodies(events, f"spec{r}"), clients, SPEC))
             raw.append(baseline(dsn, account_id, public_id, events, f"raw{r}", clients))
             bulk.append(bulk_reference(dsn, account_id, public_id, events, f"bulk{r}"))
         stored = count_rows(dsn, "SELECT count(*) FROM events_event "
                                  "WHERE message_id LIKE 'http%'")
+        spec_stored = count_rows(dsn, "SELECT count(*) FROM events_event "
+                                      "WHERE message_id LIKE 'spec%'")
     return {"events": events, "clients": clients, "rounds": rounds,
             "http_eps": events / min(served), "raw_eps": events / min(raw),
             "ratio": min(raw) / min(served), "bulk_eps": events / min(bulk),
-            "bulk_ratio": min(bulk) / min(served), "stored": stored}
+            "bulk_ratio": min(bulk) / min(served), "stored": stored,
+            "spec_eps": events / min(spec), "spec_ratio": min(served) / min(spec),
+            "spec_stored": spec_stored}
 
 
 def main() -> None:
@@ -250,8 +287,10 @@ def main() -> None:
         return
     ok_ratio = "meets" if result["ratio"] >= TARGET_RATIO else "BELOW"
     ok_eps = "meets" if result["http_eps"] >= TARGET_EPS else "BELOW"
-    if result["stored"] != events * rounds:
-        raise SystemExit(f"stored {result['stored']} of {events * rounds} events")
+    for key in ("stored", "spec_stored"):
+        if result[key] != events * rounds:
+            raise SystemExit(f"{key}: {result[key]} of {events * rounds} events")
+    ok_spec = "meets" if result["spec_ratio"] >= TARGET_SPEC_RATIO else "BELOW"
     print(f"events: {events} per round in batches of {BATCH}, {clients} keep-alive HTTPS "
           f"clients, best of {rounds} interleaved rounds")
     print(f"ingest over HTTPS (gunicorn + TLS + PostgreSQL): {result['http_eps']:9.0f} events/s"
@@ -259,6 +298,9 @@ def main() -> None:
     print(f"raw psycopg executemany (same rows, same tables, commit per 100, {clients} "
           f"connections): {result['raw_eps']:8.0f} events/s")
     print(f"ratio HTTPS / raw: {result['ratio']:.2f} ({ok_ratio} the {TARGET_RATIO} target)")
+    print(f"tracking spec batch call (/api/ingest/v1/batch, same events): "
+          f"{result['spec_eps']:9.0f} events/s, {result['spec_ratio']:.2f}x native ingest "
+          f"({ok_spec} the {TARGET_SPEC_RATIO} target)")
     print(f"reference: executemany of every row in ONE transaction, one connection: "
           f"{result['bulk_eps']:8.0f} events/s (ratio {result['bulk_ratio']:.2f})")
 

@@ -129,6 +129,15 @@ def live_enclave(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def live_with_accounts(tmp_path_factory):
+    """A second running ``enclave serve`` for tests that write accounts and members into
+    it (tests/live_accounts.py): doing so in ``live_enclave`` would make its one-time
+    owner set-up link (tests/website/test_browser.py) invalid."""
+    with run_enclave(tmp_path_factory.mktemp("live-accounts") / "var") as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS

@@ -5,16 +5,13 @@ sent over plain HTTP is refused from then on."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import ssl
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 
 import pytest
 
-from enclave.testing.live import run_enclave
+from tests.live_accounts import add_owner_account, cli_key, enclave
 
 EMAIL = "live-keys@apikeys.example"
 
@@ -29,41 +26,18 @@ def request(url: str, token: str, cafile=None) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def enclave(live, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "enclave", *args], env=live.env,
-                          capture_output=True, text=True, timeout=120, check=False)
-
-
 @pytest.fixture(scope="module")
-def live_enclave(tmp_path_factory):
-    """A deployment of its own: members written here would make the shared deployment's
-    one-time owner set-up link (tests/website/test_browser.py) invalid."""
-    with run_enclave(tmp_path_factory.mktemp("live-keys") / "var") as live:
-        yield live
+def live_enclave(live_with_accounts):
+    return live_with_accounts
 
 
 @pytest.fixture(scope="module")
 def live_account(live_enclave) -> int:
-    db = sqlite3.connect(live_enclave.var_dir / "data" / "enclave.sqlite3", timeout=30)
-    with db:
-        db.execute("INSERT INTO identity_member (email, name, is_active, created_at, password) "
-                   "VALUES (?, 'Live keys', 1, '2026-01-01', '!')", (EMAIL,))
-        db.execute("INSERT INTO accounts_account (name, created_at, idle_timeout_minutes, "
-                   "require_mfa) VALUES ('Live keys', '2026-01-01', 30, 0)")
-        account_id = db.execute("SELECT max(id) FROM accounts_account").fetchone()[0]
-        member_id = db.execute("SELECT id FROM identity_member WHERE email = ?",
-                               (EMAIL,)).fetchone()[0]
-        db.execute("INSERT INTO accounts_membership (member_id, account_id, role, created_at) "
-                   "VALUES (?, ?, 'owner', '2026-01-01')", (member_id, account_id))
-    db.close()
-    return account_id
+    return add_owner_account(live_enclave, EMAIL, "Live keys")
 
 
 def new_key(live, account_id: int) -> str:
-    result = enclave(live, "apikeys", "create", "--account", str(account_id), "--member",
-                     EMAIL, "--scopes", "api_keys:read", "--name", "live")
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return cli_key(live, account_id, EMAIL, "api_keys:read")
 
 
 @pytest.mark.slow

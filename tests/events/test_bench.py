@@ -28,10 +28,20 @@ def test_bodies_are_batches_of_100_track_events_with_unique_ids():
     assert len(set(ids)) == 250
 
 
+def test_spec_bodies_are_the_same_events_as_the_tracking_specs_batch_call():
+    native = [e for b in bench_ingest.bodies(150, "x") for e in json.loads(b)["batch"]]
+    spec = [e for b in bench_ingest.spec_bodies(150, "x") for e in json.loads(b)["batch"]]
+    assert [(e["event"], e["properties"]) for e in spec] == [
+        (e["event"], e["properties"]) for e in native]
+    assert len({e["messageId"] for e in spec}) == 150
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not _pg_reachable(), reason="PostgreSQL is unreachable")
 def test_benchmark_runs_end_to_end_at_tiny_size():
     result = bench_ingest.measure(events=300, clients=2, rounds=2)
     assert result["stored"] == 600
+    assert result["spec_stored"] == 600
     assert result["http_eps"] > 0
+    assert result["spec_eps"] > 0
     assert result["raw_eps"] > 0

@@ -40,7 +40,8 @@ from enclave.access.permissions import Permission
 P = Permission
 PUBLIC, SIGNED_IN, ACCOUNT, API_KEY = "public", "signed-in", "account", "api-key"
 WEB, API, SITE = "web", "api", "site"
-API_PREFIX = "/api/v1/"
+# The REST API and the tracking spec's ingest (its SDKs append /v1/<call> to a host).
+API_PREFIX = ("/api/v1/", "/api/ingest/v1/")
 
 
 @dataclass(frozen=True)
@@ -363,6 +364,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # Ingest: storing events needs EVENTS_WRITE; the action also authorizes PEOPLE_WRITE
     # when a batch identifies or references people.
     api("api-events", "POST", "events:write", P.EVENTS_WRITE),
+    # The tracking spec's calls (Segment / RudderStack SDKs): the same rules as ingest.
+    *(api(f"api-ingest-{call}", "POST", "events:write", P.EVENTS_WRITE)
+      for call in ("batch", "identify", "track", "page", "screen", "group", "alias")),
 )
 
 _BY_KEY: dict[tuple[str, str], Endpoint] = {}

@@ -142,6 +142,14 @@ MODELS: tuple[Model, ...] = (
         **plain("id", "account", "person", "type", "name", "message_id", "occurred_at",
                 "received_at", "key_public_id"),
         "properties": personal("json"),
+        # The tracking spec's visitor id (a cookie's) and the call's context (IP, user
+        # agent, page...).
+        "anonymous_id": personal(),
+        "context": personal("json"),
+    }, links=(Link(PERSON, "person_id"),)),
+    Model("events.AnonymousId", {
+        **plain("id", "account", "person", "created_at"),
+        "anonymous_id": personal(),
     }, links=(Link(PERSON, "person_id"),)),
     # --- audience: segment membership and its history are about a person ---
     # A rule's values may name someone ("email equals ..."): the tree is personal, shown

@@ -47,6 +47,17 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
                 "description": "An Enclave API key: `Authorization: Bearer <key>`."}
 
 
+class WriteKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "enclave.apikeys.auth.WriteKeyAuthentication"
+    name = "writeKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "basic",
+                "description": "The tracking spec's SDKs: an Enclave API key as the Basic "
+                               "user name, no password (`Authorization: Bearer <key>` works "
+                               "too)."}
+
+
 def _problem_schema() -> dict:
     return {
         "type": "object",
@@ -291,7 +302,9 @@ def make_precise(result, generator, request, public):
             for media in body.get("content", {}).values():
                 if "$ref" not in media.get("schema", {}):
                     _no_nul(media["schema"])
-        if operation.get("operationId") in ("events_ingest", "people_upsert"):
+        operation_id = operation.get("operationId") or ""
+        if operation_id in ("events_ingest", "people_upsert") or \
+                operation_id.startswith("ingest_"):
             body["required"] = True
     _links(result)
     return result

@@ -17,6 +17,8 @@ from enclave.api import (
 )
 from enclave.api import apikeys as apikeys_api
 from enclave.api import events as events_api
+from enclave.api.tracking import SpecIngestView
+from enclave.events import spec
 
 
 class IdConverter:
@@ -126,6 +128,9 @@ urlpatterns = [
          broadcasts.BroadcastResumeView.as_view(), name="api-broadcast-resume"),
     # Events ingest (enclave.api.events)
     path("v1/events", events_api.IngestView.as_view(), name="api-events"),
+    # The tracking spec's HTTP API for Segment / RudderStack SDKs (enclave.api.tracking)
+    *[path(f"ingest/v1/{call}", SpecIngestView.as_view(call=call),
+           name=f"api-ingest-{call}") for call in ("batch", *spec.CALLS)],
 ]
 
 if settings.ENCLAVE_API_BENCH_VIEW:  # benchmarks/bench_api.py only; never in live envs

@@ -14,6 +14,8 @@ CURRENT permissions ∩ the role ceiling's ∩ the union of the key's scopes'
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import ipaddress
 
@@ -29,7 +31,8 @@ from enclave.core import audit, clock
 from enclave.core.netaddr import in_networks
 from enclave.core.prepared import Prepared
 
-__all__ = ["ApiKeyAuthentication", "authenticate_request", "authenticate_token"]
+__all__ = ["ApiKeyAuthentication", "WriteKeyAuthentication", "authenticate_request",
+           "authenticate_token"]
 
 _STATE_ERRORS = {
     "exposed": errors.KeyExposed,
@@ -39,15 +42,32 @@ _STATE_ERRORS = {
 }
 
 
-def credential_from(request: HttpRequest) -> str:
-    """The key from ``Authorization: Bearer <key>``. Raises KeyMissing / KeyMalformed."""
+def credential_from(request: HttpRequest, *, basic: bool = False) -> str:
+    """The key from ``Authorization: Bearer <key>`` — or, when ``basic`` (the tracking
+    spec's SDKs), ``Basic base64(<key>:)``, the key as the user name and the password
+    ignored. Raises KeyMissing / KeyMalformed."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if not header.strip():
         raise errors.KeyMissing()
     scheme, _, value = header.strip().partition(" ")
+    if basic and scheme.lower() == "basic":
+        return _basic_user(value.strip())
     if scheme.lower() != "bearer" or not value.strip():
-        raise errors.KeyMalformed("Send the API key as `Authorization: Bearer <key>`.")
+        raise errors.KeyMalformed("Send the API key as `Authorization: Bearer <key>`"
+                                  + (" or as the Basic user name." if basic else "."))
     return value.strip()
+
+
+def _basic_user(value: str) -> str:
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    user = decoded.partition(":")[0].strip()
+    if not user:
+        raise errors.KeyMalformed("Send the write key as the Basic user name "
+                                  "(`Authorization: Basic base64(<key>:)`).")
+    return user
 
 
 def _allowed(networks, ip: str | None) -> bool:
@@ -148,7 +168,7 @@ def authenticate_token(token: str, ip: str | None) -> Principal:
     return for_api_key(key, membership, member=member)
 
 
-def authenticate_request(request: HttpRequest) -> Principal:
+def authenticate_request(request: HttpRequest, *, basic: bool = False) -> Principal:
     """The principal of the request's key (for :class:`ApiKeyAuthentication`), or an
     ``errors.ApiKeyError`` (the API exception handler renders it). Also sets
     ``request.principal``. An address over the ``api.auth_failures`` limit of refused
@@ -156,7 +176,7 @@ def authenticate_request(request: HttpRequest) -> Principal:
     ip = audit.client_ip(request)
     throttle.refuse_if_failing(ip)
     try:
-        principal = authenticate_token(credential_from(request), ip)
+        principal = authenticate_token(credential_from(request, basic=basic), ip)
     except errors.ApiKeyError:
         throttle.count_failure(ip)
         raise
@@ -171,12 +191,23 @@ class ApiKeyAuthentication(BaseAuthentication):
     ``permissions.HasScope`` then refuses with 401 ``key-missing``.
     """
 
+    basic = False
+
     def authenticate(self, request):
         django_request = getattr(request, "_request", request)
         if not django_request.META.get("HTTP_AUTHORIZATION", "").strip():
             return None
-        principal = authenticate_request(django_request)
+        principal = authenticate_request(django_request, basic=self.basic)
         return principal.member, principal
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="enclave"'
+
+
+class WriteKeyAuthentication(ApiKeyAuthentication):
+    """The tracking spec's SDKs send the key as the Basic user name; Bearer works too."""
+
+    basic = True
+
+    def authenticate_header(self, request) -> str:
+        return 'Basic realm="enclave"'

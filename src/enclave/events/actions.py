@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 
 import msgspec
@@ -40,7 +41,8 @@ from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
-from enclave.events.models import Event, MessageId
+from enclave.events import spec
+from enclave.events.models import AnonymousId, Event, MessageId
 from enclave.events.schema import AnyEvent, EventErrors, Identify, Track
 from enclave.people import actions as people_actions
 from enclave.people import values, visibility
@@ -53,6 +55,8 @@ _TOP_LEVEL = ("email", "external_id", "tags")
 _RETRIES = 3
 _EVENT_COLUMNS = ("account_id", "person_id", "type", "name", "properties", "message_id",
                   "occurred_at", "received_at", "key_public_id")
+# The tracking spec's rows carry two more (native ingest leaves them to their defaults).
+_SPEC_COLUMNS = (*_EVENT_COLUMNS, "anonymous_id", "context")
 
 
 class IngestConflict(Exception):
@@ -76,6 +80,7 @@ class _Plan:
 
     cleaned: dict[int, tuple[dict, dict, list[str]]] = field(default_factory=dict)
     sealed_keys: frozenset[str] = frozenset()
+    dropped: int = 0  # fields left out by a lenient clean (the tracking spec's traits)
 
 
 IDENTITY_FIELDS = ("email", "external_id")
@@ -171,6 +176,137 @@ def _ingest(account, events, plan: _Plan, where, *, actor: Principal, rules,
     return IngestResult(len(events), len(rows), duplicates, created, updated)
 
 
+# --- the tracking spec (Segment / RudderStack HTTP API) -----------------------------------
+
+def do_ingest_spec(account, parsed: spec.Parsed, *, actor: Principal,
+                   request=None) -> IngestResult:
+    """Store the tracking spec's calls ``parsed`` (``spec.read``) for ``account``, with
+    native ingest's guarantees: one transaction, all or nothing, message ids
+    deduplicated for 24 hours, the same people rules and existence rules, one audit row.
+
+    On top: each call's anonymous id. A call that names a person (userId, or an
+    identify's email trait) links its anonymous id — an alias its previousId — to that
+    person (``AnonymousId``; the first link wins) and attaches the anonymous id's earlier
+    events to them; a call with only an anonymous id is attached to the person it is
+    linked to, or stored without one. Identify traits that name a field set it when the
+    value fits (others are left out, counted in the audit row); the remaining traits are
+    the stored event's properties. Raises EventErrors (nothing stored), NotAuthorized.
+    """
+    authorize(actor, P.EVENTS_WRITE, account_id=account.pk)
+    now = clock.now()
+    custom_keys = frozenset(FieldDefinition.objects.filter(account_id=account.pk)
+                            .values_list("key", flat=True))
+    items = spec.items(parsed, now, custom_keys)
+    events = tuple(item.event for item in items)
+    if any(isinstance(e, Identify) or e.email or e.external_id for e in events):
+        authorize(actor, P.PEOPLE_WRITE, account_id=account.pk)
+    # Attaching anonymous calls to the people their ids are linked to writes about those
+    # people: only for a principal that may (decided by its permissions, never by data).
+    attach = actor.can(P.PEOPLE_WRITE)
+    where = (lambda i: f"batch.{i}") if parsed.batched else (lambda i: "")
+    rules = identity_rules(actor)
+    for attempt in range(_RETRIES):
+        try:
+            _refused_fields(events, rules, where)
+            plan = _clean_identify(account, events, where, lenient=True)
+            with transaction.atomic():
+                return _ingest_spec(account, items, plan, where, now, actor=actor,
+                                    rules=rules, request=request, attach=attach)
+        except EventErrors as exc:
+            raise _spec_errors(exc.errors) from None
+        except IntegrityError:
+            if attempt == _RETRIES - 1:
+                raise IngestConflict(
+                    "People in this batch were changed concurrently in a conflicting way "
+                    "(the same email or external id); nothing was stored. Retry the batch."
+                ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_SPEC_NAMES = (("external_id", "userId"), ("email", "traits.email"),
+               ("fields.custom.", "traits."), ("fields.", "traits."))
+
+
+def _spec_errors(errors: dict[str, list[str]]) -> EventErrors:
+    """Native ingest's error locations in the spec's names (``batch.3.userId``)."""
+    renamed = {}
+    for key, messages in errors.items():
+        head, tail = re.fullmatch(r"(batch\.\d+\.)?(.*)", key, re.S).groups()
+        for native, ours in _SPEC_NAMES:
+            if tail == native or (native.endswith(".") and tail.startswith(native)):
+                tail = ours + tail[len(native):]
+                break
+        renamed[(head or "") + tail] = messages
+    return EventErrors(renamed)
+
+
+def _ingest_spec(account, items: list, plan: _Plan, where, now: dt.datetime, *,
+                 actor: Principal, rules, request, attach: bool) -> IngestResult:
+    events = tuple(item.event for item in items)
+    fresh = _claim_message_ids(account.pk, events, now)
+    duplicates = tuple(i for i in range(len(events)) if i not in fresh)
+    people, created, updated = _upsert_people(account, events, fresh, plan, now, where,
+                                              rules=rules)
+    pairs: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if i in fresh and item.link and i in people:
+            pairs.setdefault(item.link, people[i])
+    linked = _link_anonymous(account.pk, pairs, now)
+    unnamed = {item.anonymous_id for i, item in enumerate(items)
+               if i in fresh and i not in people and item.anonymous_id}
+    known = _anonymous_people(account.pk, unnamed) if attach else {}
+    public_id = actor.api_key_public_id
+    rows = [
+        (account.pk, people.get(i) or known.get(item.anonymous_id), item.type, item.name,
+         item.properties, item.event.message_id or "", item.event.timestamp or now, now,
+         public_id, item.anonymous_id, item.context)
+        for i, item in enumerate(items) if i in fresh
+    ]
+    _insert_events(rows, _SPEC_COLUMNS)
+    stitched = _stitch(account.pk, linked)
+    counts = {"received": len(items), "stored": len(rows), "duplicates": len(duplicates),
+              **{call: sum(item.type == call for item in items) for call in spec.CALLS},
+              "people_created": list(created), "people_updated": list(updated),
+              "anonymous_ids_linked": len(linked), "events_attached": stitched,
+              "traits_left_out": plan.dropped, "api_key": public_id, "spec": True}
+    audit.record(AuditEventType.EVENTS_INGESTED, actor=actor,
+                 account_id=account.pk, request=request, target_type="api_key",
+                 target_id=public_id, extra=counts)
+    return IngestResult(len(items), len(rows), duplicates, created, updated)
+
+
+def _link_anonymous(account_id: int, pairs: dict[str, int], now: dt.datetime
+                    ) -> dict[str, int]:
+    """Link each anonymous id to its person unless it is linked already (the unique
+    constraint decides, also between concurrent batches); the links made."""
+    if not pairs:
+        return {}
+    table = AnonymousId._meta.db_table
+    marks = ", ".join(["(%s, %s, %s, %s)"] * len(pairs))
+    sql = (f"INSERT INTO {table} (account_id, anonymous_id, person_id, created_at) "  # noqa: S608 - table name from the model, values are parameters
+           f"VALUES {marks} ON CONFLICT (account_id, anonymous_id) DO NOTHING "
+           "RETURNING anonymous_id, person_id")
+    params = [v for anon, person in pairs.items() for v in (account_id, anon, person, now)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return dict(cursor.fetchall())
+
+
+def _anonymous_people(account_id: int, anonymous_ids: set[str]) -> dict[str, int]:
+    if not anonymous_ids:
+        return {}
+    return dict(AnonymousId.objects.filter(account_id=account_id,
+                                           anonymous_id__in=anonymous_ids)
+                .values_list("anonymous_id", "person_id"))
+
+
+def _stitch(account_id: int, linked: dict[str, int]) -> int:
+    """Attach the events each newly linked anonymous id sent before it had a person."""
+    return sum(Event.objects.filter(account_id=account_id, anonymous_id=anon,
+                                    person__isnull=True).update(person_id=person)
+               for anon, person in linked.items())
+
+
 # --- message ids ------------------------------------------------------------------------
 
 def _claim_message_ids(account_id: int, events, now: dt.datetime) -> set[int]:
@@ -210,30 +346,41 @@ def _claim_message_ids(account_id: int, events, now: dt.datetime) -> set[int]:
 
 # --- events -----------------------------------------------------------------------------
 
-def _insert_events(rows: list[tuple]) -> None:
+def _insert_events(rows: list[tuple], columns: tuple[str, ...] = _EVENT_COLUMNS) -> None:
+    """Insert ``rows`` (values in ``columns`` order; JSON values as Python objects)."""
     if not rows:
         return
     table = Event._meta.db_table
-    columns = ", ".join(_EVENT_COLUMNS)
+    json_at = [i for i, name in enumerate(columns) if name in ("properties", "context")]
+    names = ", ".join(columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             encode = msgspec.json.encode
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                if json_at == [4]:  # native ingest's rows: the hot path, no list copies
+                    for row in rows:
+                        copy.write_row((*row[:4], encode(row[4]).decode(), *row[5:]))
+                    return
                 for row in rows:
-                    copy.write_row((*row[:4], encode(row[4]).decode(), *row[5:]))
+                    copy.write_row([encode(v).decode() if i in json_at else v
+                                    for i, v in enumerate(row)])
             return
-        marks = ", ".join(["%s"] * len(_EVENT_COLUMNS))
+        marks = ", ".join(["%s"] * len(columns))
         cursor.executemany(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608 - fixed names
-            [(*row[:4], json.dumps(row[4]), *row[5:]) for row in rows])
+            f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608 - fixed names
+            [[json.dumps(v) if i in json_at else v for i, v in enumerate(row)]
+             for row in rows])
 
 
 # --- people -----------------------------------------------------------------------------
 
-def _clean_identify(account, events, where) -> _Plan:
+def _clean_identify(account, events, where, *, lenient: bool = False) -> _Plan:
     """Validate every identify event's fields against the built-in and custom field types
     (people's own rules, ``people.actions.clean_row``), before anything is written.
-    EventErrors lists every bad field of every event."""
+    EventErrors lists every bad field of every event. ``lenient`` (the tracking spec,
+    whose traits are whatever a site sends): a field whose value does not fit is left
+    out (counted in ``plan.dropped``) instead of refusing the batch; errors about the
+    person's email / external id still refuse it."""
     plan = _Plan()
     identifies = [(i, e) for i, e in enumerate(events) if isinstance(e, Identify)]
     if not identifies:
@@ -242,36 +389,51 @@ def _clean_identify(account, events, where) -> _Plan:
     plan.sealed_keys = frozenset(k for k, d in definitions.items() if d.encrypt_at_rest)
     errors: dict[str, list[str]] = {}
     for i, event in identifies:
-        misplaced = [k for k in event.fields if k in _TOP_LEVEL]
-        for key in misplaced:
-            errors[_join(where(i), f"fields.{key}")] = [
-                f"Send {key} at the top level of the event, not in fields."]
-        data = {k: v for k, v in event.fields.items() if k not in _TOP_LEVEL}
-        # Types as the document says, no coercion (5 is not a text, "5" not a number).
-        mistyped = values.builtin_value_errors(data)
-        mistyped.update(values.custom_value_errors(
-            {k[7:]: v for k, v in data.items() if k.startswith("custom.")},
-            definitions.values()))
-        for key, messages in mistyped.items():
-            errors[_join(where(i), f"fields.{key}")] = messages
-            del data[key]
-        builtin, custom, _, bad = people_actions.clean_row(definitions, {
-            **data, "email": event.email, "external_id": event.external_id})
+        builtin, custom, tags, bad = _clean_one(definitions, event)
+        dropped = {k[7:] for k in bad if k.startswith("fields.")}
+        if lenient and dropped:
+            event = msgspec.structs.replace(event, fields={
+                k: v for k, v in event.fields.items() if k not in dropped})
+            builtin, custom, tags, bad = _clean_one(definitions, event)
+            plan.dropped += len(dropped)
         for key, messages in bad.items():
-            if key == "tags" or key not in _TOP_LEVEL:
-                key = f"fields.{key}"
-            errors[_join(where(i), key)] = [
-                "Unknown field (custom fields are sent as custom.<key>)."
-                if m == "Unknown field." else m for m in messages]
-        # Absent email / external id leave the person's current value alone.
-        for key in ("email", "external_id"):
-            if not builtin.get(key):
-                builtin.pop(key, None)
-        tags = sorted({" ".join(t.split()) for t in event.tags} - {""})
+            errors[_join(where(i), key)] = messages
         plan.cleaned[i] = (builtin, custom, tags)
     if errors:
         raise EventErrors(errors)
     return plan
+
+
+def _clean_one(definitions: dict, event: Identify
+               ) -> tuple[dict, dict, list[str], dict[str, list[str]]]:
+    """(built-in fields, custom values, tags, errors by field) of one identify event."""
+    errors: dict[str, list[str]] = {}
+    misplaced = [k for k in event.fields if k in _TOP_LEVEL]
+    for key in misplaced:
+        errors[f"fields.{key}"] = [f"Send {key} at the top level of the event, not in "
+                                   "fields."]
+    data = {k: v for k, v in event.fields.items() if k not in _TOP_LEVEL}
+    # Types as the document says, no coercion (5 is not a text, "5" not a number).
+    mistyped = values.builtin_value_errors(data)
+    mistyped.update(values.custom_value_errors(
+        {k[7:]: v for k, v in data.items() if k.startswith("custom.")},
+        definitions.values()))
+    for key, messages in mistyped.items():
+        errors[f"fields.{key}"] = messages
+        del data[key]
+    builtin, custom, _, bad = people_actions.clean_row(definitions, {
+        **data, "email": event.email, "external_id": event.external_id})
+    for key, messages in bad.items():
+        if key == "tags" or key not in _TOP_LEVEL:
+            key = f"fields.{key}"
+        errors[key] = ["Unknown field (custom fields are sent as custom.<key>)."
+                       if m == "Unknown field." else m for m in messages]
+    # Absent email / external id leave the person's current value alone.
+    for key in ("email", "external_id"):
+        if not builtin.get(key):
+            builtin.pop(key, None)
+    tags = sorted({" ".join(t.split()) for t in event.tags} - {""})
+    return builtin, custom, tags, errors
 
 
 def _join(where: str, path: str) -> str:

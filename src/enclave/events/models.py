@@ -1,9 +1,11 @@
 """Ingested events and the 24-hour message-id window that makes ingest idempotent.
 
 ``Event`` rows are append-only facts sent by an account's own site or backend through
-``POST /api/v1/events``. ``MessageId`` holds one row per (account, client message id)
-seen in the last 24 hours; its unique constraint is what stops a retried batch from
-being stored twice, across threads and across app servers (docs/events.md).
+``POST /api/v1/events`` or the tracking spec's ``/api/ingest/v1/*`` (``events.spec``).
+``MessageId`` holds one row per (account, client message id) seen in the last 24 hours;
+its unique constraint is what stops a retried batch from being stored twice, across
+threads and across app servers (docs/events.md). ``AnonymousId`` links a tracking-spec
+anonymous id to the person it turned out to be.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from django.db import models
 
 from enclave.core import clock
 
-EVENT_TYPES = ("identify", "track")
+EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
 
 class Event(models.Model):
@@ -32,6 +34,13 @@ class Event(models.Model):
     received_at = models.DateTimeField(default=clock.now)
     # The public id of the API key that sent it (never the secret).
     key_public_id = models.CharField(max_length=40, blank=True)
+    # The tracking spec's anonymousId (a visitor not yet identified) and the call's
+    # context (page, campaign, user agent, IP...). An anonymous event has no person
+    # until an identify or alias links its anonymous id (``AnonymousId``): then it is
+    # attached to that person ("stitched").
+    # Database defaults too: native ingest's COPY and older tools leave both out.
+    anonymous_id = models.CharField(max_length=100, blank=True, default="", db_default="")
+    context = models.JSONField(default=dict, blank=True, db_default={})
 
     class Meta:
         indexes = [
@@ -44,6 +53,10 @@ class Event(models.Model):
             # "Did X in the last D days" over the whole account (a semi-join).
             models.Index(fields=["account", "name", "occurred_at", "person"],
                          name="event_account_name_time"),
+            # Stitching: an anonymous id's events still without a person. Partial, so
+            # events of known people (nearly all) never write it.
+            models.Index(fields=["account", "anonymous_id"], name="event_anonymous_unlinked",
+                         condition=models.Q(person__isnull=True) & ~models.Q(anonymous_id="")),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(type__in=EVENT_TYPES),
@@ -65,4 +78,24 @@ class MessageId(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["account", "message_id"],
                                     name="event_message_id_unique"),
+        ]
+
+
+class AnonymousId(models.Model):
+    """An anonymous id (the tracking spec's ``anonymousId``, or an alias's ``previousId``)
+    linked to the person it turned out to be. The first link wins: a later identify or
+    alias naming the same anonymous id with another person changes nothing, so a key
+    cannot take over a visitor another call already identified. Erasing the person
+    deletes their links with them."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE,
+                                related_name="+", db_index=False)
+    anonymous_id = models.CharField(max_length=100)
+    person = models.ForeignKey("people.Person", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "anonymous_id"],
+                                    name="event_anonymous_id_unique"),
         ]

@@ -1,0 +1,440 @@
+"""The tracking spec (Segment / RudderStack HTTP API) read into Enclave's ingest.
+
+``read(body, content_encoding, call)`` turns a request body of ``/api/ingest/v1/<call>``
+into a :class:`Parsed` batch of :class:`Message` structs, or raises
+:class:`jsondepth.TooDeep`, :class:`BodyError` (not JSON, bad gzip, too large) or
+``schema.EventErrors`` (every bad field of every message, by position). ``items(parsed,
+now, custom_keys)`` maps the messages onto what ``events.actions.do_ingest_spec``
+stores: who each message is about (a ``schema.Track`` / ``schema.Identify``, so the
+people rules are exactly native ingest's), the stored row, and the anonymous id to link.
+
+The spec's rules (https://segment.com/docs/connections/spec/): every call names a
+``userId`` or an ``anonymousId``; ``track`` needs ``event``; ``alias`` needs
+``previousId``; ``group`` needs ``groupId``. Unknown members (``integrations``,
+``channel``, ``writeKey``...) are ignored, as the SDKs send many. Limits as the SDKs
+enforce them: 32 KB per message, 500 KB per batch (after gzip is undone), and at most
+2,500 messages per batch. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from msgspec import Meta
+
+from enclave.core import jsondepth
+from enclave.events import schema
+from enclave.events.schema import EventErrors, Identify, Track
+from enclave.people.actions import EMAIL_PATTERN
+
+MAX_MESSAGE_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+# The spec limits bytes only; tiny calls could make 500 KB ten thousand of them, one
+# transaction's worth of statements. The SDKs flush at most a few hundred at a time.
+MAX_MESSAGES = 2500
+CALLS = ("identify", "track", "page", "screen", "group", "alias")
+ID_MAX = 100
+
+# Traits that name a person's built-in field (the spec's reserved traits, camelCase as
+# the SDKs send them, and our own snake_case names). Any other trait whose key is one of
+# the account's custom fields sets that field (``custom.<key>``).
+TRAIT_FIELDS = {
+    "firstName": "first_name", "first_name": "first_name",
+    "lastName": "last_name", "last_name": "last_name",
+    "phone": "phone", "company": "company", "address": "address",
+    "timezone": "time_zone", "time_zone": "time_zone",
+}
+_ADDRESS_PARTS = ("street", "city", "postalCode", "postal_code", "state", "country")
+
+AnyId = str | int
+Name = Annotated[str, Meta(max_length=200)]
+Props = dict[str, Any]
+
+
+class Message(msgspec.Struct, frozen=True, rename="camel"):
+    """One call of the spec. Unknown members are ignored (the SDKs add their own)."""
+
+    type: str | None = None
+    message_id: str | None = None
+    user_id: AnyId | None = None
+    anonymous_id: AnyId | None = None
+    previous_id: AnyId | None = None
+    group_id: AnyId | None = None
+    event: str | None = None
+    name: Name | None = None
+    category: Name | None = None
+    properties: Props | None = None
+    traits: Props | None = None
+    context: Props | None = None
+    timestamp: dt.datetime | None = None
+    original_timestamp: dt.datetime | None = None
+    sent_at: dt.datetime | None = None
+
+
+class _Batch(msgspec.Struct, frozen=True, rename="camel"):
+    batch: list[msgspec.Raw]
+    sent_at: dt.datetime | None = None
+    context: Props | None = None
+
+
+class BodyError(ValueError):
+    """The body cannot be read: not JSON, not an object, bad gzip (400)."""
+
+
+class TooLarge(ValueError):
+    """Over 500 KB in all or 32 KB for one message (413)."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    messages: tuple[Message, ...]
+    sent_at: dt.datetime | None
+    context: dict
+    batched: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A message as ingest stores it. ``event`` says who it is about (its email /
+    external id, fields for an identify), its message id and time; ``link`` is an
+    anonymous id to link to that person ("" for none)."""
+
+    event: Track | Identify
+    type: str
+    name: str
+    properties: dict
+    context: dict
+    anonymous_id: str
+    link: str
+
+
+_batch = msgspec.json.Decoder(_Batch)
+_message = msgspec.json.Decoder(Message)
+_top = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def inflate(body: bytes, content_encoding: str) -> bytes:
+    """The body with its ``Content-Encoding`` (gzip, or none) undone, at most
+    MAX_BATCH_BYTES. Raises BodyError (bad gzip, unknown encoding) or TooLarge."""
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        if len(body) > MAX_BATCH_BYTES:
+            raise TooLarge(f"A request body may be at most {MAX_BATCH_BYTES} bytes.")
+        return body
+    if encoding not in ("gzip", "x-gzip"):
+        raise BodyError(f"Unsupported Content-Encoding {encoding!r}; send gzip or none.")
+    # Decompress in bounded steps: a small bomb never expands past the limit in memory.
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, MAX_BATCH_BYTES + 1)
+        if len(out) > MAX_BATCH_BYTES or inflater.unconsumed_tail:
+            raise TooLarge(f"The decompressed body may be at most {MAX_BATCH_BYTES} bytes.")
+        if not inflater.eof:
+            raise BodyError("The gzip body is truncated.")
+        if inflater.unused_data:
+            raise BodyError("The body has data after its gzip stream.")
+    except zlib.error as exc:
+        raise BodyError(f"The body is not valid gzip: {exc}.") from None
+    return out
+
+
+def read(body: bytes, call: str) -> Parsed:
+    """Decode ``body`` (already inflated) for ``call`` (``batch`` or one of CALLS)."""
+    jsondepth.check(body)
+    try:
+        top = _top.decode(body)
+    except msgspec.ValidationError:
+        raise BodyError("The body must be a JSON object.") from None
+    except msgspec.DecodeError as exc:
+        raise BodyError(f"The body is not valid JSON: {exc}.") from None
+    if call != "batch":
+        if len(body) > MAX_MESSAGE_BYTES:
+            raise TooLarge(f"A message may be at most {MAX_MESSAGE_BYTES} bytes.")
+        message = _decode(body, "", b"\\u0000" in body)
+        if message.type != call:
+            message = msgspec.structs.replace(message, type=call)
+        return Parsed((_checked(message, ""),), None, {}, batched=False)
+    if "batch" not in top:
+        raise EventErrors({"batch": ["Send the messages as {\"batch\": [...]}."]})
+    try:
+        outer = _batch.decode(body)
+    except msgspec.ValidationError as exc:
+        raise EventErrors({schema._location("", exc)[0]: [schema._location("", exc)[1]]}
+                          ) from None
+    nul = b"\\u0000" in body
+    found = nul and schema._find_nul({k: v for k, v in msgspec.json.decode(body).items()
+                                      if k != "batch"}, "")
+    if found:
+        raise EventErrors({found[0] or "body": [found[1]]})
+    if not outer.batch:
+        raise EventErrors({"batch": ["Send at least one message."]})
+    if len(outer.batch) > MAX_MESSAGES:
+        raise EventErrors({"batch": [f"At most {MAX_MESSAGES} messages per batch; got "
+                                     f"{len(outer.batch)}. Flush more often."]})
+    messages, errors = [], {}
+    for i, raw in enumerate(outer.batch):
+        where = f"batch.{i}"
+        if len(raw) > MAX_MESSAGE_BYTES:
+            raise TooLarge(f"Message {i} is over {MAX_MESSAGE_BYTES} bytes; a message may "
+                           f"be at most {MAX_MESSAGE_BYTES} bytes.")
+        try:
+            messages.append(_checked(_decode(raw, where, nul), where))
+        except EventErrors as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise EventErrors(errors)
+    return Parsed(tuple(messages), outer.sent_at, outer.context or {}, batched=True)
+
+
+def _decode(raw, where: str, nul: bool) -> Message:
+    try:
+        message = _message.decode(raw)
+    except msgspec.ValidationError as exc:
+        path, message = schema._location(where, exc)
+        raise EventErrors({path: [message]}) from None
+    # NUL can only arrive as an escape; any member may carry it, kept or not
+    # (PostgreSQL text cannot hold it, and nothing should need it).
+    found = nul and schema._find_nul(msgspec.json.decode(raw), "")
+    if found:
+        raise EventErrors({schema._join(where, found[0]): [found[1]]})
+    return message
+
+
+def _checked(message: Message, where: str) -> Message:
+    """``message`` with its ids as text; EventErrors listing what breaks the spec."""
+    errors: dict[str, list[str]] = {}
+
+    def bad(name: str, text: str) -> None:
+        errors[schema._join(where, name)] = [text]
+
+    ids = {}
+    for name in ("user_id", "anonymous_id", "previous_id", "group_id", "message_id"):
+        value = getattr(message, name)
+        if value is None:
+            continue
+        text = str(value)
+        if not text.strip():
+            bad(_camel(name), "An id needs a visible character (or leave it out).")
+        elif len(text) > ID_MAX:
+            bad(_camel(name), f"At most {ID_MAX} characters.")
+        else:
+            ids[name] = text.strip()
+    for name in ("timestamp", "original_timestamp", "sent_at"):
+        value = getattr(message, name)
+        if value is not None and value.tzinfo is None:
+            bad(_camel(name), "Give the time with its offset (RFC 3339: ...Z or +01:00).")
+    if message.type not in CALLS:
+        bad("type", f"Unknown call type; use one of: {', '.join(CALLS)}.")
+    if not (ids.get("user_id") or ids.get("anonymous_id")):
+        bad("userId", "Every call needs a userId or an anonymousId.")
+    if message.type == "track":
+        event = (message.event or "").strip()
+        if not event:
+            bad("event", "A track call needs the event name.")
+        elif len(message.event) > 200:
+            bad("event", "At most 200 characters.")
+    if message.type == "alias":
+        # An alias naming the same id twice only links that id to its own person:
+        # harmless, so accepted (ids are linked one hop to a person, never chained).
+        if not ids.get("previous_id"):
+            bad("previousId", "An alias call needs previousId.")
+        if not ids.get("user_id"):
+            bad("userId", "An alias call needs userId.")
+    if message.type == "group" and not ids.get("group_id"):
+        bad("groupId", "A group call needs groupId.")
+    for name in ("properties", "traits", "context"):
+        value = getattr(message, name)
+        if value and not schema._shallow(value):
+            bad(name, f"Nested at most {schema.MAX_PROPERTIES_DEPTH} levels deep.")
+    if errors:
+        raise EventErrors(errors)
+    return msgspec.structs.replace(message, **ids)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+# --- mapping onto ingest ---------------------------------------------------------------
+
+def occurred_at(message: Message, batch_sent_at: dt.datetime | None,
+                now: dt.datetime) -> dt.datetime | None:
+    """When it happened, the client's clock corrected as the spec does:
+    ``received - (sentAt - originalTimestamp)`` when the client said when it sent; never
+    later than ``now``. None (meaning: when received) without a timestamp."""
+    base = message.original_timestamp or message.timestamp
+    if base is None:
+        return None
+    base = _aware(base)
+    sent = message.sent_at or batch_sent_at
+    try:
+        if sent is not None:
+            base = now - (_aware(sent) - base)
+    except OverflowError:
+        return None
+    return min(base, now)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _email(traits: dict) -> str | None:
+    value = traits.get("email")
+    if not isinstance(value, str) or not 3 <= len(value) <= 254 \
+            or not re.fullmatch(EMAIL_PATTERN, value):
+        return None
+    try:
+        validate_email(value)
+    except ValidationError:
+        return None
+    return value
+
+
+def person_fields(traits: dict, custom_keys: frozenset[str]) -> tuple[dict, set[str]]:
+    """The identify ``fields`` that ``traits`` set (built-in names and ``custom.<key>``),
+    and the trait keys used (they live on the person, not on the stored event)."""
+    fields, used = {}, {"email"}
+    for key, value in traits.items():
+        target = TRAIT_FIELDS.get(key)
+        if target is not None:
+            used.add(key)
+            value = _text(key, value)
+            if value is not None:
+                fields[target] = value
+        elif key in custom_keys:
+            used.add(key)
+            if isinstance(value, str | int | float | bool) or value is None:
+                fields[f"custom.{key}"] = value
+    return fields, used
+
+
+def _text(key: str, value: Any) -> str | None:
+    """A built-in field's text from a trait (the spec's company and address may be
+    objects); None when the trait holds no usable text."""
+    if key == "company" and isinstance(value, dict):
+        value = value.get("name")
+    if key == "address" and isinstance(value, dict):
+        value = ", ".join(str(value[p]).strip() for p in _ADDRESS_PARTS
+                          if isinstance(value.get(p), str | int) and str(value[p]).strip())
+    return value if isinstance(value, str) else None
+
+
+def items(parsed: Parsed, now: dt.datetime, custom_keys: frozenset[str]) -> list[Item]:
+    """Each message as ingest stores it (see :class:`Item`)."""
+    return [_item(m, parsed, now, custom_keys) for m in parsed.messages]
+
+
+def _item(message: Message, parsed: Parsed, now: dt.datetime,
+          custom_keys: frozenset[str]) -> Item:
+    when = occurred_at(message, parsed.sent_at, now)
+    user = message.user_id
+    anonymous = message.anonymous_id or ""
+    context = {**parsed.context, **(message.context or {})}
+    # The person's own traits in context are identify data, not context to keep
+    # (RudderStack's SDKs send an identify's traits there).
+    context_traits = context.pop("traits", None)
+    properties = dict(message.properties or {})
+    name, link = "", anonymous
+    about: Track | Identify
+    if message.type == "identify":
+        traits = {**(context_traits if isinstance(context_traits, dict) else {}),
+                  **(message.traits or {})}
+        email = _email(traits)
+        fields, used = person_fields(traits, custom_keys)
+        properties = {k: v for k, v in traits.items() if k not in used}
+        if user or email:
+            about = Identify(email=email, external_id=user, fields=fields,
+                             message_id=message.message_id, timestamp=when)
+        else:
+            about = Track(event="", message_id=message.message_id, timestamp=when)
+    else:
+        if message.type == "track":
+            name = message.event.strip()
+        elif message.type in ("page", "screen"):
+            name = (message.name or "").strip()
+            if message.category and "category" not in properties:
+                properties["category"] = message.category
+        elif message.type == "group":
+            properties = {**(message.traits or {}), "groupId": message.group_id}
+        elif message.type == "alias":
+            properties = {"previousId": message.previous_id}
+            link = message.previous_id
+        about = Track(event=name, external_id=user, message_id=message.message_id,
+                      timestamp=when)
+    return Item(about, message.type, name, properties, context, anonymous, link)
+
+
+# --- the OpenAPI document --------------------------------------------------------------
+# Written from the rules above (``_checked``): tests/api/test_contract.py holds the server
+# to it with schemathesis, so each rule here is one the server enforces.
+
+_VALUE = {"$ref": f"#/components/schemas/{schema.VALUE_COMPONENT}"}
+_ID = {"anyOf": [{"type": "string", "maxLength": ID_MAX, "pattern": r"\S"},
+                 {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}]}
+_OPTIONAL_ID = {"anyOf": [*_ID["anyOf"], {"type": "null"}]}
+_TIME = {"type": ["string", "null"], "format": "date-time",
+         "description": "RFC 3339 with an offset."}
+_OBJECT = {"type": ["object", "null"], "additionalProperties": _VALUE,
+           "description": f"Nested at most {schema.MAX_PROPERTIES_DEPTH} levels (deeper is "
+                          "a 422)."}
+_TEXT = {"type": ["string", "null"], "maxLength": 200}
+_REQUIRES = {"track": ("event",), "group": ("groupId",), "alias": ("previousId", "userId")}
+
+
+_VISIBLE = {"type": "string", "maxLength": 200, "pattern": r"\S"}
+
+
+def _message_properties(typed: str | None) -> dict:
+    """Every member ``Message`` reads, typed as it reads them (in any call: a page's
+    ``event`` is read, and ignored, so its type still counts)."""
+    return {
+        "type": {"const": typed} if typed else {"type": ["string", "null"]},
+        "messageId": {"type": ["string", "null"], "maxLength": ID_MAX, "pattern": r"\S"},
+        "userId": _OPTIONAL_ID, "anonymousId": _OPTIONAL_ID, "previousId": _OPTIONAL_ID,
+        "groupId": _OPTIONAL_ID,
+        "event": {"type": ["string", "null"]},
+        "name": _TEXT, "category": _TEXT,
+        "properties": _OBJECT, "traits": _OBJECT, "context": _OBJECT,
+        "timestamp": _TIME, "originalTimestamp": _TIME, "sentAt": _TIME,
+    }
+
+
+def _variants(call: str, typed: bool) -> list[dict]:
+    """One object schema per way the call may name who it is about (userId or
+    anonymousId), its required members non-null."""
+    variants = []
+    for naming in ("userId", "anonymousId") if call != "alias" else ("userId",):
+        required = {naming, *_REQUIRES.get(call, ())}
+        properties = _message_properties(call if typed else None)
+        for name in required:
+            properties[name] = _ID if name.endswith("Id") else _VISIBLE
+        variants.append({"type": "object", "properties": properties,
+                         "required": sorted(required | ({"type"} if typed else set())),
+                         "additionalProperties": _VALUE})
+    return variants
+
+
+def openapi_request_schema(call: str) -> dict:
+    """The request body of ``/api/ingest/v1/<call>`` as an OpenAPI 3.1 schema (a fresh
+    copy: the document's hooks edit schemas in place)."""
+    return copy.deepcopy(_request_schema(call))
+
+
+def _request_schema(call: str) -> dict:
+    if call != "batch":
+        return {"anyOf": _variants(call, typed=False)}
+    item = {"anyOf": [v for c in CALLS for v in _variants(c, typed=True)]}
+    return {"type": "object", "properties": {
+        "batch": {"type": "array", "minItems": 1, "maxItems": MAX_MESSAGES, "items": item},
+        "sentAt": _TIME, "context": _OBJECT},
+        "required": ["batch"], "additionalProperties": _VALUE}

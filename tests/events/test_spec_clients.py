@@ -1,0 +1,120 @@
+"""The tracking spec's real clients — ``segment-analytics-python`` and
+``rudder-sdk-python`` — pointed at a running ``enclave serve`` (HTTPS with its own CA,
+gunicorn workers): every call arrives as an event of the key's account, anonymous calls
+are attached once the visitor is identified, and a refused key is reported once, never
+retried."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from rudderstack.analytics import Client as RudderClient
+from segment.analytics import Client as SegmentClient
+
+from tests.live_accounts import add_owner_account, cli_key
+
+CLIENTS = {"segment": SegmentClient, "rudder": RudderClient}
+
+
+@pytest.fixture(scope="module")
+def live(live_with_accounts):
+    return live_with_accounts
+
+
+@pytest.fixture(scope="module")
+def keys(live) -> dict[str, tuple[int, str]]:
+    """Per client: an account of its own and an events:write key of it."""
+    out = {}
+    for name in CLIENTS:
+        email = f"{name}-sdk@events.example"
+        account = add_owner_account(live, email, f"{name} SDK")
+        out[name] = (account, cli_key(live, account, email, "events:write"))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _trust_the_live_ca(live, monkeypatch):
+    # Both clients post with requests, which reads the CA bundle from the environment.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(live.ca_file))
+
+
+def client(name: str, live, token: str, errors: list, **options):
+    return CLIENTS[name](write_key=token, host=f"{live.https_url}/api/ingest",
+                         on_error=lambda exc, batch: errors.append(exc), gzip=True,
+                         **options)
+
+
+def rows(live, account_id: int, query: str, *params):
+    db = sqlite3.connect(f"file:{live.var_dir / 'data' / 'enclave.sqlite3'}?mode=ro",
+                         uri=True, timeout=30)
+    try:
+        return db.execute(query, (account_id, *params)).fetchall()
+    finally:
+        db.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(CLIENTS))
+class TestRealClients:
+    def test_every_call_arrives_as_an_event(self, name, live, keys):
+        account, token = keys[name]
+        errors: list = []
+        sdk = client(name, live, token, errors)
+        sdk.identify(user_id="u-1", traits={"email": f"ada@{name}.example",
+                                            "firstName": "Ada", "plan": "pro"})
+        sdk.track(user_id="u-1", event="Signed up", properties={"trial_days": 14})
+        sdk.page(user_id="u-1", category="Docs", name="Pricing",
+                 properties={"path": "/pricing"})
+        sdk.screen(user_id="u-1", name="Settings")
+        sdk.group(user_id="u-1", group_id="acme", traits={"industry": "rockets"})
+        sdk.alias(previous_id="old-visitor", user_id="u-1")
+        sdk.flush()
+        sdk.join()
+        assert errors == []
+        stored = rows(live, account, "SELECT type, name, properties FROM events_event "
+                                     "WHERE account_id = ? ORDER BY id")
+        assert [(t, n) for t, n, _ in stored] == [
+            ("identify", ""), ("track", "Signed up"), ("page", "Pricing"),
+            ("screen", "Settings"), ("group", ""), ("alias", "")]
+        assert json.loads(stored[0][2]) == {"plan": "pro"}
+        assert json.loads(stored[1][2]) == {"trial_days": 14}
+        person = rows(live, account, "SELECT email, first_name, external_id FROM "
+                                     "people_person WHERE account_id = ?")
+        assert person == [(f"ada@{name}.example", "Ada", "u-1")]
+
+    def test_anonymous_visit_is_attached_once_identified(self, name, live, keys):
+        account, token = keys[name]
+        errors: list = []
+        sdk = client(name, live, token, errors)
+        sdk.page(anonymous_id="visitor-9", name="Home")
+        sdk.flush()
+        sdk.identify(anonymous_id="visitor-9", user_id="u-9")
+        sdk.flush()
+        sdk.join()
+        assert errors == []
+        attached = rows(live, account, "SELECT p.external_id FROM events_event e JOIN "
+                                       "people_person p ON p.id = e.person_id WHERE "
+                                       "e.account_id = ? AND e.name = 'Home'")
+        assert attached == [("u-9",)]
+
+    def test_refused_key_is_reported_once_and_not_retried(self, name, live, keys):
+        _, token = keys[name]
+        errors: list = []
+        before = refused(live)
+        sdk = client(name, live, token[:-8] + "AAAAAAAA", errors, max_retries=3)
+        sdk.track(user_id="u-1", event="Never stored")
+        sdk.flush()
+        sdk.join()
+        assert [getattr(e, "status", None) for e in errors] == [401]
+        assert refused(live) == before + 1  # one request: a 4xx is not retried
+
+
+def refused(live) -> int:
+    """Requests to the batch call the server answered 401 (its access log)."""
+    count = 0
+    for line in live.log().splitlines():
+        if '"path": "/api/ingest/v1/batch"' in line and '"status": 401' in line:
+            count += 1
+    return count
