@@ -10,7 +10,7 @@ PIP_COMPILE := $(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-ex
 ADVISORY_DB ?= ../shared/advisory-db
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test install install-dev browser-deps tls-deps lint scan lock bench clean-venv
+.PHONY: run test install install-dev browser-deps tls-deps node-deps lint scan lock bench clean-venv
 
 # The runtime virtualenv: locked dependencies installed by hash only, then Enclave itself.
 $(BIN)/.installed: requirements/base.txt pyproject.toml
@@ -30,7 +30,8 @@ $(SSLYZE_VENV)/.installed: requirements/sslyze.txt
 	touch $@
 
 install: $(BIN)/.installed
-install-dev: $(BIN)/.installed-dev $(SSLYZE_VENV)/.installed browser-deps tls-deps tiers-deps deploy-deps
+install-dev: $(BIN)/.installed-dev $(SSLYZE_VENV)/.installed browser-deps tls-deps tiers-deps deploy-deps \
+	node-deps
 
 # Debian packages the test suite drives: chromium (browser tests), testssl.sh (TLS scan);
 # tiers-deps (nginx, nftables, PostgreSQL server, Redis) and deploy-deps (.venv-k8s: checkov,
@@ -39,6 +40,13 @@ browser-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 tls-deps:
 	@command -v testssl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq testssl.sh >/dev/null; }
+# The tracking spec's Node SDK (tests/events/test_spec_clients.py), from the npm registry by
+# the lock file's integrity hashes.
+node-deps: tests/node/node_modules/.installed
+tests/node/node_modules/.installed: tests/node/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	cd tests/node && npm ci --no-audit --no-fund --ignore-scripts --silent
+	touch $@
 
 ## make run — install, prepare var/, migrate, and serve https://localhost:8443
 run: $(BIN)/.installed

@@ -10,10 +10,12 @@ import json
 import logging
 
 import pytest
+from django.db import IntegrityError
 from django.test import override_settings
 
 from enclave.core import clock
 from enclave.core.models import AuditEvent, AuditEventType
+from enclave.events import actions
 from enclave.events.models import AnonymousId, Event
 from enclave.people.actions import do_define_field
 from enclave.people.models import Person
@@ -275,6 +277,22 @@ class TestTime:
         assert list(problem(response)["errors"]) == ["timestamp"]
         assert not events(world).exists()
 
+    def test_batch_sent_at_without_an_offset_is_422(self, sdk, world):
+        response = sdk.post(BATCH, batch(track(timestamp="2026-01-01T00:00:00Z"),
+                                         sentAt="2026-01-01T00:00:00"))
+        assert list(problem(response)["errors"]) == ["sentAt"]
+        assert not events(world).exists()
+
+    def test_time_with_a_space_for_the_t_is_422(self, sdk, world):
+        response = sdk.post(url("track"), track(timestamp="2026-01-01 00:00:00Z"))
+        assert list(problem(response)["errors"]) == ["timestamp"]
+
+    def test_time_before_year_1_in_utc_is_stored_as_received(self, sdk, world):
+        with clock.frozen(T0):
+            response = sdk.post(url("track"), track(timestamp="0001-01-01T00:00:00+14:00"))
+        assert response.status_code == 200
+        assert events(world).get().occurred_at == T0
+
     def test_skew_beyond_the_calendar_is_stored_as_received(self, sdk, world):
         with clock.frozen(T0):
             response = sdk.post(url("track"), track(timestamp="0001-01-01T00:00:00Z",
@@ -324,6 +342,17 @@ class TestKeys:
         for secret in (token, wrong, basic(token)[6:], basic(wrong)[6:]):
             assert secret not in text
 
+    def test_batch_that_keeps_meeting_concurrent_writes_is_503_which_the_sdks_retry(
+            self, sdk, world, monkeypatch):
+        def collide(*args, **kwargs):
+            raise IntegrityError("duplicate key value violates unique constraint")
+
+        monkeypatch.setattr(actions, "_ingest_spec", collide)
+        response = sdk.post(url("track"), track())
+        assert (response.status_code, problem(response)["code"]) == (503, "busy")
+        assert response["Retry-After"] == "1"
+        assert not Event.objects.exists()
+
     def test_over_the_ingest_limit_is_429_which_the_sdks_retry(self, sdk):
         with override_settings(ENCLAVE_API_RATES={"ingest.key": "1/min", "ingest.ip": "100/min",
                                                   "api.key": "100/min", "api.ip": "100/min"}):
@@ -336,6 +365,21 @@ class TestKeys:
 
 @pytest.mark.django_db
 class TestExistence:
+    def test_audit_row_does_not_say_whether_an_anonymous_id_was_seen(self, world):
+        site, _ = make_key(world.account, world.members["owner"], scopes=["events:write"])
+        SpecClient(site).post(BATCH, batch(
+            {"type": "page", "anonymousId": "visitor-1", "name": "Pricing"},
+            {"type": "page", "anonymousId": "visitor-1", "name": "Checkout"}))
+        token, _ = make_key(world.account, world.members["owner"],
+                            scopes=["events:write", "people:read", "audit:read"])
+        for user, anon in (("probe-1", "visitor-1"), ("probe-2", "never-seen")):
+            SpecClient(token).post(url("identify"), {"userId": user, "anonymousId": anon})
+        seen, unseen = (
+            {k: v for k, v in row.extra_data.items() if k != "people_created"}
+            for row in AuditEvent.objects.filter(
+                event_type=AuditEventType.EVENTS_INGESTED).order_by("id")[1:])
+        assert seen == unseen
+
     def test_write_only_key_gets_the_same_answer_whether_an_email_is_taken_or_not(
             self, sdk, world):
         taken = sdk.post(url("identify"), {"userId": "new-1",
@@ -379,10 +423,28 @@ class TestBadInput:
         response = sdk.post(url("track"), track(anonymousId="   "))
         assert list(problem(response)["errors"]) == ["anonymousId"]
 
-    def test_nul_in_a_member_enclave_ignores_is_still_422(self, sdk, world):
-        response = sdk.post(BATCH, {"batch": [track()], "writeKey\u0000": "x"})
-        assert response.status_code == 422
+    def test_members_enclave_does_not_read_are_ignored_whatever_they_hold(self, sdk, world):
+        body = ('{"batch": [{"type": "track", "userId": "u", "event": "e", '
+                '"integrations": {"x": 1e400}, "weird\\u0000": "\\u0000"}], '
+                '"writeKey": [1e400], "note": "\\\\u0000 is text"}')
+        response = sdk.post(BATCH, body)
+        assert response.status_code == 200
+        stored = events(world).get()
+        assert (stored.properties, stored.context) == ({}, {})
+
+    @pytest.mark.parametrize("number", [2**63, -(2**63) - 1, 10**30])
+    def test_numeric_id_outside_64_bits_is_422(self, sdk, world, number):
+        response = sdk.post(url("track"), f'{{"userId": {number}, "event": "e"}}')
+        assert list(problem(response)["errors"]) == ["userId"]
         assert not events(world).exists()
+
+    def test_whole_float_id_is_taken_as_its_number(self, sdk, world):
+        sdk.post(url("track"), '{"userId": 42.0, "event": "e"}')
+        assert Person.objects.filter(account=world.account, external_id="42").exists()
+
+    def test_fractional_id_is_422(self, sdk):
+        response = sdk.post(url("track"), '{"userId": 4.5, "event": "e"}')
+        assert problem(response)["errors"] == {"userId": ["An id is text or a whole number."]}
 
     def test_group_without_group_id_is_422(self, sdk):
         assert sdk.post(url("group"), {"userId": "u-1"}).status_code == 422

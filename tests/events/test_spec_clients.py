@@ -1,5 +1,6 @@
-"""The tracking spec's real clients — ``segment-analytics-python`` and
-``rudder-sdk-python`` — pointed at a running ``enclave serve`` (HTTPS with its own CA,
+"""The tracking spec's real clients — ``segment-analytics-python``,
+``rudder-sdk-python`` and the Node SDK ``@segment/analytics-node`` (tests/node, installed by
+``make node-deps``) — pointed at a running ``enclave serve`` (HTTPS with its own CA,
 gunicorn workers): every call arrives as an event of the key's account, anonymous calls
 are attached once the visitor is identified, and a refused key is reported once, never
 retried."""
@@ -7,7 +8,10 @@ retried."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+from pathlib import Path
 
 import pytest
 from rudderstack.analytics import Client as RudderClient
@@ -16,6 +20,7 @@ from segment.analytics import Client as SegmentClient
 from tests.live_accounts import add_owner_account, cli_key
 
 CLIENTS = {"segment": SegmentClient, "rudder": RudderClient}
+NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +123,23 @@ def refused(live) -> int:
         if '"path": "/api/ingest/v1/batch"' in line and '"status": 401' in line:
             count += 1
     return count
+
+
+@pytest.mark.slow
+class TestNodeClient:
+    def test_every_call_of_the_node_sdk_arrives_as_an_event(self, live):
+        email = "node-sdk@events.example"
+        account = add_owner_account(live, email, "node SDK")
+        token = cli_key(live, account, email, "events:write")
+        result = subprocess.run(
+            ["node", "send.mjs", live.https_url, token, "u-node"], cwd=NODE_DIR,
+            env={**os.environ, "NODE_EXTRA_CA_CERTS": str(live.ca_file)},
+            capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 0, result.stderr[-2000:]
+        stored = rows(live, account, "SELECT type, name FROM events_event "
+                                     "WHERE account_id = ? ORDER BY id")
+        assert stored == [("identify", ""), ("track", "Signed up"), ("page", "Pricing"),
+                          ("screen", "Settings"), ("group", ""), ("alias", "")]
+        person = rows(live, account, "SELECT email, first_name, external_id FROM "
+                                     "people_person WHERE account_id = ?")
+        assert person == [("u-node@node.example", "Ada", "u-node")]

@@ -306,5 +306,11 @@ def make_precise(result, generator, request, public):
         if operation_id in ("events_ingest", "people_upsert") or \
                 operation_id.startswith("ingest_"):
             body["required"] = True
+        if operation_id.startswith("ingest_"):
+            operation["responses"]["503"] = {
+                "description": "A concurrent write got in the way (busy); nothing was "
+                               "stored: retry after Retry-After seconds.",
+                "content": {problems.CONTENT_TYPE: {
+                    "schema": {"$ref": f"#/components/schemas/{PROBLEM_COMPONENT}"}}}}
     _links(result)
     return result

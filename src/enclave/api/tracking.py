@@ -20,7 +20,7 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 
 from enclave.api.base import ApiView
-from enclave.api.errors import Conflict, exception_handler, invalid
+from enclave.api.errors import exception_handler, invalid
 from enclave.api.events import PayloadTooLarge
 from enclave.api.parsers import TooDeep
 from enclave.apikeys.auth import WriteKeyAuthentication
@@ -33,6 +33,16 @@ _OK = b'{"success":true}'
 # What browsers may send without a preflight (the browser library's beacons) and what
 # the server-side SDKs send.
 _MEDIA = ("application/json", "text/plain")
+
+
+class Busy(exceptions.APIException):
+    """503 ``busy`` with Retry-After: the SDKs retry 5xx and 429 only, so a batch that
+    met a concurrent conflict must not be a 409 (it would be dropped, never resent)."""
+
+    status_code = 503
+    default_detail = "Concurrent writes got in the way; nothing was stored. Retry."
+    problem_slug = "busy"
+    wait = 1
 
 
 class SpecTooLarge(PayloadTooLarge):
@@ -124,7 +134,7 @@ class SpecIngestView(ApiView):
         except schema.EventErrors as exc:
             raise invalid(exc.errors) from None
         except IngestConflict as exc:
-            raise Conflict(str(exc)) from None
+            raise Busy(str(exc)) from None
         return HttpResponse(_OK, status=200, content_type="application/json")
 
 

@@ -60,6 +60,9 @@ PROBLEMS: dict[str, ProblemType] = {
                     "Send the body as application/json."),
         ProblemType("rate-limited", 429, "Too many requests",
                     "Slow down; retry after the number of seconds in Retry-After."),
+        ProblemType("busy", 503, "Try again shortly",
+                    "Concurrent writes to the same data got in the way; nothing was "
+                    "stored. Send the same request again after Retry-After seconds."),
         ProblemType("server-error", 500, "Internal server error",
                     "Something failed on our side. Quote the trace_id when reporting it."),
         # REST API (enclave.api): query-string problems and visibility-limited queries.

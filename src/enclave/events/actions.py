@@ -29,6 +29,7 @@ Any invalid event → :class:`~enclave.events.schema.EventErrors` and nothing is
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -243,6 +244,7 @@ def _spec_errors(errors: dict[str, list[str]]) -> EventErrors:
 def _ingest_spec(account, items: list, plan: _Plan, where, now: dt.datetime, *,
                  actor: Principal, rules, request, attach: bool) -> IngestResult:
     events = tuple(item.event for item in items)
+    _lock_anonymous_ids(account.pk, items)
     fresh = _claim_message_ids(account.pk, events, now)
     duplicates = tuple(i for i in range(len(events)) if i not in fresh)
     people, created, updated = _upsert_people(account, events, fresh, plan, now, where,
@@ -263,16 +265,38 @@ def _ingest_spec(account, items: list, plan: _Plan, where, now: dt.datetime, *,
         for i, item in enumerate(items) if i in fresh
     ]
     _insert_events(rows, _SPEC_COLUMNS)
-    stitched = _stitch(account.pk, linked)
+    _stitch(account.pk, linked)
+    # No count of links made or events attached: they depend on what other calls sent
+    # for those anonymous ids, which the audit log's readers must not learn from it.
     counts = {"received": len(items), "stored": len(rows), "duplicates": len(duplicates),
               **{call: sum(item.type == call for item in items) for call in spec.CALLS},
               "people_created": list(created), "people_updated": list(updated),
-              "anonymous_ids_linked": len(linked), "events_attached": stitched,
               "traits_left_out": plan.dropped, "api_key": public_id, "spec": True}
     audit.record(AuditEventType.EVENTS_INGESTED, actor=actor,
                  account_id=account.pk, request=request, target_type="api_key",
                  target_id=public_id, extra=counts)
     return IngestResult(len(items), len(rows), duplicates, created, updated)
+
+
+def _lock_anonymous_ids(account_id: int, items) -> None:
+    """PostgreSQL: hold a transaction lock on each anonymous id the batch names, taken
+    in one order (no deadlock between batches), before anything else. A batch linking
+    an id and a batch sending that id's next page view then run one after the other, so
+    the second sees the first's link: no event of a linked id stays without its person
+    (which erasure, deleting by person, would miss). SQLite already writes one
+    transaction at a time (``transaction_mode`` IMMEDIATE)."""
+    if connection.vendor != "postgresql":
+        return
+    names = {item.anonymous_id for item in items if item.anonymous_id} | \
+        {item.link for item in items if item.link}
+    if not names:
+        return
+    keys = sorted({int.from_bytes(hashlib.blake2b(f"{account_id}:{name}".encode(),
+                                                  digest_size=8).digest(), "big",
+                                  signed=True) for name in names})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) "
+                       "WITH ORDINALITY AS t(k, n)", [keys])
 
 
 def _link_anonymous(account_id: int, pairs: dict[str, int], now: dt.datetime
@@ -286,7 +310,8 @@ def _link_anonymous(account_id: int, pairs: dict[str, int], now: dt.datetime
     sql = (f"INSERT INTO {table} (account_id, anonymous_id, person_id, created_at) "  # noqa: S608 - table name from the model, values are parameters
            f"VALUES {marks} ON CONFLICT (account_id, anonymous_id) DO NOTHING "
            "RETURNING anonymous_id, person_id")
-    params = [v for anon, person in pairs.items() for v in (account_id, anon, person, now)]
+    params = [v for anon, person in sorted(pairs.items())
+              for v in (account_id, anon, person, now)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return dict(cursor.fetchall())
@@ -300,11 +325,11 @@ def _anonymous_people(account_id: int, anonymous_ids: set[str]) -> dict[str, int
                 .values_list("anonymous_id", "person_id"))
 
 
-def _stitch(account_id: int, linked: dict[str, int]) -> int:
+def _stitch(account_id: int, linked: dict[str, int]) -> None:
     """Attach the events each newly linked anonymous id sent before it had a person."""
-    return sum(Event.objects.filter(account_id=account_id, anonymous_id=anon,
-                                    person__isnull=True).update(person_id=person)
-               for anon, person in linked.items())
+    for anon, person in sorted(linked.items()):
+        Event.objects.filter(account_id=account_id, anonymous_id=anon,
+                             person__isnull=True).update(person_id=person)
 
 
 # --- message ids ------------------------------------------------------------------------

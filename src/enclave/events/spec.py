@@ -54,7 +54,12 @@ TRAIT_FIELDS = {
 }
 _ADDRESS_PARTS = ("street", "city", "postalCode", "postal_code", "state", "country")
 
-AnyId = str | int
+# Ids are text; the SDKs may send numbers (whole, within 64 bits), taken as text.
+AnyId = str | Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)] | float
+# Times as RFC 3339 text with an offset, read by msgspec after this strict shape check
+# (msgspec alone also takes a space for the "T" and times without an offset).
+RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+                     r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
 Name = Annotated[str, Meta(max_length=200)]
 Props = dict[str, Any]
 
@@ -74,14 +79,14 @@ class Message(msgspec.Struct, frozen=True, rename="camel"):
     properties: Props | None = None
     traits: Props | None = None
     context: Props | None = None
-    timestamp: dt.datetime | None = None
-    original_timestamp: dt.datetime | None = None
-    sent_at: dt.datetime | None = None
+    timestamp: str | None = None
+    original_timestamp: str | None = None
+    sent_at: str | None = None
 
 
 class _Batch(msgspec.Struct, frozen=True, rename="camel"):
     batch: list[msgspec.Raw]
-    sent_at: dt.datetime | None = None
+    sent_at: str | None = None
     context: Props | None = None
 
 
@@ -95,7 +100,7 @@ class TooLarge(ValueError):
 
 @dataclass(frozen=True)
 class Parsed:
-    messages: tuple[Message, ...]
+    messages: tuple[tuple[Message, dict[str, dt.datetime]], ...]  # with its times read
     sent_at: dt.datetime | None
     context: dict
     batched: bool
@@ -158,7 +163,7 @@ def read(body: bytes, call: str) -> Parsed:
     if call != "batch":
         if len(body) > MAX_MESSAGE_BYTES:
             raise TooLarge(f"A message may be at most {MAX_MESSAGE_BYTES} bytes.")
-        message = _decode(body, "", b"\\u0000" in body)
+        message = _decode(body, "")
         if message.type != call:
             message = msgspec.structs.replace(message, type=call)
         return Parsed((_checked(message, ""),), None, {}, batched=False)
@@ -169,47 +174,57 @@ def read(body: bytes, call: str) -> Parsed:
     except msgspec.ValidationError as exc:
         raise EventErrors({schema._location("", exc)[0]: [schema._location("", exc)[1]]}
                           ) from None
-    nul = b"\\u0000" in body
-    found = nul and schema._find_nul({k: v for k, v in msgspec.json.decode(body).items()
-                                      if k != "batch"}, "")
+    errors: dict[str, list[str]] = {}
+    sent_at = _time(outer.sent_at, "sentAt", errors)
+    found = outer.context and schema._find_nul(outer.context, "context")
     if found:
-        raise EventErrors({found[0] or "body": [found[1]]})
+        errors[found[0]] = [found[1]]
+    if errors:
+        raise EventErrors(errors)
     if not outer.batch:
         raise EventErrors({"batch": ["Send at least one message."]})
     if len(outer.batch) > MAX_MESSAGES:
         raise EventErrors({"batch": [f"At most {MAX_MESSAGES} messages per batch; got "
                                      f"{len(outer.batch)}. Flush more often."]})
-    messages, errors = [], {}
+    messages = []
     for i, raw in enumerate(outer.batch):
         where = f"batch.{i}"
         if len(raw) > MAX_MESSAGE_BYTES:
             raise TooLarge(f"Message {i} is over {MAX_MESSAGE_BYTES} bytes; a message may "
                            f"be at most {MAX_MESSAGE_BYTES} bytes.")
         try:
-            messages.append(_checked(_decode(raw, where, nul), where))
+            messages.append(_checked(_decode(raw, where), where))
         except EventErrors as exc:
             errors.update(exc.errors)
     if errors:
         raise EventErrors(errors)
-    return Parsed(tuple(messages), outer.sent_at, outer.context or {}, batched=True)
+    return Parsed(tuple(messages), sent_at, outer.context or {}, batched=True)
 
 
-def _decode(raw, where: str, nul: bool) -> Message:
+def _decode(raw, where: str) -> Message:
     try:
-        message = _message.decode(raw)
+        return _message.decode(raw)
     except msgspec.ValidationError as exc:
         path, message = schema._location(where, exc)
         raise EventErrors({path: [message]}) from None
-    # NUL can only arrive as an escape; any member may carry it, kept or not
-    # (PostgreSQL text cannot hold it, and nothing should need it).
-    found = nul and schema._find_nul(msgspec.json.decode(raw), "")
-    if found:
-        raise EventErrors({schema._join(where, found[0]): [found[1]]})
-    return message
 
 
-def _checked(message: Message, where: str) -> Message:
-    """``message`` with its ids as text; EventErrors listing what breaks the spec."""
+def _time(value: str | None, name: str, errors: dict) -> dt.datetime | None:
+    """``value`` read as an RFC 3339 time with its offset; an error under ``name``."""
+    if value is None:
+        return None
+    if RFC3339.fullmatch(value):
+        try:
+            return msgspec.convert(value, dt.datetime)
+        except msgspec.ValidationError:
+            pass
+    errors[name] = ["Give an RFC 3339 time with its offset (2026-01-31T12:00:00Z)."]
+    return None
+
+
+def _checked(message: Message, where: str) -> tuple[Message, dict[str, dt.datetime]]:
+    """``message`` with its ids as text, and its times read; EventErrors listing what
+    breaks the spec. Members Enclave does not read are not looked at."""
     errors: dict[str, list[str]] = {}
 
     def bad(name: str, text: str) -> None:
@@ -220,6 +235,11 @@ def _checked(message: Message, where: str) -> Message:
         value = getattr(message, name)
         if value is None:
             continue
+        if isinstance(value, float):
+            if not value.is_integer() or abs(value) >= 2**63:
+                bad(_camel(name), "An id is text or a whole number.")
+                continue
+            value = int(value)
         text = str(value)
         if not text.strip():
             bad(_camel(name), "An id needs a visible character (or leave it out).")
@@ -227,13 +247,14 @@ def _checked(message: Message, where: str) -> Message:
             bad(_camel(name), f"At most {ID_MAX} characters.")
         else:
             ids[name] = text.strip()
-    for name in ("timestamp", "original_timestamp", "sent_at"):
-        value = getattr(message, name)
-        if value is not None and value.tzinfo is None:
-            bad(_camel(name), "Give the time with its offset (RFC 3339: ...Z or +01:00).")
+    found: dict[str, str] = {}
+    times = {name: _time(getattr(message, name), _camel(name), found)
+             for name in ("timestamp", "original_timestamp", "sent_at")}
+    for name, messages in found.items():
+        bad(name, messages[0])
     if message.type not in CALLS:
         bad("type", f"Unknown call type; use one of: {', '.join(CALLS)}.")
-    if not (ids.get("user_id") or ids.get("anonymous_id")):
+    if message.user_id is None and message.anonymous_id is None:
         bad("userId", "Every call needs a userId or an anonymousId.")
     if message.type == "track":
         event = (message.event or "").strip()
@@ -244,19 +265,26 @@ def _checked(message: Message, where: str) -> Message:
     if message.type == "alias":
         # An alias naming the same id twice only links that id to its own person:
         # harmless, so accepted (ids are linked one hop to a person, never chained).
-        if not ids.get("previous_id"):
+        if message.previous_id is None:
             bad("previousId", "An alias call needs previousId.")
-        if not ids.get("user_id"):
+        if message.user_id is None:
             bad("userId", "An alias call needs userId.")
-    if message.type == "group" and not ids.get("group_id"):
+    if message.type == "group" and message.group_id is None:
         bad("groupId", "A group call needs groupId.")
     for name in ("properties", "traits", "context"):
         value = getattr(message, name)
         if value and not schema._shallow(value):
             bad(name, f"Nested at most {schema.MAX_PROPERTIES_DEPTH} levels deep.")
+    # NUL (only ever an escape) in anything Enclave keeps: PostgreSQL text cannot hold it.
+    for name in ("event", "name", "category", "properties", "traits", "context"):
+        value = getattr(message, name)
+        nul = value and schema._find_nul(value, name)
+        if nul:
+            bad(nul[0], nul[1])
+            break
     if errors:
         raise EventErrors(errors)
-    return msgspec.structs.replace(message, **ids)
+    return msgspec.structs.replace(message, **ids), {k: v for k, v in times.items() if v}
 
 
 def _camel(name: str) -> str:
@@ -266,26 +294,23 @@ def _camel(name: str) -> str:
 
 # --- mapping onto ingest ---------------------------------------------------------------
 
-def occurred_at(message: Message, batch_sent_at: dt.datetime | None,
+def occurred_at(times: dict[str, dt.datetime], batch_sent_at: dt.datetime | None,
                 now: dt.datetime) -> dt.datetime | None:
     """When it happened, the client's clock corrected as the spec does:
     ``received - (sentAt - originalTimestamp)`` when the client said when it sent; never
-    later than ``now``. None (meaning: when received) without a timestamp."""
-    base = message.original_timestamp or message.timestamp
+    later than ``now``. None (meaning: when received) without a timestamp, or when the
+    result is outside the calendar's range in UTC."""
+    base = times.get("original_timestamp") or times.get("timestamp")
     if base is None:
         return None
-    base = _aware(base)
-    sent = message.sent_at or batch_sent_at
+    sent = times.get("sent_at") or batch_sent_at
     try:
         if sent is not None:
-            base = now - (_aware(sent) - base)
+            base = now - (sent - base)
+        base = base.astimezone(dt.UTC)
     except OverflowError:
         return None
     return min(base, now)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _email(traits: dict) -> str | None:
@@ -331,12 +356,12 @@ def _text(key: str, value: Any) -> str | None:
 
 def items(parsed: Parsed, now: dt.datetime, custom_keys: frozenset[str]) -> list[Item]:
     """Each message as ingest stores it (see :class:`Item`)."""
-    return [_item(m, parsed, now, custom_keys) for m in parsed.messages]
+    return [_item(m, times, parsed, now, custom_keys) for m, times in parsed.messages]
 
 
-def _item(message: Message, parsed: Parsed, now: dt.datetime,
-          custom_keys: frozenset[str]) -> Item:
-    when = occurred_at(message, parsed.sent_at, now)
+def _item(message: Message, times: dict[str, dt.datetime], parsed: Parsed,
+          now: dt.datetime, custom_keys: frozenset[str]) -> Item:
+    when = occurred_at(times, parsed.sent_at, now)
     user = message.user_id
     anonymous = message.anonymous_id or ""
     context = {**parsed.context, **(message.context or {})}
@@ -381,9 +406,11 @@ def _item(message: Message, parsed: Parsed, now: dt.datetime,
 _VALUE = {"$ref": f"#/components/schemas/{schema.VALUE_COMPONENT}"}
 _ID = {"anyOf": [{"type": "string", "maxLength": ID_MAX, "pattern": r"\S"},
                  {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}]}
+# Members Enclave does not read (integrations, channel, writeKey...): anything.
+_IGNORED = True
 _OPTIONAL_ID = {"anyOf": [*_ID["anyOf"], {"type": "null"}]}
 _TIME = {"type": ["string", "null"], "format": "date-time",
-         "description": "RFC 3339 with an offset."}
+         "pattern": f"^{RFC3339.pattern}$", "description": "RFC 3339 with an offset."}
 _OBJECT = {"type": ["object", "null"], "additionalProperties": _VALUE,
            "description": f"Nested at most {schema.MAX_PROPERTIES_DEPTH} levels (deeper is "
                           "a 422)."}
@@ -420,7 +447,7 @@ def _variants(call: str, typed: bool) -> list[dict]:
             properties[name] = _ID if name.endswith("Id") else _VISIBLE
         variants.append({"type": "object", "properties": properties,
                          "required": sorted(required | ({"type"} if typed else set())),
-                         "additionalProperties": _VALUE})
+                         "additionalProperties": _IGNORED})
     return variants
 
 
@@ -437,4 +464,4 @@ def _request_schema(call: str) -> dict:
     return {"type": "object", "properties": {
         "batch": {"type": "array", "minItems": 1, "maxItems": MAX_MESSAGES, "items": item},
         "sentAt": _TIME, "context": _OBJECT},
-        "required": ["batch"], "additionalProperties": _VALUE}
+        "required": ["batch"], "additionalProperties": _IGNORED}
