@@ -18,8 +18,11 @@ from enclave.accounts.models import Membership
 from enclave.core import clock
 from enclave.core.models import AuditEvent, AuditEventType
 from enclave.people.actions import do_create_person, do_erase_person, do_update_person
+from enclave.people.models import Person
 from enclave.webhooks import actions, delivery, events
 from enclave.webhooks.models import WebhookDelivery, WebhookEndpoint
+from tests.api.conftest import ApiClient
+from tests.apikeys.factories import make_key
 from tests.identity.helpers import mailing
 from tests.people.world import MASKED, PERSON
 
@@ -40,6 +43,15 @@ def new_person(world, email="ann@example.net", **fields):
 def change_the_worlds_person(world) -> None:
     """An update of the World's person, who holds every personal field (PERSON)."""
     do_update_person(world.person, {"country": "FR"}, actor=world.actor("owner"))
+
+
+def ingest_events(world, body: dict, *, spec: bool = False) -> None:
+    """Send ``body`` through ingest (native, or the tracking spec's batch call) with an
+    events:write key of the world's owner."""
+    token, _ = make_key(world.account, world.members["owner"], scopes=["events:write"])
+    path = "/api/ingest/v1/batch" if spec else "/api/v1/events"
+    response = ApiClient(token).post(path, body)
+    assert response.status_code == (200 if spec else 202), response.content
 
 
 def payloads(endpoint) -> list[dict]:
@@ -150,6 +162,32 @@ class TestEvents:
         assert payloads(endpoint) == [
             {"type": "person.erased", "timestamp": payloads(endpoint)[0]["timestamp"],
              "data": {"id": person.pk}}]
+
+    def test_ingest_queues_an_event_per_person_it_creates_and_changes(self, world):
+        endpoint, _ = endpoint_for(world)
+        person = new_person(world, "known@example.net")
+        ingest_events(world, {"batch": [
+            {"type": "identify", "email": "fresh@example.net"},
+            {"type": "identify", "email": "known@example.net",
+             "fields": {"company": "Initech"}},
+            {"type": "track", "event": "Viewed pricing", "email": "known@example.net"}]})
+        fresh = Person.objects.get(account=world.account, email="fresh@example.net")
+        assert [(p["type"], p["data"]["id"], p["data"].get("changed"))
+                for p in payloads(endpoint)[1:]] == [
+            ("person.created", fresh.pk, None),
+            ("person.updated", person.pk, ["company"])]
+
+    def test_tracking_spec_ingest_queues_person_events_too(self, world):
+        endpoint, _ = endpoint_for(world, event_types=["person.created"])
+        ingest_events(world, {"batch": [{"type": "identify", "userId": "u-9",
+                                         "traits": {"firstName": "Nia"}}]}, spec=True)
+        assert [(p["type"], p["data"]["first_name"]) for p in payloads(endpoint)] == [
+            ("person.created", "Nia")]
+
+    def test_ingest_that_changes_no_person_queues_nothing(self, world):
+        endpoint, _ = endpoint_for(world)
+        ingest_events(world, {"type": "track", "event": "Viewed pricing"})
+        assert payloads(endpoint) == []
 
     def test_a_disabled_endpoint_gets_nothing(self, world):
         endpoint, _ = endpoint_for(world)

@@ -155,7 +155,7 @@ def _ingest(account, events, plan: _Plan, where, *, actor: Principal, rules,
     now = clock.now()
     fresh = _claim_message_ids(account.pk, events, now)
     duplicates = tuple(i for i in range(len(events)) if i not in fresh)
-    people, created, updated = _upsert_people(account, events, fresh, plan, now, where,
+    people, created, changed = _upsert_people(account, events, fresh, plan, now, where,
                                               rules=rules)
     public_id = actor.api_key_public_id
     rows = [
@@ -169,12 +169,11 @@ def _ingest(account, events, plan: _Plan, where, *, actor: Principal, rules,
     counts = {"received": len(events), "stored": len(rows), "duplicates": len(duplicates),
               "track": sum(isinstance(e, Track) for e in events),
               "identify": sum(isinstance(e, Identify) for e in events),
-              "people_created": list(created), "people_updated": list(updated),
-              "api_key": public_id}
+              **_people_counts(created, changed), "api_key": public_id}
     audit.record(AuditEventType.EVENTS_INGESTED, actor=actor,
                  account_id=account.pk, request=request, target_type="api_key",
                  target_id=public_id, extra=counts)
-    return IngestResult(len(events), len(rows), duplicates, created, updated)
+    return IngestResult(len(events), len(rows), duplicates, created, tuple(changed))
 
 
 # --- the tracking spec (Segment / RudderStack HTTP API) -----------------------------------
@@ -247,7 +246,7 @@ def _ingest_spec(account, items: list, plan: _Plan, where, now: dt.datetime, *,
     _lock_anonymous_ids(account.pk, items)
     fresh = _claim_message_ids(account.pk, events, now)
     duplicates = tuple(i for i in range(len(events)) if i not in fresh)
-    people, created, updated = _upsert_people(account, events, fresh, plan, now, where,
+    people, created, changed = _upsert_people(account, events, fresh, plan, now, where,
                                               rules=rules)
     pairs: dict[str, int] = {}
     for i, item in enumerate(items):
@@ -270,12 +269,19 @@ def _ingest_spec(account, items: list, plan: _Plan, where, now: dt.datetime, *,
     # for those anonymous ids, which the audit log's readers must not learn from it.
     counts = {"received": len(items), "stored": len(rows), "duplicates": len(duplicates),
               **{call: sum(item.type == call for item in items) for call in spec.CALLS},
-              "people_created": list(created), "people_updated": list(updated),
-              "traits_left_out": plan.dropped, "api_key": public_id, "spec": True}
+              **_people_counts(created, changed), "traits_left_out": plan.dropped,
+              "api_key": public_id, "spec": True}
     audit.record(AuditEventType.EVENTS_INGESTED, actor=actor,
                  account_id=account.pk, request=request, target_type="api_key",
                  target_id=public_id, extra=counts)
-    return IngestResult(len(items), len(rows), duplicates, created, updated)
+    return IngestResult(len(items), len(rows), duplicates, created, tuple(changed))
+
+
+def _people_counts(created, changed: dict[int, list[str]]) -> dict:
+    """The audit row's people: ids created, ids changed and the names of the fields each
+    changed (never a value) — what ``webhooks.events`` turns into person events."""
+    return {"people_created": list(created), "people_updated": list(changed),
+            "people_changed": {str(pk): names for pk, names in changed.items()}}
 
 
 def _lock_anonymous_ids(account_id: int, items) -> None:
@@ -510,12 +516,12 @@ class _People:
 
 def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.datetime,
                    where, *, rules: dict[str, str]
-                   ) -> tuple[dict[int, int], tuple[int, ...], tuple[int, ...]]:
+                   ) -> tuple[dict[int, int], tuple[int, ...], dict[int, list[str]]]:
     """Resolve each fresh event's person (creating it when absent) and apply identify
-    data. Returns ({position: person id}, ids created, ids updated)."""
+    data. Returns ({position: person id}, ids created, {id updated: fields changed})."""
     wanted = [(i, e) for i, e in enumerate(events) if i in fresh and (e.email or e.external_id)]
     if not wanted:
-        return {}, (), ()
+        return {}, (), {}
     emails = {e.email.strip().lower() for _, e in wanted if e.email}
     ext_ids = {e.external_id.strip() for _, e in wanted if e.external_id}
     for builtin, _, _ in plan.cleaned.values():
@@ -543,8 +549,9 @@ def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.dateti
         raise EventErrors(errors)
     _write_people(account, people, now)
     _add_tags(account, tag_pairs)
-    return ({i: p.pk for i, p in resolved.items()}, tuple(p.pk for p in people.new),
-            tuple(sorted(people.changed)))
+    changed = {pk: sorted({"custom" if n == "sealed_custom" else n for n in names})
+               for pk, names in sorted(people.changed.items())}
+    return {i: p.pk for i, p in resolved.items()}, tuple(p.pk for p in people.new), changed
 
 
 def _apply_identify(people: _People, person: Person, builtin: dict, custom: dict,

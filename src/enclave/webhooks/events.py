@@ -13,8 +13,10 @@ visibility formatter (``people.render``) with the endpoint's permissions then �
 ceiling, narrowed to what its creator holds (a creator who left: nothing) — so an
 ``analyst`` ceiling gets masked values, and a ``viewer`` ceiling gets ids only.
 
-Not yet emitted: people created or changed in bulk (ingest, CSV import — one audit row
-per batch), segment transitions, email delivery events, flow events.
+Ingest (native and the tracking spec) writes one audit row per batch naming the people it
+created and changed: each becomes its own ``person.created`` / ``person.updated`` event.
+Not yet emitted: people created or changed by a CSV import (its audit row holds counts
+only), segment transitions, email delivery events, flow events.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ PERSON_CREATED, PERSON_UPDATED, PERSON_ERASED = ("person.created", "person.updat
                                                  "person.erased")
 SUBSCRIPTION_CHANGED = "subscription.changed"
 TYPES: dict[str, str] = {
-    PERSON_CREATED: "A person was created (web app, REST API, a subscribe form)",
-    PERSON_UPDATED: "A person's fields or tags changed (web app, REST API)",
+    PERSON_CREATED: "A person was created (web app, REST API, ingest, a subscribe form)",
+    PERSON_UPDATED: "A person's fields or tags changed (web app, REST API, ingest)",
     PERSON_ERASED: "A person was erased (ids only)",
     SUBSCRIPTION_CHANGED: "A person's subscription to a topic changed or was confirmed",
 }
@@ -106,22 +108,49 @@ def body(endpoint, delivery) -> bytes:
 def on_audit(event) -> None:
     """``core.audit``'s listener: queue a delivery of the event to each active endpoint
     of the account subscribed to it, inside the audited action's transaction (one query
-    to find them, one insert; nothing is read about the person here)."""
-    from enclave.webhooks.models import ACTIVE, WebhookDelivery, WebhookEndpoint
+    to find them, one insert; nothing is read about the person here). An ingest batch's
+    row gives one event per person it created or changed."""
+    from enclave.webhooks.models import ACTIVE, WebhookEndpoint
 
-    kind = _FROM_AUDIT.get(event.event_type)
-    if kind is None or event.account_id is None:
+    if event.account_id is None:
         return
-    endpoints = [pk for pk, kinds in WebhookEndpoint.objects.filter(
-        account_id=event.account_id, state=ACTIVE).values_list("pk", "event_types")
-        if kind in kinds]
-    if not endpoints:
+    ingested = event.event_type == AuditEventType.EVENTS_INGESTED
+    if ingested:
+        extra = event.extra_data
+        kinds = ({PERSON_CREATED} if extra.get("people_created") else set()) | (
+            {PERSON_UPDATED} if extra.get("people_updated") else set())
+    else:
+        kinds = {_FROM_AUDIT[event.event_type]} if event.event_type in _FROM_AUDIT else set()
+    if not kinds:
         return
+    endpoints = [(pk, kinds & set(subscribed)) for pk, subscribed in
+                 WebhookEndpoint.objects.filter(account_id=event.account_id, state=ACTIVE)
+                 .values_list("pk", "event_types") if kinds & set(subscribed)]
+    if endpoints:
+        kind = next(iter(kinds))
+        _queue(endpoints, _ingested(event.extra_data) if ingested
+               else [(kind, *event_of(kind, event))])
+
+
+def _ingested(extra: dict) -> list[tuple[str, dict, int]]:
+    changed = extra.get("people_changed", {})
+    return ([(PERSON_CREATED, {"id": pk}, pk) for pk in extra.get("people_created", [])]
+            + [(PERSON_UPDATED, {"id": pk, "changed": changed.get(str(pk), [])}, pk)
+               for pk in extra.get("people_updated", [])])
+
+
+def _queue(endpoints: list[tuple[int, set[str]]],
+           events: list[tuple[str, dict, int | None]]) -> None:
+    from enclave.webhooks.models import WebhookDelivery
+
     now = clock.now()
-    data, person_id = event_of(kind, event)
-    stored = json.dumps({"type": kind, "timestamp": now.isoformat().replace("+00:00", "Z"),
-                         "data": data}, separators=(",", ":"))
+    stamp = now.isoformat().replace("+00:00", "Z")
+    payloads = [(kind, json.dumps({"type": kind, "timestamp": stamp, "data": data},
+                                  separators=(",", ":")), person_id)
+                for kind, data, person_id in events]
     WebhookDelivery.objects.bulk_create([
         WebhookDelivery(endpoint_id=pk, event_type=kind, message_id=new_message_id(),
                         payload=stored, person_id=person_id, created_at=now,
-                        next_attempt_at=now) for pk in endpoints])
+                        next_attempt_at=now)
+        for pk, subscribed in endpoints
+        for kind, stored, person_id in payloads if kind in subscribed])
