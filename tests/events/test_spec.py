@@ -466,6 +466,12 @@ class TestBadInput:
         assert response.status_code == 422
         assert not events(world).exists()
 
+    @pytest.mark.parametrize("member", ["userId", "messageId", "type"])
+    def test_nul_in_an_id_or_the_call_type_is_422(self, sdk, world, member):
+        response = sdk.post(url("track"), {**track(), member: "a\u0000b"})
+        assert list(problem(response)["errors"]) == [member]
+        assert not events(world).exists()
+
     def test_malformed_json_is_400(self, sdk):
         response = sdk.post(BATCH, b"{not json")
         assert (response.status_code, problem(response)["code"]) == (400, "invalid-body")

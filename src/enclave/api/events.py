@@ -92,7 +92,7 @@ class IngestView(ApiView):
             raise exceptions.UnsupportedMediaType(
                 django_request.META.get("CONTENT_TYPE", "") or "(none)",
                 detail="Send the events as application/json (UTF-8).")
-        _check_length(django_request.META.get("CONTENT_LENGTH"))
+        check_length(django_request.META.get("CONTENT_LENGTH"))
         body = django_request.body
         if len(body) > schema.MAX_BODY_BYTES:
             raise PayloadTooLarge()
@@ -115,10 +115,12 @@ class IngestView(ApiView):
             status=202, content_type=JSON)
 
 
-def _check_length(raw: str | None) -> None:
+def check_length(raw: str | None, limit: int = schema.MAX_BODY_BYTES,
+                 error: type[PayloadTooLarge] = PayloadTooLarge) -> None:
+    """A declared Content-Length over ``limit`` is refused before the body is read."""
     try:
         length = int(raw or 0)
     except ValueError:
         return  # the body-size middleware already answered malformed lengths
-    if length > schema.MAX_BODY_BYTES:
-        raise PayloadTooLarge()
+    if length > limit:
+        raise error()

@@ -21,7 +21,7 @@ from rest_framework.request import Request
 
 from enclave.api.base import ApiView
 from enclave.api.errors import exception_handler, invalid
-from enclave.api.events import PayloadTooLarge
+from enclave.api.events import PayloadTooLarge, check_length
 from enclave.api.parsers import TooDeep
 from enclave.apikeys.auth import WriteKeyAuthentication
 from enclave.apikeys.throttle import IngestIpThrottle, IngestKeyThrottle
@@ -118,7 +118,8 @@ class SpecIngestView(ApiView):
             raise exceptions.UnsupportedMediaType(
                 content_type or "(none)", detail="Send the calls as application/json "
                                                  "(UTF-8), gzip-encoded or not.")
-        _check_length(django_request.META.get("CONTENT_LENGTH"))
+        check_length(django_request.META.get("CONTENT_LENGTH"), spec.MAX_BATCH_BYTES,
+                     SpecTooLarge)
         try:
             body = spec.inflate(django_request.body,
                                 django_request.META.get("HTTP_CONTENT_ENCODING", ""))
@@ -137,11 +138,3 @@ class SpecIngestView(ApiView):
             raise Busy(str(exc)) from None
         return HttpResponse(_OK, status=200, content_type="application/json")
 
-
-def _check_length(raw: str | None) -> None:
-    try:
-        length = int(raw or 0)
-    except ValueError:
-        return  # the body-size middleware already answered malformed lengths
-    if length > spec.MAX_BATCH_BYTES:
-        raise SpecTooLarge()

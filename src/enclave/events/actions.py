@@ -134,14 +134,19 @@ def do_ingest_events(account, events: tuple[AnyEvent, ...] | list[AnyEvent], *,
     rules = identity_rules(actor)
     _refused_fields(events, rules, where)
     plan = _clean_identify(account, events, where)
+    return _retried(lambda: _ingest(account, events, plan, where, actor=actor, rules=rules,
+                                    request=request))
+
+
+def _retried(run):
+    """``run()`` in one transaction; run again when it met an IntegrityError — another
+    batch created the same person (email / external id) concurrently, so this batch
+    updates that person instead. IngestConflict after the last try."""
     for attempt in range(_RETRIES):
         try:
             with transaction.atomic():
-                return _ingest(account, events, plan, where, actor=actor, rules=rules,
-                               request=request)
+                return run()
         except IntegrityError:
-            # Another batch created the same person (email / external id) concurrently;
-            # run again so this batch updates that person instead.
             if attempt == _RETRIES - 1:
                 raise IngestConflict(
                     "People in this batch were changed concurrently in a conflicting way "
@@ -205,22 +210,13 @@ def do_ingest_spec(account, parsed: spec.Parsed, *, actor: Principal,
     attach = actor.can(P.PEOPLE_WRITE)
     where = (lambda i: f"batch.{i}") if parsed.batched else (lambda i: "")
     rules = identity_rules(actor)
-    for attempt in range(_RETRIES):
-        try:
-            _refused_fields(events, rules, where)
-            plan = _clean_identify(account, events, where, lenient=True)
-            with transaction.atomic():
-                return _ingest_spec(account, items, plan, where, now, actor=actor,
-                                    rules=rules, request=request, attach=attach)
-        except EventErrors as exc:
-            raise _spec_errors(exc.errors) from None
-        except IntegrityError:
-            if attempt == _RETRIES - 1:
-                raise IngestConflict(
-                    "People in this batch were changed concurrently in a conflicting way "
-                    "(the same email or external id); nothing was stored. Retry the batch."
-                ) from None
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        _refused_fields(events, rules, where)
+        plan = _clean_identify(account, events, where, lenient=True)
+        return _retried(lambda: _ingest_spec(account, items, plan, where, now, actor=actor,
+                                             rules=rules, request=request, attach=attach))
+    except EventErrors as exc:
+        raise _spec_errors(exc.errors) from None
 
 
 _SPEC_NAMES = (("external_id", "userId"), ("email", "traits.email"),

@@ -164,6 +164,8 @@ def read(body: bytes, call: str) -> Parsed:
         if len(body) > MAX_MESSAGE_BYTES:
             raise TooLarge(f"A message may be at most {MAX_MESSAGE_BYTES} bytes.")
         message = _decode(body, "")
+        if message.type and "\x00" in message.type:  # read, then replaced by the path's
+            raise EventErrors({"type": ["Text may not contain NUL characters."]})
         if message.type != call:
             message = msgspec.structs.replace(message, type=call)
         return Parsed((_checked(message, ""),), None, {}, batched=False)
@@ -241,7 +243,9 @@ def _checked(message: Message, where: str) -> tuple[Message, dict[str, dt.dateti
                 continue
             value = int(value)
         text = str(value)
-        if not text.strip():
+        if "\x00" in text:
+            bad(_camel(name), "Text may not contain NUL characters.")
+        elif not text.strip():
             bad(_camel(name), "An id needs a visible character (or leave it out).")
         elif len(text) > ID_MAX:
             bad(_camel(name), f"At most {ID_MAX} characters.")
@@ -276,7 +280,7 @@ def _checked(message: Message, where: str) -> tuple[Message, dict[str, dt.dateti
         if value and not schema._shallow(value):
             bad(name, f"Nested at most {schema.MAX_PROPERTIES_DEPTH} levels deep.")
     # NUL (only ever an escape) in anything Enclave keeps: PostgreSQL text cannot hold it.
-    for name in ("event", "name", "category", "properties", "traits", "context"):
+    for name in ("type", "event", "name", "category", "properties", "traits", "context"):
         value = getattr(message, name)
         nul = value and schema._find_nul(value, name)
         if nul:
