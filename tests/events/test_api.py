@@ -149,6 +149,13 @@ class TestBadInput:
         response = ingest.post(URL, {"type": "page", "event": "x"})
         assert list(problem(response)["errors"]) == ["type"]
 
+    def test_timestamp_before_year_1_in_utc_is_stored_as_received(self, ingest):
+        now = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+        with clock.frozen(now):
+            response = ingest.post(URL, track(timestamp="0001-01-01T00:00:00+14:00"))
+        assert response.status_code == 202
+        assert Event.objects.get().occurred_at == now
+
     def test_json_array_body_is_400(self, ingest):
         response = ingest.post(URL, [track()])
         assert response.status_code == 400

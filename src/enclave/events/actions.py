@@ -138,6 +138,18 @@ def do_ingest_events(account, events: tuple[AnyEvent, ...] | list[AnyEvent], *,
                                     request=request))
 
 
+def occurred(timestamp: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """When an event happened: its timestamp, or ``now`` without one or when it is
+    outside years 1–9999 in UTC (0001-01-01T00:00+14:00 is 1 BC: the database would store
+    a time no reader can load)."""
+    if timestamp is None:
+        return now
+    try:
+        return timestamp.astimezone(dt.UTC)
+    except OverflowError:
+        return now
+
+
 def _retried(run):
     """``run()`` in one transaction; run again when it met an IntegrityError — another
     batch created the same person (email / external id) concurrently, so this batch
@@ -167,7 +179,8 @@ def _ingest(account, events, plan: _Plan, where, *, actor: Principal, rules,
         (account.pk, people.get(i), "track" if isinstance(e, Track) else "identify",
          e.event if isinstance(e, Track) else "",
          e.properties if isinstance(e, Track) else {}, e.message_id or "",
-         e.timestamp or now, now, public_id)
+         e.timestamp if e.timestamp is not None and 1 < e.timestamp.year < 9999
+         else occurred(e.timestamp, now), now, public_id)
         for i, e in enumerate(events) if i in fresh
     ]
     _insert_events(rows)
