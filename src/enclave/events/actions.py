@@ -212,8 +212,10 @@ def do_ingest_spec(account, parsed: spec.Parsed, *, actor: Principal,
     """
     authorize(actor, P.EVENTS_WRITE, account_id=account.pk)
     now = clock.now()
+    # Traits only map onto custom fields in an identify: no query for other batches.
     custom_keys = frozenset(FieldDefinition.objects.filter(account_id=account.pk)
-                            .values_list("key", flat=True))
+                            .values_list("key", flat=True)) if any(
+        m.type == "identify" for m, _ in parsed.messages) else frozenset()
     items = spec.items(parsed, now, custom_keys)
     events = tuple(item.event for item in items)
     if any(isinstance(e, Identify) or e.email or e.external_id for e in events):

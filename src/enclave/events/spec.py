@@ -64,7 +64,7 @@ Name = Annotated[str, Meta(max_length=200)]
 Props = dict[str, Any]
 
 
-class Message(msgspec.Struct, frozen=True, rename="camel"):
+class Message(msgspec.Struct, frozen=True, rename="camel", gc=False):
     """One call of the spec. Unknown members are ignored (the SDKs add their own)."""
 
     type: str | None = None
@@ -177,6 +177,7 @@ def read(body: bytes, call: str) -> Parsed:
         raise EventErrors({schema._location("", exc)[0]: [schema._location("", exc)[1]]}
                           ) from None
     errors: dict[str, list[str]] = {}
+    nul = b"\\u0000" in body
     sent_at = _time(outer.sent_at, "sentAt", errors)
     found = outer.context and schema._find_nul(outer.context, "context")
     if found:
@@ -195,7 +196,7 @@ def read(body: bytes, call: str) -> Parsed:
             raise TooLarge(f"Message {i} is over {MAX_MESSAGE_BYTES} bytes; a message may "
                            f"be at most {MAX_MESSAGE_BYTES} bytes.")
         try:
-            messages.append(_checked(_decode(raw, where), where))
+            messages.append(_checked(_decode(raw, where), where, nul))
         except EventErrors as exc:
             errors.update(exc.errors)
     if errors:
@@ -224,36 +225,52 @@ def _time(value: str | None, name: str, errors: dict) -> dt.datetime | None:
     return None
 
 
-def _checked(message: Message, where: str) -> tuple[Message, dict[str, dt.datetime]]:
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+_IDS = {name: _camel(name) for name in ("user_id", "anonymous_id", "previous_id",
+                                         "group_id", "message_id")}
+_TIMES = {name: _camel(name) for name in ("timestamp", "original_timestamp", "sent_at")}
+
+
+def _checked(message: Message, where: str, nul: bool = True
+             ) -> tuple[Message, dict[str, dt.datetime]]:
     """``message`` with its ids as text, and its times read; EventErrors listing what
-    breaks the spec. Members Enclave does not read are not looked at."""
+    breaks the spec. Members Enclave does not read are not looked at. ``nul``: the body
+    holds a ``\\u0000`` escape (the only way NUL arrives), so the values are searched."""
     errors: dict[str, list[str]] = {}
 
     def bad(name: str, text: str) -> None:
         errors[schema._join(where, name)] = [text]
 
     ids = {}
-    for name in ("user_id", "anonymous_id", "previous_id", "group_id", "message_id"):
+    for name, camel in _IDS.items():
         value = getattr(message, name)
         if value is None:
             continue
         if isinstance(value, float):
             if not value.is_integer() or abs(value) >= 2**63:
-                bad(_camel(name), "An id is text or a whole number.")
+                bad(camel, "An id is text or a whole number.")
                 continue
             value = int(value)
-        text = str(value)
+        text = value if type(value) is str else str(value)
+        stripped = text.strip()
         if "\x00" in text:
-            bad(_camel(name), "Text may not contain NUL characters.")
-        elif not text.strip():
-            bad(_camel(name), "An id needs a visible character (or leave it out).")
+            bad(camel, "Text may not contain NUL characters.")
+        elif not stripped:
+            bad(camel, "An id needs a visible character (or leave it out).")
         elif len(text) > ID_MAX:
-            bad(_camel(name), f"At most {ID_MAX} characters.")
-        else:
-            ids[name] = text.strip()
-    found: dict[str, str] = {}
-    times = {name: _time(getattr(message, name), _camel(name), found)
-             for name in ("timestamp", "original_timestamp", "sent_at")}
+            bad(camel, f"At most {ID_MAX} characters.")
+        elif stripped is not value:
+            ids[name] = stripped
+    found: dict[str, list[str]] = {}
+    times = {}
+    for name, camel in _TIMES.items():
+        value = getattr(message, name)
+        if value is not None:
+            times[name] = _time(value, camel, found)
     for name, messages in found.items():
         bad(name, messages[0])
     if message.type not in CALLS:
@@ -280,20 +297,18 @@ def _checked(message: Message, where: str) -> tuple[Message, dict[str, dt.dateti
         if value and not schema._shallow(value):
             bad(name, f"Nested at most {schema.MAX_PROPERTIES_DEPTH} levels deep.")
     # NUL (only ever an escape) in anything Enclave keeps: PostgreSQL text cannot hold it.
-    for name in ("type", "event", "name", "category", "properties", "traits", "context"):
+    for name in ("type", "event", "name", "category", "properties", "traits",
+                 "context") if nul else ():
         value = getattr(message, name)
-        nul = value and schema._find_nul(value, name)
-        if nul:
-            bad(nul[0], nul[1])
+        found_nul = value and schema._find_nul(value, name)
+        if found_nul:
+            bad(found_nul[0], found_nul[1])
             break
     if errors:
         raise EventErrors(errors)
-    return msgspec.structs.replace(message, **ids), {k: v for k, v in times.items() if v}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+    if ids:
+        message = msgspec.structs.replace(message, **ids)
+    return message, {k: v for k, v in times.items() if v}
 
 
 # --- mapping onto ingest ---------------------------------------------------------------
