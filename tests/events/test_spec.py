@@ -105,6 +105,15 @@ class TestCalls:
         person = Person.objects.get(external_id="u-1")
         assert (person.email, person.first_name) == ("ada@example.com", "Ada")
 
+    def test_anonymous_identify_keeps_its_traits_on_the_event_but_custom_fields(
+            self, sdk, world):
+        do_define_field(world.account, "salary", "Salary", "text", encrypt_at_rest=True,
+                        pd_class="sensitive", actor=world.actor("owner"))
+        sdk.post(url("identify"), {"anonymousId": "anon-1", "traits": {
+            "firstName": "Ada", "salary": "98765"}})
+        stored = events(world).get()
+        assert (stored.person_id, stored.properties) == (None, {"firstName": "Ada"})
+
     def test_identify_sets_a_custom_field_named_by_a_trait(self, sdk, world):
         do_define_field(world.account, "plan", "Plan", "text", actor=world.actor("owner"))
         sdk.post(url("identify"), {"userId": "u-1", "traits": {"plan": "pro"}})

@@ -407,11 +407,14 @@ def _item(message: Message, times: dict[str, dt.datetime], parsed: Parsed,
                   **(message.traits or {})}
         email = _email(traits)
         fields, used = person_fields(traits, custom_keys)
-        properties = {k: v for k, v in traits.items() if k not in used}
         if user or email:
+            properties = {k: v for k, v in traits.items() if k not in used}
             about = Identify(email=email, external_id=user, fields=fields,
                              message_id=message.message_id, timestamp=when)
         else:
+            # No person to set them on: the traits stay on the event, except values of
+            # custom fields (one may be encrypted at rest, never stored in clear).
+            properties = {k: v for k, v in traits.items() if k not in custom_keys}
             about = Track(event="", message_id=message.message_id, timestamp=when)
     else:
         if message.type == "track":
