@@ -3,10 +3,14 @@ from django.urls import include, path
 from enclave.core import views as core_views
 from enclave.messaging import tracking
 from enclave.messaging.webhooks import esp_inbound, esp_webhook
+from enclave.server import health
 
 urlpatterns = [
     path("", include("enclave.website.urls")),
     path("problems/<slug:slug>", core_views.problem_type, name="problem-type"),
+    # Probes of the edge, Kubernetes and the fault drill (enclave.server.health).
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("", include("enclave.audience.urls")),
     path("app/", include("enclave.identity.urls")),
     path("app/", include("enclave.accounts.urls")),

@@ -162,4 +162,9 @@ class TestEdgeTrust:
         container = k8s.deployment(tmap, "web")["spec"]["template"]["spec"]["containers"][0]
         probe = container["livenessProbe"]
         assert "httpGet" not in probe
-        assert "http://127.0.0.1:8000/api/v1/health" in " ".join(probe["exec"]["command"])
+        assert "http://127.0.0.1:8000/healthz" in " ".join(probe["exec"]["command"])
+
+    def test_readiness_probe_asks_readyz(self, tmap):
+        container = k8s.deployment(tmap, "web")["spec"]["template"]["spec"]["containers"][0]
+        command = " ".join(container["readinessProbe"]["exec"]["command"])
+        assert "http://127.0.0.1:8000/readyz" in command

@@ -98,6 +98,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     site("security"),
     site("security-txt"),
     site("problem-type"),
+    site("healthz"),
+    site("readyz"),
     site("api-docs"),
     # Benchmark baseline (benchmarks/bench_api.py): routed only when
     # settings.ENCLAVE_API_BENCH_VIEW, which live environments refuse.

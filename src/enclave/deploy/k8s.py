@@ -55,15 +55,20 @@ def _meta(name: str, **extra) -> dict:
 
 # From inside the pod (loopback is a trusted proxy by default): the kubelet's own
 # address is not, so an httpGet probe claiming HTTPS would be refused as plain HTTP.
-HEALTH_CHECK = (
-    "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:8000/api/v1/health', "
-    f"headers={{'Host': '{PUBLIC_URL.removeprefix('https://')}', "
-    "'X-Forwarded-Proto': 'https'}), timeout=4)")
+# Liveness asks /healthz (the process answers), readiness /readyz (database writable,
+# migrations applied, keyring, Redis: enclave.server.health).
+def _check(path: str) -> str:
+    return ("import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:8000"
+            f"{path}', headers={{'Host': '{PUBLIC_URL.removeprefix('https://')}', "
+            "'X-Forwarded-Proto': 'https'}), timeout=4)")
 
 
-def _probe(service: str) -> dict:
+HEALTH_CHECK, READY_CHECK = _check("/healthz"), _check("/readyz")
+
+
+def _probe(service: str, *, ready: bool = False) -> dict:
     if service == "gunicorn":
-        return {"exec": {"command": ["python", "-c", HEALTH_CHECK]},
+        return {"exec": {"command": ["python", "-c", READY_CHECK if ready else HEALTH_CHECK]},
                 "periodSeconds": 10, "timeoutSeconds": 5}
     if service == "celery-worker":
         return {"exec": {"command": ["celery", "-A", "enclave", "inspect", "ping", "-d",
@@ -100,7 +105,7 @@ def deployment(tmap: TierMap, name: str) -> dict:
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
                       "limits": {"cpu": "1", "memory": "512Mi"}},
         "livenessProbe": _probe(service),
-        "readinessProbe": _probe(service),
+        "readinessProbe": _probe(service, ready=True),
         # A private emptyDir, since the root filesystem is read-only.
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
                          {"name": "var", "mountPath": "/var/enclave"},
