@@ -5,7 +5,10 @@ Both are public, cheap and say nothing internal: ``/readyz`` names each check wi
 ``ok``, ``failing`` or ``not configured`` — never a host, an error text or a version (the
 reason of a failure goes to the server's own log). Checks: the database answers and, on
 PostgreSQL, takes writes (not a replica in recovery); every migration is applied; the
-keyring can key a MAC; Redis answers when it is configured. A process runs the checks at
+keyring can key a MAC; Redis answers when it is configured (if not, the process still
+serves — rate limits fall back to per-process counters — so it is ``degraded``, not
+unready: taking every app server out of service for Redis would be the outage). A
+process runs the checks at
 most once per :data:`CACHE_SECONDS` (a flood of probes costs one check a second), and
 remembers "migrations applied" once true (they cannot become unapplied under it).
 """
@@ -41,16 +44,21 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return _json(200, {"status": "ok"})
 
 
+# Without these the process cannot do its work. Redis can fail and the process still
+# serves (the rate limits fall back to per-process counters, jobs wait): "degraded".
+CRITICAL = ("database", "migrations", "keyring")
+
+
 def readyz(request: HttpRequest) -> HttpResponse:
-    """200 ``ready`` when every check is ok; otherwise 503 ``not ready`` with
-    Retry-After, naming the failing checks."""
+    """200 ``ready`` when every check is ok, 200 ``degraded`` when only Redis fails (take
+    no traffic away for it); otherwise 503 ``not ready`` with Retry-After."""
     checks = current_checks()
-    ready = all(v != FAILING for v in checks.values())
-    response = _json(200 if ready else 503,
-                     {"status": "ready" if ready else "not ready", "checks": checks})
-    if not ready:
+    if any(checks[name] == FAILING for name in CRITICAL):
+        response = _json(503, {"status": "not ready", "checks": checks})
         response["Retry-After"] = "5"
-    return response
+        return response
+    degraded = any(v == FAILING for v in checks.values())
+    return _json(200, {"status": "degraded" if degraded else "ready", "checks": checks})
 
 
 def current_checks() -> dict[str, str]:
