@@ -19,8 +19,8 @@ from enclave.people.actions import EMAIL_PATTERN
 
 PROBLEM_COMPONENT = "Problem"
 # Statuses any authenticated operation can answer with, besides its own success codes.
-ERROR_STATUSES = (400, 401, 403, 404, 406, 413, 415, 422, 429, 500)
-PUBLIC_ERROR_STATUSES = (400, 404, 406, 429, 500)
+ERROR_STATUSES = (400, 401, 403, 404, 406, 413, 415, 422, 429, 500, 503)
+PUBLIC_ERROR_STATUSES = (400, 404, 406, 429, 500, 503)
 _DESCRIPTIONS = {
     400: "Malformed body or invalid query parameters (invalid-body, invalid-query).",
     401: "Missing, malformed, unknown, expired, revoked or rolled API key.",
@@ -34,6 +34,9 @@ _DESCRIPTIONS = {
     422: "Validation failed (errors per field), or a query on a field the key cannot see.",
     429: "Rate limited; retry after Retry-After seconds.",
     500: "Server error; quote the trace_id.",
+    503: "The database cannot take the request right now (unavailable: a failover), or "
+         "concurrent writes got in the way (busy: ingest); nothing was changed. Retry "
+         "after Retry-After seconds.",
 }
 _WRITES = {"post", "put", "patch"}
 
@@ -306,11 +309,6 @@ def make_precise(result, generator, request, public):
         if operation_id in ("events_ingest", "people_upsert") or \
                 operation_id.startswith("ingest_"):
             body["required"] = True
-        if operation_id.startswith("ingest_"):
-            operation["responses"]["503"] = {
-                "description": "A concurrent write got in the way (busy); nothing was "
-                               "stored: retry after Retry-After seconds.",
-                "content": {problems.CONTENT_TYPE: {
-                    "schema": {"$ref": f"#/components/schemas/{PROBLEM_COMPONENT}"}}}}
+
     _links(result)
     return result

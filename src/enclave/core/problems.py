@@ -60,6 +60,9 @@ PROBLEMS: dict[str, ProblemType] = {
                     "Send the body as application/json."),
         ProblemType("rate-limited", 429, "Too many requests",
                     "Slow down; retry after the number of seconds in Retry-After."),
+        ProblemType("unavailable", 503, "Database unavailable",
+                    "The database cannot take the request right now (a failover or "
+                    "maintenance); nothing was changed. Retry after Retry-After seconds."),
         ProblemType("busy", 503, "Try again shortly",
                     "Concurrent writes to the same data got in the way; nothing was "
                     "stored. Send the same request again after Retry-After seconds."),

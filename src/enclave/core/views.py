@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -44,10 +46,56 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500 handler, called while the exception is being handled — so it can tell
+    a database that cannot take the request (a failover: the primary gone or read-only)
+    from a bug: that is a 503 with Retry-After, which clients and SDKs retry (ingest's
+    message ids make the retry safe), never a 500."""
+    if database_unavailable(sys.exc_info()[1]):
+        detail = ("The database cannot take this request right now (failover or "
+                  "maintenance); nothing was changed. Retry after Retry-After seconds.")
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if problems.wants_problem_json(request):
+            return problems.problem_response(request, "unavailable", detail,
+                                             headers=headers)
+        response = render_error_page(request, 503, "Try again in a moment", detail)
+        response["Retry-After"] = headers["Retry-After"]
+        return response
     detail = "Something went wrong on our side. It has been logged; quote the trace id."
     if problems.wants_problem_json(request):
         return problems.problem_response(request, "server-error", detail)
     return render_error_page(request, 500, "Server error", detail)
+
+
+RETRY_AFTER_SECONDS = 5
+# PostgreSQL: read-only transaction (a replica, or a primary being demoted), the server
+# shutting down or not yet accepting connections, too many connections, and the
+# connection exceptions (class 08).
+_UNAVAILABLE_STATES = frozenset({"25006", "57P01", "57P02", "57P03", "53300"})
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or what caused it) says the database cannot take requests now,
+    rather than that the request or the code is wrong."""
+    from django.db import InterfaceError, OperationalError
+
+    seen = 0
+    while exc is not None and seen < 5:
+        state = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+        if state and (state in _UNAVAILABLE_STATES or state.startswith("08")):
+            return True
+        if isinstance(exc, InterfaceError) or (
+                isinstance(exc, OperationalError) and _unavailable_text(str(exc))):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _unavailable_text(message: str) -> bool:
+    """SQLite's and a lost connection's words for it (their errors carry no state)."""
+    message = message.lower()
+    return any(words in message for words in (
+        "readonly database", "read-only", "database is locked", "connection",
+        "server closed", "could not connect", "terminating"))
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
