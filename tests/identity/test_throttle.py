@@ -78,6 +78,19 @@ class TestStores:
         for k in keys:
             store.client.delete(k)
 
+    @pytest.mark.django_db
+    def test_throttling_still_blocks_while_redis_is_unreachable(self, settings, caplog):
+        from enclave.testing.live import free_port
+
+        redis_store_factory.instance = RedisThrottleStore(
+            f"redis://127.0.0.1:{free_port()}/0")
+        settings.THROTTLE_STORE = "tests.identity.test_throttle.redis_store_factory"
+        email = f"{secrets.token_hex(4)}@example.com"
+        for _ in range(5):
+            throttle.record_failure(email, None)
+        assert throttle.blocked_scopes(email, None) == ["per_member"]
+        assert "Redis unavailable" in caplog.text
+
     @pytest.mark.skipif(not redis_up(), reason="Redis at 127.0.0.1:6379 is not running")
     def test_throttling_on_redis_blocks_and_recovers_with_the_clock(self, settings):
         redis_store_factory.instance = RedisThrottleStore(REDIS_URL)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
+
+logger = logging.getLogger("enclave.identity")
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,10 @@ class DatabaseThrottleStore:
 
 
 class RedisThrottleStore:
-    """Counters in Redis, shared by every app server (production)."""
+    """Counters in Redis, shared by every app server (production). When Redis cannot be
+    reached, counters go to the database table instead (logged): still shared by every
+    app server, so sign-in stays throttled and answers while Redis is down. ``ping``
+    still fails, so the AUTH-4 control reports the outage."""
 
     prefix = "enclave:throttle:"
 
@@ -91,9 +97,20 @@ class RedisThrottleStore:
 
         self.client = redis.Redis.from_url(url or settings.CONFIG.redis_url,
                                            socket_timeout=2, socket_connect_timeout=2)
+        self._fallback = DatabaseThrottleStore()
+
+    def _down(self, exc: Exception) -> None:
+        logger.warning("throttle store: Redis unavailable (%s), counting in the database",
+                       type(exc).__name__)
 
     def get(self, key: str) -> Counter | None:
-        raw = self.client.get(self.prefix + key)
+        import redis
+
+        try:
+            raw = self.client.get(self.prefix + key)
+        except redis.RedisError as exc:
+            self._down(exc)
+            return self._fallback.get(key)
         if raw is None:
             return None
         data = json.loads(raw)
@@ -102,15 +119,27 @@ class RedisThrottleStore:
                        dt.datetime.fromisoformat(blocked) if blocked else None)
 
     def put(self, key: str, counter: Counter, keep_seconds: int) -> None:
+        import redis
+
         value = json.dumps({
             "failures": counter.failures,
             "last_failure_at": counter.last_failure_at.isoformat(),
             "blocked_until": counter.blocked_until.isoformat() if counter.blocked_until else None,
         })
-        self.client.set(self.prefix + key, value, ex=max(keep_seconds, 1))
+        try:
+            self.client.set(self.prefix + key, value, ex=max(keep_seconds, 1))
+        except redis.RedisError as exc:
+            self._down(exc)
+            self._fallback.put(key, counter, keep_seconds)
 
     def clear(self, key: str) -> None:
-        self.client.delete(self.prefix + key)
+        import redis
+
+        try:
+            self.client.delete(self.prefix + key)
+        except redis.RedisError as exc:
+            self._down(exc)
+            self._fallback.clear(key)
 
     def ping(self) -> str:
         self.client.ping()
