@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 
 from enclave.core.views import database_unavailable
 from enclave.events.models import Event
@@ -82,6 +82,22 @@ class TestReadOnlyDatabase:
 class TestClassification:
     def test_a_bug_is_not_taken_for_an_unavailable_database(self):
         assert not database_unavailable(ValueError("bug"))
+
+    def test_a_bug_raised_while_a_database_error_was_handled_stays_a_bug(self):
+        try:
+            try:
+                raise OperationalError("database is locked")
+            except OperationalError:
+                raise KeyError("bug") from None
+        except KeyError as exc:
+            bug = exc
+        assert not database_unavailable(bug)
+
+    def test_sqlite_locked_database_is_unavailable(self):
+        assert database_unavailable(OperationalError("database is locked"))
+
+    def test_a_missing_table_is_a_bug_not_an_outage(self):
+        assert not database_unavailable(OperationalError("no such table: people_person"))
 
     def test_none_is_not_unavailable(self):
         assert not database_unavailable(None)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import secrets
 import socket
+import subprocess
+import time
 
 import pytest
+import redis
 
 from enclave.core import clock
 from enclave.identity import throttle
@@ -91,6 +95,44 @@ class TestStores:
         assert throttle.blocked_scopes(email, None) == ["per_member"]
         assert "Redis unavailable" in caplog.text
 
+    @pytest.mark.django_db
+    def test_throttling_blocks_when_redis_takes_reads_but_refuses_writes(self, settings):
+        with redis_replica() as url:
+            redis_store_factory.instance = RedisThrottleStore(url)
+            settings.THROTTLE_STORE = "tests.identity.test_throttle.redis_store_factory"
+            email = f"{secrets.token_hex(4)}@example.com"
+            for _ in range(5):
+                throttle.record_failure(email, None)
+            assert throttle.blocked_scopes(email, None) == ["per_member"]
+
+    @pytest.mark.django_db
+    def test_a_hung_redis_is_tried_once_per_outage_and_logged_once(self, settings, caplog):
+        with socket.socket() as listener:  # accepts connections, never answers
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(100)
+            store = RedisThrottleStore(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
+            redis_store_factory.instance = store
+            settings.THROTTLE_STORE = "tests.identity.test_throttle.redis_store_factory"
+            email = f"{secrets.token_hex(4)}@example.com"
+            for _ in range(3):
+                throttle.blocked_scopes(email, "203.0.113.9")
+                throttle.record_failure(email, "203.0.113.9")
+        assert caplog.text.count("Redis unavailable") == 1
+        assert throttle.blocked_scopes(email, None) == []  # 3 failures: not yet blocked
+
+    @pytest.mark.django_db
+    def test_counters_from_an_outage_still_count_once_redis_is_back(self, settings):
+        store = RedisThrottleStore(REDIS_URL)
+        redis_store_factory.instance = store
+        settings.THROTTLE_STORE = "tests.identity.test_throttle.redis_store_factory"
+        email = f"{secrets.token_hex(4)}@example.com"
+        store._failed(OSError("outage"))  # as after a failed call: the database counts
+        for _ in range(4):
+            throttle.record_failure(email, None)
+        store._down_until = 0.0  # Redis is back
+        throttle.record_failure(email, None)
+        assert throttle.blocked_scopes(email, None) == ["per_member"]
+
     @pytest.mark.skipif(not redis_up(), reason="Redis at 127.0.0.1:6379 is not running")
     def test_throttling_on_redis_blocks_and_recovers_with_the_clock(self, settings):
         redis_store_factory.instance = RedisThrottleStore(REDIS_URL)
@@ -102,6 +144,40 @@ class TestStores:
         with clock.travel(dt.timedelta(minutes=1, seconds=1)):
             assert throttle.blocked_scopes(email, None) == []
         throttle.record_success(email)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_store():
+    """throttle_store() keeps one store per settings path: each test gets its own."""
+    from enclave.identity import services
+
+    services._store = None
+    yield
+    services._store = None
+
+
+@contextlib.contextmanager
+def redis_replica():
+    """A real Redis replica of the local Redis: it answers reads and refuses writes."""
+    from enclave.testing.live import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--replicaof", "127.0.0.1", "6379"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = redis.Redis(port=port, socket_timeout=1)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def redis_store_factory():

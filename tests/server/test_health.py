@@ -51,6 +51,15 @@ class TestReadyz:
             "database": "ok", "migrations": "ok", "keyring": "ok",
             "redis": "not configured"}}
 
+    @pytest.mark.django_db(transaction=True)
+    def test_a_database_that_takes_no_writes_is_not_ready(self, client):
+        from tests.core.test_database_unavailable import read_only_database
+
+        with read_only_database():
+            response = client.get("/readyz", secure=True)
+        assert (response.status_code, response.json()["checks"]["database"]) == (
+            503, "failing")
+
     def test_a_missing_migration_makes_it_not_ready_with_retry_after(self, client):
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM django_migrations WHERE app = 'events' AND "

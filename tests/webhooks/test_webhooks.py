@@ -184,6 +184,21 @@ class TestEvents:
         assert [(p["type"], p["data"]["first_name"]) for p in payloads(endpoint)] == [
             ("person.created", "Nia")]
 
+    def test_a_large_ingest_queues_one_pending_delivery_per_person_and_endpoint(self, world):
+        created = [endpoint_for(world, f"https://hooks{i}.acme.example/in",
+                                event_types=["person.created"])[0] for i in range(3)]
+        updates_only, _ = endpoint_for(world, "https://crm.acme.example/in",
+                                       event_types=["person.updated"])
+        ingest_events(world, {"batch": [{"type": "identify", "userId": f"u{i}"}
+                                        for i in range(50)]}, spec=True)
+        rows = WebhookDelivery.objects.filter(endpoint__in=created)
+        assert rows.count() == 150
+        assert set(rows.values_list("state", "attempts", "event_type")) == {
+            ("pending", 0, "person.created")}
+        assert len(set(rows.values_list("message_id", flat=True))) == 150
+        assert not WebhookDelivery.objects.filter(endpoint=updates_only).exists()
+        assert deliverable_now(created[0]) == 50
+
     def test_ingest_that_changes_no_person_queues_nothing(self, world):
         endpoint, _ = endpoint_for(world)
         ingest_events(world, {"type": "track", "event": "Viewed pricing"})
@@ -195,6 +210,12 @@ class TestEvents:
                                            actor=world.actor("owner"))
         new_person(world)
         assert payloads(endpoint) == []
+
+
+def deliverable_now(endpoint) -> int:
+    """Deliveries of ``endpoint`` the worker would take now (pending and due)."""
+    return WebhookDelivery.objects.filter(endpoint=endpoint, state="pending",
+                                          next_attempt_at__lte=clock.now()).count()
 
 
 def deliver_all():

@@ -74,28 +74,34 @@ _UNAVAILABLE_STATES = frozenset({"25006", "57P01", "57P02", "57P03", "53300"})
 
 
 def database_unavailable(exc: BaseException | None) -> bool:
-    """True when ``exc`` (or what caused it) says the database cannot take requests now,
-    rather than that the request or the code is wrong."""
-    from django.db import InterfaceError, OperationalError
+    """True when ``exc`` is a database error saying the database cannot take requests
+    now, rather than that the request or the code is wrong. Only database errors count
+    (a bug raised while one was being handled stays a 500), and only their explicit
+    causes are followed (how Django wraps the driver's error)."""
+    from django.db import Error, InterfaceError, OperationalError
 
+    if not isinstance(exc, Error):
+        return False
     seen = 0
     while exc is not None and seen < 5:
         state = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
         if state and (state in _UNAVAILABLE_STATES or state.startswith("08")):
             return True
-        if isinstance(exc, InterfaceError) or (
-                isinstance(exc, OperationalError) and _unavailable_text(str(exc))):
+        if isinstance(exc, OperationalError | InterfaceError) and \
+                _unavailable_text(str(exc)):
             return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+        exc, seen = exc.__cause__, seen + 1
     return False
 
 
 def _unavailable_text(message: str) -> bool:
-    """SQLite's and a lost connection's words for it (their errors carry no state)."""
+    """SQLite's and a lost connection's words for it (their errors may carry no state)."""
     message = message.lower()
     return any(words in message for words in (
-        "readonly database", "read-only", "database is locked", "connection",
-        "server closed", "could not connect", "terminating"))
+        "readonly database", "read-only transaction", "database is locked",
+        "server closed the connection", "connection refused", "connection failed",
+        "connection is closed", "connection already closed", "could not connect",
+        "terminating connection"))
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -85,65 +86,104 @@ class DatabaseThrottleStore:
 
 
 class RedisThrottleStore:
-    """Counters in Redis, shared by every app server (production). When Redis cannot be
-    reached, counters go to the database table instead (logged): still shared by every
-    app server, so sign-in stays throttled and answers while Redis is down. ``ping``
+    """Counters in Redis, shared by every app server (production).
+
+    When Redis fails (unreachable, hung, or taking reads but refusing writes — a replica
+    after a failover, memory full), every operation goes to the database table for
+    :attr:`OUTAGE_SECONDS` (one log line per outage): still shared by every app server,
+    so sign-in stays throttled and answers fast. Once Redis is back, a counter is the
+    larger of its Redis and database values while counters from the outage may still be
+    live, so an outage never hands out a fresh budget. Short socket timeouts: a hung
+    Redis costs one sign-in a quarter second, then nothing until the outage ends. ``ping``
     still fails, so the AUTH-4 control reports the outage."""
 
     prefix = "enclave:throttle:"
+    OUTAGE_SECONDS = 30.0
+    TIMEOUT_SECONDS = 0.25
 
     def __init__(self, url: str | None = None) -> None:
         import redis
 
         self.client = redis.Redis.from_url(url or settings.CONFIG.redis_url,
-                                           socket_timeout=2, socket_connect_timeout=2)
+                                           socket_timeout=self.TIMEOUT_SECONDS,
+                                           socket_connect_timeout=self.TIMEOUT_SECONDS)
         self._fallback = DatabaseThrottleStore()
+        self._down_until = 0.0
+        self._merge_until = 0.0  # database counters from an outage may still be live
 
-    def _down(self, exc: Exception) -> None:
-        logger.warning("throttle store: Redis unavailable (%s), counting in the database",
-                       type(exc).__name__)
+    def _redis_down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def _failed(self, exc: Exception, keep_seconds: int = 86400) -> None:
+        if not self._redis_down():
+            logger.warning("throttle store: Redis unavailable (%s), counting in the "
+                           "database for %d s", type(exc).__name__, self.OUTAGE_SECONDS)
+        now = time.monotonic()
+        self._down_until = now + self.OUTAGE_SECONDS
+        self._merge_until = max(self._merge_until, now + keep_seconds)
 
     def get(self, key: str) -> Counter | None:
         import redis
 
+        if self._redis_down():
+            return self._fallback.get(key)
         try:
             raw = self.client.get(self.prefix + key)
         except redis.RedisError as exc:
-            self._down(exc)
+            self._failed(exc)
             return self._fallback.get(key)
-        if raw is None:
-            return None
-        data = json.loads(raw)
-        blocked = data["blocked_until"]
-        return Counter(data["failures"], dt.datetime.fromisoformat(data["last_failure_at"]),
-                       dt.datetime.fromisoformat(blocked) if blocked else None)
+        counter = None
+        if raw is not None:
+            data = json.loads(raw)
+            blocked = data["blocked_until"]
+            counter = Counter(data["failures"],
+                              dt.datetime.fromisoformat(data["last_failure_at"]),
+                              dt.datetime.fromisoformat(blocked) if blocked else None)
+        if time.monotonic() < self._merge_until:
+            counter = _larger(counter, self._fallback.get(key))
+        return counter
 
     def put(self, key: str, counter: Counter, keep_seconds: int) -> None:
         import redis
 
-        value = json.dumps({
-            "failures": counter.failures,
-            "last_failure_at": counter.last_failure_at.isoformat(),
-            "blocked_until": counter.blocked_until.isoformat() if counter.blocked_until else None,
-        })
-        try:
-            self.client.set(self.prefix + key, value, ex=max(keep_seconds, 1))
-        except redis.RedisError as exc:
-            self._down(exc)
-            self._fallback.put(key, counter, keep_seconds)
+        if not self._redis_down():
+            value = json.dumps({
+                "failures": counter.failures,
+                "last_failure_at": counter.last_failure_at.isoformat(),
+                "blocked_until": (counter.blocked_until.isoformat()
+                                  if counter.blocked_until else None),
+            })
+            try:
+                self.client.set(self.prefix + key, value, ex=max(keep_seconds, 1))
+                return
+            except redis.RedisError as exc:
+                self._failed(exc, keep_seconds)
+        self._merge_until = max(self._merge_until, time.monotonic() + keep_seconds)
+        self._fallback.put(key, counter, keep_seconds)
 
     def clear(self, key: str) -> None:
         import redis
 
-        try:
-            self.client.delete(self.prefix + key)
-        except redis.RedisError as exc:
-            self._down(exc)
+        if not self._redis_down():
+            try:
+                self.client.delete(self.prefix + key)
+            except redis.RedisError as exc:
+                self._failed(exc)
+        if self._redis_down() or time.monotonic() < self._merge_until:
             self._fallback.clear(key)
 
     def ping(self) -> str:
         self.client.ping()
         return "redis"
+
+
+def _larger(a: Counter | None, b: Counter | None) -> Counter | None:
+    """The counter that limits more: more failures, and the later block."""
+    if a is None or b is None:
+        return a or b
+    blocks = [t for t in (a.blocked_until, b.blocked_until) if t is not None]
+    return Counter(max(a.failures, b.failures), max(a.last_failure_at, b.last_failure_at),
+                   max(blocks) if blocks else None)
 
 
 _store: ThrottleStore | None = None

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -62,13 +64,21 @@ def readyz(request: HttpRequest) -> HttpResponse:
 
 
 def current_checks() -> dict[str, str]:
-    """The checks' outcomes, at most :data:`CACHE_SECONDS` old."""
+    """The checks' outcomes, at most :data:`CACHE_SECONDS` old. While one request runs
+    the checks, the others answer with the last outcomes instead of waiting for it (a
+    database that hangs must not tie up every thread behind one lock)."""
     global _cached
-    with _lock:
-        now = time.monotonic()
-        if _cached is None or now - _cached[0] >= CACHE_SECONDS:
-            _cached = (now, run_checks())
+    cached = _cached
+    if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+        return dict(cached[1])
+    if not _lock.acquire(blocking=cached is None):
+        return dict(cached[1])
+    try:
+        if _cached is None or time.monotonic() - _cached[0] >= CACHE_SECONDS:
+            _cached = (time.monotonic(), run_checks())
         return dict(_cached[1])
+    finally:
+        _lock.release()
 
 
 def reset() -> None:
@@ -95,13 +105,20 @@ def _check(name: str, probe) -> str:
 
 
 def _database() -> str:
+    """The database answers and takes writes: not a replica in recovery, not read-only
+    by default (a demoted or full primary), not a read-only SQLite file."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_is_in_recovery()")
-            if cursor.fetchone()[0]:
-                raise DatabaseError("the database is a replica in recovery (read-only)")
+            cursor.execute("SELECT pg_is_in_recovery() OR "
+                           "current_setting('transaction_read_only') = 'on'")
         else:
-            cursor.execute("SELECT 1")
+            cursor.execute("PRAGMA query_only")
+        read_only = bool(cursor.fetchone()[0])
+    name = Path(str(connection.settings_dict.get("NAME") or ""))
+    if connection.vendor == "sqlite" and name.is_file() and not os.access(name, os.W_OK):
+        read_only = True
+    if read_only:
+        raise DatabaseError("the database takes no writes")
     return OK
 
 

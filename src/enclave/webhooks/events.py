@@ -141,16 +141,25 @@ def _ingested(extra: dict) -> list[tuple[str, dict, int]]:
 
 def _queue(endpoints: list[tuple[int, set[str]]],
            events: list[tuple[str, dict, int | None]]) -> None:
-    from enclave.webhooks.models import WebhookDelivery
+    """Insert one pending delivery per (endpoint, event it subscribed to): one prepared
+    statement run for every row (an ingest batch of 2,500 people with 20 endpoints is
+    50,000 rows — no model instance is built for them)."""
+    from django.db import connection
+
+    from enclave.webhooks.models import PENDING, WebhookDelivery
 
     now = clock.now()
     stamp = now.isoformat().replace("+00:00", "Z")
     payloads = [(kind, json.dumps({"type": kind, "timestamp": stamp, "data": data},
                                   separators=(",", ":")), person_id)
                 for kind, data, person_id in events]
-    WebhookDelivery.objects.bulk_create([
-        WebhookDelivery(endpoint_id=pk, event_type=kind, message_id=new_message_id(),
-                        payload=stored, person_id=person_id, created_at=now,
-                        next_attempt_at=now)
-        for pk, subscribed in endpoints
-        for kind, stored, person_id in payloads if kind in subscribed])
+    at = connection.ops.adapt_datetimefield_value(now)  # as the ORM stores it (SQLite: text)
+    rows = [(pk, kind, new_message_id(), stored, person_id, at, PENDING, 0, at, "")
+            for pk, subscribed in endpoints
+            for kind, stored, person_id in payloads if kind in subscribed]
+    table = WebhookDelivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (endpoint_id, event_type, message_id, payload, "  # noqa: S608 - table name from the model, values are parameters
+            "person_id, created_at, state, attempts, next_attempt_at, last_detail) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
