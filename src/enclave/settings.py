@@ -238,7 +238,8 @@ if CONFIG.redis_url:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 else:
     _queue = CONFIG.var_dir / "queue"
-    CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport with atomic message files (enclave.core.queue_files).
+    CELERY_BROKER_URL = "enclave-fs://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue / "messages"),
         "data_folder_out": str(_queue / "messages"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -28,15 +29,13 @@ def live(live_with_accounts):
     return live_with_accounts
 
 
-@pytest.fixture(scope="module")
-def keys(live) -> dict[str, tuple[int, str]]:
-    """Per client: an account of its own and an events:write key of it."""
-    out = {}
-    for name in CLIENTS:
-        email = f"{name}-sdk@events.example"
-        account = add_owner_account(live, email, f"{name} SDK")
-        out[name] = (account, cli_key(live, account, email, "events:write"))
-    return out
+@pytest.fixture
+def key(live, name) -> tuple[int, str]:
+    """An account of this test's own (the tests run in any order on one deployment)
+    and an events:write key of it, for client ``name``."""
+    email = f"{name}-{secrets.token_hex(4)}@events.example"
+    account = add_owner_account(live, email, f"{name} SDK")
+    return account, cli_key(live, account, email, "events:write")
 
 
 @pytest.fixture(autouse=True)
@@ -63,8 +62,8 @@ def rows(live, account_id: int, query: str, *params):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(CLIENTS))
 class TestRealClients:
-    def test_every_call_arrives_as_an_event(self, name, live, keys):
-        account, token = keys[name]
+    def test_every_call_arrives_as_an_event(self, name, live, key):
+        account, token = key
         errors: list = []
         sdk = client(name, live, token, errors)
         sdk.identify(user_id="u-1", traits={"email": f"ada@{name}.example",
@@ -89,8 +88,8 @@ class TestRealClients:
                                      "people_person WHERE account_id = ?")
         assert person == [(f"ada@{name}.example", "Ada", "u-1")]
 
-    def test_anonymous_visit_is_attached_once_identified(self, name, live, keys):
-        account, token = keys[name]
+    def test_anonymous_visit_is_attached_once_identified(self, name, live, key):
+        account, token = key
         errors: list = []
         sdk = client(name, live, token, errors)
         sdk.page(anonymous_id="visitor-9", name="Home")
@@ -104,8 +103,8 @@ class TestRealClients:
                                        "e.account_id = ? AND e.name = 'Home'")
         assert attached == [("u-9",)]
 
-    def test_refused_key_is_reported_once_and_not_retried(self, name, live, keys):
-        _, token = keys[name]
+    def test_refused_key_is_reported_once_and_not_retried(self, name, live, key):
+        _, token = key
         errors: list = []
         before = refused(live)
         sdk = client(name, live, token[:-8] + "AAAAAAAA", errors, max_retries=3)
@@ -128,7 +127,7 @@ def refused(live) -> int:
 @pytest.mark.slow
 class TestNodeClient:
     def test_every_call_of_the_node_sdk_arrives_as_an_event(self, live):
-        email = "node-sdk@events.example"
+        email = f"node-sdk-{secrets.token_hex(4)}@events.example"
         account = add_owner_account(live, email, "node SDK")
         token = cli_key(live, account, email, "events:write")
         result = subprocess.run(

@@ -133,7 +133,7 @@ def job_queue(folder):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     keys = ("broker_url", "broker_transport_options", "task_always_eager")
     saved = {key: app.conf[key] for key in keys}
-    app.conf.update(broker_url="filesystem://", task_always_eager=False,
+    app.conf.update(broker_url="enclave-fs://", task_always_eager=False,
                     broker_transport_options={
                         "data_folder_in": str(folder / "messages"),
                         "data_folder_out": str(folder / "messages"),

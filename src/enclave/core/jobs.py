@@ -10,7 +10,10 @@ import os
 from celery import Celery
 from celery.signals import beat_init, worker_init
 
+from enclave.core import queue_files
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enclave.settings")
+queue_files.register()  # the embedded queue's transport (enclave-fs://)
 
 app = Celery("enclave")
 app.config_from_object("django.conf:settings", namespace="CELERY")
