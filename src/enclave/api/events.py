@@ -54,9 +54,10 @@ RESPONSE_SCHEMA = {
 }
 
 
-def _is_json(content_type: str) -> bool:
+def is_media(content_type: str, accepted: tuple[str, ...] = (JSON,)) -> bool:
+    """``content_type`` is one of ``accepted``, with no parameter or a UTF-8 charset."""
     media, _, params = content_type.partition(";")
-    if media.strip().lower() != JSON:
+    if media.strip().lower() not in accepted:
         return False
     charset = params.strip().lower().removeprefix("charset=").strip('"') if params else ""
     return not params.strip() or charset in ("utf-8", "utf8")
@@ -88,7 +89,7 @@ class IngestView(ApiView):
     )
     def post(self, request: Request):
         django_request = request._request
-        if not _is_json(django_request.META.get("CONTENT_TYPE", "")):
+        if not is_media(django_request.META.get("CONTENT_TYPE", "")):
             raise exceptions.UnsupportedMediaType(
                 django_request.META.get("CONTENT_TYPE", "") or "(none)",
                 detail="Send the events as application/json (UTF-8).")

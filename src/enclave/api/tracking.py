@@ -21,7 +21,7 @@ from rest_framework.request import Request
 
 from enclave.api.base import ApiView
 from enclave.api.errors import exception_handler, invalid
-from enclave.api.events import PayloadTooLarge, check_length
+from enclave.api.events import PayloadTooLarge, check_length, is_media
 from enclave.api.parsers import TooDeep
 from enclave.apikeys.auth import WriteKeyAuthentication
 from enclave.apikeys.throttle import IngestIpThrottle, IngestKeyThrottle
@@ -63,12 +63,6 @@ def _spec_exception_handler(exc, context):
     if response.has_header("WWW-Authenticate"):
         response["WWW-Authenticate"] = 'Basic realm="enclave"'
     return response
-
-
-def _media_ok(content_type: str) -> bool:
-    media, _, params = content_type.partition(";")
-    charset = params.strip().lower().removeprefix("charset=").strip('"') if params else ""
-    return media.strip().lower() in _MEDIA and charset in ("", "utf-8", "utf8")
 
 
 class _CallSchema(AutoSchema):
@@ -114,7 +108,7 @@ class SpecIngestView(ApiView):
     def post(self, request: Request):
         django_request = request._request
         content_type = django_request.META.get("CONTENT_TYPE", "")
-        if not _media_ok(content_type):
+        if not is_media(content_type, _MEDIA):
             raise exceptions.UnsupportedMediaType(
                 content_type or "(none)", detail="Send the calls as application/json "
                                                  "(UTF-8), gzip-encoded or not.")

@@ -44,7 +44,7 @@ from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
 from enclave.events import spec
 from enclave.events.models import AnonymousId, Event, MessageId
-from enclave.events.schema import AnyEvent, EventErrors, Identify, Track
+from enclave.events.schema import AnyEvent, EventErrors, Identify, Track, in_utc
 from enclave.people import actions as people_actions
 from enclave.people import values, visibility
 from enclave.people.models import FieldDefinition, Person, PersonTag, Tag, sealed_values
@@ -138,18 +138,6 @@ def do_ingest_events(account, events: tuple[AnyEvent, ...] | list[AnyEvent], *,
                                     request=request))
 
 
-def occurred(timestamp: dt.datetime | None, now: dt.datetime) -> dt.datetime:
-    """When an event happened: its timestamp, or ``now`` without one or when it is
-    outside years 1–9999 in UTC (0001-01-01T00:00+14:00 is 1 BC: the database would store
-    a time no reader can load)."""
-    if timestamp is None:
-        return now
-    try:
-        return timestamp.astimezone(dt.UTC)
-    except OverflowError:
-        return now
-
-
 def _retried(run):
     """``run()`` in one transaction; run again when it met an IntegrityError — another
     batch created the same person (email / external id) concurrently, so this batch
@@ -179,8 +167,10 @@ def _ingest(account, events, plan: _Plan, where, *, actor: Principal, rules,
         (account.pk, people.get(i), "track" if isinstance(e, Track) else "identify",
          e.event if isinstance(e, Track) else "",
          e.properties if isinstance(e, Track) else {}, e.message_id or "",
+         # When it happened: as sent, or now without a time or one outside the calendar
+         # in UTC (schema.in_utc); only years 1 and 9999 can be, so only they are looked at.
          e.timestamp if e.timestamp is not None and 1 < e.timestamp.year < 9999
-         else occurred(e.timestamp, now), now, public_id)
+         else (e.timestamp and in_utc(e.timestamp)) or now, now, public_id)
         for i, e in enumerate(events) if i in fresh
     ]
     _insert_events(rows)
@@ -335,20 +325,12 @@ def _link_anonymous(account_id: int, pairs: dict[str, int], now: dt.datetime
 
 
 def _anonymous_people(account_id: int, anonymous_ids: set[str]) -> dict[str, int]:
-    """{anonymous id: person} of those linked (one statement; on PostgreSQL one array
-    parameter, however many ids)."""
+    """{anonymous id: person} of those linked."""
     if not anonymous_ids:
         return {}
-    if connection.vendor != "postgresql":
-        return dict(AnonymousId.objects.filter(account_id=account_id,
-                                               anonymous_id__in=anonymous_ids)
-                    .values_list("anonymous_id", "person_id"))
-    table = AnonymousId._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT anonymous_id, person_id FROM {table} "  # noqa: S608 - table name from the model
-                       "WHERE account_id = %s AND anonymous_id = ANY(%s::text[])",
-                       [account_id, sorted(anonymous_ids)])
-        return dict(cursor.fetchall())
+    return dict(AnonymousId.objects.filter(account_id=account_id,
+                                           anonymous_id__in=anonymous_ids)
+                .values_list("anonymous_id", "person_id"))
 
 
 def _stitch(account_id: int, linked: dict[str, int]) -> None:

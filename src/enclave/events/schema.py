@@ -202,6 +202,16 @@ def _check(event: AnyEvent, nul: bool) -> tuple[str, str] | None:
     return _find_nul(msgspec.structs.asdict(event), "") if nul else None
 
 
+def in_utc(value: dt.datetime) -> dt.datetime | None:
+    """``value`` in UTC, or None when that falls outside years 1–9999
+    (0001-01-01T00:00+14:00 is 1 BC: the database would store a time no reader can
+    load)."""
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        return None
+
+
 def _shallow(value: Any, depth: int = 1) -> bool:
     """True when ``value`` nests at most MAX_PROPERTIES_DEPTH levels (flat properties: one
     pass)."""

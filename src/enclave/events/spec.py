@@ -121,12 +121,7 @@ class Item:
     link: str
 
 
-class _Messages(msgspec.Struct, frozen=True, gc=False):
-    batch: list[Message]
-
-
 _batch = msgspec.json.Decoder(_Batch)
-_messages = msgspec.json.Decoder(_Messages)
 _message = msgspec.json.Decoder(Message)
 _top = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
@@ -198,17 +193,11 @@ def read(body: bytes, call: str) -> Parsed:
         if len(raw) > MAX_MESSAGE_BYTES:
             raise TooLarge(f"Message {i} is over {MAX_MESSAGE_BYTES} bytes; a message may "
                            f"be at most {MAX_MESSAGE_BYTES} bytes.")
-    try:
-        # Fast path: every message in one C call; on any error, one by one below to
-        # report each bad message by position.
-        decoded = _messages.decode(body).batch
-    except msgspec.ValidationError:
-        decoded = [None] * len(outer.batch)
     messages = []
-    for i, (raw, message) in enumerate(zip(outer.batch, decoded, strict=True)):
+    for i, raw in enumerate(outer.batch):
         where = f"batch.{i}"
         try:
-            messages.append(_checked(message or _decode(raw, where), where, nul))
+            messages.append(_checked(_decode(raw, where), where, nul))
         except EventErrors as exc:
             errors.update(exc.errors)
     if errors:
@@ -335,13 +324,13 @@ def occurred_at(times: dict[str, dt.datetime], batch_sent_at: dt.datetime | None
     if base is None:
         return None
     sent = times.get("sent_at") or batch_sent_at
-    try:
-        if sent is not None:
+    if sent is not None:
+        try:
             base = now - (sent - base)
-        base = base.astimezone(dt.UTC)
-    except OverflowError:
-        return None
-    return min(base, now)
+        except OverflowError:
+            return None
+    base = schema.in_utc(base)
+    return None if base is None else min(base, now)
 
 
 def _email(traits: dict) -> str | None:

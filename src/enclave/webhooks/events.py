@@ -115,19 +115,19 @@ def on_audit(event) -> None:
     if event.account_id is None:
         return
     ingested = event.event_type == AuditEventType.EVENTS_INGESTED
+    kind = _FROM_AUDIT.get(event.event_type)
     if ingested:
         extra = event.extra_data
         kinds = ({PERSON_CREATED} if extra.get("people_created") else set()) | (
             {PERSON_UPDATED} if extra.get("people_updated") else set())
     else:
-        kinds = {_FROM_AUDIT[event.event_type]} if event.event_type in _FROM_AUDIT else set()
+        kinds = set() if kind is None else {kind}
     if not kinds:
         return
     endpoints = [(pk, kinds & set(subscribed)) for pk, subscribed in
                  WebhookEndpoint.objects.filter(account_id=event.account_id, state=ACTIVE)
                  .values_list("pk", "event_types") if kinds & set(subscribed)]
     if endpoints:
-        kind = next(iter(kinds))
         _queue(endpoints, _ingested(event.extra_data) if ingested
                else [(kind, *event_of(kind, event))])
 
