@@ -269,6 +269,9 @@ ENCLAVE_API_RATES = {
     "api.ip": "600/min",
     "ingest.key": "30000/min",
     "ingest.ip": "30000/min",
+    # Browser keys (website tracking): per visitor's anonymous id and per client address.
+    "ingest.browser_anonymous": "60/min",
+    "ingest.browser_ip": "600/min",
     "api.auth_failures": "100/min",  # refused keys per client IP, then 429 before lookups
     # Plain-HTTP requests whose exposed credentials are recorded (rows), per client IP and
     # in all; beyond them the request is still refused and its API keys still revoked.

@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from enclave.core import views as core_views
+from enclave.events import tracker
 from enclave.messaging import tracking
 from enclave.messaging.webhooks import esp_inbound, esp_webhook
 from enclave.server import health
@@ -22,6 +23,8 @@ urlpatterns = [
     # Open and click tracking of broadcasts that ask for it (enclave.messaging.tracking).
     path("t/o/<str:token>", tracking.open_pixel, name="track-open"),
     path("t/c/<str:token>", tracking.click, name="track-click"),
+    # The website tracking library (enclave.events.tracker, docs/sdks.md).
+    path(tracker.PATH.lstrip("/"), tracker.library, name="tracking-library"),
     # An email provider's delivery webhooks (enclave.messaging.webhooks).
     path("webhooks/esp/<slug:esp>/", esp_webhook, name="esp-webhook"),
     path("webhooks/esp/<slug:esp>/inbound/", esp_inbound, name="esp-inbound"),

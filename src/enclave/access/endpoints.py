@@ -101,6 +101,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     site("healthz"),
     site("readyz"),
     site("api-docs"),
+    site("tracking-library"),
     # Benchmark baseline (benchmarks/bench_api.py): routed only when
     # settings.ENCLAVE_API_BENCH_VIEW, which live environments refuse.
     site("api-bench-person"),

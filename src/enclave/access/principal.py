@@ -27,6 +27,17 @@ MEMBER, API_KEY = "member", "api_key"
 
 
 @dataclass(frozen=True)
+class BrowserRules:
+    """What a browser key (a website's public tracking key) is held to, beyond its
+    ``events:write`` scope: the origins it works from, whether each call must carry the
+    visitor's consent, and what its identify may do to people (``link`` / ``fill_new``)."""
+
+    origins: tuple[str, ...]
+    require_consent: bool
+    identify_mode: str
+
+
+@dataclass(frozen=True)
 class Principal:
     """Who is acting. Build one with the functions below, never by hand in an edge."""
 
@@ -40,6 +51,8 @@ class Principal:
     # API keys only: the key (named in audit rows by its public id) and its scopes.
     api_key_public_id: str = ""
     scopes: frozenset[str] = frozenset()
+    # Browser keys only (``None`` for every other principal).
+    browser: BrowserRules | None = None
     # Member sessions only: the MemberSession row id.
     session_id: int | None = None
 
@@ -94,7 +107,10 @@ def for_api_key(key, membership, *, member=None) -> Principal:
     return Principal(kind=API_KEY, member=member, account=key.account, membership=membership,
                      perms=perms, member_id=getattr(member, "pk", None),
                      account_id=key.account_id, api_key_public_id=key.public_id,
-                     scopes=frozenset(key.scopes))
+                     scopes=frozenset(key.scopes), browser=(
+                         BrowserRules(tuple(key.allowed_origins), key.require_consent,
+                                      key.identify_mode)
+                         if getattr(key, "kind", "server") == "browser" else None))
 
 
 def permissions_of(membership) -> frozenset[Permission]:

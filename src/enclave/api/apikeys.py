@@ -20,6 +20,11 @@ from enclave.apikeys import access, actions
 class ApiKeySerializer(serializers.Serializer):
     public_id = serializers.CharField()
     name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["server", "browser"])
+    allowed_origins = serializers.ListField(child=serializers.CharField(),
+                                            help_text="browser keys: where they work")
+    require_consent = serializers.BooleanField()
+    identify_mode = serializers.ChoiceField(choices=["link", "fill_new"])
     scopes = serializers.ListField(child=serializers.CharField())
     role_ceiling = serializers.CharField()
     state = serializers.ChoiceField(choices=["active", "grace", "rolled", "expired",
@@ -44,7 +49,10 @@ def _iso(value):
 
 
 def key_json(key) -> dict:
-    return {"public_id": key.public_id, "name": key.name, "scopes": list(key.scopes),
+    return {"public_id": key.public_id, "name": key.name, "kind": key.kind,
+            "allowed_origins": list(key.allowed_origins),
+            "require_consent": key.require_consent, "identify_mode": key.identify_mode,
+            "scopes": list(key.scopes),
             "role_ceiling": key.role_ceiling, "state": key.state(),
             "created_by": key.created_by_id, "created_at": _iso(key.created_at),
             "expires_at": _iso(key.expires_at), "last_used_at": _iso(key.last_used_at),

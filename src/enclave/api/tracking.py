@@ -7,6 +7,14 @@ the ``events:write`` scope; gzip bodies; 200 ``{"success": true}`` only after th
 transaction committed. Errors are problem+json with the members the SDKs read (``code``
 and ``message``): they retry on 5xx and 429 only, so a refused batch is never resent.
 The body is read raw (``events.spec``) and stored by ``events.actions.do_ingest_spec``.
+
+Websites send with a *browser key* (docs/sdks.md, "Website tracking"): the key in the
+body's ``writeKey`` (no Authorization header, so a ``text/plain`` POST needs no CORS
+preflight), accepted only with an ``Origin`` the key lists — answered with that origin in
+``Access-Control-Allow-Origin`` — and limited per visitor's anonymous id
+(``ingest.browser_anonymous``) on top of the per-address limit. A server key is refused
+from any page (a request with an ``Origin``), so a key pasted into a site stops working
+at once instead of leaking quietly.
 """
 
 from __future__ import annotations
@@ -23,9 +31,16 @@ from enclave.api.base import ApiView
 from enclave.api.errors import exception_handler, invalid
 from enclave.api.events import PayloadTooLarge, check_length, is_media
 from enclave.api.parsers import TooDeep
-from enclave.apikeys.auth import WriteKeyAuthentication
-from enclave.apikeys.throttle import IngestIpThrottle, IngestKeyThrottle
-from enclave.core import jsondepth
+from enclave.apikeys.actions import origin_allowed
+from enclave.apikeys.auth import WriteKeyAuthentication, authenticate_request
+from enclave.apikeys.throttle import (
+    IngestIpThrottle,
+    IngestKeyThrottle,
+    RateLimited,
+    ip_exempt,
+)
+from enclave.core import audit, jsondepth
+from enclave.core.ratelimit import hit
 from enclave.events import schema, spec
 from enclave.events.actions import IngestConflict, do_ingest_spec
 
@@ -48,6 +63,86 @@ class Busy(exceptions.APIException):
 class SpecTooLarge(PayloadTooLarge):
     default_detail = (f"A request may carry at most {spec.MAX_BATCH_BYTES} bytes and a "
                       f"message at most {spec.MAX_MESSAGE_BYTES} bytes.")
+
+
+class OriginNotAllowed(exceptions.PermissionDenied):
+    problem_slug = "origin-not-allowed"
+
+
+# At most this many distinct anonymous ids of one request count against their limits (a
+# browser sends one; more is a client that is not a visitor's browser).
+_MAX_BROWSER_VISITORS = 10
+
+
+def _inflated(django_request) -> bytes:
+    """The request body with its gzip undone (once per request), or the call's error."""
+    body = getattr(django_request, "_enclave_spec_body", None)
+    if body is None:
+        check_length(django_request.META.get("CONTENT_LENGTH"), spec.MAX_BATCH_BYTES,
+                     SpecTooLarge)
+        try:
+            body = spec.inflate(django_request.body,
+                                django_request.META.get("HTTP_CONTENT_ENCODING", ""))
+        except spec.TooLarge as exc:
+            raise SpecTooLarge(str(exc)) from None
+        except spec.BodyError as exc:
+            raise exceptions.ParseError(str(exc)) from None
+        django_request._enclave_spec_body = body
+    return body
+
+
+class SpecKeyAuthentication(WriteKeyAuthentication):
+    """The key from the Authorization header (Basic user name or Bearer), else from the
+    body's ``writeKey`` (browser libraries)."""
+
+    def authenticate(self, request):
+        django_request = getattr(request, "_request", request)
+        if django_request.META.get("HTTP_AUTHORIZATION", "").strip():
+            return super().authenticate(request)
+        token = spec.write_key(_inflated(django_request))
+        if token is None:
+            return None
+        principal = authenticate_request(django_request, token=token)
+        return principal.member, principal
+
+
+def _origin(django_request) -> str:
+    return django_request.META.get("HTTP_ORIGIN", "")
+
+
+def _check_origin(principal, django_request) -> None:
+    origin = _origin(django_request)
+    if principal.browser is None:
+        if origin:
+            raise OriginNotAllowed("This is a server key: it never works from a web page. "
+                                   "Use a browser key there, and revoke this one if it "
+                                   "was published.")
+        return
+    if not origin:
+        raise OriginNotAllowed("A browser key works only from a web page on one of its "
+                               "origins (the request has no Origin header).")
+    if not origin_allowed(origin, principal.browser.origins):
+        raise OriginNotAllowed("This browser key does not work from this origin; add the "
+                               "site's origin to the key.")
+
+
+def _browser_limits(principal, parsed: spec.Parsed, django_request) -> None:
+    """A browser key's limits: ``ingest.browser_ip`` per client address and
+    ``ingest.browser_anonymous`` per visitor's anonymous id (calls without one count under
+    the key's empty id)."""
+    visitors = sorted({str(m.anonymous_id or "") for m, _ in parsed.messages})
+    if len(visitors) > _MAX_BROWSER_VISITORS:
+        raise exceptions.PermissionDenied(
+            f"A browser sends calls of one visitor; this request names {len(visitors)}.")
+    ip = audit.client_ip(django_request)
+    counters = [("ingest.browser_ip", f"{principal.api_key_public_id}:ip:{ip}")] if ip \
+        and not ip_exempt(ip) else []
+    counters += [("ingest.browser_anonymous", f"{principal.api_key_public_id}:{v}")
+                 for v in visitors]
+    for name, ident in counters:
+        decision = hit(name, ident)
+        if not decision.allowed:
+            raise RateLimited(wait=decision.retry_after)
 
 
 def _spec_exception_handler(exc, context):
@@ -79,13 +174,29 @@ class _CallSchema(AutoSchema):
 class SpecIngestView(ApiView):
     """One call of the tracking spec (``call``: ``batch`` or the call's type)."""
 
-    authentication_classes = [WriteKeyAuthentication]
+    authentication_classes = [SpecKeyAuthentication]
     throttle_classes = [IngestIpThrottle, IngestKeyThrottle]
     schema = _CallSchema()
     call = "batch"
 
     def get_exception_handler(self):
         return _spec_exception_handler
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # key, scope, permission, rate limits
+        _check_origin(request.auth, request._request)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # A browser key's page may read the answer (errors included) from its origins.
+        principal = getattr(request._request, "principal", None)
+        origin = _origin(request._request)
+        if principal is not None and principal.browser is not None and \
+                origin_allowed(origin, principal.browser.origins):
+            response["Access-Control-Allow-Origin"] = origin.strip()
+            response["Access-Control-Expose-Headers"] = "Retry-After"
+        response["Vary"] = "Origin"
+        return response
 
     @extend_schema(
         tags=["events"],
@@ -112,12 +223,11 @@ class SpecIngestView(ApiView):
             raise exceptions.UnsupportedMediaType(
                 content_type or "(none)", detail="Send the calls as application/json "
                                                  "(UTF-8), gzip-encoded or not.")
-        check_length(django_request.META.get("CONTENT_LENGTH"), spec.MAX_BATCH_BYTES,
-                     SpecTooLarge)
+        body = _inflated(django_request)
         try:
-            body = spec.inflate(django_request.body,
-                                django_request.META.get("HTTP_CONTENT_ENCODING", ""))
             parsed = spec.read(body, self.call)
+            if request.auth.browser is not None:
+                _browser_limits(request.auth, parsed, django_request)
             do_ingest_spec(request.auth.account, parsed, actor=request.auth,
                            request=django_request)
         except spec.TooLarge as exc:

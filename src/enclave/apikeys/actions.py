@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -21,7 +23,17 @@ from enclave.access.permissions import ROLE_PERMISSIONS, Permission
 from enclave.access.principal import MEMBER, NotAuthorized, Principal, authorize
 from enclave.access.scopes import CEILINGS, SCOPES, ceiling_permissions
 from enclave.apikeys import tokens
-from enclave.apikeys.models import POLICY_MAX_DAYS, POLICY_MIN_DAYS, ApiKey, ApiKeyPolicy
+from enclave.apikeys.models import (
+    BROWSER,
+    IDENTIFY_LINK,
+    IDENTIFY_MODES,
+    KINDS,
+    POLICY_MAX_DAYS,
+    POLICY_MIN_DAYS,
+    SERVER,
+    ApiKey,
+    ApiKeyPolicy,
+)
 from enclave.core import audit, clock
 from enclave.core.actions import path_without_credentials
 from enclave.core.models import AuditEventType
@@ -29,6 +41,11 @@ from enclave.core.models import AuditEventType
 MAC_PURPOSE = "tokens"
 MAX_NAME_LENGTH = 100
 MAX_ALLOWED_NETWORKS = 50
+MAX_ALLOWED_ORIGINS = 20
+BROWSER_SCOPES = ["events:write"]
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"(\*\.)?({_LABEL}\.)*{_LABEL}")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 class ApiKeyRuleError(Exception):
@@ -125,6 +142,99 @@ def clean_networks(values) -> list[str]:
     return sorted(set(out))
 
 
+def clean_kind(value) -> str:
+    kind = str(value or SERVER).strip().lower()
+    if kind not in KINDS:
+        raise ValidationError({"kind": f"Choose one of: {', '.join(KINDS)}."})
+    return kind
+
+
+def clean_origin(value) -> str:
+    """One allowed origin, normalised: ``https://host[:port]`` (``http://`` only for
+    localhost), a ``*.`` prefix for every subdomain of a host; no path, query or user."""
+    text = str(value).strip().lower().rstrip("/")
+    shown = f"{text[:80]!r}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise ValidationError({"allowed_origins": f"{shown} is not an origin."}) from None
+    host = parts.hostname or ""
+    if (parts.scheme not in ("https", "http") or parts.path or parts.query
+            or parts.fragment or "@" in parts.netloc or not host):
+        raise ValidationError({"allowed_origins": f"{shown} is not an origin: give the "
+                                                  "scheme and host only, like "
+                                                  "https://www.example.com."})
+    local = parts.netloc.split(":")[0] in _LOCAL_HOSTS or host == "::1"
+    if parts.scheme == "http" and not local:
+        raise ValidationError({"allowed_origins": f"{shown}: a site that tracks must be "
+                                                  "served over https (http only for "
+                                                  "localhost)."})
+    if not local and (not _HOST.fullmatch(host) or "." not in host.removeprefix("*.")):
+        raise ValidationError({"allowed_origins": f"{shown} is not a host name a site can "
+                                                  "have."})
+    bracketed = f"[{host}]" if ":" in host else host
+    default = {"https": 443, "http": 80}[parts.scheme]  # browsers leave it out of Origin
+    return f"{parts.scheme}://{bracketed}" + (f":{port}" if port and port != default else "")
+
+
+def origin_allowed(origin: str, allowed) -> bool:
+    """Whether the request's ``Origin`` header is one of a browser key's origins (exact,
+    or under a ``*.`` origin: any subdomain of its host, same scheme and port)."""
+    origin = origin.strip().lower()
+    if not origin or origin == "null":
+        return False
+    for entry in allowed:
+        if origin == entry:
+            return True
+        scheme, _, rest = entry.partition("://*.")
+        if rest:
+            o_scheme, _, o_rest = origin.partition("://")
+            if o_scheme == scheme and o_rest.endswith("." + rest) and \
+                    "/" not in o_rest and "@" not in o_rest:
+                return True
+    return False
+
+
+def clean_origins(values) -> list[str]:
+    if isinstance(values, str):
+        values = values.replace(",", " ").split()
+    out = sorted({clean_origin(v) for v in values or ()})
+    if not out:
+        raise ValidationError({"allowed_origins": "A browser key needs at least one "
+                                                  "allowed origin (the site it runs on)."})
+    if len(out) > MAX_ALLOWED_ORIGINS:
+        raise ValidationError({"allowed_origins": f"At most {MAX_ALLOWED_ORIGINS} origins."})
+    return out
+
+
+def clean_identify_mode(value) -> str:
+    mode = str(value or IDENTIFY_LINK).strip().lower()
+    if mode not in IDENTIFY_MODES:
+        raise ValidationError({"identify_mode": f"Choose one of: {', '.join(IDENTIFY_MODES)}."})
+    return mode
+
+
+def _browser_settings(kind, *, scopes, networks, origins, require_consent, identify_mode
+                      ) -> dict:
+    """A browser key's fixed shape: the ``events:write`` scope only, no IP allowlist
+    (visitors come from anywhere), at least one origin. Server keys take no browser
+    settings."""
+    if kind == SERVER:
+        if origins or require_consent or identify_mode not in (None, "", IDENTIFY_LINK):
+            raise ValidationError({"kind": "Allowed origins, consent and identify rules "
+                                           "are settings of browser keys."})
+        return {}
+    if scopes and list(scopes) != BROWSER_SCOPES and scopes != ",".join(BROWSER_SCOPES):
+        raise ValidationError({"scopes": "A browser key has the events:write scope only."})
+    if networks:
+        raise ValidationError({"allowed_ips": "A browser key is used by visitors from any "
+                                              "address: it has no IP allowlist."})
+    return {"allowed_origins": clean_origins(origins),
+            "require_consent": bool(require_consent),
+            "identify_mode": clean_identify_mode(identify_mode)}
+
+
 def clean_days(value, *, field: str = "expires_days") -> int:
     if value in (None, ""):
         return settings.API_KEY_DEFAULT_DAYS
@@ -159,7 +269,7 @@ def _new_public_id() -> str:
 
 
 def _issue(account_id: int, *, name, scopes, ceiling, networks, days, actor: Principal,
-           predecessor=None) -> tuple[str, ApiKey]:
+           predecessor=None, kind=SERVER, browser=None) -> tuple[str, ApiKey]:
     """Insert a key row; returns the token (only here, once)."""
     public_id = _new_public_id()
     token = tokens.make_token(settings.ENCLAVE_ENV, public_id)
@@ -169,38 +279,55 @@ def _issue(account_id: int, *, name, scopes, ceiling, networks, days, actor: Pri
         account_id=account_id, public_id=public_id, name=name, secret_mac=tag,
         mac_version=version, scopes=scopes, role_ceiling=ceiling, allowed_ips=networks,
         created_by=actor.member, creator_membership=actor.membership, created_at=now,
-        expires_at=now + dt.timedelta(days=days), predecessor=predecessor)
+        expires_at=now + dt.timedelta(days=days), predecessor=predecessor, kind=kind,
+        **(browser or {}))
     return token, key
 
 
+def _browser_of(key: ApiKey) -> dict:
+    return ({"allowed_origins": list(key.allowed_origins),
+             "require_consent": key.require_consent, "identify_mode": key.identify_mode}
+            if key.kind == BROWSER else {})
+
+
 def _key_extra(key: ApiKey, **more) -> dict:
-    return {"api_key": key.public_id, "scopes": list(key.scopes),
+    return {"api_key": key.public_id, "kind": key.kind, "scopes": list(key.scopes),
             "role_ceiling": key.role_ceiling, "expires_at": key.expires_at.isoformat(),
-            "allowed_networks": len(key.allowed_ips), **more}
+            "allowed_networks": len(key.allowed_ips), **_browser_of(key), **more}
 
 
 # --- actions ---
 
-def do_create_api_key(account, *, name, scopes, role_ceiling=None, allowed_ips=(),
-                      expires_days=None, actor: Principal, request=None
-                      ) -> tuple[str, ApiKey]:
+def do_create_api_key(account, *, name, scopes=(), role_ceiling=None, allowed_ips=(),
+                      expires_days=None, kind=SERVER, allowed_origins=(),
+                      require_consent=False, identify_mode=None, actor: Principal,
+                      request=None) -> tuple[str, ApiKey]:
     """Create a key; returns ``(token, key)`` — the token exists only in this return value.
 
     Needs ``api_keys.manage``. The role ceiling (default: the creator's own role or the
     best built-in fit) may not exceed the creator's permissions, and each scope must fit
-    under the ceiling. Raises PermissionDenied or ValidationError (field → message).
+    under the ceiling. A ``browser`` key (a website's tracking key, ``apikeys.browser``)
+    has the ``events:write`` scope only, no IP allowlist, its ``allowed_origins``, whether
+    visitors must consent first and its ``identify_mode``. Raises PermissionDenied or
+    ValidationError (field → message).
     """
     account_id = getattr(account, "pk", account)
     _require_member_manager(actor, account_id)
     creator_perms = actor.perms
     name = clean_name(name)
+    kind = clean_kind(kind)
     ceiling = clean_ceiling(role_ceiling or default_ceiling(creator_perms), creator_perms)
-    scopes = clean_scopes(scopes, ceiling_permissions(ceiling) & creator_perms)
+    browser = _browser_settings(kind, scopes=scopes, networks=allowed_ips,
+                                origins=allowed_origins, require_consent=require_consent,
+                                identify_mode=identify_mode)
+    scopes = clean_scopes(BROWSER_SCOPES if browser else scopes,
+                          ceiling_permissions(ceiling) & creator_perms)
     networks = clean_networks(allowed_ips)
     days = clean_days(expires_days)
     with transaction.atomic():
         token, key = _issue(account_id, name=name, scopes=scopes, ceiling=ceiling,
-                            networks=networks, days=days, actor=actor)
+                            networks=networks, days=days, actor=actor, kind=kind,
+                            browser=browser)
         audit.record(AuditEventType.API_KEY_CREATED, actor=actor, account_id=account_id,
                      request=request, target_type="api_key", target_id=key.public_id,
                      extra=_key_extra(key))
@@ -234,7 +361,8 @@ def do_roll_api_key(key: ApiKey, *, actor: Principal, grace_hours=None, expires_
         locked.save(update_fields=["rolled_at", "grace_until"])
         token, successor = _issue(locked.account_id, name=locked.name, scopes=scopes,
                                   ceiling=ceiling, networks=list(locked.allowed_ips),
-                                  days=days, actor=actor, predecessor=locked)
+                                  days=days, actor=actor, predecessor=locked,
+                                  kind=locked.kind, browser=_browser_of(locked))
         audit.record(AuditEventType.API_KEY_ROLLED, actor=actor, account_id=locked.account_id,
                      request=request, target_type="api_key", target_id=locked.public_id,
                      extra=_key_extra(successor, api_key=locked.public_id,

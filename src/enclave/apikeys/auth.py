@@ -168,15 +168,18 @@ def authenticate_token(token: str, ip: str | None) -> Principal:
     return for_api_key(key, membership, member=member)
 
 
-def authenticate_request(request: HttpRequest, *, basic: bool = False) -> Principal:
+def authenticate_request(request: HttpRequest, *, basic: bool = False,
+                         token: str | None = None) -> Principal:
     """The principal of the request's key (for :class:`ApiKeyAuthentication`), or an
     ``errors.ApiKeyError`` (the API exception handler renders it). Also sets
     ``request.principal``. An address over the ``api.auth_failures`` limit of refused
-    keys gets ``throttle.RateLimited`` (429) before any lookup."""
+    keys gets ``throttle.RateLimited`` (429) before any lookup. ``token``: the key as
+    found elsewhere than the Authorization header (a browser library's body)."""
     ip = audit.client_ip(request)
     throttle.refuse_if_failing(ip)
     try:
-        principal = authenticate_token(credential_from(request, basic=basic), ip)
+        principal = authenticate_token(token if token is not None
+                                       else credential_from(request, basic=basic), ip)
     except errors.ApiKeyError:
         throttle.count_failure(ip)
         raise

@@ -16,7 +16,18 @@ def add_apikeys_parser(sub) -> argparse.ArgumentParser:
     p = cmds.add_parser("create", help="create a key for a member (prints the token once)")
     p.add_argument("--account", required=True, help="account id")
     p.add_argument("--member", required=True, help="the creating member's email")
-    p.add_argument("--scopes", required=True, help="comma-separated, e.g. people:read,events:write")
+    p.add_argument("--scopes", default="",
+                   help="comma-separated, e.g. people:read,events:write (server keys)")
+    p.add_argument("--kind", default="server", choices=["server", "browser"],
+                   help="browser: a website's tracking key (events:write from its origins)")
+    p.add_argument("--allowed-origins", default="",
+                   help="browser keys: the sites' origins, comma-separated "
+                        "(https://www.example.com, https://*.example.com)")
+    p.add_argument("--require-consent", action="store_true",
+                   help="browser keys: refuse calls without the visitor's consent")
+    p.add_argument("--identify-mode", default=None, choices=["link", "fill_new"],
+                   help="browser keys: identify links the visitor only (link, default) or "
+                        "also fills the fields of people it creates (fill_new)")
     p.add_argument("--role-ceiling", default=None, help="built-in role (default: member's)")
     p.add_argument("--name", required=True)
     p.add_argument("--expires-days", default=None)
@@ -77,14 +88,16 @@ def create(args: argparse.Namespace) -> int:
     try:
         token, key = do_create_api_key(
             account, name=args.name, scopes=args.scopes, role_ceiling=args.role_ceiling,
-            allowed_ips=args.allowed_ips, expires_days=args.expires_days,
-            actor=principal_for(member, account.pk))
+            allowed_ips=args.allowed_ips, expires_days=args.expires_days, kind=args.kind,
+            allowed_origins=args.allowed_origins, require_consent=args.require_consent,
+            identify_mode=args.identify_mode, actor=principal_for(member, account.pk))
     except ValidationError as exc:
         return _fail(_messages(exc))
     except PermissionDenied as exc:
         return _fail(f"{args.member} may not create keys in account {account.pk}: {exc}")
     print(token)
-    print(f"created {key.public_id} ({', '.join(key.scopes)}; ceiling {key.role_ceiling}; "
+    print(f"created {key.kind} key {key.public_id} ({', '.join(key.scopes)}; ceiling "
+          f"{key.role_ceiling}; "
           f"expires {key.expires_at:%Y-%m-%d}) — the token above is shown only once",
           file=sys.stderr)
     return 0

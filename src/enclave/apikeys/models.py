@@ -14,6 +14,15 @@ from enclave.core import clock
 
 POLICY_MIN_DAYS, POLICY_MAX_DAYS, POLICY_DEFAULT_DAYS = 1, 365, 90
 
+SERVER, BROWSER = "server", "browser"
+KINDS = (SERVER, BROWSER)
+# What a browser key's identify may do to people (the account's identify rule):
+# ``link`` — link the visitor's anonymous id to the userId's person, never set a field;
+# ``fill_new`` — also set traits as fields of a person that call creates (never of an
+# existing person).
+IDENTIFY_LINK, IDENTIFY_FILL_NEW = "link", "fill_new"
+IDENTIFY_MODES = (IDENTIFY_LINK, IDENTIFY_FILL_NEW)
+
 
 class ApiKey(models.Model):
     """One API key of one account, created by a member (its permissions bound the key)."""
@@ -27,6 +36,11 @@ class ApiKey(models.Model):
     scopes = models.JSONField(default=list)
     role_ceiling = models.CharField(max_length=16)
     allowed_ips = models.JSONField(default=list)  # CIDR strings; empty = any address
+    # ``browser``: a website's tracking key (public by design; ``apikeys.browser``).
+    kind = models.CharField(max_length=8, default=SERVER)
+    allowed_origins = models.JSONField(default=list)  # browser keys: exact origins
+    require_consent = models.BooleanField(default=False)
+    identify_mode = models.CharField(max_length=8, default=IDENTIFY_LINK)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True,
                                    on_delete=models.SET_NULL, related_name="+")
     # The creator's membership when the key was made. Removing the member deletes it and
@@ -52,6 +66,9 @@ class ApiKey(models.Model):
             models.CheckConstraint(
                 condition=models.Q(rolled_at__isnull=True) | models.Q(grace_until__isnull=False),
                 name="apikey_rolled_has_grace"),
+            models.CheckConstraint(condition=models.Q(kind__in=KINDS), name="apikey_kind"),
+            models.CheckConstraint(condition=models.Q(identify_mode__in=IDENTIFY_MODES),
+                                   name="apikey_identify_mode"),
         ]
 
     def __str__(self) -> str:

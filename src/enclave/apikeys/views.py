@@ -9,6 +9,7 @@ token is in no URL). Revoking is never made harder than one click. What each rou
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -17,8 +18,10 @@ from django.utils.cache import add_never_cache_headers
 from enclave.access.permissions import Permission
 from enclave.access.scopes import CEILINGS, SCOPE_DESCRIPTIONS
 from enclave.apikeys import access, actions
+from enclave.apikeys.models import BROWSER
 from enclave.core import clock
 from enclave.core.views import render_error_page
+from enclave.events import tracker
 
 
 def _errors(exc: ValidationError) -> dict[str, list[str]]:
@@ -56,7 +59,20 @@ def _form_context(ctx, data=None, errors=None) -> dict:
             "chosen_scopes": data.get("scopes", []),
             "ceiling": data.get("role_ceiling") or actions.default_ceiling(ctx.perms),
             "name": data.get("name", ""), "allowed_ips": data.get("allowed_ips", ""),
-            "expires_days": data.get("expires_days", ""), "errors": errors or {}}
+            "expires_days": data.get("expires_days", ""),
+            "kind": data.get("kind") or "server",
+            "allowed_origins": data.get("allowed_origins", ""),
+            "require_consent": data.get("require_consent", False),
+            "identify_mode": data.get("identify_mode") or "link", "errors": errors or {}}
+
+
+def _created(request, token: str, key, rolled=None) -> HttpResponse:
+    snippet = (tracker.snippet(settings.CONFIG.public_url, token,
+                               require_consent=key.require_consent)
+               if key.kind == BROWSER else None)
+    return _no_store(render(request, "apikeys/created.html",
+                            {"token": token, "key": key, "rolled": rolled,
+                             "snippet": snippet}, status=201))
 
 
 def key_create(request: HttpRequest) -> HttpResponse:
@@ -66,17 +82,25 @@ def key_create(request: HttpRequest) -> HttpResponse:
     data = {"name": request.POST.get("name", ""), "scopes": request.POST.getlist("scopes"),
             "role_ceiling": request.POST.get("role_ceiling", ""),
             "allowed_ips": request.POST.get("allowed_ips", ""),
-            "expires_days": request.POST.get("expires_days", "")}
+            "expires_days": request.POST.get("expires_days", ""),
+            "kind": request.POST.get("kind", "server"),
+            "allowed_origins": request.POST.get("allowed_origins", ""),
+            "require_consent": request.POST.get("require_consent") == "on",
+            "identify_mode": request.POST.get("identify_mode", "")}
+    browser = data["kind"] == BROWSER
     try:
         token, key = actions.do_create_api_key(
-            ctx.account, name=data["name"], scopes=data["scopes"],
+            ctx.account, name=data["name"], scopes=[] if browser else data["scopes"],
             role_ceiling=data["role_ceiling"] or None, allowed_ips=data["allowed_ips"],
-            expires_days=data["expires_days"] or None, actor=ctx, request=request)
+            expires_days=data["expires_days"] or None, kind=data["kind"],
+            allowed_origins=data["allowed_origins"] if browser else (),
+            require_consent=browser and data["require_consent"],
+            identify_mode=data["identify_mode"] if browser else None, actor=ctx,
+            request=request)
     except ValidationError as exc:
         return render(request, "apikeys/form.html", _form_context(ctx, data, _errors(exc)),
                       status=422)
-    return _no_store(render(request, "apikeys/created.html",
-                            {"token": token, "key": key, "rolled": None}, status=201))
+    return _created(request, token, key)
 
 
 def key_roll(request: HttpRequest, public_id: str) -> HttpResponse:
@@ -91,8 +115,7 @@ def key_roll(request: HttpRequest, public_id: str) -> HttpResponse:
         return render_error_page(request, 422, "Cannot roll this key", messages)
     except actions.ApiKeyRuleError as exc:
         return render_error_page(request, 409, "Cannot roll this key", str(exc))
-    return _no_store(render(request, "apikeys/created.html",
-                            {"token": token, "key": successor, "rolled": key}, status=201))
+    return _created(request, token, successor, rolled=key)
 
 
 def key_revoke(request: HttpRequest, public_id: str) -> HttpResponse:

@@ -136,6 +136,9 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         for name, value in headers.response_headers(request.csp_nonce).items():
             response[name] = value
+        if getattr(response, "cross_origin_resource", False):
+            # A file other sites load by design (the tracking library).
+            response["Cross-Origin-Resource-Policy"] = "cross-origin"
         if getattr(response, "sandboxed_document", False):
             response["Content-Security-Policy"] = headers.SANDBOXED_DOCUMENT_CSP
             response["X-DNS-Prefetch-Control"] = "off"

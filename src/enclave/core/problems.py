@@ -60,6 +60,10 @@ PROBLEMS: dict[str, ProblemType] = {
                     "Send the body as application/json."),
         ProblemType("rate-limited", 429, "Too many requests",
                     "Slow down; retry after the number of seconds in Retry-After."),
+        ProblemType("origin-not-allowed", 403, "Origin not allowed",
+                    "A browser key works only from the origins listed on it (the Origin "
+                    "header of the page that sends); a server key never works from a web "
+                    "page. Nothing was stored."),
         ProblemType("unavailable", 503, "Database unavailable",
                     "The database cannot take the request right now (a failover or "
                     "maintenance); nothing was changed. Retry after Retry-After seconds."),

@@ -39,7 +39,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from enclave.access.permissions import Permission
-from enclave.access.principal import Principal, authorize
+from enclave.access.principal import NotAuthorized, Principal, authorize
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
 from enclave.events import spec
@@ -201,6 +201,13 @@ def do_ingest_spec(account, parsed: spec.Parsed, *, actor: Principal,
     the stored event's properties. Raises EventErrors (nothing stored), NotAuthorized.
     """
     authorize(actor, P.EVENTS_WRITE, account_id=account.pk)
+    browser = actor.browser
+    if browser is not None:  # a website's public key: its narrower rules (spec.for_browser)
+        try:
+            parsed = spec.for_browser(parsed, require_consent=browser.require_consent,
+                                      fill_new=browser.identify_mode == "fill_new")
+        except spec.CallNotAllowed as exc:
+            raise NotAuthorized(str(exc)) from None
     now = clock.now()
     # Traits only map onto custom fields in an identify: no query for other batches.
     custom_keys = frozenset(FieldDefinition.objects.filter(account_id=account.pk)
@@ -219,7 +226,8 @@ def do_ingest_spec(account, parsed: spec.Parsed, *, actor: Principal,
         _refused_fields(events, rules, where)
         plan = _clean_identify(account, events, where, lenient=True)
         return _retried(lambda: _ingest_spec(account, items, plan, where, now, actor=actor,
-                                             rules=rules, request=request, attach=attach))
+                                             rules=rules, request=request, attach=attach,
+                                             browser=browser is not None))
     except EventErrors as exc:
         raise _spec_errors(exc.errors) from None
 
@@ -242,13 +250,14 @@ def _spec_errors(errors: dict[str, list[str]]) -> EventErrors:
 
 
 def _ingest_spec(account, items: list, plan: _Plan, where, now: dt.datetime, *,
-                 actor: Principal, rules, request, attach: bool) -> IngestResult:
+                 actor: Principal, rules, request, attach: bool, browser: bool
+                 ) -> IngestResult:
     events = tuple(item.event for item in items)
     _lock_anonymous_ids(account.pk, items)
     fresh = _claim_message_ids(account.pk, events, now)
     duplicates = tuple(i for i in range(len(events)) if i not in fresh)
     people, created, changed = _upsert_people(account, events, fresh, plan, now, where,
-                                              rules=rules)
+                                              rules=rules, only_new=browser)
     pairs: dict[str, int] = {}
     for i, item in enumerate(items):
         if i in fresh and item.link and i in people:
@@ -517,10 +526,13 @@ class _People:
 
 
 def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.datetime,
-                   where, *, rules: dict[str, str]
+                   where, *, rules: dict[str, str], only_new: bool = False
                    ) -> tuple[dict[int, int], tuple[int, ...], dict[int, list[str]]]:
     """Resolve each fresh event's person (creating it when absent) and apply identify
-    data. Returns ({position: person id}, ids created, {id updated: fields changed})."""
+    data. Returns ({position: person id}, ids created, {id updated: fields changed}).
+
+    ``only_new`` (browser keys): people are found by external id only, and identify data
+    is applied only to a person this batch creates — never to an existing one."""
     wanted = [(i, e) for i, e in enumerate(events) if i in fresh and (e.email or e.external_id)]
     if not wanted:
         return {}, (), {}
@@ -538,9 +550,12 @@ def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.dateti
     for i, event in wanted:
         email = event.email.strip().lower() if event.email else None
         ext = event.external_id.strip() if event.external_id else None
-        person = people.find(email, ext) or people.add(account, email, ext, now)
+        if only_new:
+            person = people.find(None, ext) or people.add(account, None, ext, now)
+        else:
+            person = people.find(email, ext) or people.add(account, email, ext, now)
         resolved[i] = person
-        if isinstance(event, Identify):
+        if isinstance(event, Identify) and (not only_new or person in people.new):
             builtin, custom, tags = plan.cleaned[i]
             problem = _apply_identify(people, person, builtin, custom, plan.sealed_keys,
                                       rules=rules)

@@ -312,6 +312,79 @@ def _checked(message: Message, where: str, nul: bool = True
     return message, {k: v for k, v in times.items() if v}
 
 
+# --- browser keys -----------------------------------------------------------------------
+# A browser key is public (it is in the site's pages), so what it can do is narrow
+# (docs/sdks.md, "Website tracking"): page, track and identify only; the visitor's
+# consent on every call when its key requires it; people named by userId only (never by
+# an email trait, which would let anyone attach their visit to someone's address); and
+# traits — in identify or in context — set no field of an existing person.
+BROWSER_CALLS = ("page", "track", "identify")
+CONSENT_CATEGORY = "analytics"
+
+
+class CallNotAllowed(ValueError):
+    """A browser key sent a call it may not make (403). ``str()`` is safe to show."""
+
+
+def write_key(body: bytes) -> str | None:
+    """The ``writeKey`` member of a (inflated) body — how browser libraries send the key,
+    without an Authorization header (which would need a CORS preflight). None when the
+    body holds none (or is not a JSON object: the call's own reading reports that)."""
+    try:
+        jsondepth.check(body)
+        raw = _top.decode(body).get("writeKey")
+        value = raw is not None and msgspec.json.decode(raw)
+    except (jsondepth.TooDeep, msgspec.DecodeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def consented(context: dict | None) -> bool:
+    """The call carries the visitor's consent to analytics: the spec's consent object,
+    ``context.consent.categoryPreferences`` with ``analytics`` (any case) true."""
+    consent = (context or {}).get("consent")
+    preferences = consent.get("categoryPreferences") if isinstance(consent, dict) else None
+    if not isinstance(preferences, dict):
+        return False
+    return any(k.lower() == CONSENT_CATEGORY and v is True for k, v in preferences.items()
+               if isinstance(k, str))
+
+
+def for_browser(parsed: Parsed, *, require_consent: bool, fill_new: bool) -> Parsed:
+    """``parsed`` as a browser key may send it: CallNotAllowed for a call other than
+    page, track and identify; EventErrors for a call without consent when the key
+    requires it; context traits removed; an identify's traits kept only when it names a
+    userId and ``fill_new`` (they then set the fields of a person the call creates)."""
+    refused = [i for i, (m, _) in enumerate(parsed.messages) if m.type not in BROWSER_CALLS]
+    if refused:
+        where = f"message {refused[0]}" if parsed.batched else "this call"
+        raise CallNotAllowed(f"A browser key may send page, track and identify calls only; "
+                             f"{where} is {parsed.messages[refused[0]][0].type}. Send the "
+                             "others from your servers with a server key.")
+    if require_consent:
+        errors = {}
+        for i, (message, _) in enumerate(parsed.messages):
+            if not consented({**parsed.context, **(message.context or {})}):
+                errors[schema._join(f"batch.{i}" if parsed.batched else "",
+                                    "context.consent")] = [
+                    "This key sends only with the visitor's consent: "
+                    "context.consent.categoryPreferences.analytics must be true."]
+        if errors:
+            raise EventErrors(errors)
+    messages = []
+    for message, times in parsed.messages:
+        context = message.context
+        if context and "traits" in context:
+            context = {k: v for k, v in context.items() if k != "traits"}
+        traits = message.traits if (message.type == "identify" and fill_new
+                                    and message.user_id is not None) else None
+        if context is not message.context or traits is not message.traits:
+            message = msgspec.structs.replace(message, context=context, traits=traits)
+        messages.append((message, times))
+    top = {k: v for k, v in parsed.context.items() if k != "traits"}
+    return Parsed(tuple(messages), parsed.sent_at, top, parsed.batched)
+
+
 # --- mapping onto ingest ---------------------------------------------------------------
 
 def occurred_at(times: dict[str, dt.datetime], batch_sent_at: dt.datetime | None,
