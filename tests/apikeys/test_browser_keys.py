@@ -139,6 +139,11 @@ class TestKeysPage:
         assert "requireConsent: true" in text
         assert "/t/v1/analytics.js" in text
 
+    def test_keys_page_lists_a_browser_keys_origins(self, world):
+        browser_key(world, require_consent=True)
+        text = world.client("owner").get("/app/api-keys/").text
+        assert f"browser key for {SITE}; consent required" in text
+
     def test_browser_key_with_a_bad_origin_is_shown_the_form_again(self, world):
         response = world.client("owner").post("/app/api-keys/new/", {
             **self.FORM, "allowed_origins": "http://www.shop.example"})
