@@ -286,6 +286,31 @@ class TestStatusByRole:
             assert response.json()["type"].endswith(f"/problems/{slug}")
 
 
+# Every endpoint that takes a key (the public ones, health and the OpenAPI document, take
+# none and answer anyone).
+BROWSER_REFUSED = [e for e in GENERATED if not e.browser and e.scope is not None]
+
+
+@pytest.mark.django_db
+class TestBrowserKeys:
+    """A browser key is public (it is in a website's pages): every endpoint but the
+    tracking spec's refuses it, whatever its scope would allow."""
+
+    @pytest.mark.parametrize("endpoint", BROWSER_REFUSED, ids=_id)
+    def test_browser_key_is_refused_outside_the_tracking_calls(self, world, endpoint):
+        prepare(world)
+        token, _ = make_key(world.account, world.members["owner"], scopes=[],
+                            kind="browser", allowed_origins=["https://www.shop.example"])
+        response = call(ApiClient(token), endpoint, url_for(endpoint, world), world)
+        assert response.status_code == 403, response.content[:500]
+        assert response.json()["type"].endswith("/problems/insufficient-scope")
+
+    def test_only_the_tracking_calls_take_browser_keys(self):
+        assert {e.name for e in GENERATED if e.browser} == {
+            f"api-ingest-{c}" for c in ("batch", "identify", "track", "page", "screen",
+                                        "group", "alias")}
+
+
 # Responses about the World's person: every personal field × every case.
 PERSON_PAGES = [e for e in GENERATED if e.shows_people and not (
     e.name == "api-people" and e.method == "POST")]

@@ -43,7 +43,8 @@ class TestOrigins:
         "http://www.shop.example", "https://www.shop.example/path", "https://shop.example?x=1",
         "https://user@shop.example", "ftp://shop.example", "www.shop.example", "https://",
         "https://*", "https://localhost-not", "https://exa mple.com", "https://shop.example:99999",
-        "javascript:alert(1)",
+        "javascript:alert(1)", "https://*.github.io", "https://*.co.uk", "https://*.com",
+        "https://*.1.2.3",
     ])
     def test_what_is_not_an_https_origin_is_refused(self, given):
         with pytest.raises(ValidationError) as raised:
@@ -106,9 +107,10 @@ class TestCreate:
         assert field in raised.value.message_dict
 
     def test_too_many_origins_are_refused(self, world):
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError) as raised:
             browser_key(world, allowed_origins=[f"https://s{i}.shop.example"
                                                 for i in range(21)])
+        assert "At most 20" in raised.value.message_dict["allowed_origins"][0]
 
     def test_audit_row_records_the_browser_settings(self, world):
         _, key = browser_key(world, require_consent=True, identify_mode="fill_new")

@@ -118,7 +118,8 @@ class TestTrackingInChromium:
         site.pages["/pricing"] = page_html(
             live, token, 'enclave.page("Pricing"); enclave.track("Clicked buy", {plan: "pro"});')
         tab = chromium.new_page()
-        tab.goto(f"{site.origin}/pricing?utm_source=newsletter&utm_campaign=spring")
+        tab.goto(f"{site.origin}/pricing?utm_source=newsletter&utm_campaign=spring"
+                 "#access_token=from-a-sign-in-flow")
         found = wait_for(live, account, 2)
         assert [(t, n) for t, n, _, _ in found] == [("page", "Pricing"),
                                                    ("track", "Clicked buy")]
@@ -126,6 +127,7 @@ class TestTrackingInChromium:
         assert {a for _, _, a, _ in found} == {anonymous}
         assert json.loads(found[0][3])["campaign"] == {"source": "newsletter",
                                                         "name": "spring"}
+        assert "access_token" not in found[0][3]  # the URL's #fragment stays in the page
 
     def test_library_changed_on_the_way_is_refused_by_the_browser(self, live, site,
                                                                  chromium):
@@ -155,6 +157,21 @@ class TestTrackingInChromium:
         assert [(t, n) for t, n, _, _ in found] == [("page", "Home")]
         assert tab.evaluate("Object.keys(localStorage).sort()") == [
             "enclave_ajs_anonymous_id"]
+
+    def test_visitor_who_refuses_leaves_nothing_behind(self, live, site, chromium):
+        account, token = browser_key(live, site)
+        site.pages["/"] = page_html(live, token, "")
+        tab = chromium.new_page()
+        tab.goto(f"{site.origin}/")
+        assert tab.evaluate("Object.keys(localStorage)") == ["enclave_ajs_anonymous_id"]
+        sent = []
+        tab.on("request", lambda r: sent.append(r.url) if "/api/ingest/" in r.url else None)
+        tab.evaluate('enclave.consent(false); enclave.identify("u-1"); enclave.reset(); '
+                     'enclave.track("After refusing");')
+        tab.wait_for_load_state("networkidle")
+        assert tab.evaluate("Object.keys(localStorage)") == []
+        assert sent == []
+        assert wait_for(live, account, 1, timeout=1) == []
 
     def test_page_on_another_origin_is_refused(self, live, site, chromium):
         other = Site()

@@ -122,20 +122,33 @@ class TestOrigins:
         token, _ = browser_key(world, allowed_origins=["https://*.shop.example"])
         response = Page(token, "https://shop.example").send(
             "track", {"anonymousId": "v-1", "event": "Read"})
-        assert response.status_code == 403
+        assert (response.status_code, slug(response)) == (403, "origin-not-allowed")
 
     def test_server_key_is_refused_from_a_web_page(self, world):
         token, _ = make_key(world.account, world.members["owner"], scopes=["events:write"])
-        response = Page(token).send("track", {"anonymousId": "v-1", "event": "Clicked"})
+        response = ApiClient(token).post(url("track"), {"anonymousId": "v-1",
+                                                        "event": "Clicked"}, HTTP_ORIGIN=SITE)
         assert (response.status_code, slug(response)) == (403, "origin-not-allowed")
         assert "server key" in response.json()["detail"]
         assert events(world).count() == 0
 
-    def test_server_key_in_the_body_works_from_a_server(self, world):
+    def test_server_key_in_the_body_is_refused(self, world):
         token, _ = make_key(world.account, world.members["owner"], scopes=["events:write"])
         response = Page(token, origin=None).send("track", {"userId": "u-1", "event": "Paid"})
-        assert response.status_code == 200
-        assert events(world).count() == 1
+        assert (response.status_code, slug(response)) == (401, "key-malformed")
+        assert events(world).count() == 0
+
+    def test_server_key_in_a_plain_http_body_is_revoked(self, world):
+        from django.test import Client
+
+        token, key = make_key(world.account, world.members["owner"], scopes=["events:write"])
+        response = Client().post(url("track"), json.dumps(
+            {"userId": "u-1", "event": "Paid", "writeKey": token}),
+            content_type="text/plain")
+        assert response.status_code == 403
+        key.refresh_from_db()
+        assert key.exposed_at is not None
+        assert key.revoked_at is not None
 
     def test_browser_key_in_the_authorization_header_is_held_to_its_origins(self, world):
         token, _ = browser_key(world)
@@ -183,9 +196,38 @@ class TestWhatABrowserKeyMaySend:
         assert "message 1" in response.json()["detail"]
         assert events(world).count() == 0
 
-    def test_browser_key_cannot_read_anything(self, page):
-        response = ApiClient(page.key).get("/api/v1/people")
-        assert response.status_code == 403
+    def test_browser_key_is_refused_by_native_ingest(self, page, world):
+        response = ApiClient(page.key).post("/api/v1/events", {
+            "type": "identify", "email": PERSON["email"], "fields": {"first_name": "Mallory"}},
+            HTTP_ORIGIN=SITE)
+        assert (response.status_code, slug(response)) == (403, "insufficient-scope")
+        world.person.refresh_from_db()
+        assert world.person.first_name == PERSON["first_name"]
+
+    def test_native_ingest_action_refuses_a_browser_principal(self, page, world):
+        from enclave.access.principal import NotAuthorized
+        from enclave.apikeys.auth import authenticate_token
+        from enclave.events.actions import do_ingest_events
+        from enclave.events.schema import Track
+
+        with pytest.raises(NotAuthorized):
+            do_ingest_events(world.account, [Track(event="x")],
+                             actor=authenticate_token(page.key, None))
+        assert events(world).count() == 0
+
+    def test_track_naming_an_unknown_user_id_creates_nobody(self, page, world):
+        before = Person.objects.filter(account=world.account).count()
+        response = page.send("track", {"userId": "u-404", "anonymousId": "v-1",
+                                       "event": "Clicked"})
+        assert response.status_code == 200
+        assert Person.objects.filter(account=world.account).count() == before
+        assert events(world).get().person_id is None
+
+    def test_track_naming_a_known_user_id_is_theirs(self, page, world):
+        world.person.external_id = "u-1"
+        world.person.save(update_fields=["external_id"])
+        page.send("track", {"userId": "u-1", "anonymousId": "v-1", "event": "Clicked"})
+        assert events(world).get().person_id == world.person.pk
 
     def test_identify_links_the_visitor_but_never_changes_an_existing_person(
             self, page, world):
@@ -222,8 +264,9 @@ class TestWhatABrowserKeyMaySend:
         world.person.external_id = "u-1"
         world.person.save(update_fields=["external_id"])
         token, _ = browser_key(world, identify_mode="fill_new")
-        Page(token).send("identify", {"userId": "u-1", "anonymousId": "v-1",
-                                      "traits": {"firstName": "Mallory"}})
+        response = Page(token).send("identify", {"userId": "u-1", "anonymousId": "v-1",
+                                                 "traits": {"firstName": "Mallory"}})
+        assert response.status_code == 200
         world.person.refresh_from_db()
         assert world.person.first_name == PERSON["first_name"]
 
@@ -273,6 +316,7 @@ class TestConsent:
         response = Page(token).send("page", {"anonymousId": "v-1", "context": {
             "consent": {"categoryPreferences": {"analytics": False, "ads": True}}}})
         assert response.status_code == 422
+        assert events(world).count() == 0
 
     def test_key_without_the_requirement_takes_calls_without_consent(self, page, world):
         assert page.send("page", {"anonymousId": "v-1"}).status_code == 200
@@ -303,8 +347,33 @@ class TestLimits:
         response = page.send("batch", {"batch": [
             {"type": "track", "anonymousId": f"v-{i}", "event": "Clicked"}
             for i in range(11)]})
-        assert response.status_code == 403
+        assert (response.status_code, slug(response)) == (403, "forbidden")
         assert events(world).count() == 0
+
+    def test_request_with_many_calls_is_refused(self, page, world):
+        response = page.send("batch", {"batch": [
+            {"type": "track", "anonymousId": "v-1", "event": "Clicked"} for _ in range(21)]})
+        assert (response.status_code, slug(response)) == (403, "forbidden")
+        assert events(world).count() == 0
+
+    @override_settings(ENCLAVE_API_RATES={"ingest.browser_anonymous": "3/min",
+                                          "ingest.browser_ip": "100/min",
+                                          "ingest.key": "100/min", "ingest.ip": "100/min"})
+    def test_each_call_of_a_batch_counts_against_the_visitors_limit(self, page, world):
+        response = page.send("batch", {"batch": [
+            {"type": "track", "anonymousId": "v-1", "event": "Clicked"} for _ in range(4)]})
+        assert response.status_code == 429
+        assert events(world).count() == 0
+
+    @override_settings(ENCLAVE_API_RATES={"ingest.browser_anonymous": "100/min",
+                                          "ingest.browser_ip": "100/min",
+                                          "ingest.key": "2/min", "ingest.ip": "100/min"})
+    def test_refused_origin_does_not_spend_the_keys_limit(self, page, world):
+        page.origin = "https://evil.example"
+        assert [page.send("track", {"anonymousId": "v-1", "event": "x"}).status_code
+                for _ in range(3)] == [403, 403, 403]
+        page.origin = SITE
+        assert page.send("track", {"anonymousId": "v-1", "event": "x"}).status_code == 200
 
     def test_audit_row_names_the_browser_key(self, page, world):
         page.send("track", {"anonymousId": "v-1", "event": "Clicked"})

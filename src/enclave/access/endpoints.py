@@ -58,6 +58,9 @@ class Endpoint:
     # A public form other sites post to (a subscribe form embedded on an account's site):
     # no CSRF token can come with it (accounts.middleware.CrossSiteFormMiddleware).
     cross_site: bool = False
+    # An API endpoint a browser key (a website's public tracking key) may call; every
+    # other endpoint refuses browser keys whatever their scope (api.base.HasScope).
+    browser: bool = False
 
     def __post_init__(self) -> None:
         # The registry's own invariants, checked when the module is imported.
@@ -74,6 +77,8 @@ class Endpoint:
         if self.cross_site and (self.surface != WEB or self.access != PUBLIC
                                 or self.method != "POST"):
             raise ValueError(f"{self.name}: only a public web POST takes cross-site posts")
+        if self.browser and self.surface != API:
+            raise ValueError(f"{self.name}: browser keys are API keys")
 
 
 def web(name: str, method: str, access: str, permission: Permission | None = None,
@@ -368,7 +373,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # when a batch identifies or references people.
     api("api-events", "POST", "events:write", P.EVENTS_WRITE),
     # The tracking spec's calls (Segment / RudderStack SDKs): the same rules as ingest.
-    *(api(f"api-ingest-{call}", "POST", "events:write", P.EVENTS_WRITE)
+    # Browser keys reach them too (and their action holds them to page / track /
+    # identify: events.spec.for_browser); nothing else.
+    *(api(f"api-ingest-{call}", "POST", "events:write", P.EVENTS_WRITE, browser=True)
       for call in ("batch", "identify", "track", "page", "screen", "group", "alias")),
 )
 

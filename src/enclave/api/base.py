@@ -44,9 +44,13 @@ class HasScope(BasePermission):
         principal = request.auth
         if not isinstance(principal, Principal) or not principal.is_api_key:
             raise key_errors.KeyMissing()
-        scope = endpoint_of(request, view).scope
-        if scope is not None and not principal.has_scope(scope):
-            raise key_errors.InsufficientScope(scope)
+        endpoint = endpoint_of(request, view)
+        if principal.browser is not None and not endpoint.browser:
+            raise key_errors.InsufficientScope(detail=(
+                "A browser key sends page, track and identify calls to /api/ingest/v1 "
+                "only; use a server key here."))
+        if endpoint.scope is not None and not principal.has_scope(endpoint.scope):
+            raise key_errors.InsufficientScope(endpoint.scope)
         return True
 
 

@@ -27,10 +27,13 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import exceptions
 from rest_framework.request import Request
 
+from enclave.access.principal import Principal
 from enclave.api.base import ApiView
 from enclave.api.errors import exception_handler, invalid
 from enclave.api.events import PayloadTooLarge, check_length, is_media
 from enclave.api.parsers import TooDeep
+from enclave.apikeys import errors as key_errors
+from enclave.apikeys import throttle
 from enclave.apikeys.actions import origin_allowed
 from enclave.apikeys.auth import WriteKeyAuthentication, authenticate_request
 from enclave.apikeys.throttle import (
@@ -69,9 +72,10 @@ class OriginNotAllowed(exceptions.PermissionDenied):
     problem_slug = "origin-not-allowed"
 
 
-# At most this many distinct anonymous ids of one request count against their limits (a
-# browser sends one; more is a client that is not a visitor's browser).
+# A browser sends one visitor's calls, a few at a time: more anonymous ids or more calls in
+# one request is a client that is not a visitor's browser.
 _MAX_BROWSER_VISITORS = 10
+_MAX_BROWSER_MESSAGES = 20
 
 
 def _inflated(django_request) -> bytes:
@@ -92,17 +96,25 @@ def _inflated(django_request) -> bytes:
 
 
 class SpecKeyAuthentication(WriteKeyAuthentication):
-    """The key from the Authorization header (Basic user name or Bearer), else from the
-    body's ``writeKey`` (browser libraries)."""
+    """The key from the Authorization header (Basic user name or Bearer), else — browser
+    keys only — from the body's ``writeKey`` (browser libraries). A server key is never
+    taken from a body: bodies are not where secrets go (a plain-HTTP body is searched
+    for keys all the same: ``core.actions.credentials_in_request``)."""
 
     def authenticate(self, request):
         django_request = getattr(request, "_request", request)
         if django_request.META.get("HTTP_AUTHORIZATION", "").strip():
             return super().authenticate(request)
+        # An address over its limit of refused keys costs no decompression either.
+        throttle.refuse_if_failing(audit.client_ip(django_request))
         token = spec.write_key(_inflated(django_request))
         if token is None:
             return None
         principal = authenticate_request(django_request, token=token)
+        if principal.browser is None:
+            raise key_errors.KeyMalformed(
+                "Send a server key as the Basic user name (or Bearer token); only browser "
+                "keys are read from the body's writeKey.")
         return principal.member, principal
 
 
@@ -130,15 +142,19 @@ def _browser_limits(principal, parsed: spec.Parsed, django_request) -> None:
     """A browser key's limits: ``ingest.browser_ip`` per client address and
     ``ingest.browser_anonymous`` per visitor's anonymous id (calls without one count under
     the key's empty id)."""
-    visitors = sorted({str(m.anonymous_id or "") for m, _ in parsed.messages})
-    if len(visitors) > _MAX_BROWSER_VISITORS:
+    visitors = [str(m.anonymous_id or "") for m, _ in parsed.messages]
+    if len(set(visitors)) > _MAX_BROWSER_VISITORS:
         raise exceptions.PermissionDenied(
-            f"A browser sends calls of one visitor; this request names {len(visitors)}.")
+            f"A browser sends calls of one visitor; this request names {len(set(visitors))}.")
+    if len(visitors) > _MAX_BROWSER_MESSAGES:
+        raise exceptions.PermissionDenied(
+            f"A browser key sends at most {_MAX_BROWSER_MESSAGES} calls per request.")
     ip = audit.client_ip(django_request)
     counters = [("ingest.browser_ip", f"{principal.api_key_public_id}:ip:{ip}")] if ip \
         and not ip_exempt(ip) else []
+    # Each call counts (a batch is not a way around the per-visitor limit).
     counters += [("ingest.browser_anonymous", f"{principal.api_key_public_id}:{v}")
-                 for v in visitors]
+                 for v in sorted(visitors)]
     for name, ident in counters:
         decision = hit(name, ident)
         if not decision.allowed:
@@ -182,9 +198,11 @@ class SpecIngestView(ApiView):
     def get_exception_handler(self):
         return _spec_exception_handler
 
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)  # key, scope, permission, rate limits
-        _check_origin(request.auth, request._request)
+    def check_permissions(self, request):
+        # The origin first: a page that may not use the key spends none of its limits.
+        if isinstance(request.auth, Principal):
+            _check_origin(request.auth, request._request)
+        super().check_permissions(request)  # rate limits, scope, permission
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -10,6 +10,7 @@ use ``enclave apikeys`` (shell access is the stronger proof).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import re
 from urllib.parse import urlsplit
@@ -173,6 +174,10 @@ def clean_origin(value) -> str:
     if not local and (not _HOST.fullmatch(host) or "." not in host.removeprefix("*.")):
         raise ValidationError({"allowed_origins": f"{shown} is not a host name a site can "
                                                   "have."})
+    if host.startswith("*.") and _too_wide(host[2:]):
+        raise ValidationError({"allowed_origins": f"{shown} would allow every site under a "
+                                                  "public suffix (or an address); name your "
+                                                  "own domain."})
     bracketed = f"[{host}]" if ":" in host else host
     default = {"https": 443, "http": 80}[parts.scheme]  # browsers leave it out of Origin
     return f"{parts.scheme}://{bracketed}" + (f":{port}" if port and port != default else "")
@@ -194,6 +199,20 @@ def origin_allowed(origin: str, allowed) -> bool:
                     "/" not in o_rest and "@" not in o_rest:
                 return True
     return False
+
+
+@functools.cache
+def _suffixes():
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def _too_wide(domain: str) -> bool:
+    """A wildcard's domain that many unrelated owners share: a public suffix (``co.uk``,
+    ``github.io``) or an IP address's tail."""
+    return all(label.isdigit() for label in domain.split(".")) or \
+        _suffixes().is_public(domain)
 
 
 def clean_origins(values) -> list[str]:

@@ -77,7 +77,29 @@ def _places(request: HttpRequest) -> list[tuple[str, str, bool]]:
     raw_query = meta.get("QUERY_STRING", "")
     places += [("query", raw_query, False), ("query", unquote_plus(raw_query), False),
                ("path", request.path, False)]
+    body = _small_body(request)
+    if body:
+        places.append(("body", body, False))
     return places
+
+
+_BODY_SEARCHED = 512 * 1024
+
+
+def _small_body(request: HttpRequest) -> str:
+    """A plain, small request body as text (a key may be in one: the tracking spec's
+    ``writeKey``); "" for none, a large one or a compressed one."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return ""
+    if not 0 < length <= _BODY_SEARCHED or request.META.get(
+            "HTTP_CONTENT_ENCODING", "").strip().lower() not in ("", "identity"):
+        return ""
+    try:
+        return request.body.decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 - an unreadable body holds nothing to find
+        return ""
 
 
 def credentials_in_request(request: HttpRequest) -> list[tuple[str, str]]:

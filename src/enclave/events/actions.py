@@ -124,8 +124,13 @@ def do_ingest_events(account, events: tuple[AnyEvent, ...] | list[AnyEvent], *,
     may acknowledge durably). Raises EventErrors (422, nothing stored), NotAuthorized
     (403). Who may call: the ingest view, with the authenticated key's principal.
     ``batched`` says whether errors are located as ``batch.<i>.<field>`` or ``<field>``.
+    A browser key (public by design) may not: it sends only through
+    :func:`do_ingest_spec`, which holds it to its rules.
     """
     authorize(actor, P.EVENTS_WRITE, account_id=account.pk)
+    if actor.browser is not None:
+        raise NotAuthorized("A browser key sends page, track and identify calls only, to "
+                            "/api/ingest/v1.")
     events = tuple(events)
     touches_people = any(isinstance(e, Identify) or e.email or e.external_id for e in events)
     if touches_people:
@@ -531,8 +536,10 @@ def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.dateti
     """Resolve each fresh event's person (creating it when absent) and apply identify
     data. Returns ({position: person id}, ids created, {id updated: fields changed}).
 
-    ``only_new`` (browser keys): people are found by external id only, and identify data
-    is applied only to a person this batch creates — never to an existing one."""
+    ``only_new`` (browser keys): people are found by external id only, only an identify
+    creates one (a page or track naming an unknown userId is stored without a person),
+    and identify data is applied only to a person this batch creates — never to an
+    existing one."""
     wanted = [(i, e) for i, e in enumerate(events) if i in fresh and (e.email or e.external_id)]
     if not wanted:
         return {}, (), {}
@@ -551,7 +558,11 @@ def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.dateti
         email = event.email.strip().lower() if event.email else None
         ext = event.external_id.strip() if event.external_id else None
         if only_new:
-            person = people.find(None, ext) or people.add(account, None, ext, now)
+            person = people.find(None, ext)
+            if person is None:
+                if not isinstance(event, Identify):
+                    continue  # a browser's page / track names no one new
+                person = people.add(account, None, ext, now)
         else:
             person = people.find(email, ext) or people.add(account, email, ext, now)
         resolved[i] = person

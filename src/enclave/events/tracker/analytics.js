@@ -32,10 +32,20 @@
     return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
   }
 
-  function mayStore() { return options && (!options.requireConsent || consent === true); }
+  // Storage is neither read nor written without leave: before consent when it is
+  // required, and never after the visitor refused.
+  function mayStore() {
+    return options && consent !== false && (!options.requireConsent || consent === true);
+  }
 
   function read(name) {
+    if (!mayStore()) { return null; }
     try { return window.localStorage.getItem(PREFIX + name); } catch (e) { return null; }
+  }
+
+  function restore() {
+    ids.anonymousId = read("anonymous_id") || ids.anonymousId || uuid();
+    ids.userId = read("user_id") || ids.userId;
   }
 
   function write(name, value) {
@@ -64,8 +74,11 @@
   }
 
   function pageProperties() {
-    return {path: window.location.pathname, referrer: document.referrer,
-            search: window.location.search, title: document.title, url: window.location.href};
+    // Never the #fragment: sign-in flows put tokens there.
+    var url = window.location.href.split("#")[0];
+    var referrer = document.referrer.split("#")[0];
+    return {path: window.location.pathname, referrer: referrer,
+            search: window.location.search, title: document.title, url: url};
   }
 
   function context() {
@@ -97,7 +110,7 @@
   }
 
   function send(call, fields) {
-    if (!options) { return; }
+    if (!options || consent === false) { return; }  // a visitor who refused: nothing goes
     if (options.requireConsent && consent !== true) {
       if (consent === null && waiting.length < MAX_WAITING) { waiting.push([call, fields]); }
       return;
@@ -117,8 +130,7 @@
       options = {writeKey: String(settings.writeKey),
                  host: String(settings.host || ownOrigin).replace(/\/+$/, ""),
                  requireConsent: settings.requireConsent === true};
-      ids.anonymousId = read("anonymous_id") || uuid();
-      ids.userId = read("user_id");
+      restore();
       persist();
       return enclave;
     },
@@ -145,6 +157,7 @@
       var queued = waiting;
       waiting = [];
       if (consent) {
+        restore();
         persist();
         queued.forEach(function (call) { send(call[0], call[1]); });
       } else {
