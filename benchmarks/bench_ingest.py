@@ -15,7 +15,8 @@ properties), the key as the Basic user name, same clients, same rounds. Target: 
 events/s >= 0.8x native ingest's in the same run.
 
 Knobs: ENCLAVE_BENCH_EVENTS (events per round, default 30000), ENCLAVE_BENCH_ROUNDS
-(interleaved rounds, best counts; default 3), ENCLAVE_BENCH_CLIENTS (client threads and
+(interleaved rounds, best counts — for the spec ratio the median
+round's native/spec ratio; default 5), ENCLAVE_BENCH_CLIENTS (client threads and
 baseline connections, default 4), ENCLAVE_BENCH_PG_HOST / _PORT.
 """
 
@@ -29,6 +30,7 @@ import json
 import os
 import secrets
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -272,14 +274,19 @@ def measure(events: int, clients: int, rounds: int = 1) -> dict:
             "http_eps": events / min(served), "raw_eps": events / min(raw),
             "ratio": min(raw) / min(served), "bulk_eps": events / min(bulk),
             "bulk_ratio": min(bulk) / min(served), "stored": stored,
-            "spec_eps": events / min(spec), "spec_ratio": min(served) / min(spec),
+            # Each round sends native then spec back to back: the ratio of the two within a
+            # round shares the machine's load of the moment; the median round counts
+            # (best-of of each side alone mixed a quiet native round with a busy spec one).
+            "spec_eps": events / min(spec),
+            "spec_ratios": [a / b for a, b in zip(served, spec, strict=True)],
+            "spec_ratio": statistics.median(a / b for a, b in zip(served, spec, strict=True)),
             "spec_stored": spec_stored}
 
 
 def main() -> None:
     events = int(os.environ.get("ENCLAVE_BENCH_EVENTS", "30000"))
     clients = int(os.environ.get("ENCLAVE_BENCH_CLIENTS", "4"))
-    rounds = int(os.environ.get("ENCLAVE_BENCH_ROUNDS", "3"))
+    rounds = int(os.environ.get("ENCLAVE_BENCH_ROUNDS", "5"))
     try:
         result = measure(events, clients, rounds)
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
@@ -300,7 +307,8 @@ def main() -> None:
     print(f"ratio HTTPS / raw: {result['ratio']:.2f} ({ok_ratio} the {TARGET_RATIO} target)")
     print(f"tracking spec batch call (/api/ingest/v1/batch, same events): "
           f"{result['spec_eps']:9.0f} events/s, {result['spec_ratio']:.2f}x native ingest "
-          f"({ok_spec} the {TARGET_SPEC_RATIO} target)")
+          f"(median of the rounds' {', '.join(f'{r:.2f}' for r in result['spec_ratios'])}; "
+          f"{ok_spec} the {TARGET_SPEC_RATIO} target)")
     print(f"reference: executemany of every row in ONE transaction, one connection: "
           f"{result['bulk_eps']:8.0f} events/s (ratio {result['bulk_ratio']:.2f})")
 

@@ -234,6 +234,7 @@ def _camel(name: str) -> str:
 _IDS = {name: _camel(name) for name in ("user_id", "anonymous_id", "previous_id",
                                          "group_id", "message_id")}
 _TIMES = {name: _camel(name) for name in ("timestamp", "original_timestamp", "sent_at")}
+_ID_NAMES = tuple(_IDS.items())
 
 
 def _checked(message: Message, where: str, nul: bool = True
@@ -247,9 +248,13 @@ def _checked(message: Message, where: str, nul: bool = True
         errors[schema._join(where, name)] = [text]
 
     ids = {}
-    for name, camel in _IDS.items():
+    for name, camel in _ID_NAMES:
         value = getattr(message, name)
-        if value is None:
+        # The common case first: text that is already as stored (one visible character at
+        # each end, short, no NUL) needs nothing more.
+        if value is None or (type(value) is str and 0 < len(value) <= ID_MAX
+                             and not value[0].isspace() and not value[-1].isspace()
+                             and "\x00" not in value):
             continue
         if isinstance(value, float):
             if not value.is_integer() or abs(value) >= 2**63:
