@@ -226,8 +226,10 @@ class SpecIngestView(ApiView):
             "calls one message. Bodies may be gzip (`Content-Encoding: gzip`), at most "
             "500 KB decompressed, 32 KB per message. A batch is all or nothing; 200 is sent "
             "after it is committed; `messageId` deduplicates for 24 hours. Members the "
-            "spec defines beyond these (`integrations`, `channel`, `writeKey`...) are "
-            "ignored. See docs/sdks.md."),
+            "spec defines beyond these (`integrations`, `channel`...) are ignored. A "
+            "website's browser key is sent as the body's `writeKey` instead, from a page "
+            "on one of its origins, and may send `page`, `track` and `identify` only. "
+            "See docs/sdks.md."),
         responses={200: {"type": "object", "properties": {"success": {"const": True}},
                          "required": ["success"]}},
         examples=[OpenApiExample("track", request_only=True, value={
