@@ -45,6 +45,14 @@ class TestOpenApi:
         path = _documented_path(endpoint)
         assert endpoint.method.lower() in schema["paths"].get(path, {}), path
 
+    @pytest.mark.parametrize("endpoint", [e for e in endpoints.of_surface(endpoints.API)
+                                          if e.scope is not None],
+                             ids=lambda e: f"{e.method}:{e.name}")
+    def test_every_keyed_endpoint_documents_its_key_and_its_refusals(self, schema, endpoint):
+        operation = schema["paths"][_documented_path(endpoint)][endpoint.method.lower()]
+        assert operation.get("security") in ([{"apiKey": []}], [{"writeKey": []}])
+        assert {"401", "403", "422"} <= set(operation["responses"])
+
     def test_keys_are_a_bearer_security_scheme(self, schema):
         assert schema["components"]["securitySchemes"]["apiKey"] == {
             **schema["components"]["securitySchemes"]["apiKey"],

@@ -51,14 +51,16 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
 
 
 class WriteKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "enclave.apikeys.auth.WriteKeyAuthentication"
+    # The tracking calls' authentication (drf-spectacular matches the exact class).
+    target_class = "enclave.api.tracking.SpecKeyAuthentication"
     name = "writeKey"
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "basic",
                 "description": "The tracking spec's SDKs: an Enclave API key as the Basic "
                                "user name, no password (`Authorization: Bearer <key>` works "
-                               "too)."}
+                               "too). A website's browser key goes in the body's "
+                               "`writeKey` instead."}
 
 
 def _problem_schema() -> dict:
