@@ -143,9 +143,10 @@ def _browser_limits(principal, parsed: spec.Parsed, django_request) -> None:
     ``ingest.browser_anonymous`` per visitor's anonymous id (calls without one count under
     the key's empty id)."""
     visitors = [str(m.anonymous_id or "") for m, _ in parsed.messages]
-    if len(set(visitors)) > _MAX_BROWSER_VISITORS:
+    distinct = len(set(visitors))
+    if distinct > _MAX_BROWSER_VISITORS:
         raise exceptions.PermissionDenied(
-            f"A browser sends calls of one visitor; this request names {len(set(visitors))}.")
+            f"A browser sends calls of one visitor; this request names {distinct}.")
     if len(visitors) > _MAX_BROWSER_MESSAGES:
         raise exceptions.PermissionDenied(
             f"A browser key sends at most {_MAX_BROWSER_MESSAGES} calls per request.")

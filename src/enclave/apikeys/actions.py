@@ -46,7 +46,7 @@ MAX_ALLOWED_ORIGINS = 20
 BROWSER_SCOPES = ["events:write"]
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOST = re.compile(rf"(\*\.)?({_LABEL}\.)*{_LABEL}")
-_LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 class ApiKeyRuleError(Exception):
@@ -101,10 +101,15 @@ def clean_name(name) -> str:
     return name
 
 
-def clean_scopes(scopes, ceiling_perms: frozenset[str]) -> list[str]:
+def _scope_list(scopes) -> list[str]:
+    """Scopes as given: a list, or one text separated by commas or spaces."""
     if isinstance(scopes, str):
-        scopes = [s for s in scopes.replace(" ", ",").split(",") if s]
-    scopes = list(scopes or ())
+        return [s for s in scopes.replace(" ", ",").split(",") if s]
+    return list(scopes or ())
+
+
+def clean_scopes(scopes, ceiling_perms: frozenset[str]) -> list[str]:
+    scopes = _scope_list(scopes)
     if not scopes:
         raise ValidationError({"scopes": "Choose at least one scope."})
     unknown = [s for s in scopes if s not in SCOPES]
@@ -166,7 +171,7 @@ def clean_origin(value) -> str:
         raise ValidationError({"allowed_origins": f"{shown} is not an origin: give the "
                                                   "scheme and host only, like "
                                                   "https://www.example.com."})
-    local = parts.netloc.split(":")[0] in _LOCAL_HOSTS or host == "::1"
+    local = host in _LOCAL_HOSTS
     if parts.scheme == "http" and not local:
         raise ValidationError({"allowed_origins": f"{shown}: a site that tracks must be "
                                                   "served over https (http only for "
@@ -244,7 +249,7 @@ def _browser_settings(kind, *, scopes, networks, origins, require_consent, ident
             raise ValidationError({"kind": "Allowed origins, consent and identify rules "
                                            "are settings of browser keys."})
         return {}
-    if scopes and list(scopes) != BROWSER_SCOPES and scopes != ",".join(BROWSER_SCOPES):
+    if _scope_list(scopes) not in ([], BROWSER_SCOPES):
         raise ValidationError({"scopes": "A browser key has the events:write scope only."})
     if networks:
         raise ValidationError({"allowed_ips": "A browser key is used by visitors from any "

@@ -414,18 +414,14 @@ def _insert_events(rows: list[tuple], columns: tuple[str, ...] = _EVENT_COLUMNS)
         if connection.vendor == "postgresql":
             encode = msgspec.json.encode
             with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                if json_at == [4]:  # native ingest's rows: the hot path, no list copies
-                    for row in rows:
-                        copy.write_row((*row[:4], encode(row[4]).decode(), *row[5:]))
-                    return
-                if json_at == [4, 10] and len(columns) == 11:  # the tracking spec's rows
-                    for row in rows:
-                        copy.write_row((*row[:4], encode(row[4]).decode(), *row[5:10],
-                                        encode(row[10]).decode()))
-                    return
+                # One way for every column set (native and spec rows): copy the row and
+                # encode its JSON columns in place — faster than rebuilding the row
+                # around them, or testing each value's position.
                 for row in rows:
-                    copy.write_row([encode(v).decode() if i in json_at else v
-                                    for i, v in enumerate(row)])
+                    values = list(row)
+                    for i in json_at:
+                        values[i] = encode(values[i]).decode()
+                    copy.write_row(values)
             return
         marks = ", ".join(["%s"] * len(columns))
         cursor.executemany(
