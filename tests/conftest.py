@@ -11,6 +11,8 @@ from django.test import Client
 
 from enclave.testing.live import run_enclave
 
+# The fake Stripe and billing turned on against it (tests/billing, and the audit triggers).
+pytest_plugins = ["tests.billing.stripe_fixtures"]
 ARTIFACTS = Path(os.environ.get("ENCLAVE_TEST_ARTIFACTS", "test-artifacts")).resolve()
 
 

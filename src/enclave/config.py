@@ -143,6 +143,13 @@ class Config:
     # refused wins.
     outbound_allow: tuple[str, ...] = ()
     outbound_deny: tuple[str, ...] = ()
+    # Billing (enclave.billing): off by default (no plan limits); ``stripe`` with the
+    # secret key and webhook signing secret in files (never the database or the logs).
+    billing: str = "off"
+    stripe_secret_key_file: Path | None = None
+    stripe_webhook_secret_file: Path | None = None
+    stripe_api_base: str | None = None
+    billing_grace_days: int = 7
 
     @property
     def is_live(self) -> bool:
@@ -233,6 +240,7 @@ def load(env: dict[str, str] | None = None) -> Config:
         **_log_settings(env),
         **_backup_settings(env, var_dir),
         **_api_key_settings(env),
+        **_billing_settings(env, name),
         dns_servers=_dns_servers(env),
         outbound_allow=_networks(env, "ENCLAVE_OUTBOUND_ALLOW"),
         outbound_deny=_networks(env, "ENCLAVE_OUTBOUND_DENY"),
@@ -242,6 +250,55 @@ def load(env: dict[str, str] | None = None) -> Config:
 
 
 EMAIL_BACKENDS = ("file", "console", "smtp", "esp")
+BILLING_MODES = ("off", "stripe")
+
+
+def _billing_settings(env: dict[str, str], env_name: str) -> dict:
+    """``ENCLAVE_BILLING`` (``off``: no plan limits, nothing asked of Stripe; ``stripe``:
+    Checkout, the customer portal, webhooks and plan limits). Stripe's secret key and
+    webhook signing secret come from files (the secrets directory or a file a KMS agent
+    writes); production refuses Stripe test-mode keys, and test and dev refuse live-mode
+    keys (production is sandboxed from testing). ``ENCLAVE_STRIPE_API_BASE`` points the SDK at
+    another server (a local fake in tests): https://, or http:// to this machine only."""
+    mode = _get(env, "ENCLAVE_BILLING", "off")
+    if mode not in BILLING_MODES:
+        raise ConfigError("ENCLAVE_BILLING",
+                          f"must be one of {', '.join(BILLING_MODES)}, got {mode!r}")
+    grace = _int(env, "ENCLAVE_BILLING_GRACE_DAYS", 7, low=0, high=60)
+    if mode == "off":
+        return {"billing": mode, "billing_grace_days": grace}
+    key_file = _secret_file(env, "ENCLAVE_STRIPE_SECRET_KEY_FILE")
+    if key_file is None:
+        raise ConfigError("ENCLAVE_STRIPE_SECRET_KEY_FILE",
+                          "billing through Stripe needs the secret key in a file")
+    key = key_file.read_text(encoding="utf-8").strip()
+    if not key.startswith(("sk_", "rk_")):
+        raise ConfigError("ENCLAVE_STRIPE_SECRET_KEY_FILE",
+                          f"{key_file} does not hold a Stripe secret or restricted key")
+    live_key = key.startswith(("sk_live_", "rk_live_"))
+    if env_name == "production" and not live_key:
+        raise ConfigError("ENCLAVE_STRIPE_SECRET_KEY_FILE",
+                          "production refuses a Stripe test-mode key")
+    if env_name not in LIVE_ENVIRONMENTS and live_key:
+        raise ConfigError("ENCLAVE_STRIPE_SECRET_KEY_FILE",
+                          f"a {env_name} environment refuses a Stripe live-mode key")
+    webhook_file = _secret_file(env, "ENCLAVE_STRIPE_WEBHOOK_SECRET_FILE")
+    if webhook_file is None:
+        raise ConfigError("ENCLAVE_STRIPE_WEBHOOK_SECRET_FILE",
+                          "billing through Stripe needs the webhook signing secret in a file")
+    api_base = _get(env, "ENCLAVE_STRIPE_API_BASE")
+    if api_base:
+        parts = urlsplit(api_base)
+        local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if (parts.scheme != "https" and not local) or not parts.hostname:
+            raise ConfigError("ENCLAVE_STRIPE_API_BASE",
+                              "must be an https:// URL (http:// only to this machine)")
+        if env_name == "production":
+            raise ConfigError("ENCLAVE_STRIPE_API_BASE", "production talks to Stripe itself")
+    return {"billing": mode, "stripe_secret_key_file": key_file,
+            "stripe_webhook_secret_file": webhook_file,
+            "stripe_api_base": api_base.rstrip("/") if api_base else None,
+            "billing_grace_days": grace}
 
 
 def _dns_servers(env: dict[str, str]) -> tuple[tuple[str, int], ...]:

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "enclave.audience",
     "enclave.messaging",
     "enclave.webhooks",
+    "enclave.billing",
 ]
 
 MIDDLEWARE = [
@@ -296,6 +297,10 @@ ENCLAVE_API_RATES = {
     "suppression.lookup": "300/h",
     # Delivery webhooks per client address: providers post in bursts from few servers.
     "esp.webhook": "6000/min",
+    # Stripe's billing webhooks per client address, and refused ones audited per address
+    # (beyond: only logged).
+    "billing.webhook": "600/min",
+    "billing.webhook.refused": "60/h",
     # Tracking hits (open pixels, click redirects) recorded per client address.
     "track.ip": "600/min",
     # Tracking tokens that do not verify, per client address: past it, refused before any

@@ -19,6 +19,7 @@ urlpatterns = [
     path("app/", include("enclave.audience.app_urls")),
     path("app/", include("enclave.messaging.app_urls")),
     path("app/api-keys/", include("enclave.apikeys.urls")),
+    path("", include("enclave.billing.urls")),
     path("api/", include("enclave.api.urls")),
     # Open and click tracking of broadcasts that ask for it (enclave.messaging.tracking).
     path("t/o/<str:token>", tracking.open_pixel, name="track-open"),

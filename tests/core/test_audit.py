@@ -8,6 +8,7 @@ from enclave.core.models import AuditEvent, AuditEventType
 from tests.apikeys.triggers import TRIGGERS as APIKEYS_TRIGGERS
 from tests.audience.triggers import TRIGGERS as AUDIENCE_TRIGGERS
 from tests.backups.triggers import TRIGGERS as BACKUPS_TRIGGERS
+from tests.billing.triggers import TRIGGERS as BILLING_TRIGGERS
 from tests.events.triggers import TRIGGERS as EVENTS_TRIGGERS
 from tests.identity.triggers import TRIGGERS as IDENTITY_TRIGGERS
 from tests.keys.triggers import TRIGGERS as KEYS_TRIGGERS
@@ -84,16 +85,19 @@ TRIGGERS.update(EVENTS_TRIGGERS)
 TRIGGERS.update(AUDIENCE_TRIGGERS)
 TRIGGERS.update(MESSAGING_TRIGGERS)
 TRIGGERS.update(WEBHOOKS_TRIGGERS)
+TRIGGERS.update(BILLING_TRIGGERS)
 
 
 @pytest.mark.django_db
 class TestEveryEventTypeIsEmitted:
     @pytest.mark.parametrize("event_type", list(AuditEventType), ids=lambda e: e.name)
-    def test_event_type_is_emitted_by_an_action(self, event_type, http_client, tmp_path):
+    def test_event_type_is_emitted_by_an_action(self, event_type, http_client, tmp_path,
+                                                request):
         assert event_type in TRIGGERS, f"no action emits {event_type.name}; add a trigger"
         # The audit log is append-only (no DELETE on PostgreSQL): look only at new rows.
         before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
-        TRIGGERS[event_type]({"http_client": http_client, "tmp_path": tmp_path})
+        TRIGGERS[event_type]({"http_client": http_client, "tmp_path": tmp_path,
+                              "request": request})
         assert AuditEvent.objects.filter(id__gt=before, event_type=event_type).exists()
 
 

@@ -79,6 +79,7 @@ PAYLOADS = {
     "templates-detail": {"name": "Every field", "kind": "html", "subject": "Hello",
                          "source": "<p>Changed</p>"},
     "senders-list": {"domain": "mail.acme.example"},
+    "billing-checkout": {"plan": "team"},
     "broadcasts-list": broadcast_payload,  # needs the world's ids
 }
 # The world's template shows every personal field (the preview pages' visibility cases).
@@ -106,6 +107,9 @@ SUCCESS = {
     # No email provider configured: no webhook (tests/messaging/test_esp.py has them).
     ("POST", "esp-webhook"): 404,
     ("POST", "esp-inbound"): 404,
+    # Billing off (the default): no Stripe webhook; nothing to check out or manage.
+    ("POST", "stripe-webhook"): 404,
+    ("POST", "billing-checkout"): 409, ("POST", "billing-portal"): 409,
     # A token that does not verify: the pixel anyway (records nothing); no redirect.
     ("GET", "track-open"): 200, ("GET", "track-click"): 404,
     ("POST", "signup"): 200, ("POST", "password-reset"): 200,

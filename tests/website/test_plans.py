@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from enclave.config import ConfigError
-from enclave.website.plans import DEFAULT_PLANS, Plan, load_plans
+from enclave.website.plans import DEFAULT_PLANS, Limits, Plan, load_plans
 
 AGENCY = """
 [[plan]]
@@ -68,6 +68,34 @@ class TestLoadPlans:
         plans_file.write_text('[[plan]]\nname = "A"\nprice = "1"\ncontacts = true\n',
                               encoding="utf-8")
         with pytest.raises(ConfigError, match="'contacts' must be text"):
+            load_plans()
+
+    def test_key_stripe_price_and_limits_are_read(self, plans_file):
+        plans_file.write_text('[[plan]]\nname = "Team Plus"\nprice = "$49"\n'
+                              'stripe_price = "price_123"\n[plan.limits]\npeople = 10\n'
+                              'members = 3\n', encoding="utf-8")
+        (plan,) = load_plans()
+        assert (plan.key, plan.stripe_price, plan.limits) == (
+            "team-plus", "price_123", Limits(people=10, members=3))
+
+    def test_unknown_limit_is_refused_naming_the_known_ones(self, plans_file):
+        plans_file.write_text('[[plan]]\nname = "A"\nprice = "1"\n[plan.limits]\n'
+                              'contacts = 5\n', encoding="utf-8")
+        with pytest.raises(ConfigError, match=r"unknown limit 'contacts'.*people"):
+            load_plans()
+
+    @pytest.mark.parametrize("value", ["-1", "true", '"ten"', "1.5"])
+    def test_limit_that_is_not_a_whole_number_is_refused(self, plans_file, value):
+        plans_file.write_text(f'[[plan]]\nname = "A"\nprice = "1"\n[plan.limits]\n'
+                              f'people = {value}\n', encoding="utf-8")
+        with pytest.raises(ConfigError, match="limit 'people' must be a whole number"):
+            load_plans()
+
+    def test_two_plans_selling_the_same_price_are_refused(self, plans_file):
+        plans_file.write_text('[[plan]]\nname = "A"\nprice = "1"\nstripe_price = "p_1"\n'
+                              '[[plan]]\nname = "B"\nprice = "2"\nstripe_price = "p_1"\n',
+                              encoding="utf-8")
+        with pytest.raises(ConfigError, match="two plans have the same 'stripe_price'"):
             load_plans()
 
 

@@ -149,6 +149,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # signs), never by a CSRF token.
     web("esp-webhook", "POST", PUBLIC, cross_site=True),
     web("esp-inbound", "POST", PUBLIC, cross_site=True),
+    # Stripe's billing webhook: authenticated by Stripe's signature (enclave.billing).
+    web("stripe-webhook", "POST", PUBLIC, cross_site=True),
     # --- identity: the member's own sign-in, sessions and MFA ---
     web("app-home", "GET", SIGNED_IN),
     web("account-switch", "POST", SIGNED_IN),
@@ -164,6 +166,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     web("mfa-disable", "POST", SIGNED_IN, reauth=True),
     web("reauth", "GET", SIGNED_IN),
     web("reauth", "POST", SIGNED_IN),
+    # --- billing (enclave.billing): the plan, usage and invoices; the hand-offs to
+    # Stripe's hosted Checkout and customer portal ask for a recent password ---
+    web("billing", "GET", ACCOUNT, P.BILLING_MANAGE),
+    web("billing-checkout", "POST", ACCOUNT, P.BILLING_MANAGE, reauth=True),
+    web("billing-portal", "POST", ACCOUNT, P.BILLING_MANAGE, reauth=True),
     # --- account settings, team, roles, audit ---
     web("invite", "GET", ACCOUNT, P.TEAM_MANAGE),
     web("invite", "POST", ACCOUNT, P.TEAM_MANAGE),

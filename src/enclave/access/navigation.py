@@ -40,6 +40,7 @@ AREAS: tuple[Area, ...] = (
     Area("Team", "/app/team/", "team", P.TEAM_READ),
     Area("Audit log", "/app/audit/", "audit-log", P.AUDIT_READ),
     Area("API keys", "/app/api-keys/", "api-keys-list", P.API_KEYS_MANAGE),
+    Area("Billing", "/app/billing/", "billing", P.BILLING_MANAGE),
     Area("Settings", "/app/account/security/", "account-security", P.ACCOUNT_MANAGE),
 )
 

@@ -250,6 +250,14 @@ MODELS: tuple[Model, ...] = (
                 "state", "attempts", "next_attempt_at", "last_attempt_at", "last_status",
                 "last_detail", "payload"),
     }, links=(Link(PERSON, "person_id"),)),
+    # --- billing: Stripe's ids, the plan and the status of an account (a company's
+    # workspace) — never anything from a card (Checkout and the portal are Stripe's) ---
+    Model("billing.BillingAccount", plain(
+        "id", "account", "customer_id", "subscription_id", "plan_key", "status",
+        "current_period_end", "cancel_at_period_end", "past_due_since", "synced_at",
+        "created_at")),
+    Model("billing.StripeEvent", plain("id", "event_id", "event_type", "account",
+                                       "received_at", "signed_at")),
     # --- the audit log: ids only, never values; an erased person's rows are scrubbed ---
     Model("core.AuditEvent", {
         **plain("id", "created_at", "event_type", "account_id", "actor", "target_type",

@@ -46,6 +46,7 @@ from enclave.accounts.models import (
     Membership,
     Role,
 )
+from enclave.billing import entitlements
 from enclave.core import audit, clock, mail
 from enclave.core.models import AuditEventType
 from enclave.core.validation import canonical_email, clean_email
@@ -107,6 +108,8 @@ def do_invite_member(account: Account, email: str, role: str, *, actor: Principa
         raise ValidationError({"role": "Choose one of the listed roles."})
     _require_grantable(actor, ROLE_PERMISSIONS[role], role)
     with transaction.atomic():
+        # Members and pending invitations together, within the plan's members.
+        entitlements.check(account.pk, entitlements.MEMBERS)
         invitation = Invitation.objects.create(
             account=account, email=email, role=role,
             # A hash of a token nobody is given, until the worker mints the mailed one.

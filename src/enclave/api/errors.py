@@ -70,6 +70,17 @@ class Conflict(exceptions.APIException):
     default_detail = "The request conflicts with the current state of the resource."
 
 
+class PlanRefusal(exceptions.APIException):
+    """The account's plan does not allow it (``billing.entitlements``): 403 with the
+    limit's own problem type (``plan-limit-reached``, ``sending-paused``)."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+
+    def __init__(self, exc: DjangoValidationError) -> None:
+        super().__init__(" ".join(exc.messages))
+        self.problem_slug = exc.problem_slug
+
+
 def field_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
     """``{field: [messages]}`` from a Django ValidationError (non-field → ``body``)."""
     if hasattr(exc, "error_dict"):
@@ -127,6 +138,8 @@ def _normalise(exc: Exception) -> Exception:
     if isinstance(exc, ratelimit.Limited):
         return exceptions.Throttled(wait=exc.retry_after)
     if isinstance(exc, DjangoValidationError):
+        if getattr(exc, "problem_slug", None):
+            return PlanRefusal(exc)
         return _from_django_validation(exc)
     return exc
 

@@ -127,6 +127,12 @@ class AuditEventType(models.IntegerChoices):
     SENDER_DOMAIN_THROTTLE_CHANGED = 1115, "sender domain throttle changed"
     MESSAGE_QUEUED = 1140, "transactional message queued (to a person or an address)"
     ESP_WEBHOOK_REFUSED = 1141, "an email provider's webhook refused (authentication or form)"
+    # Billing (enclave.billing): 800–899.
+    BILLING_CHECKOUT_STARTED = 801, "Stripe Checkout started to subscribe to a plan"
+    BILLING_PORTAL_OPENED = 802, "Stripe customer portal opened"
+    BILLING_SUBSCRIPTION_CHANGED = 803, "subscription changed (as Stripe reports it)"
+    BILLING_WEBHOOK_RECEIVED = 804, "Stripe webhook event handled"
+    BILLING_WEBHOOK_REFUSED = 805, "Stripe webhook refused (signature, age or form)"
     # Outgoing webhooks (enclave.webhooks): 1200–1299.
     WEBHOOK_ENDPOINT_CREATED = 1201, "webhook endpoint created"
     WEBHOOK_ENDPOINT_CHANGED = 1202, "webhook endpoint changed (or enabled, or disabled)"

@@ -64,6 +64,15 @@ PROBLEMS: dict[str, ProblemType] = {
                     "A browser key works only from the origins listed on it (the Origin "
                     "header of the page that sends); a server key never works from a web "
                     "page. Nothing was stored."),
+        # Billing (enclave.billing): what the account's plan allows.
+        ProblemType("plan-limit-reached", 403, "Plan limit reached",
+                    "The account's plan does not allow more of this (people, team "
+                    "members or emails this month); `detail` says which. Nothing was "
+                    "stored. Choose a larger plan on the billing page, or make room."),
+        ProblemType("sending-paused", 403, "Sending paused",
+                    "The account's subscription is overdue beyond its grace period, so "
+                    "sending is paused; nothing was sent or deleted. Sending resumes "
+                    "once the payment method is updated on the billing page."),
         ProblemType("unavailable", 503, "Database unavailable",
                     "The database cannot take the request right now (a failover or "
                     "maintenance); nothing was changed. Retry after Retry-After seconds."),

@@ -45,6 +45,7 @@ SCHEDULE: tuple[Job, ...] = (
     Job("segments-time", "enclave.audience.refresh_time_dependent", every_seconds=3600),
     Job("send-outbox", "enclave.messaging.send_outbox", every_seconds=15),
     Job("deliver-webhooks", "enclave.webhooks.deliver", every_seconds=5),
+    Job("billing-housekeeping", "enclave.billing.housekeeping", every_seconds=3600),
 )
 
 

@@ -41,6 +41,7 @@ from django.db.models import Q
 
 from enclave.access.permissions import Permission
 from enclave.access.principal import NotAuthorized, Principal, authorize
+from enclave.billing import entitlements
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
 from enclave.events import spec
@@ -662,6 +663,9 @@ def _write_people(account, people: _People, now: dt.datetime) -> None:
             sealed_custom=None if text is None else sealed_field.seal(person, text),
             updated_at=now)
     if people.new:
+        # The plan's people limit: a batch that would pass it stores nothing (403
+        # plan-limit-reached; events about people already held still fit).
+        entitlements.check(account.pk, entitlements.PEOPLE, len(people.new))
         # Updates first, so a new person may take an email an existing one gave up.
         # pre_save runs per object, so "encrypt at rest" values are sealed here.
         Person.objects.bulk_create(people.new)

@@ -462,6 +462,9 @@ def logging_dict(cfg: Config, *, store: bool = True) -> dict:
                for name in LOGGERS}
     loggers["django.security.DisallowedHost"] = {"handlers": names, "level": "WARNING",
                                                  "propagate": False}
+    # The Stripe SDK logs every request and response at INFO (billing logs its own
+    # failures); its warnings still reach the log.
+    loggers["stripe"] = {"handlers": names, "level": "WARNING", "propagate": False}
     return {
         "version": 1,
         "disable_existing_loggers": False,

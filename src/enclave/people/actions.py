@@ -18,6 +18,7 @@ from enclave.access import personal_data
 from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize, authorize_system
 from enclave.backups import actions as backup_actions
+from enclave.billing import entitlements
 from enclave.core import audit, clock
 from enclave.core.models import AuditEventType
 from enclave.people import bulk, locks, visibility
@@ -383,6 +384,7 @@ def do_create_person(account, data: dict, *, actor: Principal, request=None) -> 
     builtin, custom, tags = clean_person_data(account.pk, data)
     try:
         with transaction.atomic():
+            entitlements.check(account.pk, entitlements.PEOPLE)
             person = Person(account=account)
             changed = _apply(person, builtin, custom)
             person.save()
@@ -463,6 +465,12 @@ def do_capture_person(account, email: str, *, source: str, actor=None,
         existing = Person.objects.filter(account=account, email=email).first()
         if existing is not None:
             return existing
+        try:
+            entitlements.check(account.pk, entitlements.PEOPLE)
+        except entitlements.PlanLimitReached:
+            # Someone subscribing is told no more than that (never the account's plan).
+            raise ValidationError({"email": "This list is not taking new subscribers "
+                                            "right now."}) from None
         try:
             with transaction.atomic():
                 person = Person.objects.create(account=account, email=email)
@@ -642,6 +650,7 @@ def do_import_people(account, plan, *, actor: Principal, request=None,
                     pk=held.pk, account=account, member_id=actor.member_id).delete()[0]:
                 raise ValidationError("Nothing to import: upload the file again.")
             writes = bulk.plan_writes(account, plan.lines, cleaned, sealed_keys)
+            entitlements.check(account.pk, entitlements.PEOPLE, writes.counts["created"])
             bulk.write(writes, need_ids=then is not None)
             audit.record(AuditEventType.PEOPLE_IMPORTED, actor=actor, account_id=account.pk,
                          request=request, target_type="account", target_id=account.pk,

@@ -226,13 +226,18 @@ def _start(locked: Broadcast, now) -> int:
     """Snapshot ``locked``'s recipients and mark it queued (or sent, when nobody is
     left to send to); inside the caller's transaction. How many were queued."""
     from enclave.audience import rules
+    from enclave.billing import entitlements
 
     _check_sendable(locked)
+    entitlements.check_sending(locked.account_id)
     try:
         count = _snapshot(locked, recipients(locked, now=now), now)
     except rules.RuleError:
         raise MissingReference({"segments": "A segment's rules can no longer be "
                                             "used; fix the segment first."}) from None
+    # The plan's monthly sends, with this broadcast's recipients counted (the snapshot
+    # is undone with the transaction when they do not fit).
+    entitlements.check(locked.account_id, entitlements.MONTHLY_SENDS, count)
     if locked.local_at is not None and count:
         _stagger(locked, now)
     locked.state, locked.queued_at, locked.recipients = QUEUED, now, count
@@ -410,14 +415,33 @@ def do_resume_broadcast(broadcast: Broadcast, *, actor: Principal,
                         request=None) -> Broadcast:
     """Carry on sending a paused broadcast where it stopped (one with nothing left to
     do — its last rows finished or were erased while paused — is sent at once)."""
+    from enclave.billing import entitlements
     from enclave.messaging import pipeline
 
+    entitlements.check_sending(broadcast.account_id)
     resumed = _move(broadcast, actor=actor, request=request, source=PAUSED, target=QUEUED,
                     refusal="Only a paused broadcast can be resumed.",
                     event=AuditEventType.BROADCAST_RESUMED)
     if pipeline.close_finished({resumed.pk}):
         resumed.refresh_from_db()
     return resumed
+
+
+def do_hold_account_broadcasts(account_id: int, *, reason: str, actor=None) -> int:
+    """Pause every queued broadcast of an account (the system's: its sending is paused
+    for an overdue subscription, ``enclave.billing``); members resume them. How many."""
+    authorize_system(actor)
+    held = 0
+    with transaction.atomic():
+        for locked in Broadcast.objects.select_for_update().filter(account_id=account_id,
+                                                                   state=QUEUED):
+            locked.state = PAUSED
+            locked.save()
+            audit.record(AuditEventType.BROADCAST_PAUSED, actor=None, account_id=account_id,
+                         target_type="broadcast", target_id=locked.pk,
+                         extra={"reason": reason})
+            held += 1
+    return held
 
 
 def do_cancel_broadcast(broadcast: Broadcast, *, actor: Principal, request=None) -> Broadcast:

@@ -148,6 +148,7 @@ def do_send_message(account, *, template: EmailTemplate, sender: SenderDomain,
     the key's earlier message is returned). Needs ``email.manage``; the template and
     sender domain must be the account's, the domain verified (409 otherwise)."""
     from enclave.audience.subscriptions import count_lookup
+    from enclave.billing import entitlements
     from enclave.keys import api as keys
 
     authorize(actor, P.EMAIL_MANAGE, account_id=account.pk)
@@ -176,6 +177,8 @@ def do_send_message(account, *, template: EmailTemplate, sender: SenderDomain,
     request_tag = dict(keys.mac_all("tokens", request_message))[version]
     try:
         with transaction.atomic():
+            entitlements.check_sending(account.pk)
+            entitlements.check(account.pk, entitlements.MONTHLY_SENDS)
             message = TransactionalMessage.objects.create(
                 account=account, template=template, sender=sender, from_local=local,
                 from_name=display, person_id=person, to_address=address, data=data_text,

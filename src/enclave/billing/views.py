@@ -1,0 +1,108 @@
+"""The billing page (plan, status, usage against the plan's limits, invoices) and the two
+hand-offs to Stripe's hosted pages. Every route needs ``billing.manage``
+(``access.endpoints``); card details are only ever typed into Stripe's own pages.
+
+Checkout and the portal are reached by a page that navigates there (a link, followed at
+once): the strict CSP's ``form-action 'self'`` would stop a form post redirected to
+another origin, and stays as it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from enclave.billing import actions, entitlements, stripe_api
+from enclave.billing.models import BillingAccount
+from enclave.billing.plans import load_plans
+
+MAX_INVOICES = 12
+CHECKOUT_NOTES = {
+    "done": "Thank you. Your subscription shows here as soon as Stripe confirms it "
+            "(usually within a few seconds).",
+    "cancelled": "Checkout was cancelled; nothing changed.",
+}
+
+
+def _invoices(row: BillingAccount | None) -> tuple[list[dict], bool]:
+    """The customer's latest invoices from Stripe, and whether Stripe answered."""
+    if row is None or not entitlements.billing_on():
+        return [], True
+    try:
+        found = stripe_api.call("invoices.list", stripe_api.client().v1.invoices.list,
+                                params={"customer": row.customer_id, "limit": MAX_INVOICES})
+    except stripe_api.StripeUnavailable:
+        return [], False
+    out = []
+    for invoice in stripe_api._get(found, "data", []) or []:
+        link = str(stripe_api._get(invoice, "hosted_invoice_url", "") or "")
+        created = stripe_api._get(invoice, "created", 0)
+        out.append({
+            "number": str(stripe_api._get(invoice, "number", "") or invoice["id"])[:64],
+            "date": dt.datetime.fromtimestamp(int(created), tz=dt.UTC) if created else None,
+            "amount": int(stripe_api._get(invoice, "amount_due", 0) or 0) / 100,
+            "currency": str(stripe_api._get(invoice, "currency", "") or "").upper()[:3],
+            "status": str(stripe_api._get(invoice, "status", "") or "")[:20],
+            # Only Stripe's own pages are linked.
+            "link": link if link.startswith("https://invoice.stripe.com/") else "",
+        })
+    return out, True
+
+
+def _page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
+    account = request.principal.account
+    held = entitlements.standing(account.pk)
+    row = BillingAccount.objects.filter(account_id=account.pk).first()
+    usage = [{"label": entitlements.LABELS[name].capitalize(),
+              "used": entitlements.usage(account.pk, name),
+              "limit": held.limit(name)}
+             for name in (entitlements.PEOPLE, entitlements.MEMBERS,
+                          entitlements.MONTHLY_SENDS, entitlements.FLOWS)]
+    for line in usage:
+        line["over"] = line["limit"] is not None and line["used"] >= line["limit"]
+    subscribed = row is not None and row.status in (*entitlements.PAUSING, "active",
+                                                    "trialing")
+    invoices, invoices_ok = _invoices(row) if not error else ([], True)
+    return render(request, "billing/billing.html", {
+        "billing_on": entitlements.billing_on(), "standing": held, "row": row,
+        "usage": usage, "subscribed": subscribed,
+        "plans": [p for p in load_plans() if p.stripe_price],
+        "invoices": invoices, "invoices_ok": invoices_ok, "error": error,
+        "note": CHECKOUT_NOTES.get(request.GET.get("checkout", "")),
+        "grace_days": entitlements.grace().days,
+        "status_label": row.status.replace("_", " ") if row is not None else "",
+    }, status=status)
+
+
+def billing(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+def _hand_over(request: HttpRequest, start) -> HttpResponse:
+    try:
+        url = start()
+    except actions.BillingOff as exc:
+        return _page(request, error=" ".join(exc.messages), status=409)
+    except ValidationError as exc:
+        status = 409 if actions.ALREADY_SUBSCRIBED in exc.messages \
+            or actions.NO_CUSTOMER in exc.messages else 422
+        return _page(request, error=" ".join(exc.messages), status=status)
+    except stripe_api.StripeUnavailable as exc:
+        return _page(request, error=str(exc), status=503)
+    return render(request, "billing/handoff.html", {"url": url})
+
+
+def checkout(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    return _hand_over(request, lambda: actions.do_start_checkout(
+        principal.account, request.POST.get("plan", "")[:40], actor=principal,
+        request=request))
+
+
+def portal(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    return _hand_over(request, lambda: actions.do_open_portal(
+        principal.account, actor=principal, request=request))
