@@ -66,6 +66,26 @@ class TestCheckout:
         assert response.status_code == 409
         assert "customer portal" in response.text
 
+    def test_paid_checkout_whose_webhook_has_not_come_is_not_sold_twice(self, billing,
+                                                                        world):
+        client = world.client("owner")
+        url = _handoff_url(client.post("/app/billing/checkout/", {"plan": "team"}))
+        billing.complete_checkout(url.rsplit("/", 1)[1])  # paid; no webhook delivered
+        response = client.post("/app/billing/checkout/", {"plan": "business"})
+        assert response.status_code == 409
+        assert "customer portal" in response.text
+        row = BillingAccount.objects.get(account=world.account)
+        assert (row.plan_key, row.status) == ("team", "active")
+
+    def test_return_from_checkout_shows_the_subscription_before_its_webhook(self, billing,
+                                                                            world):
+        client = world.client("owner")
+        url = _handoff_url(client.post("/app/billing/checkout/", {"plan": "team"}))
+        billing.complete_checkout(url.rsplit("/", 1)[1])
+        response = client.get("/app/billing/?checkout=done")
+        assert "Team — subscription active" in response.text
+        assert BillingAccount.objects.get(account=world.account).plan_key == "team"
+
     def test_stripe_unreachable_is_a_clear_error_and_changes_nothing(self, billing, world,
                                                                      settings):
         import socket
@@ -101,6 +121,7 @@ class TestPortal:
         response = world.client("owner").post("/app/billing/portal/")
         assert response.status_code == 200
         assert _handoff_url(response).startswith(f"{billing.fake.url}/_config/pages/bps_")
+        assert response["Cache-Control"] == "no-store"
         assert AuditEvent.objects.filter(
             event_type=AuditEventType.BILLING_PORTAL_OPENED,
             account_id=world.account.pk).count() == 1

@@ -51,7 +51,9 @@ class TestPci1:
         page.parent.mkdir(parents=True)
         page.write_text('<form><input name="card_number" autocomplete="cc-number"></form>')
         monkeypatch.setattr(controls, "TEMPLATE_ROOT", tmp_path)
-        assert controls.card_fields(tmp_path) == ["shop/templates/shop/pay.html"]
+        outcome = _check()
+        assert outcome.status == FAIL
+        assert "card fields in shop/templates/shop/pay.html" in outcome.evidence
 
     def test_csp_allowing_forms_to_post_elsewhere_fails(self, monkeypatch):
         from enclave.core import headers

@@ -90,8 +90,10 @@ class TestPeopleLimit:
             in response.text
         assert Person.objects.filter(account=world.account).count() == 1
 
-    def test_ingest_batch_creating_too_many_people_stores_nothing(self, billing, world):
-        token, _ = make_key(world.account, world.members["owner"], scopes=["events:write"])
+    def test_ingest_batch_passing_the_limit_is_refused_for_a_key_that_sees_people(
+            self, billing, world):
+        token, _ = make_key(world.account, world.members["owner"],
+                            scopes=["events:write", "people:read"])
         response = ApiClient(token).post("/api/v1/events", {"batch": [
             {"type": "identify", "email": f"n{i}@example.com"} for i in range(3)]})
         assert response.status_code == 403
@@ -99,9 +101,23 @@ class TestPeopleLimit:
         assert Person.objects.filter(account=world.account).count() == 1
         assert not Event.objects.exists()
 
-    def test_ingest_about_people_already_held_still_fits(self, billing, world):
+    def test_write_only_key_cannot_tell_held_from_new_people_at_the_limit(self, billing,
+                                                                        world):
         _fill_people(world, 3)
         token, _ = make_key(world.account, world.members["owner"], scopes=["events:write"])
+        api = ApiClient(token)
+        known = api.post("/api/v1/events", {"type": "identify", "email": world.person.email})
+        new = api.post("/api/v1/events", {"type": "identify", "email": "new@example.com"})
+        assert (known.status_code, known.json()) == (new.status_code, new.json())
+        assert new.status_code == 202
+        assert not Person.objects.filter(email="new@example.com").exists()
+        # The call is kept, about nobody.
+        assert Event.objects.filter(person__isnull=True).count() == 1
+
+    def test_ingest_about_people_already_held_still_fits(self, billing, world):
+        _fill_people(world, 3)
+        token, _ = make_key(world.account, world.members["owner"],
+                            scopes=["events:write", "people:read"])
         response = ApiClient(token).post("/api/v1/events", {
             "type": "identify", "email": world.person.email, "fields": {"company": "New"}})
         assert response.status_code == 202
@@ -111,6 +127,28 @@ class TestPeopleLimit:
         do_create_person(world.account, {"email": "more@example.com"},
                          actor=world.actor("owner"))
         assert Person.objects.filter(account=world.account).count() == 13
+
+
+class TestSubscribeForm:
+    def test_form_at_the_limit_answers_as_usual_and_stores_nobody(self, billing, world):
+        from enclave.audience.subscriptions import do_create_topic
+        from tests.conftest import HttpsClient
+
+        topic = do_create_topic(world.account, "news", "News", consent_text="News.",
+                                actor=world.actor("owner"))
+        _fill_people(world, 3)
+        url = f"/subscribe/{topic.public_id}"
+        known = HttpsClient().post(url, {"email": world.person.email})
+        new = HttpsClient().post(url, {"email": "new@example.com"})
+        assert (known.status_code, new.status_code) == (200, 200)
+        assert _stable(known) == _stable(new)
+        assert not Person.objects.filter(email="new@example.com").exists()
+
+
+def _stable(response) -> str:
+    import re
+
+    return re.sub(r'nonce="[^"]+"|<code>[0-9a-f]{32}</code>', "", response.text)
 
 
 class TestMembersLimit:
@@ -124,6 +162,25 @@ class TestMembersLimit:
         assert "allows 6 team members; this account has 6" in response.text
         assert list(Invitation.objects.values_list("email", flat=True)) == [
             "sixth@acme.example"]
+
+    def test_invitation_sent_before_a_smaller_plan_cannot_be_accepted(self, billing, world):
+        from enclave.accounts.actions import (
+            InvitationError,
+            do_accept_invitation,
+            do_invite_member,
+            do_send_invitation,
+        )
+
+        _subscribed(world)  # Team: 8 members
+        invitation = do_invite_member(world.account, "sixth@acme.example", "viewer",
+                                      actor=world.actor("owner"))
+        do_invite_member(world.account, "seventh@acme.example", "viewer",
+                         actor=world.actor("owner"))
+        token = _minted_token(invitation, do_send_invitation)
+        BillingAccount.objects.filter(account=world.account).update(status="canceled")
+        with pytest.raises(InvitationError, match="cannot take more members"):
+            do_accept_invitation(token, password="a long passphrase for the test 42")
+        assert world.account.memberships.count() == 5
 
 
 class TestSendingPause:
@@ -174,6 +231,26 @@ class TestBroadcasts:
         assert OutboxMessage.objects.filter(broadcast=second).count() == 0
         assert first.recipients == 2
 
+    def test_scheduled_broadcast_past_the_monthly_sends_goes_back_to_a_draft(self, setup,
+                                                                           world):
+        from enclave.core.models import AuditEvent, AuditEventType
+        from enclave.messaging.actions import do_schedule_broadcast, start_due_broadcasts
+        from enclave.messaging.models import DRAFT
+
+        BillingAccount.objects.filter(account=world.account).update(status="canceled")
+        for n in range(5):
+            setup.person(f"s{n}@example.com")  # 5 recipients; the Free plan sends 4
+        broadcast = do_schedule_broadcast(setup.broadcast(),
+                                          clock.now() + dt.timedelta(hours=1),
+                                          actor=world.actor("owner"))
+        with clock.travel(dt.timedelta(hours=2)):
+            assert start_due_broadcasts() == 0
+        broadcast.refresh_from_db()
+        assert broadcast.state == DRAFT
+        assert "allows 4 emails a month" in broadcast.problem
+        assert AuditEvent.objects.get(event_type=AuditEventType.BROADCAST_NOT_STARTED
+                                      ).extra_data == {"fields": ["plan"]}
+
     def test_monthly_usage_counts_this_months_recipients(self, setup, world):
         for n in range(2):
             setup.person(f"s{n}@example.com")
@@ -210,3 +287,13 @@ class TestBroadcasts:
             assert broadcast.state == PAUSED
             with pytest.raises(entitlements.SendingPaused):
                 do_resume_broadcast(broadcast, actor=world.actor("owner"))
+
+
+def _minted_token(invitation, send) -> str:
+    """The token of ``invitation``'s mailed link (the worker mints it when mailing)."""
+    import re
+
+    from django.core import mail
+
+    send(invitation.pk)
+    return re.search(r"/app/invite/([\w-]+)", mail.outbox[-1].body).group(1)

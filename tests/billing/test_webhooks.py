@@ -113,12 +113,12 @@ class TestRefusedDeliveries:
     def body(self, billing, world) -> str:
         return billing.event("checkout.session.completed", _checkout(billing, world))
 
-    def _refused_with(self, response, why: str) -> None:
+    def _refused_with(self, response, why: str, *, handled_before: int = 0) -> None:
         assert (response.status_code, response.content) == (400, f"Webhook refused: {why}.\n"
                                                             .encode())
         event = AuditEvent.objects.get(event_type=REFUSED)
         assert event.extra_data == {"why": why}
-        assert not StripeEvent.objects.exists() or why == "replayed"
+        assert StripeEvent.objects.count() == handled_before
 
     def test_missing_signature_is_refused(self, billing, client, body):
         self._refused_with(billing.post(client, body, ""), "signature")
@@ -142,8 +142,7 @@ class TestRefusedDeliveries:
     def test_captured_delivery_played_back_is_refused(self, billing, world, client, body):
         signature = billing.signed(body)
         assert billing.post(client, body, signature).status_code == 200
-        self._refused_with(billing.post(client, body, signature), "replayed")
-        assert StripeEvent.objects.count() == 1
+        self._refused_with(billing.post(client, body, signature), "replayed", handled_before=1)
 
     def test_signed_body_that_is_not_an_event_is_refused_as_malformed(self, billing, client,
                                                                       db):

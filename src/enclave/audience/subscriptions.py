@@ -19,6 +19,7 @@ row names the method.
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from django.core.exceptions import ValidationError
@@ -37,11 +38,13 @@ from enclave.audience.models import (
     Suppression,
     Topic,
 )
+from enclave.billing import entitlements
 from enclave.core import audit, clock, mail, ratelimit
 from enclave.core.models import AuditEventType
 from enclave.people.actions import clean_email_address
 
 P = Permission
+log = logging.getLogger(__name__)
 KEY_RE = r"^[a-z][a-z0-9_-]{0,39}$"
 TOPIC_KEY_TAKEN = "A topic with this key exists."
 # Methods a member or an API key may record; the others belong to the person themselves.
@@ -252,6 +255,13 @@ def do_subscribe_by_form(topic: Topic, email: str, *, ip: str | None = None,
                                    request=request)
     except ratelimit.Limited:
         raise AddressLimited() from None
+    except entitlements.PlanLimitReached:
+        # The account's plan holds no more people: nothing stored, nobody mailed — and
+        # the same answer as usual (whether the address was known must not show). The
+        # owners see the limit reached on their billing page.
+        log.warning("subscribe form over the plan's people limit",
+                    extra={"account": topic.account_id})
+        return None
     return person
 
 

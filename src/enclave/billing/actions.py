@@ -41,6 +41,7 @@ BILLING_OFF = "Billing is not turned on for this deployment: nothing is limited.
 ALREADY_SUBSCRIBED = ("This account already has a subscription: change its plan, card or "
                       "cancel it in the Stripe customer portal.")
 NO_CUSTOMER = "This account has no subscription yet: choose a plan first."
+UNKNOWN_PLAN = "unknown-price"
 
 
 class BillingOff(ValidationError):
@@ -105,6 +106,13 @@ def do_start_checkout(account, plan_key: str, *, actor: Principal, request=None)
     current = BillingAccount.objects.filter(account_id=account.pk).first()
     if current is not None and current.status in (*ENTITLED, "unpaid"):
         raise ValidationError(ALREADY_SUBSCRIBED)
+    if current is not None:
+        # Paid a moment ago, its webhook not here yet (or lost): Stripe knows — never a
+        # second subscription for the same account.
+        state = stripe_api.current_subscription(current.customer_id)
+        if state is not None and state.status in (*ENTITLED, "unpaid"):
+            _sync(account.pk, state, actor=actor, request=request)
+            raise ValidationError(ALREADY_SUBSCRIBED)
     row = _customer(account)
     session = stripe_api.call(
         "checkout.sessions.create", stripe_api.client().v1.checkout.sessions.create,
@@ -146,8 +154,11 @@ def _plan_key(price_id: str) -> str:
     plan = next((p for p in load_plans() if p.stripe_price and p.stripe_price == price_id),
                 None)
     if plan is None and price_id:
-        log.warning("stripe subscription for a price no plan sells",
-                    extra={"price": price_id[:100]})
+        # Kept as subscribed (unlimited until the plans file names the price again),
+        # never dropped to the free plan: the customer is paying.
+        log.error("stripe subscription for a price no plan sells",
+                  extra={"price": price_id[:100]})
+        return UNKNOWN_PLAN
     return plan.key if plan is not None else ""
 
 
@@ -175,6 +186,33 @@ def _apply(row: BillingAccount, state: stripe_api.SubscriptionState | None) -> d
     if after == before:
         return {}
     return {**after, "previous_plan": before["plan"], "previous_status": before["status"]}
+
+
+def _sync(account_id: int, state, *, actor=None, request=None) -> dict:
+    """Apply Stripe's current subscription to the account's row (locked), audited when
+    the plan or status changed; the changes."""
+    with transaction.atomic():
+        row = BillingAccount.objects.select_for_update().get(account_id=account_id)
+        changes = _apply(row, state)
+        if changes:
+            audit.record(AuditEventType.BILLING_SUBSCRIPTION_CHANGED, actor=actor,
+                         account_id=account_id, request=request, target_type="account",
+                         target_id=account_id, extra=changes)
+        _hold_sending_if_paused(account_id)
+    return changes
+
+
+def do_sync_subscription(account, *, actor: Principal, request=None) -> dict:
+    """Read the account's subscription from Stripe now — the billing page on the way
+    back from Checkout, before (or without) its webhook. Needs ``billing.manage``; the
+    changes (empty: none, or no Stripe customer yet). Raises StripeUnavailable."""
+    authorize(actor, P.BILLING_MANAGE, account_id=account.pk)
+    _require_on()
+    row = BillingAccount.objects.filter(account_id=account.pk).first()
+    if row is None:
+        return {}
+    return _sync(account.pk, stripe_api.current_subscription(row.customer_id), actor=actor,
+                 request=request)
 
 
 def _hold_sending_if_paused(account_id: int) -> int:

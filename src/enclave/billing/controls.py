@@ -50,7 +50,8 @@ def _csp_problems() -> list[str]:
             for name in ("form-action", "connect-src") if directives.get(name) != "'self'"]
 
 
-def card_fields(root: Path = TEMPLATE_ROOT) -> list[str]:
+def card_fields(root: Path | None = None) -> list[str]:
+    root = root or TEMPLATE_ROOT
     return sorted(str(path.relative_to(root)) for path in root.glob("*/templates/**/*.html")
                   if CARD_FIELD.search(path.read_text(encoding="utf-8", errors="replace")))
 

@@ -2,7 +2,9 @@
 
 With billing off (the default, ``ENCLAVE_BILLING=off``) nothing is limited. With billing
 on, an account is on the plan of its Stripe subscription while Stripe reports it
-``active``, ``trialing`` or ``past_due``; otherwise on the free plan (the first plan in
+``active``, ``trialing``, ``past_due`` or ``unpaid`` (an overdue account keeps its
+limits: nothing it holds is hidden, its sending pauses instead); otherwise on the free
+plan (the first plan in
 the plans file without a ``stripe_price``; without one, :data:`NO_PLAN`, which holds
 nothing new). A subscription past due (or ``unpaid``) for longer than the grace period
 (``ENCLAVE_BILLING_GRACE_DAYS``) pauses sending; nothing is ever deleted or hidden — an
@@ -19,6 +21,7 @@ below them and imports none of them.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +30,8 @@ from django.core.exceptions import ValidationError
 
 from enclave.billing.plans import Limits, Plan, load_plans
 from enclave.core import clock
+
+log = logging.getLogger(__name__)
 
 PEOPLE, MONTHLY_SENDS, MEMBERS, FLOWS = "people", "monthly_sends", "members", "flows"
 LABELS = {PEOPLE: "people", MONTHLY_SENDS: "emails a month", MEMBERS: "team members",
@@ -111,6 +116,13 @@ def standing(account_id: int) -> Standing:
     plan = None
     if row.status in (*ENTITLED, "unpaid") and row.plan_key:
         plan = plan_by_key(row.plan_key)
+        if plan is None:
+            # A paying customer whose plan the plans file no longer names (a key
+            # renamed, a price replaced): never the free plan's limits for that.
+            log.error("billing: subscribed plan not in the plans file",
+                      extra={"plan": row.plan_key, "account": account_id})
+            plan = Plan(f"Subscribed plan ({row.plan_key})", "", "", "", (),
+                        key=row.plan_key)
     paused = (row.status in PAUSING and row.past_due_since is not None
               and clock.now() >= row.past_due_since + grace())
     return Standing(plan or free_plan(), row.status, paused,
@@ -131,25 +143,47 @@ def usage(account_id: int, name: str) -> int:
     return counter(account_id) if counter is not None else 0
 
 
+def room(account_id: int, name: str) -> int | None:
+    """How many more of ``name`` the account's plan allows now (None: unlimited), with
+    the account held like :func:`check` does. For callers that must not refuse where a
+    refusal would tell something (ingest by a key that cannot see people)."""
+    if not billing_on():
+        return None
+    limit = standing(account_id).limit(name)
+    if limit is None:
+        return None
+    _hold(account_id)
+    return max(0, limit - usage(account_id, name))
+
+
+def _hold(account_id: int) -> None:
+    from enclave.billing.models import BillingAccount
+
+    # Two requests adding at once must not both fit under the limit: the account's row
+    # is held until the caller's transaction ends (PostgreSQL; SQLite has one writer).
+    # FOR NO KEY UPDATE: rows referring to the account are still written meanwhile.
+    account = BillingAccount._meta.get_field("account").related_model
+    list(account.objects.select_for_update(no_key=True).filter(pk=account_id)
+         .values_list("pk"))
+
+
 def check(account_id: int, name: str, adding: int = 1) -> None:
     """Raise :class:`PlanLimitReached` when adding ``adding`` more of ``name`` would take
-    the account past its plan's limit. Call inside the action's transaction."""
-    if adding <= 0 or not billing_on():
+    the account past its plan's limit (``adding=0``: when what is counted already is
+    past it). Call inside the action's transaction."""
+    if adding < 0 or not billing_on():
         return
     held = standing(account_id)
     limit = held.limit(name)
     if limit is None:
         return
-    from enclave.billing.models import BillingAccount
-
-    # Two requests adding at once must not both fit under the limit: the account's row
-    # is held until the caller's transaction ends (PostgreSQL; SQLite has one writer).
-    account = BillingAccount._meta.get_field("account").related_model
-    list(account.objects.select_for_update().filter(pk=account_id).values_list("pk"))
+    _hold(account_id)
     used = usage(account_id, name)
     if used + adding > limit:
         plan = held.plan.name if held.plan is not None else ""
         more = f" ({adding} more asked for)" if adding > 1 else ""
+        if adding == 0:
+            more = " (a plan with fewer was chosen since)"
         raise PlanLimitReached(
             f"The {plan} plan allows {limit:,} {LABELS[name]}; this account has "
             f"{used:,}{more}. Nothing was changed: choose a larger plan on the billing "

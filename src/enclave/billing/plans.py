@@ -23,6 +23,7 @@ the first plan without a ``stripe_price``: the free plan.
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from django.conf import settings
 from enclave.config import ConfigError
 
 SETTING = "ENCLAVE_PLANS_FILE"
+log = logging.getLogger(__name__)
 LIMIT_NAMES = ("people", "monthly_sends", "members", "flows")
 _KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,39}\Z")
 _PRICE = re.compile(r"[A-Za-z0-9_-]{1,100}\Z")
@@ -92,6 +94,32 @@ def load_plans() -> tuple[Plan, ...]:
     path = settings.CONFIG.plans_file
     if path is None:
         return DEFAULT_PLANS
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ConfigError(SETTING, f"cannot read {path}: {exc.strerror or exc}") from None
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _CACHE.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        plans = _parse(path)
+    except ConfigError:
+        if cached is None:
+            raise
+        # Edited into something unreadable while running: the plans read last stay in
+        # force (limits keep working); the error is logged, and a restart refuses it.
+        log.error("plans file unreadable; the plans read before stay in force",
+                  extra={"path": str(path)})
+        return cached[1]
+    _CACHE[path] = (stamp, plans)
+    return plans
+
+
+_CACHE: dict[Path, tuple[tuple[int, int], tuple[Plan, ...]]] = {}
+
+
+def _parse(path: Path) -> tuple[Plan, ...]:
     data = _read_toml(path)
     tables = data.get("plan")
     if not isinstance(tables, list) or not tables:

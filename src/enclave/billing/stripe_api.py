@@ -32,7 +32,9 @@ def _secret(path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def client() -> stripe.StripeClient:
+def client(*, timeout: int = TIMEOUT_SECONDS, retries: int = 1) -> stripe.StripeClient:
+    """A client for one use. Reads that only decorate a page pass a short ``timeout``
+    and no ``retries``: Stripe being slow must not hold the page."""
     cfg = settings.CONFIG
     if cfg.billing != "stripe" or cfg.stripe_secret_key_file is None:
         raise StripeUnavailable("Billing is not turned on for this deployment.")
@@ -40,8 +42,8 @@ def client() -> stripe.StripeClient:
     if cfg.stripe_api_base:
         options["base_addresses"] = {"api": cfg.stripe_api_base}
     return stripe.StripeClient(
-        _secret(cfg.stripe_secret_key_file), max_network_retries=1,
-        http_client=stripe.new_default_http_client(timeout=TIMEOUT_SECONDS), **options)
+        _secret(cfg.stripe_secret_key_file), max_network_retries=retries,
+        http_client=stripe.new_default_http_client(timeout=timeout), **options)
 
 
 def call(what: str, fn, *args, **kwargs):
@@ -88,7 +90,7 @@ class SubscriptionState:
     created: int
 
 
-def _get(obj, key, default=None):
+def field(obj, key, default=None):
     try:
         value = obj[key]
     except (KeyError, TypeError, IndexError):
@@ -100,19 +102,19 @@ def state_of(sub) -> SubscriptionState:
     """Read a subscription object (SDK object or dict) the way every API version
     shapes it: the price of its first item (``price``, or the older ``plan``), the
     period end on the subscription or (newer API versions) on the item."""
-    items = _get(_get(sub, "items", {}), "data", []) or []
+    items = field(field(sub, "items", {}), "data", []) or []
     item = items[0] if items else {}
-    price = _get(_get(item, "price", {}), "id", "") or _get(_get(item, "plan", {}), "id", "")
-    end = _get(sub, "current_period_end") or _get(item, "current_period_end")
-    customer = _get(sub, "customer", "")
+    price = field(field(item, "price", {}), "id", "") or field(field(item, "plan", {}), "id", "")
+    end = field(sub, "current_period_end") or field(item, "current_period_end")
+    customer = field(sub, "customer", "")
     if not isinstance(customer, str):
-        customer = _get(customer, "id", "")
+        customer = field(customer, "id", "")
     return SubscriptionState(
-        subscription_id=str(_get(sub, "id", "")), customer_id=str(customer),
-        price_id=str(price), status=str(_get(sub, "status", "")),
+        subscription_id=str(field(sub, "id", "")), customer_id=str(customer),
+        price_id=str(price), status=str(field(sub, "status", "")),
         current_period_end=dt.datetime.fromtimestamp(int(end), tz=dt.UTC) if end else None,
-        cancel_at_period_end=bool(_get(sub, "cancel_at_period_end", False)),
-        created=int(_get(sub, "created", 0) or 0))
+        cancel_at_period_end=bool(field(sub, "cancel_at_period_end", False)),
+        created=int(field(sub, "created", 0) or 0))
 
 
 # The statuses that decide an account's plan, best first: of a customer's subscriptions
@@ -126,7 +128,7 @@ def current_subscription(customer_id: str) -> SubscriptionState | None:
     whatever order its webhooks arrived in; None when it has none."""
     found = call("subscriptions.list", client().v1.subscriptions.list,
                  params={"customer": customer_id, "status": "all", "limit": 100})
-    states = [state_of(s) for s in _get(found, "data", [])]
+    states = [state_of(s) for s in field(found, "data", [])]
     states = [s for s in states if s.customer_id == customer_id]
     if not states:
         return None

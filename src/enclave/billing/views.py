@@ -9,6 +9,7 @@ another origin, and stays as it is.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 from django.core.exceptions import ValidationError
@@ -32,24 +33,38 @@ def _invoices(row: BillingAccount | None) -> tuple[list[dict], bool]:
     if row is None or not entitlements.billing_on():
         return [], True
     try:
-        found = stripe_api.call("invoices.list", stripe_api.client().v1.invoices.list,
+        found = stripe_api.call("invoices.list",
+                                stripe_api.client(timeout=5, retries=0).v1.invoices.list,
                                 params={"customer": row.customer_id, "limit": MAX_INVOICES})
     except stripe_api.StripeUnavailable:
         return [], False
     out = []
-    for invoice in stripe_api._get(found, "data", []) or []:
-        link = str(stripe_api._get(invoice, "hosted_invoice_url", "") or "")
-        created = stripe_api._get(invoice, "created", 0)
+    for invoice in stripe_api.field(found, "data", []) or []:
+        link = str(stripe_api.field(invoice, "hosted_invoice_url", "") or "")
+        created = stripe_api.field(invoice, "created", 0)
+        currency = str(stripe_api.field(invoice, "currency", "") or "")[:3]
         out.append({
-            "number": str(stripe_api._get(invoice, "number", "") or invoice["id"])[:64],
+            "number": str(stripe_api.field(invoice, "number", "") or invoice["id"])[:64],
             "date": dt.datetime.fromtimestamp(int(created), tz=dt.UTC) if created else None,
-            "amount": int(stripe_api._get(invoice, "amount_due", 0) or 0) / 100,
-            "currency": str(stripe_api._get(invoice, "currency", "") or "").upper()[:3],
-            "status": str(stripe_api._get(invoice, "status", "") or "")[:20],
+            "amount": _major(int(stripe_api.field(invoice, "amount_due", 0) or 0), currency),
+            "currency": currency.upper(),
+            "status": str(stripe_api.field(invoice, "status", "") or "")[:20],
             # Only Stripe's own pages are linked.
             "link": link if link.startswith("https://invoice.stripe.com/") else "",
         })
     return out, True
+
+
+# Stripe's zero-decimal currencies: amounts are whole units, not hundredths.
+ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg",
+                          "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"})
+
+
+def _major(amount: int, currency: str) -> str:
+    """An amount in Stripe's smallest unit, written in the currency's major unit."""
+    if currency.lower() in ZERO_DECIMAL:
+        return f"{amount:,}"
+    return f"{amount / 100:,.2f}"
 
 
 def _page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
@@ -78,6 +93,12 @@ def _page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpRe
 
 
 def billing(request: HttpRequest) -> HttpResponse:
+    if request.GET.get("checkout") == "done" and entitlements.billing_on():
+        # Back from Checkout: show the subscription now, whenever its webhook arrives.
+        # Stripe unreachable: the page says what it knows; the webhook brings the rest.
+        with contextlib.suppress(stripe_api.StripeUnavailable):
+            actions.do_sync_subscription(request.principal.account,
+                                         actor=request.principal, request=request)
     return _page(request)
 
 
@@ -92,7 +113,10 @@ def _hand_over(request: HttpRequest, start) -> HttpResponse:
         return _page(request, error=" ".join(exc.messages), status=status)
     except stripe_api.StripeUnavailable as exc:
         return _page(request, error=str(exc), status=503)
-    return render(request, "billing/handoff.html", {"url": url})
+    response = render(request, "billing/handoff.html", {"url": url})
+    # The page's link is a bearer link to the customer's Stripe session.
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def checkout(request: HttpRequest) -> HttpResponse:

@@ -32,6 +32,7 @@ import collections
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -87,6 +88,7 @@ class _Plan:
 
 
 IDENTITY_FIELDS = ("email", "external_id")
+log = logging.getLogger(__name__)
 REVEAL, SILENT, REFUSE = "reveal", "silent", "refuse"
 
 
@@ -542,6 +544,32 @@ class _People:
             self.changed.setdefault(person.pk, set()).update(names)
 
 
+class _PeopleLimit:
+    """The plan's people limit inside one batch (``billing.entitlements``). A key that
+    may see people (``reveal``/``refuse`` rules) gets the refusal — 403
+    ``plan-limit-reached``, the whole batch stored nothing; a key that cannot (a
+    write-only or browser key: ``silent``) must not learn from a refusal whether an
+    address or user id is held, so its calls that would create someone past the limit
+    are stored without a person, the batch answered as usual, and a log line counts
+    them (the owners see the limit reached on their billing page)."""
+
+    def __init__(self, account_id: int, *, quiet: bool) -> None:
+        self.account_id, self.quiet = account_id, quiet
+        self.room = entitlements.room(account_id, entitlements.PEOPLE)
+        self.dropped = 0
+
+    def fits(self, created: int) -> bool:
+        if self.room is None or created < self.room:
+            return True
+        if not self.quiet:
+            entitlements.check(self.account_id, entitlements.PEOPLE, created + 1)
+        if self.dropped == 0:
+            log.warning("ingest over the plan's people limit: calls stored without a "
+                        "person", extra={"account": self.account_id})
+        self.dropped += 1
+        return False
+
+
 def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.datetime,
                    where, *, rules: dict[str, str], only_new: bool = False
                    ) -> tuple[dict[int, int], tuple[int, ...], dict[int, list[str]]]:
@@ -560,6 +588,9 @@ def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.dateti
     for builtin, _, _ in plan.cleaned.values():
         if builtin.get("email"):
             emails.add(builtin["email"])
+    # The plan's room for new people, asked before any person is locked: the account is
+    # held first, in the order every action that adds people takes them.
+    limit = _PeopleLimit(account.pk, quiet=SILENT in rules.values())
     existing = list(Person.objects.select_for_update().filter(account=account).filter(
         Q(email__in=emails) | Q(external_id__in=ext_ids)))
     people = _People(existing)
@@ -574,9 +605,15 @@ def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.dateti
             if person is None:
                 if not isinstance(event, Identify):
                     continue  # a browser's page / track names no one new
+                if not limit.fits(len(people.new)):
+                    continue  # stored without a person (see _PeopleLimit)
                 person = people.add(account, None, ext, now)
         else:
-            person = people.find(email, ext) or people.add(account, email, ext, now)
+            person = people.find(email, ext)
+            if person is None:
+                if not limit.fits(len(people.new)):
+                    continue
+                person = people.add(account, email, ext, now)
         resolved[i] = person
         if isinstance(event, Identify) and (not only_new or person in people.new):
             builtin, custom, tags = plan.cleaned[i]
@@ -663,9 +700,6 @@ def _write_people(account, people: _People, now: dt.datetime) -> None:
             sealed_custom=None if text is None else sealed_field.seal(person, text),
             updated_at=now)
     if people.new:
-        # The plan's people limit: a batch that would pass it stores nothing (403
-        # plan-limit-reached; events about people already held still fit).
-        entitlements.check(account.pk, entitlements.PEOPLE, len(people.new))
         # Updates first, so a new person may take an email an existing one gave up.
         # pre_save runs per object, so "encrypt at rest" values are sealed here.
         Person.objects.bulk_create(people.new)

@@ -465,12 +465,9 @@ def do_capture_person(account, email: str, *, source: str, actor=None,
         existing = Person.objects.filter(account=account, email=email).first()
         if existing is not None:
             return existing
-        try:
-            entitlements.check(account.pk, entitlements.PEOPLE)
-        except entitlements.PlanLimitReached:
-            # Someone subscribing is told no more than that (never the account's plan).
-            raise ValidationError({"email": "This list is not taking new subscribers "
-                                            "right now."}) from None
+        # The plan's people limit (raises PlanLimitReached; the caller decides what the
+        # person in front of the form is told).
+        entitlements.check(account.pk, entitlements.PEOPLE)
         try:
             with transaction.atomic():
                 person = Person.objects.create(account=account, email=email)
@@ -649,8 +646,12 @@ def do_import_people(account, plan, *, actor: Principal, request=None,
             if held is not None and not PendingImport.objects.filter(
                     pk=held.pk, account=account, member_id=actor.member_id).delete()[0]:
                 raise ValidationError("Nothing to import: upload the file again.")
+            # The plan's people limit: the account is held before any person is (the
+            # order ingest takes them in too), the whole file refused when it does not fit.
+            room = entitlements.room(account.pk, entitlements.PEOPLE)
             writes = bulk.plan_writes(account, plan.lines, cleaned, sealed_keys)
-            entitlements.check(account.pk, entitlements.PEOPLE, writes.counts["created"])
+            if room is not None and writes.counts["created"] > room:
+                entitlements.check(account.pk, entitlements.PEOPLE, writes.counts["created"])
             bulk.write(writes, need_ids=then is not None)
             audit.record(AuditEventType.PEOPLE_IMPORTED, actor=actor, account_id=account.pk,
                          request=request, target_type="account", target_id=account.pk,

@@ -381,7 +381,10 @@ def do_start_scheduled_broadcast(broadcast_id: int, *, now, actor) -> bool:
             locked.save()
             audit.record(AuditEventType.BROADCAST_NOT_STARTED, actor=None,
                          account_id=locked.account_id, target_type="broadcast",
-                         target_id=locked.pk, extra={"fields": sorted(exc.message_dict)})
+                         target_id=locked.pk,
+                         # A plan's refusal (billing.entitlements) names no field.
+                         extra={"fields": sorted(exc.message_dict)
+                                if hasattr(exc, "error_dict") else ["plan"]})
             return False
         audit.record(AuditEventType.BROADCAST_QUEUED, actor=None,
                      account_id=locked.account_id, target_type="broadcast",
@@ -490,10 +493,12 @@ def do_send_test_broadcast(broadcast: Broadcast, person_id=None, *, actor: Princ
     import dataclasses
     import secrets
 
+    from enclave.billing import entitlements
     from enclave.core import ratelimit
     from enclave.messaging import access, compose, rendering, transports
 
     authorize(actor, P.EMAIL_MANAGE, account_id=broadcast.account_id)
+    entitlements.check_sending(broadcast.account_id)
     email = getattr(actor.member, "email", "") if not actor.is_api_key else ""
     if not email:
         raise MissingReference({"broadcast": TEST_NEEDS_MEMBER})
