@@ -150,6 +150,8 @@ class Config:
     stripe_webhook_secret_file: Path | None = None
     stripe_api_base: str | None = None
     billing_grace_days: int = 7
+    # Organisational controls (enclave.compliance): the security policy documents.
+    policies_dir: Path = PROJECT_ROOT / "docs" / "policies"
 
     @property
     def is_live(self) -> bool:
@@ -241,6 +243,7 @@ def load(env: dict[str, str] | None = None) -> Config:
         **_backup_settings(env, var_dir),
         **_api_key_settings(env),
         **_billing_settings(env, name),
+        policies_dir=_path(env, "ENCLAVE_POLICIES_DIR", PROJECT_ROOT / "docs" / "policies"),
         dns_servers=_dns_servers(env),
         outbound_allow=_networks(env, "ENCLAVE_OUTBOUND_ALLOW"),
         outbound_deny=_networks(env, "ENCLAVE_OUTBOUND_DENY"),

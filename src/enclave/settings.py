@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "enclave.messaging",
     "enclave.webhooks",
     "enclave.billing",
+    "enclave.compliance",
 ]
 
 MIDDLEWARE = [

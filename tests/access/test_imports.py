@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("scanning",),
     ("identity",),
     ("backups",),
+    ("compliance",),
     ("billing",),
     ("people",),
     ("events",),

@@ -77,6 +77,22 @@ class TestCheckout:
         row = BillingAccount.objects.get(account=world.account)
         assert (row.plan_key, row.status) == ("team", "active")
 
+    def test_price_changed_in_stripe_before_the_plans_file_keeps_the_plan(self, billing,
+                                                                          world, client):
+        from tests.billing.test_webhooks import _checkout
+
+        session = _checkout(billing, world)
+        billing.post(client, billing.event("checkout.session.completed", session))
+        plans = django_settings.CONFIG.plans_file
+        plans.write_text(plans.read_text().replace(billing.team_price, "price_new_team"))
+        billing.post(client, billing.event("invoice.paid", {
+            "id": "in_2", "customer": session["customer"]}))
+        row = BillingAccount.objects.get(account=world.account)
+        assert (row.plan_key, row.price_id) == ("team", billing.team_price)
+        from enclave.billing import entitlements
+
+        assert entitlements.standing(world.account.pk).limit("people") == 10
+
     def test_return_from_checkout_shows_the_subscription_before_its_webhook(self, billing,
                                                                             world):
         client = world.client("owner")

@@ -253,7 +253,7 @@ MODELS: tuple[Model, ...] = (
     # --- billing: Stripe's ids, the plan and the status of an account (a company's
     # workspace) — never anything from a card (Checkout and the portal are Stripe's) ---
     Model("billing.BillingAccount", plain(
-        "id", "account", "customer_id", "subscription_id", "plan_key", "status",
+        "id", "account", "customer_id", "subscription_id", "price_id", "plan_key", "status",
         "current_period_end", "cancel_at_period_end", "past_due_since", "synced_at",
         "created_at")),
     Model("billing.StripeEvent", plain("id", "event_id", "event_type", "account",

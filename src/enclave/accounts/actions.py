@@ -187,14 +187,14 @@ def do_accept_invitation(token: str, *, member=None, password: str | None = None
             raise InvitationError("This invitation is invalid, already used or expired. "
                                   "Ask for a new one.")
         _require_inviter_may_still_grant(row)
-        # Still within the plan's members (this invitation already counts: a plan
-        # lowered since it was sent may hold fewer).
-        try:
-            entitlements.check(row.account_id, entitlements.MEMBERS, 0)
-        except entitlements.PlanLimitReached:
+        # Still within the plan's members (a plan lowered since it was sent may hold
+        # fewer): the members there are, and this one.
+        limit = entitlements.limit_of(row.account_id, entitlements.MEMBERS)
+        if limit is not None and Membership.objects.filter(
+                account_id=row.account_id).count() + 1 > limit:
             raise InvitationError("The account cannot take more members on its current "
                                   "plan. Ask its owner to choose a larger plan, then use "
-                                  "this link again.") from None
+                                  "this link again.")
         existing = Member.objects.with_email(row.email).first()
         if member is not None:
             if canonical_email(member.email) != canonical_email(row.email):

@@ -41,7 +41,6 @@ BILLING_OFF = "Billing is not turned on for this deployment: nothing is limited.
 ALREADY_SUBSCRIBED = ("This account already has a subscription: change its plan, card or "
                       "cancel it in the Stripe customer portal.")
 NO_CUSTOMER = "This account has no subscription yet: choose a plan first."
-UNKNOWN_PLAN = "unknown-price"
 
 
 class BillingOff(ValidationError):
@@ -109,9 +108,8 @@ def do_start_checkout(account, plan_key: str, *, actor: Principal, request=None)
     if current is not None:
         # Paid a moment ago, its webhook not here yet (or lost): Stripe knows — never a
         # second subscription for the same account.
-        state = stripe_api.current_subscription(current.customer_id)
-        if state is not None and state.status in (*ENTITLED, "unpaid"):
-            _sync(account.pk, state, actor=actor, request=request)
+        current = _sync(account.pk, actor=actor, request=request)
+        if current.status in (*ENTITLED, "unpaid"):
             raise ValidationError(ALREADY_SUBSCRIBED)
     row = _customer(account)
     session = stripe_api.call(
@@ -150,16 +148,17 @@ def do_open_portal(account, *, actor: Principal, request=None) -> str:
     return url
 
 
-def _plan_key(price_id: str) -> str:
-    plan = next((p for p in load_plans() if p.stripe_price and p.stripe_price == price_id),
-                None)
-    if plan is None and price_id:
-        # Kept as subscribed (unlimited until the plans file names the price again),
-        # never dropped to the free plan: the customer is paying.
+def _plan_key(row: BillingAccount, state) -> str:
+    """The plans file's key for the subscription's price (current or former price of a
+    plan); for a price no plan names, the key the same subscription had (a price changed
+    in Stripe before the file), else "" — logged either way."""
+    plan = entitlements.plan_by_price(state.price_id)
+    if plan is not None:
+        return plan.key
+    if state.price_id:
         log.error("stripe subscription for a price no plan sells",
-                  extra={"price": price_id[:100]})
-        return UNKNOWN_PLAN
-    return plan.key if plan is not None else ""
+                  extra={"price": state.price_id[:100]})
+    return row.plan_key if row.subscription_id == state.subscription_id else ""
 
 
 def _apply(row: BillingAccount, state: stripe_api.SubscriptionState | None) -> dict:
@@ -168,11 +167,12 @@ def _apply(row: BillingAccount, state: stripe_api.SubscriptionState | None) -> d
     now = clock.now()
     before = {"plan": row.plan_key, "status": row.status}
     if state is None:
-        row.subscription_id, row.plan_key, row.status = "", "", ""
+        row.subscription_id, row.price_id, row.plan_key, row.status = "", "", "", ""
         row.current_period_end, row.cancel_at_period_end = None, False
     else:
+        row.plan_key = _plan_key(row, state)
         row.subscription_id = state.subscription_id[:255]
-        row.plan_key = _plan_key(state.price_id)
+        row.price_id = state.price_id[:255]
         row.status = state.status[:32]
         row.current_period_end = state.current_period_end
         row.cancel_at_period_end = state.cancel_at_period_end
@@ -188,31 +188,33 @@ def _apply(row: BillingAccount, state: stripe_api.SubscriptionState | None) -> d
     return {**after, "previous_plan": before["plan"], "previous_status": before["status"]}
 
 
-def _sync(account_id: int, state, *, actor=None, request=None) -> dict:
-    """Apply Stripe's current subscription to the account's row (locked), audited when
-    the plan or status changed; the changes."""
+def _sync(account_id: int, *, actor=None, request=None, quick: bool = False
+          ) -> BillingAccount:
+    """Read the account's subscription from Stripe with its row locked (so a webhook
+    applied meanwhile is never overwritten by an older read) and apply it, audited when
+    the plan or status changed; the row."""
     with transaction.atomic():
         row = BillingAccount.objects.select_for_update().get(account_id=account_id)
+        state = stripe_api.current_subscription(row.customer_id, quick=quick)
         changes = _apply(row, state)
         if changes:
             audit.record(AuditEventType.BILLING_SUBSCRIPTION_CHANGED, actor=actor,
                          account_id=account_id, request=request, target_type="account",
                          target_id=account_id, extra=changes)
         _hold_sending_if_paused(account_id)
-    return changes
+    return row
 
 
-def do_sync_subscription(account, *, actor: Principal, request=None) -> dict:
+def do_sync_subscription(account, *, actor: Principal, request=None) -> BillingAccount | None:
     """Read the account's subscription from Stripe now — the billing page on the way
-    back from Checkout, before (or without) its webhook. Needs ``billing.manage``; the
-    changes (empty: none, or no Stripe customer yet). Raises StripeUnavailable."""
+    back from Checkout, before (or without) its webhook; a short timeout, no retry.
+    Needs ``billing.manage``; the row (None: no Stripe customer yet). Raises
+    StripeUnavailable."""
     authorize(actor, P.BILLING_MANAGE, account_id=account.pk)
     _require_on()
-    row = BillingAccount.objects.filter(account_id=account.pk).first()
-    if row is None:
-        return {}
-    return _sync(account.pk, stripe_api.current_subscription(row.customer_id), actor=actor,
-                 request=request)
+    if not BillingAccount.objects.filter(account_id=account.pk).exists():
+        return None
+    return _sync(account.pk, actor=actor, request=request, quick=True)
 
 
 def _hold_sending_if_paused(account_id: int) -> int:

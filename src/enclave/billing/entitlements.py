@@ -94,11 +94,16 @@ def billing_on() -> bool:
 
 
 def free_plan() -> Plan:
-    return next((p for p in load_plans() if not p.stripe_price), NO_PLAN)
+    return next((p for p in load_plans() if not p.stripe_price and not p.former_prices),
+                NO_PLAN)
 
 
 def plan_by_key(key: str) -> Plan | None:
-    return next((p for p in load_plans() if p.key == key), None)
+    return next((p for p in load_plans() if key and p.key == key), None)
+
+
+def plan_by_price(price_id: str) -> Plan | None:
+    return next((p for p in load_plans() if p.sells(price_id)), None)
 
 
 def grace() -> dt.timedelta:
@@ -114,15 +119,13 @@ def standing(account_id: int) -> Standing:
     if row is None:
         return Standing(free_plan(), "", False)
     plan = None
-    if row.status in (*ENTITLED, "unpaid") and row.plan_key:
-        plan = plan_by_key(row.plan_key)
+    if row.status in (*ENTITLED, "unpaid") and (row.price_id or row.plan_key):
+        plan = plan_by_price(row.price_id) or plan_by_key(row.plan_key)
         if plan is None:
-            # A paying customer whose plan the plans file no longer names (a key
-            # renamed, a price replaced): never the free plan's limits for that.
-            log.error("billing: subscribed plan not in the plans file",
+            # Subscribed to a price no plan names (now or formerly) under a key the file
+            # no longer has: the free plan's limits, and the operator is told.
+            log.error("billing: subscribed price in no plan of the plans file",
                       extra={"plan": row.plan_key, "account": account_id})
-            plan = Plan(f"Subscribed plan ({row.plan_key})", "", "", "", (),
-                        key=row.plan_key)
     paused = (row.status in PAUSING and row.past_due_since is not None
               and clock.now() >= row.past_due_since + grace())
     return Standing(plan or free_plan(), row.status, paused,
@@ -165,6 +168,17 @@ def _hold(account_id: int) -> None:
     account = BillingAccount._meta.get_field("account").related_model
     list(account.objects.select_for_update(no_key=True).filter(pk=account_id)
          .values_list("pk"))
+
+
+def limit_of(account_id: int, name: str) -> int | None:
+    """The plan's limit of ``name`` (None: unlimited), with the account held like
+    :func:`check` does."""
+    if not billing_on():
+        return None
+    limit = standing(account_id).limit(name)
+    if limit is not None:
+        _hold(account_id)
+    return limit
 
 
 def check(account_id: int, name: str, adding: int = 1) -> None:

@@ -22,7 +22,9 @@ class BillingAccount(models.Model):
                                    related_name="billing")
     customer_id = models.CharField(max_length=255, unique=True)
     subscription_id = models.CharField(max_length=255, blank=True)
-    # The plans file's key of the subscribed price; "" while on the free plan.
+    # The subscribed Stripe price (the plan is the one that sells it, now or formerly)
+    # and the plans file's key it had when last synced; "" while on the free plan.
+    price_id = models.CharField(max_length=255, blank=True)
     plan_key = models.CharField(max_length=40, blank=True)
     # Stripe's subscription status ("" before any subscription).
     status = models.CharField(max_length=32, blank=True)

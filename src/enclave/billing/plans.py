@@ -10,6 +10,7 @@ The file holds one ``[[plan]]`` table per plan::
     features = ["Hosted by us", "Email support"]   # optional list of strings
     key = "team"             # optional: a stable id (default: the name, lower-cased)
     stripe_price = "price_1Q…"   # optional: the Stripe price Checkout sells (billing on)
+    former_prices = ["price_0P…"] # optional: earlier prices subscribers may still be on
 
     [plan.limits]            # optional: what an account on the plan may hold or send;
     people = 10000           # a limit left out is unlimited (enclave.billing.entitlements)
@@ -63,6 +64,12 @@ class Plan:
     key: str = ""
     stripe_price: str = ""
     limits: Limits = field(default_factory=Limits)
+    former_prices: tuple[str, ...] = ()
+
+    def sells(self, price_id: str) -> bool:
+        """Whether a subscription to ``price_id`` is on this plan."""
+        return bool(price_id) and (price_id == self.stripe_price
+                                   or price_id in self.former_prices)
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -94,12 +101,16 @@ def load_plans() -> tuple[Plan, ...]:
     path = settings.CONFIG.plans_file
     if path is None:
         return DEFAULT_PLANS
+    cached = _CACHE.get(path)
     try:
         stat = path.stat()
     except OSError as exc:
+        if cached is not None:
+            log.error("plans file unreadable; the plans read before stay in force",
+                      extra={"path": str(path)})
+            return cached[1]
         raise ConfigError(SETTING, f"cannot read {path}: {exc.strerror or exc}") from None
-    stamp = (stat.st_mtime_ns, stat.st_size)
-    cached = _CACHE.get(path)
+    stamp = (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_size)
     if cached is not None and cached[0] == stamp:
         return cached[1]
     try:
@@ -116,7 +127,7 @@ def load_plans() -> tuple[Plan, ...]:
     return plans
 
 
-_CACHE: dict[Path, tuple[tuple[int, int], tuple[Plan, ...]]] = {}
+_CACHE: dict[Path, tuple[tuple[int, ...], tuple[Plan, ...]]] = {}
 
 
 def _parse(path: Path) -> tuple[Plan, ...]:
@@ -125,10 +136,12 @@ def _parse(path: Path) -> tuple[Plan, ...]:
     if not isinstance(tables, list) or not tables:
         raise ConfigError(SETTING, f"{path} has no [[plan]] tables")
     plans = tuple(_plan(path, number, table) for number, table in enumerate(tables, start=1))
-    for attribute in ("key", "stripe_price"):
-        values = [getattr(p, attribute) for p in plans if getattr(p, attribute)]
-        if len(values) != len(set(values)):
-            raise ConfigError(SETTING, f"{path}: two plans have the same {attribute!r}")
+    keys = [p.key for p in plans]
+    if len(keys) != len(set(keys)):
+        raise ConfigError(SETTING, f"{path}: two plans have the same 'key'")
+    prices = [price for p in plans for price in (p.stripe_price, *p.former_prices) if price]
+    if len(prices) != len(set(prices)):
+        raise ConfigError(SETTING, f"{path}: two plans have the same 'stripe_price'")
     return plans
 
 
@@ -170,9 +183,15 @@ def _plan(path: Path, number: int, table: object) -> Plan:
     price = text("stripe_price", required=False)
     if price and not _PRICE.match(price):
         raise ConfigError(SETTING, f"{where}: 'stripe_price' must be a Stripe price id")
+    former = table.get("former_prices", [])
+    if not isinstance(former, list) or not all(
+            isinstance(f, str) and _PRICE.match(f) for f in former):
+        raise ConfigError(SETTING, f"{where}: 'former_prices' must be a list of Stripe "
+                                   f"price ids")
     return Plan(name, text("price", required=True),
                 text("period", required=False), text("contacts", required=False),
-                tuple(features), key=key, stripe_price=price, limits=_limits(where, table))
+                tuple(features), key=key, stripe_price=price, limits=_limits(where, table),
+                former_prices=tuple(former))
 
 
 def _limits(where: str, table: dict) -> Limits:

@@ -123,10 +123,13 @@ _RANK = {"active": 0, "trialing": 0, "past_due": 1, "unpaid": 2, "incomplete": 3
          "paused": 4, "canceled": 5, "incomplete_expired": 6}
 
 
-def current_subscription(customer_id: str) -> SubscriptionState | None:
+def current_subscription(customer_id: str, *, quick: bool = False
+                         ) -> SubscriptionState | None:
     """The customer's subscription that decides the plan now, as Stripe has it now —
-    whatever order its webhooks arrived in; None when it has none."""
-    found = call("subscriptions.list", client().v1.subscriptions.list,
+    whatever order its webhooks arrived in; None when it has none. ``quick``: for a
+    page, a short timeout and no retry."""
+    stripe_client = client(timeout=5, retries=0) if quick else client()
+    found = call("subscriptions.list", stripe_client.v1.subscriptions.list,
                  params={"customer": customer_id, "status": "all", "limit": 100})
     states = [state_of(s) for s in field(found, "data", [])]
     states = [s for s in states if s.customer_id == customer_id]

@@ -60,10 +60,16 @@ ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga"
                           "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"})
 
 
+THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+
+
 def _major(amount: int, currency: str) -> str:
     """An amount in Stripe's smallest unit, written in the currency's major unit."""
-    if currency.lower() in ZERO_DECIMAL:
+    currency = currency.lower()
+    if currency in ZERO_DECIMAL:
         return f"{amount:,}"
+    if currency in THREE_DECIMAL:
+        return f"{amount / 1000:,.3f}"
     return f"{amount / 100:,.2f}"
 
 
@@ -81,7 +87,7 @@ def _page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpRe
     subscribed = row is not None and row.status in (*entitlements.PAUSING, "active",
                                                     "trialing")
     invoices, invoices_ok = _invoices(row) if not error else ([], True)
-    return render(request, "billing/billing.html", {
+    response = render(request, "billing/billing.html", {
         "billing_on": entitlements.billing_on(), "standing": held, "row": row,
         "usage": usage, "subscribed": subscribed,
         "plans": [p for p in load_plans() if p.stripe_price],
@@ -90,6 +96,9 @@ def _page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpRe
         "grace_days": entitlements.grace().days,
         "status_label": row.status.replace("_", " ") if row is not None else "",
     }, status=status)
+    # Stripe's hosted invoice links on it are bearer links.
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def billing(request: HttpRequest) -> HttpResponse:

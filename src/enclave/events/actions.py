@@ -183,14 +183,19 @@ def _ingest(account, events, plan: _Plan, where, *, actor: Principal, rules,
         for i, e in enumerate(events) if i in fresh
     ]
     _insert_events(rows)
+    left_out = len(events) - len(duplicates) - len(rows)  # past the plan's people limit
     counts = {"received": len(events), "stored": len(rows), "duplicates": len(duplicates),
+              "left_out_for_plan": left_out,
               "track": sum(isinstance(e, Track) for e in events),
               "identify": sum(isinstance(e, Identify) for e in events),
               **_people_counts(created, changed), "api_key": public_id}
     audit.record(AuditEventType.EVENTS_INGESTED, actor=actor,
                  account_id=account.pk, request=request, target_type="api_key",
                  target_id=public_id, extra=counts)
-    return IngestResult(len(events), len(rows), duplicates, created, tuple(changed))
+    # Calls left out for the plan are answered as stored: a key that cannot see people
+    # must not learn from the answer whether someone was held (see _PeopleLimit).
+    return IngestResult(len(events), len(rows) + left_out, duplicates, created,
+                        tuple(changed))
 
 
 # --- the tracking spec (Segment / RudderStack HTTP API) -----------------------------------
@@ -283,6 +288,7 @@ def _ingest_spec(account, items: list, plan: _Plan, where, now: dt.datetime, *,
         for i, item in enumerate(items) if i in fresh
     ]
     _insert_events(rows, _SPEC_COLUMNS)
+    left_out = len(items) - len(duplicates) - len(rows)  # past the plan's people limit
     _stitch(account.pk, linked)
     # No count of links made or events attached: they depend on what other calls sent
     # for those anonymous ids, which the audit log's readers must not learn from it.
@@ -290,11 +296,12 @@ def _ingest_spec(account, items: list, plan: _Plan, where, now: dt.datetime, *,
     counts = {"received": len(items), "stored": len(rows), "duplicates": len(duplicates),
               **{call: calls.get(call, 0) for call in spec.CALLS},
               **_people_counts(created, changed), "traits_left_out": plan.dropped,
-              "api_key": public_id, "spec": True}
+              "left_out_for_plan": left_out, "api_key": public_id, "spec": True}
     audit.record(AuditEventType.EVENTS_INGESTED, actor=actor,
                  account_id=account.pk, request=request, target_type="api_key",
                  target_id=public_id, extra=counts)
-    return IngestResult(len(items), len(rows), duplicates, created, tuple(changed))
+    return IngestResult(len(items), len(rows) + left_out, duplicates, created,
+                        tuple(changed))
 
 
 def _people_counts(created, changed: dict[int, list[str]]) -> dict:
@@ -549,25 +556,53 @@ class _PeopleLimit:
     may see people (``reveal``/``refuse`` rules) gets the refusal — 403
     ``plan-limit-reached``, the whole batch stored nothing; a key that cannot (a
     write-only or browser key: ``silent``) must not learn from a refusal whether an
-    address or user id is held, so its calls that would create someone past the limit
-    are stored without a person, the batch answered as usual, and a log line counts
-    them (the owners see the limit reached on their billing page)."""
+    address or user id is held, so a call that would create someone past the limit is
+    left out — not stored, answered as stored, its message id kept (a retry is a
+    duplicate) — and a log line counts them (the owners see the limit reached on their
+    billing page). Nothing is kept about a person who was not created, so nothing escapes
+    erasure or lands on someone else's timeline."""
 
-    def __init__(self, account_id: int, *, quiet: bool) -> None:
+    def __init__(self, account_id: int, *, quiet: bool, prepare: bool) -> None:
         self.account_id, self.quiet = account_id, quiet
-        self.room = entitlements.room(account_id, entitlements.PEOPLE)
-        self.dropped = 0
+        self.asked = prepare
+        self.room = entitlements.room(account_id, entitlements.PEOPLE) if prepare else None
+        self.dropped: set[int] = set()
 
-    def fits(self, created: int) -> bool:
+    def fits(self, position: int, created: int) -> bool:
+        if not self.asked:  # a person found unlocked was gone when locked: rare
+            self.asked = True
+            self.room = entitlements.room(self.account_id, entitlements.PEOPLE)
         if self.room is None or created < self.room:
             return True
         if not self.quiet:
             entitlements.check(self.account_id, entitlements.PEOPLE, created + 1)
-        if self.dropped == 0:
-            log.warning("ingest over the plan's people limit: calls stored without a "
-                        "person", extra={"account": self.account_id})
-        self.dropped += 1
+            return True  # room made meanwhile (someone archived)
+        if not self.dropped:
+            log.warning("ingest over the plan's people limit: calls left out",
+                        extra={"account": self.account_id})
+        self.dropped.add(position)
         return False
+
+
+def _may_create(account, wanted, emails: set[str], ext_ids: set[str], *,
+                only_new: bool) -> bool:
+    """Whether the batch may create someone (read without locks): only then is the
+    account held for the plan's limit, so batches about people already held never
+    queue behind each other on the account."""
+    held = Person.objects.filter(account=account).filter(
+        Q(email__in=emails) | Q(external_id__in=ext_ids)).values_list("email", "external_id")
+    known_emails, known_ext = set(), set()
+    for email, ext in held:
+        known_emails.add(email)
+        known_ext.add(ext)
+    for _, event in wanted:
+        ext = event.external_id.strip() if event.external_id else None
+        email = event.email.strip().lower() if event.email else None
+        if only_new and not isinstance(event, Identify):
+            continue
+        if not ((ext and ext in known_ext) or (not only_new and email in known_emails)):
+            return True
+    return False
 
 
 def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.datetime,
@@ -588,9 +623,12 @@ def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.dateti
     for builtin, _, _ in plan.cleaned.values():
         if builtin.get("email"):
             emails.add(builtin["email"])
-    # The plan's room for new people, asked before any person is locked: the account is
-    # held first, in the order every action that adds people takes them.
-    limit = _PeopleLimit(account.pk, quiet=SILENT in rules.values())
+    # The plan's room for new people, asked before any person is locked (the account is
+    # held first, in the order every action that adds people takes them) — and only
+    # when billing is on and the batch may create someone.
+    limit = _PeopleLimit(account.pk, quiet=SILENT in rules.values(),
+                         prepare=entitlements.billing_on() and _may_create(
+                             account, wanted, emails, ext_ids, only_new=only_new))
     existing = list(Person.objects.select_for_update().filter(account=account).filter(
         Q(email__in=emails) | Q(external_id__in=ext_ids)))
     people = _People(existing)
@@ -605,13 +643,13 @@ def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.dateti
             if person is None:
                 if not isinstance(event, Identify):
                     continue  # a browser's page / track names no one new
-                if not limit.fits(len(people.new)):
-                    continue  # stored without a person (see _PeopleLimit)
+                if not limit.fits(i, len(people.new)):
+                    continue  # left out (see _PeopleLimit)
                 person = people.add(account, None, ext, now)
         else:
             person = people.find(email, ext)
             if person is None:
-                if not limit.fits(len(people.new)):
+                if not limit.fits(i, len(people.new)):
                     continue
                 person = people.add(account, email, ext, now)
         resolved[i] = person
@@ -624,6 +662,7 @@ def _upsert_people(account, events, fresh: set[int], plan: _Plan, now: dt.dateti
             tag_pairs += [(person, t) for t in tags]
     if errors:
         raise EventErrors(errors)
+    fresh.difference_update(limit.dropped)  # left out: not stored (see _PeopleLimit)
     _write_people(account, people, now)
     _add_tags(account, tag_pairs)
     changed = {pk: sorted({"custom" if n == "sealed_custom" else n for n in names})

@@ -237,7 +237,8 @@ def _start(locked: Broadcast, now) -> int:
                                             "used; fix the segment first."}) from None
     # The plan's monthly sends, with this broadcast's recipients counted (the snapshot
     # is undone with the transaction when they do not fit).
-    entitlements.check(locked.account_id, entitlements.MONTHLY_SENDS, count)
+    if count:
+        entitlements.check(locked.account_id, entitlements.MONTHLY_SENDS, count)
     if locked.local_at is not None and count:
         _stagger(locked, now)
     locked.state, locked.queued_at, locked.recipients = QUEUED, now, count
