@@ -4,8 +4,9 @@ Run as ``python -m tests.billing.fakestripe``: it listens on 127.0.0.1 on a port
 system picks and prints that port on its first line. On top of localstripe's own API
 (customers, plans, subscriptions, invoices, ...) it serves:
 
-* ``/v1/checkout/sessions`` and ``/v1/billing_portal/sessions`` (create, retrieve): Stripe's
-  hosted-page sessions, whose ``url`` is a page of this server;
+* ``/v1/checkout/sessions`` (create, retrieve, list by customer and status, expire) and
+  ``/v1/billing_portal/sessions`` (create): Stripe's hosted-page sessions, whose ``url``
+  is a page of this server;
 * that page (``GET /_config/pages/<id>``): what a member's browser reaches after the hand-off;
 * ``POST /_config/test/checkout/<id>/complete``: the customer paying on the Checkout page —
   the subscription is created for the session's price and is ``active``;
@@ -55,6 +56,24 @@ class CheckoutSession(StripeObject):
         self.subscription = None
         self.url = f"{BASE['url']}/_config/pages/{self.id}"
 
+    @classmethod
+    def _api_list_all(cls, url, customer=None, status=None, limit=None,
+                      starting_after=None, **kwargs):
+        if kwargs:
+            raise UserError(400, "Unexpected " + ", ".join(kwargs))
+        li = super()._api_list_all(url, limit=limit, starting_after=starting_after)
+        li._list = [s for s in li._list if (customer is None or s.customer == customer)
+                    and (status is None or s.status == status)]
+        return li
+
+    @classmethod
+    def _api_expire(cls, id, **kwargs):
+        session = cls._api_retrieve(id)
+        if session.status != "open":
+            raise UserError(400, "Only an open session can be expired")
+        session.status = "expired"
+        return session
+
 
 class PortalSession(StripeObject):
     object = "billing_portal.session"
@@ -74,6 +93,9 @@ class PortalSession(StripeObject):
 resources.extra_apis.extend([
     ("POST", "/v1/checkout/sessions", CheckoutSession._api_create),
     ("GET", "/v1/checkout/sessions/{id}", CheckoutSession._api_retrieve),
+    ("GET", "/v1/checkout/sessions", lambda **data: CheckoutSession._api_list_all(
+        "/v1/checkout/sessions", **data)),
+    ("POST", "/v1/checkout/sessions/{id}/expire", CheckoutSession._api_expire),
     ("POST", "/v1/billing_portal/sessions", PortalSession._api_create),
 ])
 
@@ -88,6 +110,8 @@ async def page(request):
 
 async def complete(request):
     session = CheckoutSession._api_retrieve(request.match_info["id"])
+    if session.status != "open":
+        raise UserError(400, "This Checkout session is no longer open")
     sub = Subscription(customer=session.customer,
                        items=[{"plan": session.line_items[0]["price"]}],
                        trial_period_days=30)

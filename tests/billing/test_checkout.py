@@ -66,6 +66,18 @@ class TestCheckout:
         assert response.status_code == 409
         assert "customer portal" in response.text
 
+    def test_a_new_checkout_closes_the_one_left_open_in_another_tab(self, billing, world):
+        import requests
+
+        client = world.client("owner")
+        first = _handoff_url(client.post("/app/billing/checkout/", {"plan": "team"}))
+        second = _handoff_url(client.post("/app/billing/checkout/", {"plan": "business"}))
+        sessions = billing.client().v1.checkout.sessions
+        assert [sessions.retrieve(url.rsplit("/", 1)[1]).status
+                for url in (first, second)] == ["expired", "open"]
+        with pytest.raises(requests.HTTPError):
+            billing.complete_checkout(first.rsplit("/", 1)[1])
+
     def test_paid_checkout_whose_webhook_has_not_come_is_not_sold_twice(self, billing,
                                                                         world):
         client = world.client("owner")

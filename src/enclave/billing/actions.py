@@ -112,6 +112,7 @@ def do_start_checkout(account, plan_key: str, *, actor: Principal, request=None)
         if current.status in (*ENTITLED, "unpaid"):
             raise ValidationError(ALREADY_SUBSCRIBED)
     row = _customer(account)
+    _expire_open_sessions(row.customer_id)
     session = stripe_api.call(
         "checkout.sessions.create", stripe_api.client().v1.checkout.sessions.create,
         params={"mode": "subscription", "customer": row.customer_id,
@@ -126,6 +127,19 @@ def do_start_checkout(account, plan_key: str, *, actor: Principal, request=None)
                      account_id=account.pk, request=request, target_type="account",
                      target_id=account.pk, extra={"plan": plan.key})
     return url
+
+
+def _expire_open_sessions(customer_id: str) -> None:
+    """Close the customer's Checkout sessions still open (another tab, an earlier
+    attempt): only the newest can be paid, so an account never pays for two
+    subscriptions by checking out twice."""
+    client = stripe_api.client()
+    found = stripe_api.call("checkout.sessions.list", client.v1.checkout.sessions.list,
+                            params={"customer": customer_id, "status": "open",
+                                    "limit": 100})
+    for session in stripe_api.field(found, "data", []) or []:
+        stripe_api.call("checkout.sessions.expire", client.v1.checkout.sessions.expire,
+                        session["id"])
 
 
 def do_open_portal(account, *, actor: Principal, request=None) -> str:
