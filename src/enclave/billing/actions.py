@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from enclave.access.permissions import Permission
 from enclave.access.principal import Principal, authorize, authorize_system
 from enclave.billing import entitlements, stripe_api
-from enclave.billing.models import ENTITLED, BillingAccount, StripeEvent
+from enclave.billing.models import HOLDING_PLAN, BillingAccount, StripeEvent
 from enclave.billing.plans import load_plans
 from enclave.billing.stripe_api import StripeUnavailable
 from enclave.core import audit, clock
@@ -103,13 +103,13 @@ def do_start_checkout(account, plan_key: str, *, actor: Principal, request=None)
     if plan is None:
         raise ValidationError({"plan": "Choose one of the plans offered."})
     current = BillingAccount.objects.filter(account_id=account.pk).first()
-    if current is not None and current.status in (*ENTITLED, "unpaid"):
+    if current is not None and current.status in HOLDING_PLAN:
         raise ValidationError(ALREADY_SUBSCRIBED)
     if current is not None:
         # Paid a moment ago, its webhook not here yet (or lost): Stripe knows — never a
         # second subscription for the same account.
         current = _sync(account.pk, actor=actor, request=request)
-        if current.status in (*ENTITLED, "unpaid"):
+        if current.status in HOLDING_PLAN:
             raise ValidationError(ALREADY_SUBSCRIBED)
     row = _customer(account)
     _expire_open_sessions(row.customer_id)

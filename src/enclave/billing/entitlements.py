@@ -113,13 +113,13 @@ def grace() -> dt.timedelta:
 def standing(account_id: int) -> Standing:
     if not billing_on():
         return Standing(None, "", False)
-    from enclave.billing.models import ENTITLED, BillingAccount
+    from enclave.billing.models import HOLDING_PLAN, BillingAccount
 
     row = BillingAccount.objects.filter(account_id=account_id).first()
     if row is None:
         return Standing(free_plan(), "", False)
     plan = None
-    if row.status in (*ENTITLED, "unpaid") and (row.price_id or row.plan_key):
+    if row.status in HOLDING_PLAN and (row.price_id or row.plan_key):
         plan = plan_by_price(row.price_id) or plan_by_key(row.plan_key)
         if plan is None:
             # Subscribed to a price no plan names (now or formerly) under a key the file
@@ -146,25 +146,24 @@ def usage(account_id: int, name: str) -> int:
     return counter(account_id) if counter is not None else 0
 
 
-def room(account_id: int, name: str) -> int | None:
-    """How many more of ``name`` the account's plan allows now (None: unlimited), with
-    the account held like :func:`check` does. For callers that must not refuse where a
-    refusal would tell something (ingest by a key that cannot see people)."""
+def _held_limit(account_id: int, name: str) -> tuple[Standing | None, int | None]:
+    """The account's standing and its plan's limit of ``name`` — the account held when
+    there is a limit, so two requests adding at once cannot both fit under it."""
     if not billing_on():
-        return None
-    limit = standing(account_id).limit(name)
-    if limit is None:
-        return None
-    _hold(account_id)
-    return max(0, limit - usage(account_id, name))
+        return None, None
+    held = standing(account_id)
+    limit = held.limit(name)
+    if limit is not None:
+        _hold(account_id)
+    return held, limit
 
 
 def _hold(account_id: int) -> None:
     from enclave.billing.models import BillingAccount
 
-    # Two requests adding at once must not both fit under the limit: the account's row
-    # is held until the caller's transaction ends (PostgreSQL; SQLite has one writer).
-    # FOR NO KEY UPDATE: rows referring to the account are still written meanwhile.
+    # The account's row is held until the caller's transaction ends (PostgreSQL; SQLite
+    # has one writer). FOR NO KEY UPDATE: rows referring to the account are still
+    # written meanwhile.
     account = BillingAccount._meta.get_field("account").related_model
     list(account.objects.select_for_update(no_key=True).filter(pk=account_id)
          .values_list("pk"))
@@ -173,25 +172,26 @@ def _hold(account_id: int) -> None:
 def limit_of(account_id: int, name: str) -> int | None:
     """The plan's limit of ``name`` (None: unlimited), with the account held like
     :func:`check` does."""
-    if not billing_on():
-        return None
-    limit = standing(account_id).limit(name)
-    if limit is not None:
-        _hold(account_id)
-    return limit
+    return _held_limit(account_id, name)[1]
+
+
+def room(account_id: int, name: str) -> int | None:
+    """How many more of ``name`` the account's plan allows now (None: unlimited), with
+    the account held like :func:`check` does. For callers that must not refuse where a
+    refusal would tell something (ingest by a key that cannot see people)."""
+    limit = limit_of(account_id, name)
+    return None if limit is None else max(0, limit - usage(account_id, name))
 
 
 def check(account_id: int, name: str, adding: int = 1) -> None:
     """Raise :class:`PlanLimitReached` when adding ``adding`` more of ``name`` would take
     the account past its plan's limit (``adding=0``: when what is counted already is
     past it). Call inside the action's transaction."""
-    if adding < 0 or not billing_on():
+    if adding < 0:
         return
-    held = standing(account_id)
-    limit = held.limit(name)
+    held, limit = _held_limit(account_id, name)
     if limit is None:
         return
-    _hold(account_id)
     used = usage(account_id, name)
     if used + adding > limit:
         plan = held.plan.name if held.plan is not None else ""

@@ -13,6 +13,9 @@ from enclave.core import clock
 
 # Stripe subscription statuses that grant the plan (past_due: within the grace period).
 ENTITLED = ("active", "trialing", "past_due")
+# Statuses of a subscription that keeps its plan (unpaid: overdue past Stripe's retries —
+# limits kept, sending paused): the account is subscribed, never sold a second one.
+HOLDING_PLAN = (*ENTITLED, "unpaid")
 
 
 class BillingAccount(models.Model):

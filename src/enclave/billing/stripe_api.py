@@ -18,6 +18,7 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 15
+QUICK_TIMEOUT_SECONDS = 5
 
 
 class StripeUnavailable(Exception):
@@ -32,9 +33,9 @@ def _secret(path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def client(*, timeout: int = TIMEOUT_SECONDS, retries: int = 1) -> stripe.StripeClient:
-    """A client for one use. Reads that only decorate a page pass a short ``timeout``
-    and no ``retries``: Stripe being slow must not hold the page."""
+def client(*, quick: bool = False) -> stripe.StripeClient:
+    """A client for one use. Reads a page waits on are ``quick`` (a 5 s timeout, no
+    retry): Stripe being slow must not hold the page."""
     cfg = settings.CONFIG
     if cfg.billing != "stripe" or cfg.stripe_secret_key_file is None:
         raise StripeUnavailable("Billing is not turned on for this deployment.")
@@ -42,8 +43,9 @@ def client(*, timeout: int = TIMEOUT_SECONDS, retries: int = 1) -> stripe.Stripe
     if cfg.stripe_api_base:
         options["base_addresses"] = {"api": cfg.stripe_api_base}
     return stripe.StripeClient(
-        _secret(cfg.stripe_secret_key_file), max_network_retries=retries,
-        http_client=stripe.new_default_http_client(timeout=timeout), **options)
+        _secret(cfg.stripe_secret_key_file), max_network_retries=0 if quick else 1,
+        http_client=stripe.new_default_http_client(
+            timeout=QUICK_TIMEOUT_SECONDS if quick else TIMEOUT_SECONDS), **options)
 
 
 def call(what: str, fn, *args, **kwargs):
@@ -128,8 +130,7 @@ def current_subscription(customer_id: str, *, quick: bool = False
     """The customer's subscription that decides the plan now, as Stripe has it now —
     whatever order its webhooks arrived in; None when it has none. ``quick``: for a
     page, a short timeout and no retry."""
-    stripe_client = client(timeout=5, retries=0) if quick else client()
-    found = call("subscriptions.list", stripe_client.v1.subscriptions.list,
+    found = call("subscriptions.list", client(quick=quick).v1.subscriptions.list,
                  params={"customer": customer_id, "status": "all", "limit": 100})
     states = [state_of(s) for s in field(found, "data", [])]
     states = [s for s in states if s.customer_id == customer_id]

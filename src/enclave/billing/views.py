@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from enclave.billing import actions, entitlements, stripe_api
-from enclave.billing.models import BillingAccount
+from enclave.billing.models import HOLDING_PLAN, BillingAccount
 from enclave.billing.plans import load_plans
 
 MAX_INVOICES = 12
@@ -34,7 +34,7 @@ def _invoices(row: BillingAccount | None) -> tuple[list[dict], bool]:
         return [], True
     try:
         found = stripe_api.call("invoices.list",
-                                stripe_api.client(timeout=5, retries=0).v1.invoices.list,
+                                stripe_api.client(quick=True).v1.invoices.list,
                                 params={"customer": row.customer_id, "limit": MAX_INVOICES})
     except stripe_api.StripeUnavailable:
         return [], False
@@ -58,8 +58,6 @@ def _invoices(row: BillingAccount | None) -> tuple[list[dict], bool]:
 # Stripe's zero-decimal currencies: amounts are whole units, not hundredths.
 ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg",
                           "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"})
-
-
 THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
 
 
@@ -84,8 +82,7 @@ def _page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpRe
                           entitlements.MONTHLY_SENDS, entitlements.FLOWS)]
     for line in usage:
         line["over"] = line["limit"] is not None and line["used"] >= line["limit"]
-    subscribed = row is not None and row.status in (*entitlements.PAUSING, "active",
-                                                    "trialing")
+    subscribed = row is not None and row.status in HOLDING_PLAN
     invoices, invoices_ok = _invoices(row) if not error else ([], True)
     response = render(request, "billing/billing.html", {
         "billing_on": entitlements.billing_on(), "standing": held, "row": row,
